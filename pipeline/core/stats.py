@@ -1,0 +1,77 @@
+"""Count-aware tail probabilities: small brands need exact Poisson/binomial tails, not z-scores."""
+
+from __future__ import annotations
+
+import math
+
+
+def poisson_sf(n: float, lam: float) -> float:
+    """P(X >= n) for X ~ Poisson(lam); exact, stable for tiny tails.
+
+    >>> round(poisson_sf(0, 3.0), 6)
+    1.0
+    >>> round(poisson_sf(1, 2.0), 6)  # 1 - e^-2
+    0.864665
+    >>> poisson_sf(30, 2.0) < 1e-20
+    True
+    """
+    n = math.ceil(n)
+    if n <= 0:
+        return 1.0
+    if lam <= 0:
+        return 0.0
+    if n <= lam:
+        # The tail is not small here; sum the complement (n terms, n <= lam).
+        term = math.exp(-lam)
+        cdf = 0.0
+        for k in range(n):
+            cdf += term
+            term *= lam / (k + 1)
+        return min(1.0, max(0.0, 1.0 - cdf))
+    log_term = -lam + n * math.log(lam) - math.lgamma(n + 1)
+    total, term, k = 1.0, 1.0, n
+    while term > 1e-12 * total:
+        k += 1
+        term *= lam / k
+        total += term
+    return min(1.0, math.exp(log_term) * total)
+
+
+def binomial_sf(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p).
+
+    >>> round(binomial_sf(1, 2, 0.5), 6)
+    0.75
+    >>> binomial_sf(0, 5, 0.1)
+    1.0
+    """
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    mean = n * p
+    if k <= mean:
+        return 1.0 - binomial_sf_complement(k, n, p)
+    log_term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p)
+    total, term, i = 1.0, 1.0, k
+    ratio_p = p / (1 - p)
+    while i < n and term > 1e-12 * total:
+        term *= (n - i) / (i + 1) * ratio_p
+        total += term
+        i += 1
+    return min(1.0, math.exp(log_term) * total)
+
+
+def binomial_sf_complement(k: int, n: int, p: float) -> float:
+    """P(X < k), summed term by term (used when k is below the mean, so the sum is short-ish)."""
+    term = math.exp(n * math.log1p(-p))
+    cdf = 0.0
+    ratio_p = p / (1 - p)
+    for i in range(k):
+        cdf += term
+        term *= (n - i) / (i + 1) * ratio_p
+    return min(1.0, cdf)

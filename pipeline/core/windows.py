@@ -1,0 +1,182 @@
+"""Per-brand event-time buckets: what happened in each minute, with bots and copies collapsed.
+
+Time is an integer bucket index (``ts // bucket_s``). A bucket is a half-open range
+``[i * bucket_s, (i + 1) * bucket_s)``. Buckets stay writable until the watermark has passed
+their end by ``grace_s``; after that they are *final*: handed to the baseline (the detector
+keeps them a while longer, read-only, for its trailing windows). A mention older than that is
+*too late*: the caller counts it and does not add it.
+
+Timeline for bucket_s=60, grace_s=600 (each char = 1 minute, W = watermark)::
+
+    bucket:   ...|b0|b1|b2|...|b10|b11|
+                  ^ final once W >= end(b0) + 600 s
+    a mention stamped in b0 arriving while W < end(b0) + 600 s is added to b0;
+    arriving later, it is counted in ``too_late`` and dropped.
+
+Collapsing: among negatives in the trailing ``dedupe_s``, an author counts once and one
+near-identical text counts at most ``max_copies`` times, so one angry account or a bot
+network pasting one text cannot look like a crowd. The raw counts are kept alongside.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_NOISE = re.compile(r"(^rt\s+)|@\w+|[^\w\s]|\d+|_")
+_SPACES = re.compile(r"\s+")
+
+
+def fingerprint(text: str) -> str:
+    """Near-duplicate key: case, URLs, handles, digits, punctuation and retweet prefixes ignored.
+
+    >>> fingerprint("RT @bob: The app is DOWN!!! https://t.co/x") == fingerprint("the app is down")
+    True
+    """
+    norm = _URL.sub(" ", text.lower())
+    norm = _NOISE.sub(" ", norm)
+    norm = _SPACES.sub(" ", norm).strip()[:80]
+    return hashlib.blake2b(norm.encode(), digest_size=6).hexdigest()
+
+
+@dataclass(slots=True)
+class Bucket:
+    """Counts for one brand in one bucket."""
+
+    mentions: int = 0
+    negatives: int = 0
+    effective: int = 0  # negatives after author / copy collapsing
+    authors: int = 0  # distinct authors first seen (in dedupe_s) in this bucket, all sentiments
+    reach: int = 0  # followers of the authors of negatives
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_list(self) -> list[Any]:
+        return [self.mentions, self.negatives, self.effective, self.authors, self.reach, self.samples]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> Bucket:
+        return cls(*data)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowConfig:
+    """How buckets are cut and how long they wait for late mentions."""
+
+    bucket_s: int = 60
+    grace_s: int = 600
+    dedupe_s: int = 3600
+    max_copies: int = 3
+    samples_per_bucket: int = 3
+
+
+class BrandWindows:
+    """The open (not yet final) buckets of one brand, plus the recent author / text memory."""
+
+    __slots__ = ("cfg", "buckets", "neg_authors", "all_authors", "copies")
+
+    def __init__(self, cfg: WindowConfig) -> None:
+        self.cfg = cfg
+        self.buckets: dict[int, Bucket] = {}
+        self.neg_authors: dict[str, float] = {}  # author -> last negative ts
+        self.all_authors: dict[str, float] = {}
+        self.copies: dict[str, list[float]] = {}  # fingerprint -> ts of counted copies
+
+    def add(
+        self, ts: float, negative: bool, author: str | None, text: str, followers: int,
+        sample: dict[str, Any] | None = None, weight: int = 1,
+    ) -> None:
+        """Count one mention (or ``weight`` identical ones, for aggregated input) into its bucket."""
+        idx = int(ts // self.cfg.bucket_s)
+        bucket = self.buckets.get(idx)
+        if bucket is None:
+            bucket = self.buckets[idx] = Bucket()
+        bucket.mentions += weight
+        horizon = ts - self.cfg.dedupe_s
+        if author is None:
+            bucket.authors += weight
+        elif self.all_authors.get(author, -1e18) < horizon:
+            bucket.authors += 1
+            self.all_authors[author] = ts
+        if not negative:
+            return
+        bucket.negatives += weight
+        bucket.reach += followers
+        if author is None and weight > 1:  # aggregated counts: nothing to collapse
+            bucket.effective += weight
+        elif self._counts(ts, author, text, horizon):
+            bucket.effective += 1
+        if sample is not None:
+            samples = bucket.samples
+            samples.append(sample)
+            if len(samples) > self.cfg.samples_per_bucket:
+                samples.sort(key=_sample_rank, reverse=True)
+                del samples[self.cfg.samples_per_bucket:]
+
+    def _counts(self, ts: float, author: str | None, text: str, horizon: float) -> bool:
+        if author is not None:
+            last = self.neg_authors.get(author)
+            if last is not None and last >= horizon:
+                self.neg_authors[author] = max(last, ts)
+                return False
+            self.neg_authors[author] = ts
+        key = fingerprint(text)
+        seen = [t for t in self.copies.get(key, ()) if t >= horizon]
+        if len(seen) >= self.cfg.max_copies:
+            self.copies[key] = seen
+            return False
+        seen.append(ts)
+        self.copies[key] = seen
+        return True
+
+    def final(self, first: int, upto: int) -> list[tuple[int, Bucket]]:
+        """Buckets with ``first <= i < upto`` that hold anything, oldest first."""
+        return sorted((i, b) for i, b in self.buckets.items() if first <= i < upto)
+
+    def forget_before(self, idx: int) -> None:
+        """Drop buckets older than ``idx`` and author / text memory older than ``dedupe_s``."""
+        for i in [i for i in self.buckets if i < idx]:
+            del self.buckets[i]
+        horizon = idx * self.cfg.bucket_s - self.cfg.dedupe_s
+        if not self.buckets or len(self.neg_authors) + len(self.copies) + len(self.all_authors) > 256:
+            self.neg_authors = {a: t for a, t in self.neg_authors.items() if t >= horizon}
+            self.all_authors = {a: t for a, t in self.all_authors.items() if t >= horizon}
+            self.copies = {k: v for k, v in self.copies.items() if v and v[-1] >= horizon}
+
+    def sum(self, first: int, last: int) -> Bucket:
+        """Totals over buckets ``first <= i < last`` (samples merged, best first)."""
+        total = Bucket()
+        for i, b in self.buckets.items():
+            if first <= i < last:
+                total.mentions += b.mentions
+                total.negatives += b.negatives
+                total.effective += b.effective
+                total.authors += b.authors
+                total.reach += b.reach
+                total.samples.extend(b.samples)
+        total.samples.sort(key=_sample_rank, reverse=True)
+        return total
+
+    def is_empty(self) -> bool:
+        return not self.buckets
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "b": {str(i): b.to_list() for i, b in self.buckets.items()},
+            "na": self.neg_authors, "aa": self.all_authors, "c": self.copies,
+        }
+
+    @classmethod
+    def from_state(cls, cfg: WindowConfig, state: dict[str, Any]) -> BrandWindows:
+        w = cls(cfg)
+        w.buckets = {int(i): Bucket.from_list(b) for i, b in state.get("b", {}).items()}
+        w.neg_authors = dict(state.get("na", {}))
+        w.all_authors = dict(state.get("aa", {}))
+        w.copies = {k: list(v) for k, v in state.get("c", {}).items()}
+        return w
+
+
+def _sample_rank(sample: dict[str, Any]) -> tuple[float, int]:
+    return (round(sample.get("negativity", 0.0), 1), sample.get("author_followers") or 0)

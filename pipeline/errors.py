@@ -1,0 +1,36 @@
+"""The exception hierarchy: one root, one class per event, data where the runtime must act on it."""
+
+from __future__ import annotations
+
+
+class BuzzwatchError(Exception):
+    """Root of every error buzzwatch raises on purpose."""
+
+
+class ConfigError(BuzzwatchError):
+    """A setting or a configuration file is wrong; raised at start-up, never mid-stream."""
+
+
+class BrandsFileError(ConfigError):
+    """The brands file cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"brands file {path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class InvalidRecord(BuzzwatchError):
+    """A record does not match its schema; `reason` is what goes to the dead-letter topic."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DeliveryError(BuzzwatchError):
+    """An alert could not be delivered yet; the caller retries and does not commit its offset."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

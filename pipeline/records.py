@@ -1,0 +1,182 @@
+"""Record shapes of every topic, as frozen dataclasses, and their bytes <-> record codecs.
+
+The JSON Schemas in ``schemas/`` are the contract; ``tests/contract`` checks that these codecs
+accept exactly what the schemas accept. Validation is hand-written (not jsonschema) because it
+sits on the hot path: one ``orjson.loads`` and a few type checks per mention.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from pipeline.errors import InvalidRecord
+
+SENTIMENTS = ("negative", "neutral", "positive")
+ALERT_STATUSES = ("open", "escalated", "resolved")
+SEVERITIES = ("warning", "high", "critical")
+MAX_TEXT_CHARS = 20_000
+_OPTIONAL_STR = ("brand", "lang", "author_id", "url", "source")
+
+
+def parse_time(value: Any, field_name: str = "created_at") -> float:
+    """RFC 3339 text -> seconds since the epoch; a time without an offset is refused.
+
+    >>> parse_time("2026-01-01T00:00:10Z")
+    1767225610.0
+    >>> parse_time("2026-01-01T01:00:10+01:00")
+    1767225610.0
+    """
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{field_name}: expected an RFC 3339 string, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRecord(f"{field_name}: not an RFC 3339 time: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise InvalidRecord(f"{field_name}: time has no UTC offset: {value[:40]!r}")
+    return parsed.timestamp()
+
+
+def format_time(ts: float) -> str:
+    """Seconds since the epoch -> RFC 3339 in UTC with a ``Z``.
+
+    >>> format_time(1767225610.0)
+    '2026-01-01T00:00:10Z'
+    """
+    text = datetime.fromtimestamp(ts, tz=UTC).isoformat()
+    if text.endswith("+00:00"):
+        text = text[:-6] + "Z"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One social-media post that may be about a brand (topic ``mentions``)."""
+
+    id: str
+    text: str
+    created_at: str
+    ts: float = field(compare=False)
+    brand: str | None = None
+    lang: str | None = None
+    author_id: str | None = None
+    author_followers: int | None = None
+    url: str | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        del out["ts"]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredMention:
+    """A mention attributed to a brand and scored (topic ``mentions.scored``, keyed by brand)."""
+
+    id: str
+    text: str
+    created_at: str
+    ts: float = field(compare=False)
+    brand: str
+    negativity: float
+    sentiment: str
+    lang: str
+    author_id: str | None = None
+    author_followers: int | None = None
+    url: str | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        del out["ts"]
+        return out
+
+
+def mention_from_dict(obj: Any) -> Mention:
+    """Check a decoded JSON value against the Mention schema; InvalidRecord says what is wrong."""
+    if not isinstance(obj, dict):
+        raise InvalidRecord(f"mention: expected a JSON object, got {type(obj).__name__}")
+    for name in ("id", "text"):
+        value = obj.get(name)
+        if not isinstance(value, str):
+            raise InvalidRecord(f"{name}: required string, got {_kind(value)}")
+    if not obj["id"]:
+        raise InvalidRecord("id: must not be empty")
+    if len(obj["text"]) > MAX_TEXT_CHARS:
+        raise InvalidRecord(f"text: longer than {MAX_TEXT_CHARS} characters ({len(obj['text'])})")
+    ts = parse_time(obj.get("created_at"))
+    for name in _OPTIONAL_STR:
+        value = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidRecord(f"{name}: expected a string, got {_kind(value)}")
+    followers = obj.get("author_followers")
+    if followers is not None and (isinstance(followers, bool) or not isinstance(followers, int) or followers < 0):
+        raise InvalidRecord(f"author_followers: expected a non-negative integer, got {followers!r:.40}")
+    return Mention(
+        id=obj["id"], text=obj["text"], created_at=obj["created_at"], ts=ts,
+        brand=obj.get("brand") or None, lang=obj.get("lang"), author_id=obj.get("author_id"),
+        author_followers=followers, url=obj.get("url"), source=obj.get("source"),
+    )
+
+
+def scored_from_dict(obj: Any) -> ScoredMention:
+    """Check a decoded JSON value against the ScoredMention schema."""
+    base = mention_from_dict(obj)
+    if not base.brand:
+        raise InvalidRecord(f"brand: required string, got {_kind(obj.get('brand'))}")
+    negativity = obj.get("negativity")
+    if isinstance(negativity, bool) or not isinstance(negativity, int | float) or not 0.0 <= negativity <= 1.0:
+        raise InvalidRecord(f"negativity: expected a number in [0, 1], got {negativity!r:.40}")
+    sentiment = obj.get("sentiment")
+    if sentiment not in SENTIMENTS:
+        raise InvalidRecord(f"sentiment: expected one of {', '.join(SENTIMENTS)}, got {sentiment!r:.40}")
+    if not isinstance(obj.get("lang"), str):
+        raise InvalidRecord(f"lang: required string, got {_kind(obj.get('lang'))}")
+    return ScoredMention(
+        id=base.id, text=base.text, created_at=base.created_at, ts=base.ts, brand=base.brand,
+        negativity=float(negativity), sentiment=sentiment, lang=obj["lang"], author_id=base.author_id,
+        author_followers=base.author_followers, url=base.url, source=base.source,
+    )
+
+
+def decode_mention(raw: bytes) -> Mention:
+    """Bytes from the ``mentions`` topic -> Mention, or InvalidRecord with the reason."""
+    return mention_from_dict(_loads(raw))
+
+
+def decode_scored(raw: bytes) -> ScoredMention:
+    """Bytes from the ``mentions.scored`` topic -> ScoredMention, or InvalidRecord."""
+    return scored_from_dict(_loads(raw))
+
+
+def encode(record: Mention | ScoredMention | dict[str, Any]) -> bytes:
+    """Any record -> compact JSON bytes."""
+    return orjson.dumps(record if isinstance(record, dict) else record.to_dict())
+
+
+def dead_letter(raw: bytes, reason: str, topic: str, partition: int, offset: int) -> dict[str, Any]:
+    """The ``mentions.dlq`` record: the original bytes (base64), why, and where they came from."""
+    return {
+        "reason": reason,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "original": base64.b64encode(raw).decode("ascii"),
+    }
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecord(f"not valid JSON (or not UTF-8): {exc}") from None
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__

@@ -1,0 +1,108 @@
+"""Every setting, read once at the entry point into one frozen object.
+
+Library code never reads the environment; it receives a Settings (or the parts it needs).
+Each field's environment variable is in README, "Settings". Secrets can come from a file
+(``SLACK_BOT_TOKEN_FILE`` etc.) so they never appear in a process listing; they are masked
+in ``repr`` so they never reach a log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+from pipeline.errors import ConfigError
+
+
+def _secret_repr(value: str | None) -> str:
+    return "None" if not value else "'***'"
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    brands_file: str | None = None
+    metrics_port: int = 9108
+    web_port: int = 6066  # faust's web server: /healthz and (alerting issue) Slack interactivity
+    app_id: str = "buzzwatch"
+    topic_mentions: str = "mentions"
+    topic_scored: str = "mentions.scored"
+    topic_dlq: str = "mentions.dlq"
+    topic_alerts: str = "alerts"
+    topic_partitions: int = 4
+    store: str = "memory://"
+    data_dir: str = ".buzzwatch-data"
+    batch_size: int = 1000
+    batch_within_s: float = 0.2
+    max_future_s: float = 900.0  # mentions stamped further ahead of the wall clock go to the DLQ
+    session_timeout_s: float = 6.0
+    heartbeat_interval_s: float = 2.0
+    slack_api_url: str | None = None
+    slack_default_channel: str | None = None
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown = _secret_repr(value) if not f.repr else repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"Settings({', '.join(parts)})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build from environment variables; ConfigError names the variable and the problem."""
+        env = os.environ if env is None else env
+
+        def text(name: str, default: str | None = None) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else default
+
+        def number(name: str, default: float, kind: type = int) -> float:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{name}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+            if value < 0:
+                raise ConfigError(f"{name}: must not be negative, got {raw!r}")
+            return value
+
+        def secret(name: str) -> str | None:
+            value = text(name)
+            path = text(name + "_FILE")
+            if path:
+                try:
+                    with open(path, encoding="utf-8") as fh:
+                        value = fh.read().strip()
+                except OSError as exc:
+                    raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+            return value
+
+        port = int(number("BUZZWATCH_METRICS_PORT", 9108))
+        if port > 65535:
+            raise ConfigError(f"BUZZWATCH_METRICS_PORT: not a port number: {port}")
+        return cls(
+            kafka_bootstrap_servers=text("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092") or "",
+            brands_file=text("BUZZWATCH_BRANDS_FILE"),
+            metrics_port=port,
+            web_port=int(number("BUZZWATCH_WEB_PORT", 6066)),
+            app_id=text("BUZZWATCH_APP_ID", "buzzwatch") or "buzzwatch",
+            topic_partitions=max(1, int(number("BUZZWATCH_TOPIC_PARTITIONS", 4))),
+            store=text("BUZZWATCH_STORE", "memory://") or "memory://",
+            data_dir=text("BUZZWATCH_DATA_DIR", ".buzzwatch-data") or ".buzzwatch-data",
+            batch_size=max(1, int(number("BUZZWATCH_BATCH_SIZE", 1000))),
+            max_future_s=float(number("BUZZWATCH_MAX_FUTURE_S", 900.0, float)),
+            session_timeout_s=float(number("BUZZWATCH_SESSION_TIMEOUT_S", 6.0, float)),
+            heartbeat_interval_s=float(number("BUZZWATCH_HEARTBEAT_INTERVAL_S", 2.0, float)),
+            slack_api_url=text("SLACK_API_URL"),
+            slack_default_channel=text("SLACK_DEFAULT_CHANNEL"),
+            slack_bot_token=secret("SLACK_BOT_TOKEN"),
+            slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
+            slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
+        )
