@@ -32,7 +32,7 @@ def parse_time(value: Any, field_name: str = "created_at") -> float:
     1767225610.0
     """
     if not isinstance(value, str):
-        raise InvalidRecord(f"{field_name}: expected an RFC 3339 string, got {type(value).__name__}")
+        raise InvalidRecord(f"{field_name}: required RFC 3339 string, got {_kind(value)}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

@@ -89,7 +89,7 @@ class BrandDetector:
     """All state of one brand: open buckets, baseline, incident. Serialisable with to_state()."""
 
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
-                 "protect", "incident", "calm", "cooldown_until")
+                 "protect", "incident", "calm", "cooldown_until", "last")
 
     def __init__(self, brand: str, cfg: DetectorConfig) -> None:
         self.brand = brand
@@ -102,6 +102,7 @@ class BrandDetector:
         self.incident: dict[str, Any] | None = None
         self.calm = 0
         self.cooldown_until = 0
+        self.last: Evidence | None = None  # the 10-minute window at the last tick (for gauges)
 
     # -- input ----------------------------------------------------------------------------
     def accepts(self, ts: float) -> bool:
@@ -109,13 +110,15 @@ class BrandDetector:
         return self.learned_upto is None or ts >= self.learned_upto * self.cfg.window.bucket_s
 
     def add(self, ts: float, negative: bool, author: str | None, text: str, followers: int,
-            sample: dict[str, Any] | None, weight: int = 1) -> bool:
+            sample: dict[str, Any] | None, weight: int = 1, uid: int | None = None) -> str:
+        """'counted', 'late' (its bucket is final) or 'duplicate' (its id was counted)."""
         if not self.accepts(ts):
-            return False
+            return "late"
         if self.cfg.signal == "volume":
             negative = True  # every mention is the signal
-        self.windows.add(ts, negative, author, text, followers, sample, weight)
-        return True
+        if not self.windows.add(ts, negative, author, text, followers, sample, weight, uid):
+            return "duplicate"
+        return "counted"
 
     def is_idle(self) -> bool:
         return self.incident is None and self.windows.is_empty()
@@ -151,6 +154,7 @@ class BrandDetector:
         bucket_s = self.cfg.window.bucket_s
         a, b = self.protect
         for i, bucket in self.windows.final(self.learned_upto, upto):
+            bucket.ids = None  # final: no mention can be added, so no duplicate can be either
             self.baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, a <= i < b, a <= i < b)
         self.baseline.close_before(int(upto * bucket_s // 3600))
         self.learned_upto = upto
@@ -206,6 +210,7 @@ class BrandDetector:
     def _tick(self, tick: int) -> dict[str, Any] | None:
         cfg = self.cfg
         evs = [self.evidence(tick, w) for w in cfg.windows_min]
+        self.last = evs[min(1, len(evs) - 1)]
         firing = [ev for ev in evs if self._fires(ev)]
         worst = min(evs, key=lambda ev: ev.p_value)
         warm = self.baseline.history_minutes() >= cfg.warmup_minutes

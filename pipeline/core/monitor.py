@@ -8,8 +8,10 @@ since the last ``take_dirty()``, so the streaming shell writes each brand's stat
 flush rather than once per mention.
 
 >>> m = Monitor(DetectorConfig())
->>> m.add_scored("acme", 0.0, True, "u1", "late again", 10)
-True
+>>> m.add_scored("acme", 0.0, True, "u1", "late again", 10, uid=1)
+'counted'
+>>> m.add_scored("acme", 1.0, True, "u1", "late again", 10, uid=1)
+'duplicate'
 >>> m.advance(600.0)
 []
 >>> sorted(m.take_dirty())
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pipeline.core.detector import BrandDetector, DetectorConfig
+from pipeline.core.windows import id_hash
 from pipeline.records import ScoredMention
 
 
@@ -49,17 +52,20 @@ class Monitor:
         return det
 
     def add_scored(self, brand: str, ts: float, negative: bool, author: str | None, text: str,
-                   followers: int, sample: dict[str, Any] | None = None, weight: int = 1) -> bool:
-        """Count one mention; False (and counted in ``too_late``) if its bucket is already final."""
+                   followers: int, sample: dict[str, Any] | None = None, weight: int = 1,
+                   uid: int | None = None) -> str:
+        """Count one mention: 'counted', 'late' (its bucket is final) or 'duplicate'."""
         det = self.detector(brand)
-        if not det.add(ts, negative, author, text, followers, sample, weight):
-            self.too_late += 1
-            return False
+        outcome = det.add(ts, negative, author, text, followers, sample, weight, uid)
+        if outcome != "counted":
+            if outcome == "late":
+                self.too_late += 1
+            return outcome
         self.active.add(brand)
         self.dirty.add(brand)
         if ts > self.watermark:
             self.watermark = ts
-        return True
+        return outcome
 
     def advance(self, watermark: float | None = None) -> list[dict[str, Any]]:
         """Move the clock (to ``watermark`` if later) and tick active brands; return their alerts."""
@@ -101,8 +107,8 @@ def sample_of(m: ScoredMention) -> dict[str, Any]:
             "author_followers": m.author_followers, "url": m.url}
 
 
-def add_mention(monitor: Monitor, m: ScoredMention) -> bool:
-    """Count a scored mention: negative means the scorer's 3-way label says so."""
+def add_mention(monitor: Monitor, m: ScoredMention) -> str:
+    """Count a scored mention (negative: the scorer's 3-way label says so); see add_scored."""
     negative = m.sentiment == "negative"
     return monitor.add_scored(m.brand, m.ts, negative, m.author_id, m.text, m.author_followers or 0,
-                              sample_of(m) if negative else None)
+                              sample_of(m) if negative else None, uid=id_hash(m.id))

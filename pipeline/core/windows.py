@@ -30,6 +30,11 @@ _NOISE = re.compile(r"(^rt\s+)|@\w+|[^\w\s]|\d+|_")
 _SPACES = re.compile(r"\s+")
 
 
+def id_hash(mention_id: str) -> int:
+    """A stable 63-bit hash of a mention id (Python's ``hash`` changes between processes)."""
+    return int.from_bytes(hashlib.blake2b(mention_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
 def fingerprint(text: str) -> str:
     """Near-duplicate key: case, URLs, handles, digits, punctuation and retweet prefixes ignored.
 
@@ -52,13 +57,16 @@ class Bucket:
     authors: int = 0  # distinct authors first seen (in dedupe_s) in this bucket, all sentiments
     reach: int = 0  # followers of the authors of negatives
     samples: list[dict[str, Any]] = field(default_factory=list)
+    ids: set[int] | None = None  # hashes of the mention ids counted here, while the bucket is open
 
     def to_list(self) -> list[Any]:
-        return [self.mentions, self.negatives, self.effective, self.authors, self.reach, self.samples]
+        ids = sorted(self.ids) if self.ids else []
+        return [self.mentions, self.negatives, self.effective, self.authors, self.reach, self.samples, ids]
 
     @classmethod
     def from_list(cls, data: list[Any]) -> Bucket:
-        return cls(*data)
+        *counts, ids = data
+        return cls(*counts, ids=set(ids) if ids else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +94,24 @@ class BrandWindows:
 
     def add(
         self, ts: float, negative: bool, author: str | None, text: str, followers: int,
-        sample: dict[str, Any] | None = None, weight: int = 1,
-    ) -> None:
-        """Count one mention (or ``weight`` identical ones, for aggregated input) into its bucket."""
+        sample: dict[str, Any] | None = None, weight: int = 1, uid: int | None = None,
+    ) -> bool:
+        """Count one mention (or ``weight`` identical ones, for aggregated input) into its bucket.
+
+        False if ``uid`` (a hash of the mention id) was already counted in that bucket: a
+        redelivered or duplicated mention is counted once.
+        """
         idx = int(ts // self.cfg.bucket_s)
         bucket = self.buckets.get(idx)
         if bucket is None:
             bucket = self.buckets[idx] = Bucket()
+        if uid is not None:
+            if bucket.ids is None:
+                bucket.ids = {uid}
+            elif uid in bucket.ids:
+                return False
+            else:
+                bucket.ids.add(uid)
         bucket.mentions += weight
         horizon = ts - self.cfg.dedupe_s
         if author is None:
@@ -101,10 +120,10 @@ class BrandWindows:
             bucket.authors += 1
             self.all_authors[author] = ts
         if not negative:
-            return
+            return True
         bucket.negatives += weight
         bucket.reach += followers
-        if author is None and weight > 1:  # aggregated counts: nothing to collapse
+        if author is None and not text:  # aggregated counts: nothing to collapse
             bucket.effective += weight
         elif self._counts(ts, author, text, horizon):
             bucket.effective += 1
@@ -114,6 +133,7 @@ class BrandWindows:
             if len(samples) > self.cfg.samples_per_bucket:
                 samples.sort(key=_sample_rank, reverse=True)
                 del samples[self.cfg.samples_per_bucket:]
+        return True
 
     def _counts(self, ts: float, author: str | None, text: str, horizon: float) -> bool:
         if author is not None:

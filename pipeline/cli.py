@@ -1,0 +1,241 @@
+"""``buzzwatch`` commands: worker, score, detect, replay, simulate.
+
+``buzzwatch score | buzzwatch detect`` is the offline pipeline; it runs the same core as the
+worker. Bad input stops with a message naming the line and exit code 2; nothing is skipped
+silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from typing import IO, Any
+
+import orjson
+
+from pipeline.errors import BuzzwatchError, ConfigError, InvalidRecord
+from pipeline.records import encode, parse_time
+
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(BuzzwatchError):
+    """A line of an input file cannot be used; the message names the line."""
+
+
+def _open_in(stack: ExitStack, path: str | None) -> IO[bytes]:
+    if path in (None, "-"):
+        return sys.stdin.buffer
+    try:
+        return stack.enter_context(open(path, "rb"))
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot open: {exc.strerror}") from None
+
+
+def _open_out(stack: ExitStack, path: str | None) -> IO[bytes]:
+    if path in (None, "-"):
+        return sys.stdout.buffer
+    try:
+        return stack.enter_context(open(path, "wb"))
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    for n, line in enumerate(stream, start=1):
+        line = line.strip()
+        if line:
+            yield n, line
+
+
+def _chunks(items: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# -- score ------------------------------------------------------------------------------------
+def cmd_score(args: argparse.Namespace) -> int:
+    from pipeline.core.brands import BrandMatcher, load_brands
+    from pipeline.core.ingest import Ingestor
+    from pipeline.core.scoring import LexiconScorer
+
+    matcher = BrandMatcher(load_brands(args.brands)) if args.brands else None
+    ingestor = Ingestor(LexiconScorer(), matcher)
+    name = args.input or "stdin"
+    with ExitStack() as stack:
+        src, dst = _open_in(stack, args.input), _open_out(stack, args.output)
+        for chunk in _chunks(_lines(src), 1000):
+            outcomes = ingestor.run([raw for _, raw in chunk])
+            for (n, _), out in zip(chunk, outcomes, strict=True):
+                if isinstance(out, InvalidRecord):
+                    raise BadInput(f"{name} line {n}: {out.reason}")
+                if out is None:
+                    raise BadInput(f"{name} line {n}: no brand (no 'brand' field"
+                                   + (" and no match in the brands file)" if matcher else "; pass --brands FILE)"))
+                dst.write(encode(out) + b"\n")
+        dst.flush()
+    return 0
+
+
+# -- detect -----------------------------------------------------------------------------------
+def detector_config(args: argparse.Namespace, bucket_s: int = 60) -> Any:
+    from pipeline.core.detector import DetectorConfig
+    from pipeline.core.windows import WindowConfig
+
+    # Aggregated counts carry no authors: the crowd test cannot apply to them.
+    min_authors = args.min_authors if args.format == "mentions" else 0
+    return DetectorConfig(signal=args.signal, p_open=args.sensitivity, min_authors=min_authors,
+                          cooldown_minutes=args.cooldown,
+                          window=WindowConfig(bucket_s=bucket_s, grace_s=max(600, 2 * bucket_s)))
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from pipeline.core.monitor import Monitor, add_mention
+    from pipeline.records import scored_from_dict
+
+    name = args.input or "stdin"
+    with ExitStack() as stack:
+        src, dst = _open_in(stack, args.input), _open_out(stack, args.output)
+        monitor: Monitor | None = None
+        for n, raw in _lines(src):
+            try:
+                obj = orjson.loads(raw)
+                if args.format == "counts":
+                    brand, start, end, mentions, negative = _count_row(obj)
+                    if monitor is None:
+                        monitor = Monitor(detector_config(args, bucket_s=max(1, int(end - start))))
+                    if negative:
+                        monitor.add_scored(brand, start, True, None, "", 0, weight=negative)
+                    if mentions - negative:
+                        monitor.add_scored(brand, start, False, None, "", 0, weight=mentions - negative)
+                else:
+                    monitor = monitor or Monitor(detector_config(args))
+                    add_mention(monitor, scored_from_dict(obj))
+            except orjson.JSONDecodeError as exc:
+                raise BadInput(f"{name} line {n}: not valid JSON: {exc}") from None
+            except InvalidRecord as exc:
+                raise BadInput(f"{name} line {n}: {exc.reason}") from None
+            for alert in monitor.advance():
+                dst.write(encode(alert) + b"\n")
+        dst.flush()
+    return 0
+
+
+def _count_row(obj: Any) -> tuple[str, float, float, int, int]:
+    if not isinstance(obj, dict):
+        raise InvalidRecord("expected a JSON object")
+    brand = obj.get("brand")
+    if not isinstance(brand, str) or not brand:
+        raise InvalidRecord("brand: required string")
+    start, end = parse_time(obj.get("start"), "start"), parse_time(obj.get("end"), "end")
+    if end <= start:
+        raise InvalidRecord("end: must be after start")
+    counts = []
+    for key in ("mentions", "negative"):
+        value = obj.get(key, 0 if key == "negative" else None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidRecord(f"{key}: expected a non-negative integer, got {value!r:.40}")
+        counts.append(value)
+    if counts[1] > counts[0]:
+        raise InvalidRecord("negative: more than mentions")
+    return brand, start, end, counts[0], counts[1]
+
+
+# -- replay -----------------------------------------------------------------------------------
+def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from pipeline.stream.replay import replay
+
+    return asyncio.run(replay(args.file, args.bootstrap, args.topic, args.speed, progress=not args.quiet))
+
+
+# -- simulate ---------------------------------------------------------------------------------
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pipeline.sim.generate import demo_spec, generate
+
+    rows = generate(demo_spec(), seed=args.seed)
+    with ExitStack() as stack:
+        dst = _open_out(stack, args.output)
+        for row in rows:
+            dst.write(orjson.dumps(row) + b"\n")
+    return 0
+
+
+# -- worker -----------------------------------------------------------------------------------
+def cmd_worker(args: argparse.Namespace) -> int:
+    from pipeline.settings import Settings
+    from pipeline.stream.worker import run_worker
+
+    return run_worker(Settings.from_env(), loglevel=args.loglevel)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="buzzwatch", description="Alerts when negative buzz about a brand accelerates.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    w = sub.add_parser("worker", help="run the streaming worker (settings from environment variables)")
+    w.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    w.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("score", help="Mention JSONL -> ScoredMention JSONL, one line per line, in order")
+    s.add_argument("--input", "-i", help="input file (default: stdin)")
+    s.add_argument("--output", "-o", help="output file (default: stdout)")
+    s.add_argument("--brands", help="brands file (YAML) for mentions without a 'brand'")
+    s.set_defaults(func=cmd_score)
+
+    d = sub.add_parser("detect", help="ScoredMention JSONL (or per-bucket counts) -> Alert JSONL")
+    d.add_argument("--input", "-i", help="input file (default: stdin), roughly in event-time order")
+    d.add_argument("--output", "-o", help="output file (default: stdout)")
+    d.add_argument("--signal", choices=["negative", "volume"], default="negative",
+                   help="what must accelerate: negative mentions (default) or all mentions")
+    d.add_argument("--format", choices=["mentions", "counts"], default="mentions",
+                   help='input lines: scored mentions, or {"brand","start","end","mentions","negative"}')
+    d.add_argument("--sensitivity", type=float, default=1e-6,
+                   help="tail probability below which a window is surprising (default 1e-6)")
+    d.add_argument("--min-authors", type=int, default=3, help="distinct authors needed to page (default 3)")
+    d.add_argument("--cooldown", type=int, default=60, help="quiet minutes after an incident resolves (default 60)")
+    d.set_defaults(func=cmd_detect)
+
+    r = sub.add_parser("replay", help="produce a Mention JSONL file into the mentions topic")
+    r.add_argument("file")
+    r.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)")
+    r.add_argument("--topic", default="mentions")
+    r.add_argument("--speed", type=float, default=None,
+                   help="replay in event time, this many times faster than real time (default: as fast as possible)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_replay)
+
+    m = sub.add_parser("simulate", help="write the demo mention stream (JSONL) with a negative and a positive burst")
+    m.add_argument("--output", "-o", help="output file (default: stdout)")
+    m.add_argument("--seed", type=int, default=7)
+    m.set_defaults(func=cmd_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (BadInput, ConfigError) as exc:
+        print(f"buzzwatch {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

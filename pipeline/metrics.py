@@ -1,0 +1,66 @@
+"""Every Prometheus metric buzzwatch exposes, declared in one place with an injected registry.
+
+Brand labels are bounded: with a brands file only its brands get their own label (others are
+``_other``); without one, the first ``max_brands`` brands seen do. Mention or user ids are
+never labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+OTHER = "_other"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry, brands: Iterable[str] | None = None,
+                 max_brands: int = 1000) -> None:
+        self.registry = registry
+        self._fixed = set(brands) if brands is not None else None
+        self._seen: set[str] = set()
+        self._max = max_brands
+        r = registry
+        self.mentions = Counter("buzzwatch_mentions", "Scored mentions counted in the brand's windows.",
+                                ["brand"], registry=r)
+        self.negatives = Counter("buzzwatch_negative_mentions", "Mentions scored negative.", ["brand"], registry=r)
+        self.negative_rate = Gauge("buzzwatch_negative_rate_per_minute",
+                                   "Negative mentions per minute over the last 10 minutes of event time.",
+                                   ["brand"], registry=r)
+        self.expected_rate = Gauge("buzzwatch_expected_negative_rate_per_minute",
+                                   "Negative mentions per minute the brand's seasonal baseline expects now.",
+                                   ["brand"], registry=r)
+        self.acceleration = Gauge("buzzwatch_negative_rate_acceleration",
+                                  "Change of the 10-minute negative rate against the 10 minutes before, per minute.",
+                                  ["brand"], registry=r)
+        self.open_incidents = Gauge("buzzwatch_open_incidents", "1 while the brand has an open incident.",
+                                    ["brand"], registry=r)
+        self.alerts = Counter("buzzwatch_alerts", "Alerts emitted by the detector.", ["brand", "status"], registry=r)
+        self.ingested = Counter("buzzwatch_ingested_records", "Records read from the mentions topic.", registry=r)
+        self.dlq = Counter("buzzwatch_dlq_records", "Records sent to the dead-letter topic.", ["topic"], registry=r)
+        self.unmatched = Counter("buzzwatch_unmatched_mentions", "Valid mentions about no configured brand, dropped.",
+                                 registry=r)
+        self.too_late = Counter("buzzwatch_late_mentions", "Mentions older than the windows' grace, not counted.",
+                                registry=r)
+        self.duplicates = Counter("buzzwatch_duplicate_mentions", "Mentions whose id was already counted.",
+                                  registry=r)
+        self.latency = Histogram("buzzwatch_processing_latency_seconds",
+                                 "From a record's append to the broker to the end of its processing.",
+                                 ["stage"], registry=r,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.slack_deliveries = Counter("buzzwatch_slack_deliveries", "Slack deliveries by outcome.",
+                                        ["result"], registry=r)
+        self.slack_latency = Histogram("buzzwatch_slack_delivery_seconds",
+                                       "Time to deliver one alert to Slack, retries included.", registry=r)
+
+    def brand(self, brand: str) -> str:
+        """The label value for a brand: itself if known / within the bound, else ``_other``."""
+        if self._fixed is not None:
+            return brand if brand in self._fixed else OTHER
+        if brand in self._seen:
+            return brand
+        if len(self._seen) < self._max:
+            self._seen.add(brand)
+            return brand
+        return OTHER

@@ -1,0 +1,177 @@
+"""Deliver alerts to Slack, exactly once per (incident, step), in order.
+
+One Slack thread per incident: ``open`` posts the root message; ``escalated`` and ``resolved``
+update the root in place and reply in its thread. A *ledger* (a Faust table in the worker, a
+dict offline) remembers, per incident, the root message and the last alert step delivered, so
+a redelivered or replayed alert is recognised and skipped. Transient failures (429, 5xx,
+timeouts) are retried by slack-sdk's retry handlers and then raised as DeliveryError, so the
+caller keeps the alert (its offset uncommitted) and tries again; nothing is dropped.
+
+Sinks: a bot token (Web API; updates and threads), an incoming webhook (posts only), or the
+terminal when neither is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any, Protocol
+
+from slack_sdk import WebClient, WebhookClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+
+from pipeline.errors import DeliveryError
+from pipeline.notify.render import blocks, headline
+
+log = logging.getLogger(__name__)
+
+
+class ServerErrorRetry(RetryHandler):
+    """Retry 5xx answers with exponential backoff (slack-sdk's own handler only covers 500/503)."""
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        return response is not None and response.status_code >= 500
+
+
+def retry_handlers(max_retries: int = 4) -> list[RetryHandler]:
+    return [ConnectionErrorRetryHandler(max_retry_count=max_retries),
+            RateLimitErrorRetryHandler(max_retry_count=max_retries),
+            ServerErrorRetry(max_retry_count=max_retries)]
+
+
+class Sink(Protocol):
+    threads: bool
+
+    def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
+             thread_ts: str | None = None) -> str | None: ...
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None: ...
+
+
+class BotSink:
+    """Slack Web API with a bot token: chat.postMessage / chat.update."""
+
+    threads = True
+
+    def __init__(self, token: str, base_url: str | None = None, timeout: float = 10.0) -> None:
+        url = (base_url or "https://slack.com/api/").rstrip("/") + "/"
+        self.client = WebClient(token=token, base_url=url, timeout=int(timeout), retry_handlers=retry_handlers())
+
+    def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
+             thread_ts: str | None = None) -> str | None:
+        if not channel:
+            raise DeliveryError("no Slack channel for this brand and no SLACK_DEFAULT_CHANNEL")
+        resp = _call(lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
+                                                          thread_ts=thread_ts, unfurl_links=False))
+        return str(resp["ts"])
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        _call(lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
+
+
+class WebhookSink:
+    """Incoming webhook: every step is a new message (no threads, no updates, no buttons)."""
+
+    threads = False
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.client = WebhookClient(url, timeout=int(timeout), retry_handlers=retry_handlers())
+
+    def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
+             thread_ts: str | None = None) -> str | None:
+        try:
+            resp = self.client.send(text=text, blocks=blocks, unfurl_links=False)
+        except OSError as exc:
+            raise DeliveryError(f"Slack webhook unreachable: {exc.__class__.__name__}") from None
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise DeliveryError(f"Slack webhook answered {resp.status_code}")
+        if resp.status_code != 200:
+            log.error("Slack webhook refused the alert (%s): %s", resp.status_code, resp.body[:200])
+        return None
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+
+class TerminalSink:
+    """No Slack configured: print each alert as one line."""
+
+    threads = False
+
+    def __init__(self, write: Callable[[str], Any] = print) -> None:
+        self.write = write
+
+    def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
+             thread_ts: str | None = None) -> str | None:
+        self.write(f"ALERT {text}")
+        return None
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+
+def _call(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        if status == 429 or status >= 500:
+            raise DeliveryError(f"Slack answered {status}", exc.response.headers.get("retry-after")) from None
+        raise  # a permanent refusal (bad channel, bad token): the caller logs and counts it
+    except OSError as exc:  # connection refused, timeout
+        raise DeliveryError(f"Slack unreachable: {exc.__class__.__name__}") from None
+
+
+class Notifier:
+    """Alert -> Slack steps, deduplicated through the ledger."""
+
+    def __init__(self, sink: Sink,
+                 channel_for: Callable[[str], str | None] = lambda brand: None,
+                 name_for: Callable[[str], str | None] = lambda brand: None,
+                 on_result: Callable[[str, float], None] | None = None) -> None:
+        self.sink = sink
+        self.channel_for = channel_for
+        self.name_for = name_for
+        self.on_result = on_result
+
+    def deliver(self, alert: dict[str, Any], ledger: MutableMapping[str, Any]) -> str:
+        """'posted', 'updated', 'duplicate' or 'refused'; DeliveryError if Slack should be retried.
+
+        ``ledger`` maps incident ids to what was delivered (root message, last step); it is
+        updated here and must be persisted by the caller.
+        """
+        started = time.monotonic()
+        key = alert["incident_id"]
+        entry = ledger.get(key) or {}
+        if alert["seq"] <= entry.get("seq", 0):
+            return self._done("duplicate", started)
+        name = self.name_for(alert["brand"])
+        text, body = headline(alert, name), blocks(alert, name)
+        channel = entry.get("channel") or self.channel_for(alert["brand"])
+        try:
+            root = entry.get("ts")
+            if alert["status"] == "open" or not (self.sink.threads and root):
+                root = self.sink.post(channel, text, body) or root
+                result = "posted"
+            else:
+                self.sink.update(channel, root, text, body)
+                self.sink.post(channel, text, body, thread_ts=root)
+                result = "updated"
+        except SlackApiError as exc:
+            log.error("Slack refused incident %s step %s: %s", key, alert["seq"], exc.response.get("error"))
+            result = "refused"
+        ledger[key] = {"channel": channel, "ts": root if result != "refused" else entry.get("ts"),
+                            "seq": alert["seq"], "status": alert["status"]}
+        return self._done(result, started)
+
+    def _done(self, result: str, started: float) -> str:
+        if self.on_result is not None:
+            self.on_result(result, time.monotonic() - started)
+        return result

@@ -1,0 +1,217 @@
+"""The Faust shell: topics, tables and three agents around the pure core.
+
+    mentions --ingest--> mentions.scored (keyed by brand) --detect--> alerts --notify--> Slack
+         \\--> mentions.dlq (bad records, with the reason)
+
+Faust does what it is good at - consumer groups, partition assignment, changelog-backed tables
+and their recovery; per-mention work stays in memory. Each agent reads in batches
+(``take_events``), does the batch's work, waits for every write the batch caused to be
+acknowledged, and only then lets Faust ack (and later commit) the batch's offsets: nothing is
+lost. Effects are idempotent so a replay after a crash doubles nothing: the windows drop mention
+ids they already counted, alerts are deterministic, and Slack delivery is deduplicated per
+incident step through the ``slack-ledger`` table.
+
+Tables are plain (not windowed): Faust's windowed tables expire by wall clock, which would delete
+the windows of a backfill. Both tables are keyed by brand and use the producer's partitioner,
+so a brand's state lives in the same partition number as its scored mentions and alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from aiokafka.partitioner import DefaultPartitioner
+from prometheus_client import CollectorRegistry
+
+from pipeline.core.brands import Brand, BrandMatcher
+from pipeline.core.detector import DetectorConfig
+from pipeline.core.ingest import Ingestor
+from pipeline.core.monitor import Monitor, add_mention
+from pipeline.core.scoring import LexiconScorer
+from pipeline.errors import DeliveryError, InvalidRecord
+from pipeline.metrics import Metrics
+from pipeline.notify.slack import Notifier, Sink
+from pipeline.records import dead_letter, decode_scored, encode
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BrandTable(faust.Table):
+    """A table keyed by brand whose changelog partition is the brand's partition in every topic.
+
+    Keys are brand ids as raw UTF-8, exactly like the topics' keys, and the partition is Kafka's
+    default partitioner (murmur2) over the same partition count - computed here rather than from
+    "the current event", which in a batch may belong to another brand.
+    """
+
+    def __init__(self, app: faust.App, *, name: str, partitions: int) -> None:
+        super().__init__(app, name=name, partitions=partitions,
+                         schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"))
+        self._partitioner = DefaultPartitioner()
+        self._all = list(range(partitions))
+
+    def partition_for_key(self, key: Any) -> int | None:
+        return int(self._partitioner(key.encode(), self._all, self._all))
+
+
+def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: CollectorRegistry | None = None,
+              detector: DetectorConfig | None = None, clock: Callable[[], float] = time.time) -> faust.App:
+    """A configured Faust app; the caller runs it (``faust.Worker(app).execute_from_commandline()``)."""
+    registry = registry or CollectorRegistry()
+    metrics = Metrics(registry, brands=[b.id for b in brands] or None)
+    by_id = {b.id: b for b in brands}
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
+        store=settings.store,
+        datadir=settings.data_dir,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=max(10.0, 3 * settings.session_timeout_s),
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind="0.0.0.0",
+        web_in_thread=False,
+        stream_wait_empty=False,
+        table_cleanup_interval=3600.0,
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    mentions = app.topic(settings.topic_mentions, **raw)
+    scored = app.topic(settings.topic_scored, **raw)
+    dlq = app.topic(settings.topic_dlq, **raw)
+    alerts = app.topic(settings.topic_alerts, **raw)
+    brand_state = app.tables.add(BrandTable(app, name="brand-state", partitions=settings.topic_partitions))
+    ledger = app.tables.add(BrandTable(app, name="slack-ledger", partitions=settings.topic_partitions))
+
+    ingestor = Ingestor(LexiconScorer(), BrandMatcher(brands) if brands else None, settings.max_future_s)
+    monitor = Monitor(detector or DetectorConfig(), load=lambda brand: _get(brand_state, brand))
+    notifier = Notifier(sink, channel_for=lambda b: (by_id[b].slack_channel if b in by_id else None)
+                        or settings.slack_default_channel,
+                        name_for=lambda b: by_id[b].name if b in by_id else None,
+                        on_result=lambda result, seconds: (metrics.slack_deliveries.labels(result).inc(),
+                                                           metrics.slack_latency.observe(seconds)))
+    app.buzzwatch_registry = registry  # type: ignore[attr-defined]
+    app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
+
+    async def to_dlq(event: Any, reason: str) -> Any:
+        msg = event.message
+        metrics.dlq.labels(msg.topic).inc()
+        record = dead_letter(event.value if isinstance(event.value, bytes) else b"", reason,
+                             msg.topic, msg.partition, msg.offset)
+        return await dlq.send(key=event.key, value=encode(record))
+
+    @app.agent(mentions, name="ingest")
+    async def ingest(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            outcomes = ingestor.run([e.value or b"" for e in events], now=clock())
+            pending = []
+            for event, out in zip(events, outcomes, strict=True):
+                if isinstance(out, InvalidRecord):
+                    pending.append(await to_dlq(event, out.reason))
+                elif out is None:
+                    metrics.unmatched.inc()
+                else:
+                    pending.append(await scored.send(key=out.brand.encode(), value=encode(out)))
+            await asyncio.gather(*pending)
+            metrics.ingested.inc(len(events))
+            _observe_latency(metrics, "ingest", events)
+
+    @app.agent(scored, name="detect")
+    async def detect(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            pending = []
+            for event in events:
+                try:
+                    m = decode_scored(event.value or b"")
+                except InvalidRecord as exc:
+                    pending.append(await to_dlq(event, exc.reason))
+                    continue
+                outcome = add_mention(monitor, m)
+                if outcome == "counted":
+                    label = metrics.brand(m.brand)
+                    metrics.mentions.labels(label).inc()
+                    if m.sentiment == "negative":
+                        metrics.negatives.labels(label).inc()
+                elif outcome == "late":
+                    metrics.too_late.inc()
+                else:
+                    metrics.duplicates.inc()
+            for alert in monitor.advance():
+                metrics.alerts.labels(metrics.brand(alert["brand"]), alert["status"]).inc()
+                log.info("alert %s %s %s: %s", alert["incident_id"], alert["status"], alert["severity"],
+                         alert["reason"])
+                pending.append(await alerts.send(key=alert["brand"].encode(), value=encode(alert)))
+            for brand, state in monitor.take_dirty().items():
+                brand_state[brand] = state
+                _export_gauges(metrics, monitor, brand)
+            await asyncio.gather(*pending)
+            _observe_latency(metrics, "detect", events)
+
+    @app.agent(alerts, name="notify")
+    async def notify(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(100, within=settings.batch_within_s):
+            for event in events:
+                alert = faust.utils.json.loads(event.value)
+                entries = dict(_get(ledger, alert["brand"]) or {})
+                await _deliver_until_done(notifier, alert, entries)
+                ledger[alert["brand"]] = _prune(entries)
+            _observe_latency(metrics, "notify", events)
+
+    return app
+
+
+async def _deliver_until_done(notifier: Notifier, alert: dict[str, Any], entries: dict[str, Any]) -> None:
+    """Retry with backoff until Slack takes the alert; the offset waits meanwhile."""
+    delay = 1.0
+    while True:
+        try:
+            await asyncio.to_thread(notifier.deliver, alert, entries)
+            return
+        except DeliveryError as exc:
+            wait = float(exc.retry_after) if exc.retry_after else delay
+            log.warning("Slack delivery of %s/%s failed (%s); retrying in %.0f s",
+                        alert["incident_id"], alert["seq"], exc, wait)
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, 30.0)
+
+
+def _prune(entries: dict[str, Any], keep: int = 20) -> dict[str, Any]:
+    """A brand's ledger keeps its most recent incidents only."""
+    return dict(sorted(entries.items())[-keep:])
+
+
+def _get(table: Any, key: str) -> Any:
+    return table.get(key)
+
+
+def _export_gauges(metrics: Metrics, monitor: Monitor, brand: str) -> None:
+    det = monitor.brands.get(brand)
+    if det is None or det.last is None:
+        return
+    label = metrics.brand(brand)
+    ev = det.last
+    minutes = ev.window_minutes
+    metrics.negative_rate.labels(label).set(ev.observed / minutes)
+    metrics.expected_rate.labels(label).set(ev.expected / minutes)
+    metrics.acceleration.labels(label).set((ev.observed - ev.previous) / minutes / minutes)
+    metrics.open_incidents.labels(label).set(1 if det.incident else 0)
+
+
+def _observe_latency(metrics: Metrics, stage: str, events: Any) -> None:
+    now = time.time()
+    hist = metrics.latency.labels(stage)
+    for event in events[:: max(1, len(events) // 20)]:  # a sample is enough for a histogram
+        appended = event.message.timestamp
+        if appended:
+            hist.observe(max(0.0, now - appended))

@@ -1,0 +1,82 @@
+"""``buzzwatch replay``: produce a Mention JSONL file into Kafka, optionally paced by event time.
+
+Lines go out byte for byte (a malformed line is the worker's to dead-letter, not ours to fix),
+keyed by their ``brand`` when they carry one so that Kafka keeps each brand in one partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from pipeline.records import parse_time
+
+
+class Progress:
+    """A one-line progress bar on stderr (only when it is a terminal, or when forced)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled
+        self.started = self.last = time.monotonic()
+
+    def update(self, done: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not final and now - self.last < 0.2):
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / max(self.total, 1))
+        rate = done / max(now - self.started, 1e-9)
+        end = "\n" if final else ""
+        sys.stderr.write(f"\rreplay [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} lines {rate:,.0f}/s{end}")
+        sys.stderr.flush()
+
+
+def _key_and_time(line: bytes) -> tuple[bytes | None, float | None]:
+    try:
+        obj = orjson.loads(line)
+        brand = obj.get("brand") if isinstance(obj, dict) else None
+        ts = parse_time(obj.get("created_at")) if isinstance(obj, dict) else None
+    except Exception:  # a bad line is sent as it is; the worker dead-letters it
+        return None, None
+    return (brand.encode() if isinstance(brand, str) and brand else None), ts
+
+
+async def replay(path: str, bootstrap: str | None, topic: str, speed: float | None, progress: bool = True) -> int:
+    bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        with open(path, "rb") as fh:
+            lines = [line.rstrip(b"\n") for line in fh if line.strip()]
+    except OSError as exc:
+        print(f"buzzwatch replay: {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    bar = Progress(len(lines), progress and sys.stderr.isatty() or progress == "force")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024,
+                                request_timeout_ms=30000)
+    await producer.start()
+    try:
+        first_ts: float | None = None
+        wall0 = time.monotonic()
+        pending = []
+        for i, line in enumerate(lines, start=1):
+            key, ts = _key_and_time(line)
+            if speed and ts is not None:
+                first_ts = ts if first_ts is None else first_ts
+                delay = wall0 + (ts - first_ts) / speed - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            pending.append(await producer.send(topic, line, key=key))
+            if len(pending) >= 1000:
+                await asyncio.gather(*pending)
+                pending.clear()
+            bar.update(i)
+        await asyncio.gather(*pending)
+        bar.update(len(lines), final=True)
+    finally:
+        await producer.stop()
+    return 0
