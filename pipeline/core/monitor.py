@@ -1,7 +1,10 @@
-"""Many brands, one event clock: route scored mentions to brand detectors and tick them.
+"""Many brands, a few event clocks: route scored mentions to brand detectors and tick them.
 
-The watermark is the largest event time seen so far (the stream is roughly ordered; the
-buckets' grace absorbs the rest). Only *active* brands - with open buckets or an open
+A *clock* is one ordered input - in the worker, one partition of ``mentions.scored`` (a brand
+lives in exactly one); offline, the one input file. Its watermark is the largest event time
+seen on it (inputs are roughly ordered; the buckets' grace absorbs the rest). Kafka orders
+nothing across partitions, so one partition running ahead must not make another's mentions
+late: each brand is ticked by its own clock. Only *active* brands - with open buckets or an open
 incident - are ticked; an idle brand costs nothing until its next mention, when its baseline
 catches up on the silent hours in one step. ``dirty`` names the brands whose state changed
 since the last ``take_dirty()``, so the streaming shell writes each brand's state once per
@@ -36,9 +39,10 @@ class Monitor:
         self.brands: dict[str, BrandDetector] = {}
         self.active: set[str] = set()
         self.dirty: set[str] = set()
-        self.watermark = float("-inf")
+        self.clocks: dict[int, float] = {}  # clock -> watermark
+        self.clock_of: dict[str, int] = {}  # brand -> its clock
         self.too_late = 0
-        self._ticked = float("-inf")  # the watermark's bucket at the last advance()
+        self._ticked: dict[int, int] = {}  # clock -> bucket boundary at the last advance()
         self._load = load  # restore a brand's state from the table on first sight
 
     def detector(self, brand: str) -> BrandDetector:
@@ -53,7 +57,7 @@ class Monitor:
 
     def add_scored(self, brand: str, ts: float, negative: bool, author: str | None, text: str,
                    followers: int, sample: dict[str, Any] | None = None, weight: int = 1,
-                   uid: int | None = None) -> str:
+                   uid: int | None = None, clock: int = 0) -> str:
         """Count one mention: 'counted', 'late' (its bucket is final) or 'duplicate'."""
         det = self.detector(brand)
         outcome = det.add(ts, negative, author, text, followers, sample, weight, uid)
@@ -63,23 +67,35 @@ class Monitor:
             return outcome
         self.active.add(brand)
         self.dirty.add(brand)
-        if ts > self.watermark:
-            self.watermark = ts
+        self.clock_of[brand] = clock
+        if ts > self.clocks.get(clock, float("-inf")):
+            self.clocks[clock] = ts
         return outcome
 
+    @property
+    def watermark(self) -> float:
+        """The most advanced clock's watermark (-inf before any mention)."""
+        return max(self.clocks.values(), default=float("-inf"))
+
     def advance(self, watermark: float | None = None) -> list[dict[str, Any]]:
-        """Move the clock (to ``watermark`` if later) and tick active brands; return their alerts."""
-        if watermark is not None and watermark > self.watermark:
-            self.watermark = watermark
-        step = int((self.watermark - self.cfg.tick_lag_s) // self.cfg.window.bucket_s)
-        if step == self._ticked:  # no bucket boundary crossed: nothing to evaluate
+        """Tick active brands up to their clock (every clock moved to ``watermark`` if later)."""
+        if watermark is not None:
+            for clock, wm in self.clocks.items():
+                self.clocks[clock] = max(wm, watermark)
+        lag, size = self.cfg.tick_lag_s, self.cfg.window.bucket_s
+        steps = {clock: int((wm - lag) // size) for clock, wm in self.clocks.items()}
+        if steps == self._ticked:  # no bucket boundary crossed: nothing to evaluate
             return []
-        self._ticked = step
+        moved = {clock for clock, step in steps.items() if self._ticked.get(clock) != step}
+        self._ticked = steps
         alerts: list[dict[str, Any]] = []
         for brand in list(self.active):
+            clock = self.clock_of.get(brand, 0)
+            if clock not in moved:
+                continue
             det = self.brands[brand]
             before = det.last_tick
-            alerts.extend(det.advance(self.watermark))
+            alerts.extend(det.advance(self.clocks[clock]))
             if det.last_tick != before:
                 self.dirty.add(brand)
             if det.is_idle():
@@ -107,8 +123,8 @@ def sample_of(m: ScoredMention) -> dict[str, Any]:
             "author_followers": m.author_followers, "url": m.url}
 
 
-def add_mention(monitor: Monitor, m: ScoredMention) -> str:
+def add_mention(monitor: Monitor, m: ScoredMention, clock: int = 0) -> str:
     """Count a scored mention (negative: the scorer's 3-way label says so); see add_scored."""
     negative = m.sentiment == "negative"
     return monitor.add_scored(m.brand, m.ts, negative, m.author_id, m.text, m.author_followers or 0,
-                              sample_of(m) if negative else None, uid=id_hash(m.id))
+                              sample_of(m) if negative else None, uid=id_hash(m.id), clock=clock)

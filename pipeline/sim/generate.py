@@ -104,8 +104,11 @@ def _text(rng: random.Random, kind: str, handle: str) -> str:
     return " ".join(p for p in parts if p)
 
 
-def generate(spec: StreamSpec, seed: int = 0) -> list[dict[str, Any]]:
-    """Mention dicts (schema ``mention``), sorted by event time. Deterministic for a seed."""
+def generate(spec: StreamSpec, seed: int = 0, with_brand: bool = False) -> list[dict[str, Any]]:
+    """Mention dicts (schema ``mention``), sorted by event time. Deterministic for a seed.
+
+    ``with_brand`` sets each mention's ``brand``; without it the brands file must attribute them.
+    """
     rng = random.Random(seed)
     t0 = parse_time(spec.start)
     rows: list[tuple[float, dict[str, Any]]] = []
@@ -128,6 +131,8 @@ def generate(spec: StreamSpec, seed: int = 0) -> list[dict[str, Any]]:
                            "created_at": format_time(round(ts, 3)), "author_id": author,
                            "author_followers": int(rng.paretovariate(1.2) * 50), "source": "sim",
                            "url": f"https://social.example/{author}/status/{rng.getrandbits(40)}"}
+                    if with_brand:
+                        row["brand"] = b.id
                     rows.append((ts, row))
     rows.sort(key=lambda r: r[0])
     return [r for _, r in rows]

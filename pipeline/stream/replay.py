@@ -1,7 +1,10 @@
 """``buzzwatch replay``: produce a Mention JSONL file into Kafka, optionally paced by event time.
 
 Lines go out byte for byte (a malformed line is the worker's to dead-letter, not ours to fix),
-keyed by their ``brand`` when they carry one so that Kafka keeps each brand in one partition.
+keyed by their ``brand`` when they carry one so that Kafka keeps each brand in one partition,
+in file order. Lines without a brand all go to partition 0: spread over partitions they would
+lose the file's event-time order (Kafka orders nothing across partitions), and a fast replay
+would then make mentions arrive later than the windows' grace.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ async def replay(path: str, bootstrap: str | None, topic: str, speed: float | No
                 delay = wall0 + (ts - first_ts) / speed - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            pending.append(await producer.send(topic, line, key=key))
+            pending.append(await producer.send(topic, line, key=key, partition=None if key else 0))
             if len(pending) >= 1000:
                 await asyncio.gather(*pending)
                 pending.clear()

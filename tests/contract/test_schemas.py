@@ -1,0 +1,101 @@
+"""schemas/ is the contract: the codecs accept exactly what the schemas accept, and what the
+code writes (scored mentions, dead letters, alerts) validates against them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from pipeline.core.detector import DetectorConfig
+from pipeline.core.monitor import Monitor, add_mention
+from pipeline.errors import InvalidRecord
+from pipeline.records import dead_letter, mention_from_dict
+from tests.conftest import BrandSpec, Episode, stream
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def _load(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+REGISTRY = Registry().with_resources(
+    (s["$id"], Resource.from_contents(s)) for s in (_load(p.name) for p in SCHEMAS.glob("*.json"))
+).with_resources(
+    (p.name, Resource.from_contents(_load(p.name))) for p in SCHEMAS.glob("*.json")
+)
+
+
+def validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(_load(name), registry=REGISTRY)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SCHEMAS.glob("*.json")))
+def test_every_schema_is_a_valid_json_schema(name):
+    Draft202012Validator.check_schema(_load(name))
+
+
+TIMES = st.sampled_from(["2026-03-02T10:00:00Z", "2026-03-02T10:00:00.5+02:00", "2026-03-02T10:00:00-08:00",
+                         "2026-03-02T10:00:00", "yesterday", "", 1700000000, None])
+ANY = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=5),
+                st.lists(st.integers(), max_size=2))
+FIELDS = {
+    "id": st.one_of(st.text(max_size=4), ANY),
+    "text": st.one_of(st.text(max_size=20), ANY),
+    "created_at": TIMES,
+    "brand": st.one_of(st.text(max_size=4), ANY),
+    "lang": st.one_of(st.sampled_from(["en", "fr"]), ANY),
+    "author_id": st.one_of(st.text(max_size=4), ANY),
+    "author_followers": st.one_of(st.integers(-3, 10**9), ANY),
+    "url": st.one_of(st.text(max_size=4), ANY),
+    "source": ANY,
+}
+RECORDS = st.fixed_dictionaries({}, optional=FIELDS)
+
+
+@settings(max_examples=600, deadline=None)
+@given(RECORDS)
+def test_mention_codec_accepts_exactly_what_the_schema_accepts(record):
+    schema_ok = validator("mention.schema.json").is_valid(record)
+    try:
+        mention_from_dict(record)
+        code_ok = True
+    except InvalidRecord:
+        code_ok = False
+    assert code_ok == schema_ok, record
+
+
+@pytest.fixture(scope="module")
+def burst():
+    return stream(BrandSpec("acme", 90, episodes=(Episode("negative", 360, doubling_min=8, start_per_hour=10,
+                                                          peak_min=50),)), seed=1)
+
+
+def test_scored_mentions_validate(burst):
+    v = validator("scored_mention.schema.json")
+    for m in burst[:500]:
+        v.validate(orjson.loads(orjson.dumps(m.to_dict())))
+
+
+def test_alerts_validate(burst):
+    monitor = Monitor(DetectorConfig())
+    alerts = []
+    for m in burst:
+        add_mention(monitor, m)
+        alerts += monitor.advance()
+    alerts += monitor.advance(monitor.watermark + 3 * 3600)
+    assert {a["status"] for a in alerts} == {"open", "escalated", "resolved"}
+    v = validator("alert.schema.json")
+    for a in alerts:
+        v.validate(orjson.loads(orjson.dumps(a)))
+
+
+def test_dead_letters_validate():
+    validator("dlq.schema.json").validate(dead_letter(b"\xffnot json", "not valid JSON", "mentions", 0, 7))
