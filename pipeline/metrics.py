@@ -41,9 +41,9 @@ class Metrics:
         self.dlq = Counter("buzzwatch_dlq_records", "Records sent to the dead-letter topic.", ["topic"], registry=r)
         self.unmatched = Counter("buzzwatch_unmatched_mentions", "Valid mentions about no configured brand, dropped.",
                                  registry=r)
-        self.too_late = Counter("buzzwatch_late_mentions", "Mentions older than the windows' grace, not counted.",
+        self.too_late = Counter("buzzwatch_late_mentions", "Mentions for a bucket already final (later than the grace, or re-read after a restart): not counted.",
                                 registry=r)
-        self.duplicates = Counter("buzzwatch_duplicate_mentions", "Mentions whose id was already counted.",
+        self.duplicates = Counter("buzzwatch_duplicate_mentions", "Mentions already counted (same id in the bucket, or an offset already applied): not counted again.",
                                   registry=r)
         self.latency = Histogram("buzzwatch_processing_latency_seconds",
                                  "From a record's append to the broker to the end of its processing.",

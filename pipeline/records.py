@@ -8,7 +8,7 @@ sits on the hot path: one ``orjson.loads`` and a few type checks per mention.
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,9 +70,7 @@ class Mention:
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if v is not None}
-        del out["ts"]
-        return out
+        return _fields_of(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +91,13 @@ class ScoredMention:
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if v is not None}
-        del out["ts"]
-        return out
+        return _fields_of(self)
+
+
+def _fields_of(record: Mention | ScoredMention) -> dict[str, Any]:
+    """The record's JSON fields (``ts`` is derived, ``None`` means absent)."""
+    return {name: value for name in record.__slots__ if name != "ts"
+            and (value := getattr(record, name)) is not None}
 
 
 def mention_from_dict(obj: Any) -> Mention:

@@ -37,6 +37,8 @@ class Settings:
     batch_within_s: float = 0.2
     max_future_s: float = 900.0  # mentions stamped further ahead of the wall clock go to the DLQ
     producer_max_batch_bytes: int = 16384  # 16 = one record per batch: needed on Tansu (see README)
+    commit_interval_s: float = 2.8  # processed offsets are committed this often ...
+    commit_every: int = 10_000  # ... or after this many messages, whichever comes first
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 2.0
     slack_api_url: str | None = None
@@ -100,6 +102,8 @@ class Settings:
             batch_size=max(1, int(number("BUZZWATCH_BATCH_SIZE", 1000))),
             max_future_s=float(number("BUZZWATCH_MAX_FUTURE_S", 900.0, float)),
             producer_max_batch_bytes=max(1, int(number("BUZZWATCH_PRODUCER_MAX_BATCH_BYTES", 16384))),
+            commit_interval_s=float(number("BUZZWATCH_COMMIT_INTERVAL_S", 2.8, float)),
+            commit_every=max(1, int(number("BUZZWATCH_COMMIT_EVERY", 10_000))),
             session_timeout_s=float(number("BUZZWATCH_SESSION_TIMEOUT_S", 6.0, float)),
             heartbeat_interval_s=float(number("BUZZWATCH_HEARTBEAT_INTERVAL_S", 2.0, float)),
             slack_api_url=text("SLACK_API_URL"),

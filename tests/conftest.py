@@ -21,7 +21,7 @@ def score_rows(rows: list[dict]) -> list[ScoredMention]:
     return [o for o in out if isinstance(o, ScoredMention)]
 
 
-def stream(*brands: BrandSpec, hours: float = 8.0, seed: int = 1) -> list[ScoredMention]:
+def stream(*brands: BrandSpec, hours: float = 29.0, seed: int = 1) -> list[ScoredMention]:
     return score_rows(generate(StreamSpec(start="2026-03-02T03:00:00Z", hours=hours, brands=list(brands)), seed,
                                with_brand=True))
 

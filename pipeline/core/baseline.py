@@ -34,26 +34,43 @@ class SeasonalBaseline:
     """Discounted, deseasonalised counts of one brand; ``expected(ts)`` per minute."""
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "hod_c", "hod_e", "dow_c", "dow_e",
-                 "hour", "acc_neg", "acc_all", "skip_neg", "skip_all")
+                 "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "hours_seen")
 
     def __init__(self, cfg: BaselineConfig) -> None:
         self.cfg = cfg
         self.c_neg = self.t_neg = self.c_all = self.t_all = 0.0
-        self.hod_c = [0.0] * 24
-        self.hod_e = [0.0] * 24
-        self.dow_c = [0.0] * 7
+        self.hod_c = [0.0] * 24  # discounted mentions seen in each hour of the day ...
+        self.hod_e = [0.0] * 24  # ... over discounted hours observed
+        self.dow_c = [0.0] * 7  # likewise per day of the week
         self.dow_e = [0.0] * 7
         self.hour: int | None = None  # hour index being accumulated
+        self.hours_seen = 0  # hours learned so far (not discounted): the warm-up clock
         self.acc_neg = self.acc_all = 0.0
-        self.skip_neg = self.skip_all = False
+        self.skip_neg = self.skip_all = 0.0  # minutes of the hour not learned (anomalous)
+        self._hod = [1.0] * 24
+        self._dow = [1.0] * 7
 
     # -- reading --------------------------------------------------------------------------
     def season(self, ts: float) -> float:
         """Multiplier of the level for the hour containing ``ts`` (1.0 with no data)."""
         hour = int(ts // HOUR_S)
-        h, d = hour % 24, (hour // 24 + 3) % 7  # epoch day 0 was a Thursday; 0 = Monday
+        return self._hod[hour % 24] * self._dow[(hour // 24 + 3) % 7]  # epoch day 0 was a Thursday
+
+    def _refresh_season(self) -> None:
+        """Mean count per hour of each slot over the mean of all, shrunk to 1, normalised to mean 1."""
         k = self.cfg.season_prior
-        return ((self.hod_c[h] + k) / (self.hod_e[h] + k)) * ((self.dow_c[d] + k) / (self.dow_e[d] + k))
+
+        def factors(counts: list[float], hours: list[float]) -> list[float]:
+            total_h = sum(hours)
+            overall = sum(counts) / total_h if total_h > 0 else 0.0
+            if overall <= 0:
+                return [1.0] * len(counts)
+            raw = [(c + k) / (h * overall + k) for c, h in zip(counts, hours, strict=True)]
+            mean = sum(raw) / len(raw)
+            return [x / mean for x in raw]
+
+        self._hod = factors(self.hod_c, self.hod_e)
+        self._dow = factors(self.dow_c, self.dow_e)
 
     def expected_negatives(self, ts: float) -> float:
         """Expected negatives per minute at ``ts`` (prior-smoothed: never zero)."""
@@ -69,20 +86,30 @@ class SeasonalBaseline:
         return (self.c_neg + 1.0) / (self.c_all + 2.0)
 
     def history_minutes(self) -> float:
-        return self.t_neg
+        """How long this brand has been watched (the detector's warm-up clock)."""
+        return 60.0 * self.hours_seen
 
     # -- learning -------------------------------------------------------------------------
-    def learn(self, ts: float, negatives: float, mentions: float, skip_neg: bool, skip_all: bool) -> None:
-        """Add one final bucket starting at ``ts``; buckets must come in time order."""
+    def learn(self, ts: float, negatives: float, mentions: float, skip_neg: bool, skip_all: bool,
+              minutes: float = 1.0) -> None:
+        """Add one final bucket of ``minutes`` starting at ``ts``; buckets must come in time order.
+
+        A skipped bucket (anomalous) adds neither its counts nor its minutes: the baseline learns
+        from the rest of the hour, unbiased.
+        """
         hour = int(ts // HOUR_S)
         self.close_before(hour)
         if self.hour is None:
             self.hour = hour
         if self.hour == hour:
-            self.acc_neg += negatives
-            self.acc_all += mentions
-            self.skip_neg |= skip_neg
-            self.skip_all |= skip_all
+            if skip_neg:
+                self.skip_neg += minutes
+            else:
+                self.acc_neg += negatives
+            if skip_all:
+                self.skip_all += minutes
+            else:
+                self.acc_all += mentions
 
     def close_before(self, hour: int) -> None:
         """Learn every hour before ``hour``; hours with no final buckets were silent (zeros)."""
@@ -99,28 +126,26 @@ class SeasonalBaseline:
 
     def _learn_hour(self, hour: int) -> None:
         cfg = self.cfg
-        ts = hour * HOUR_S
-        season = self.season(ts)
+        season = self.season(hour * HOUR_S)
         g = math.exp(-1.0 / cfg.level_hours)
-        if not self.skip_all:
-            level_all = (self.c_all + cfg.prior_count) / (self.t_all + cfg.prior_minutes)
+        seen_all = max(0.0, 60.0 - self.skip_all)  # minutes of this hour that may teach
+        seen_neg = max(0.0, 60.0 - self.skip_neg)
+        if seen_all > 0:
             h, d = hour % 24, (hour // 24 + 3) % 7
             gh = math.exp(-1.0 / cfg.season_days)
             gd = math.exp(-1.0 / (cfg.weekday_weeks * 24))
-            hod = (self.hod_c[h] + cfg.season_prior) / (self.hod_e[h] + cfg.season_prior)
-            dow = (self.dow_c[d] + cfg.season_prior) / (self.dow_e[d] + cfg.season_prior)
-            if self.t_all > 0:
-                self.hod_c[h] = gh * self.hod_c[h] + self.acc_all
-                self.hod_e[h] = gh * self.hod_e[h] + 60.0 * level_all * dow
-                self.dow_c[d] = gd * self.dow_c[d] + self.acc_all
-                self.dow_e[d] = gd * self.dow_e[d] + 60.0 * level_all * hod
-            self.c_all = g * self.c_all + self.acc_all / season
-            self.t_all = g * self.t_all + 60.0
-        if not self.skip_neg:
-            self.c_neg = g * self.c_neg + self.acc_neg / season
-            self.t_neg = g * self.t_neg + 60.0
+            self.hod_c[h] = gh * self.hod_c[h] + self.acc_all
+            self.hod_e[h] = gh * self.hod_e[h] + seen_all / 60.0
+            self.dow_c[d] = gd * self.dow_c[d] + self.acc_all
+            self.dow_e[d] = gd * self.dow_e[d] + seen_all / 60.0
+            self._refresh_season()
+        self.c_all = g * self.c_all + self.acc_all / season
+        self.t_all = g * self.t_all + seen_all
+        self.c_neg = g * self.c_neg + self.acc_neg / season
+        self.t_neg = g * self.t_neg + seen_neg
         self.acc_neg = self.acc_all = 0.0
-        self.skip_neg = self.skip_all = False
+        self.skip_neg = self.skip_all = 0.0
+        self.hours_seen += 1
 
     # -- state ----------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -129,7 +154,7 @@ class SeasonalBaseline:
             "n": [r(self.c_neg), r(self.t_neg), r(self.c_all), r(self.t_all)],
             "hc": [r(x) for x in self.hod_c], "he": [r(x) for x in self.hod_e],
             "dc": [r(x) for x in self.dow_c], "de": [r(x) for x in self.dow_e],
-            "a": [self.hour, r(self.acc_neg), r(self.acc_all), self.skip_neg, self.skip_all],
+            "a": [self.hour, r(self.acc_neg), r(self.acc_all), self.skip_neg, self.skip_all, self.hours_seen],
         }
 
     @classmethod
@@ -138,7 +163,8 @@ class SeasonalBaseline:
         b.c_neg, b.t_neg, b.c_all, b.t_all = state["n"]
         b.hod_c, b.hod_e = list(state["hc"]), list(state["he"])
         b.dow_c, b.dow_e = list(state["dc"]), list(state["de"])
-        b.hour, b.acc_neg, b.acc_all, b.skip_neg, b.skip_all = state["a"]
+        b.hour, b.acc_neg, b.acc_all, b.skip_neg, b.skip_all, b.hours_seen = state["a"]
+        b._refresh_season()
         return b
 
 

@@ -4,8 +4,10 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
 5, 10, 20, 40 and 80 minutes. A window *fires* when all of these hold:
 
 - **surprise**: the collapsed negatives in the window are improbable under the brand's seasonal
-  baseline (exact Poisson tail ``p < p_open``; count-aware, so 6 negatives on a brand that
-  expects 0.2 can fire, and 130 on a brand that expects 100 cannot);
+  baseline (``p < p_open``; an exact negative-binomial tail - a Poisson count whose rate is only
+  as certain as the counts it was learned from - so 6 negatives on a brand that expects 0.2 can
+  fire, 130 on a brand that expects 100 cannot, and a brand known from a handful of mentions
+  needs more evidence);
 - **share**: negatives are a larger share of the brand's mentions than usual (binomial tail
   ``< p_share``): a viral positive or neutral burst lifts negatives with volume and is ignored;
 - **growth**: the window holds at least ``growth`` x the previous window of the same length
@@ -26,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
-from pipeline.core.stats import binomial_sf, poisson_sf
-from pipeline.core.windows import BrandWindows, Bucket, WindowConfig
+from pipeline.core.stats import binomial_sf, negbin_sf
+from pipeline.core.windows import BrandWindows, Bucket, Totals, WindowConfig
 from pipeline.records import SEVERITIES, format_time
 
 SIGNALS = ("negative", "volume")
@@ -40,11 +42,12 @@ class DetectorConfig:
     signal: str = "negative"
     windows_min: tuple[int, ...] = (5, 10, 20, 40, 80)
     p_open: float = 1e-6  # sensitivity: smaller is quieter
-    p_anomalous: float = 1e-3  # a window this surprising is not learned by the baseline
+    p_anomalous: float = 1e-4  # a window this surprising is not learned by the baseline
     p_share: float = 1e-3
     growth: float = 1.5
     min_authors: int = 3
-    warmup_minutes: float = 120.0  # no paging before the brand has this much baseline
+    warmup_minutes: float = 1440.0  # no paging before the brand has a day of baseline (its daily cycle)
+    max_confidence: float = 200.0  # the baseline is never trusted like more than this many counts
     resolve_ratio: float = 2.0
     resolve_minutes: int = 30
     cooldown_minutes: int = 60
@@ -73,7 +76,7 @@ class Evidence:
     baseline_share: float
     p_value: float
     p_share: float
-    samples: list[dict[str, Any]]
+    tick: int  # the bucket boundary the window ends at
 
     @property
     def ratio(self) -> float:
@@ -89,7 +92,7 @@ class BrandDetector:
     """All state of one brand: open buckets, baseline, incident. Serialisable with to_state()."""
 
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
-                 "protect", "incident", "calm", "cooldown_until", "last")
+                 "protect", "incident", "calm", "cooldown_until", "last", "offset")
 
     def __init__(self, brand: str, cfg: DetectorConfig) -> None:
         self.brand = brand
@@ -103,6 +106,7 @@ class BrandDetector:
         self.calm = 0
         self.cooldown_until = 0
         self.last: Evidence | None = None  # the 10-minute window at the last tick (for gauges)
+        self.offset = -1  # the input position (e.g. Kafka offset) of the last mention applied
 
     # -- input ----------------------------------------------------------------------------
     def accepts(self, ts: float) -> bool:
@@ -155,36 +159,45 @@ class BrandDetector:
         a, b = self.protect
         for i, bucket in self.windows.final(self.learned_upto, upto):
             bucket.ids = None  # final: no mention can be added, so no duplicate can be either
-            self.baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, a <= i < b, a <= i < b)
+            self.baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, a <= i < b, a <= i < b,
+                                bucket_s / 60.0)
         self.baseline.close_before(int(upto * bucket_s // 3600))
         self.learned_upto = upto
         keep = 2 * max(self.cfg.windows_min) + 1
         self.windows.forget_before(min(upto, (self.last_tick or upto) - keep))
 
     # -- decision -------------------------------------------------------------------------
-    def evidence(self, tick: int, minutes: int) -> Evidence:
+    def evidence(self, tick: int, minutes: int, totals: Totals | None = None) -> Evidence:
         """The numbers of the window of ``minutes`` ending at bucket boundary ``tick``."""
-        per_bucket = self.cfg.window.bucket_s / 60.0
-        width = max(1, round(minutes / per_bucket))
-        now = self.windows.sum(tick - width, tick)
-        prev = self.windows.sum(tick - 2 * width, tick - width)
+        width = self._width(minutes)
+        if totals is None:
+            totals = self.windows.totals(tick - 2 * width, tick)
+        mentions, negatives, effective, authors, reach = totals.between(tick - width, tick)
+        p_mentions, _, p_effective, _, _ = totals.between(tick - 2 * width, tick - width)
         expected = self._expected(tick - width, tick)
-        if self.cfg.signal == "volume":
-            observed, authors = float(now.mentions), now.authors
-        else:
-            observed, authors = float(now.effective), now.effective
-        collapsed = now.negatives - now.effective
-        trials = max(now.mentions - collapsed, 0)
+        volume = self.cfg.signal == "volume"
+        observed = float(mentions if volume else effective)
+        if not volume:
+            authors = effective  # collapsed negatives are one per author
+        trials = max(mentions - (negatives - effective), 0)
         base_share = self.baseline.negative_share()
-        share = now.effective / trials if trials else 0.0
-        p_share = binomial_sf(int(now.effective), trials, base_share) if self.cfg.signal == "negative" else 0.0
-        previous = float(prev.mentions if self.cfg.signal == "volume" else prev.effective)
+        share = effective / trials if trials else 0.0
+        p_share = 0.0 if volume else binomial_sf(effective, trials, base_share)
         return Evidence(
-            window_minutes=minutes, observed=observed, expected=expected, previous=previous,
-            mentions=now.mentions, raw_negatives=now.negatives, authors=authors, reach=now.reach,
-            share=share, baseline_share=base_share, p_value=poisson_sf(observed, expected),
-            p_share=p_share, samples=now.samples[:5],
+            window_minutes=minutes, observed=observed, expected=expected,
+            previous=float(p_mentions if volume else p_effective), mentions=mentions, raw_negatives=negatives,
+            authors=authors, reach=reach, share=share, baseline_share=base_share,
+            p_value=negbin_sf(observed, expected, self._confidence()), p_share=p_share, tick=tick,
         )
+
+    def _confidence(self) -> float:
+        """Negative-binomial size: the evidence behind the baseline, capped for model error."""
+        b = self.baseline
+        counts = (b.c_all if self.cfg.signal == "volume" else b.c_neg) + b.cfg.prior_count
+        return min(counts, self.cfg.max_confidence)
+
+    def _width(self, minutes: int) -> int:
+        return max(1, round(minutes * 60 / self.cfg.window.bucket_s))
 
     def _expected(self, first: int, upto: int) -> float:
         bucket_s = self.cfg.window.bucket_s
@@ -209,7 +222,8 @@ class BrandDetector:
 
     def _tick(self, tick: int) -> dict[str, Any] | None:
         cfg = self.cfg
-        evs = [self.evidence(tick, w) for w in cfg.windows_min]
+        totals = self.windows.totals(tick - 2 * self._width(max(cfg.windows_min)), tick)
+        evs = [self.evidence(tick, w, totals) for w in cfg.windows_min]
         self.last = evs[min(1, len(evs) - 1)]
         firing = [ev for ev in evs if self._fires(ev)]
         worst = min(evs, key=lambda ev: ev.p_value)
@@ -293,7 +307,7 @@ class BrandDetector:
                 "reach": int(ev.reach),
                 "p_value": float(f"{ev.p_value:.3g}"),
             },
-            "samples": ev.samples,
+            "samples": self.windows.sum(ev.tick - self._width(minutes), ev.tick).samples[:5],
         }
 
     # -- state ----------------------------------------------------------------------------
@@ -301,7 +315,7 @@ class BrandDetector:
         return {
             "w": self.windows.to_state(), "b": self.baseline.to_state(),
             "t": [self.last_tick, self.learned_upto, self.calm, self.cooldown_until],
-            "p": self.protect, "i": self.incident,
+            "p": self.protect, "i": self.incident, "o": self.offset,
         }
 
     @classmethod
@@ -312,6 +326,7 @@ class BrandDetector:
         d.last_tick, d.learned_upto, d.calm, d.cooldown_until = state["t"]
         d.protect = list(state["p"])
         d.incident = state["i"]
+        d.offset = state.get("o", -1)
         return d
 
 

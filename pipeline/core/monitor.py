@@ -57,9 +57,18 @@ class Monitor:
 
     def add_scored(self, brand: str, ts: float, negative: bool, author: str | None, text: str,
                    followers: int, sample: dict[str, Any] | None = None, weight: int = 1,
-                   uid: int | None = None, clock: int = 0) -> str:
-        """Count one mention: 'counted', 'late' (its bucket is final) or 'duplicate'."""
+                   uid: int | None = None, clock: int = 0, offset: int | None = None) -> str:
+        """Count one mention: 'counted', 'late' (its bucket is final) or 'duplicate'.
+
+        ``offset`` is the mention's position in its input (a brand reads one partition): one at
+        or below the last applied is a replay after a restart - its effect is already in the state.
+        """
         det = self.detector(brand)
+        if offset is not None:
+            if offset <= det.offset:
+                return "duplicate"
+            det.offset = offset
+            self.dirty.add(brand)
         outcome = det.add(ts, negative, author, text, followers, sample, weight, uid)
         if outcome != "counted":
             if outcome == "late":
@@ -123,8 +132,9 @@ def sample_of(m: ScoredMention) -> dict[str, Any]:
             "author_followers": m.author_followers, "url": m.url}
 
 
-def add_mention(monitor: Monitor, m: ScoredMention, clock: int = 0) -> str:
+def add_mention(monitor: Monitor, m: ScoredMention, clock: int = 0, offset: int | None = None) -> str:
     """Count a scored mention (negative: the scorer's 3-way label says so); see add_scored."""
     negative = m.sentiment == "negative"
     return monitor.add_scored(m.brand, m.ts, negative, m.author_id, m.text, m.author_followers or 0,
-                              sample_of(m) if negative else None, uid=id_hash(m.id), clock=clock)
+                              sample_of(m) if negative else None, uid=id_hash(m.id), clock=clock,
+                              offset=offset)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,9 +117,12 @@ class BrandWindows:
         horizon = ts - self.cfg.dedupe_s
         if author is None:
             bucket.authors += weight
-        elif self.all_authors.get(author, -1e18) < horizon:
-            bucket.authors += 1
-            self.all_authors[author] = ts
+        else:
+            last = self.all_authors.pop(author, None)  # re-inserted last: the dict stays in time order
+            if last is None or last < horizon:
+                bucket.authors += 1
+                last = ts
+            self.all_authors[author] = max(last, ts) if last >= horizon else ts
         if not negative:
             return True
         bucket.negatives += weight
@@ -137,19 +141,18 @@ class BrandWindows:
 
     def _counts(self, ts: float, author: str | None, text: str, horizon: float) -> bool:
         if author is not None:
-            last = self.neg_authors.get(author)
+            last = self.neg_authors.pop(author, None)
             if last is not None and last >= horizon:
                 self.neg_authors[author] = max(last, ts)
                 return False
             self.neg_authors[author] = ts
         key = fingerprint(text)
-        seen = [t for t in self.copies.get(key, ()) if t >= horizon]
-        if len(seen) >= self.cfg.max_copies:
-            self.copies[key] = seen
-            return False
-        seen.append(ts)
-        self.copies[key] = seen
-        return True
+        seen = [t for t in self.copies.pop(key, ()) if t >= horizon]
+        counted = len(seen) < self.cfg.max_copies
+        if counted:
+            seen.append(ts)
+        self.copies[key] = seen  # re-inserted last: the dict stays in time order
+        return counted
 
     def final(self, first: int, upto: int) -> list[tuple[int, Bucket]]:
         """Buckets with ``first <= i < upto`` that hold anything, oldest first."""
@@ -160,10 +163,17 @@ class BrandWindows:
         for i in [i for i in self.buckets if i < idx]:
             del self.buckets[i]
         horizon = idx * self.cfg.bucket_s - self.cfg.dedupe_s
-        if not self.buckets or len(self.neg_authors) + len(self.copies) + len(self.all_authors) > 256:
-            self.neg_authors = {a: t for a, t in self.neg_authors.items() if t >= horizon}
-            self.all_authors = {a: t for a, t in self.all_authors.items() if t >= horizon}
-            self.copies = {k: v for k, v in self.copies.items() if v and v[-1] >= horizon}
+        for memory in (self.neg_authors, self.all_authors):  # oldest first (see add)
+            while memory:
+                key, ts = next(iter(memory.items()))
+                if ts >= horizon:
+                    break
+                del memory[key]
+        while self.copies:
+            key, seen = next(iter(self.copies.items()))
+            if seen and seen[-1] >= horizon:
+                break
+            del self.copies[key]
 
     def sum(self, first: int, last: int) -> Bucket:
         """Totals over buckets ``first <= i < last`` (samples merged, best first)."""
@@ -178,6 +188,10 @@ class BrandWindows:
                 total.samples.extend(b.samples)
         total.samples.sort(key=_sample_rank, reverse=True)
         return total
+
+    def totals(self, first: int, last: int) -> Totals:
+        """Prefix sums over buckets ``first <= i < last``: any sub-range's totals in O(1)."""
+        return Totals(self.buckets, first, last)
 
     def is_empty(self) -> bool:
         return not self.buckets
@@ -196,6 +210,38 @@ class BrandWindows:
         w.all_authors = dict(state.get("aa", {}))
         w.copies = {k: list(v) for k, v in state.get("c", {}).items()}
         return w
+
+
+class Totals:
+    """Prefix sums over the (sparse) buckets of a range; ``between(a, b)`` sums ``a <= i < b``.
+
+    >>> t = Totals({3: Bucket(mentions=2), 5: Bucket(mentions=1, negatives=1)}, 0, 10)
+    >>> t.between(0, 10), t.between(4, 6), t.between(6, 10)
+    ((3, 1, 0, 0, 0), (1, 1, 0, 0, 0), (0, 0, 0, 0, 0))
+    """
+
+    __slots__ = ("index", "cum")
+
+    def __init__(self, buckets: dict[int, Bucket], first: int, last: int) -> None:
+        present = sorted(i for i in buckets if first <= i < last)
+        self.index = present
+        cum = [(0, 0, 0, 0, 0)]
+        m = n = e = au = r = 0
+        for i in present:
+            b = buckets[i]
+            m += b.mentions
+            n += b.negatives
+            e += b.effective
+            au += b.authors
+            r += b.reach
+            cum.append((m, n, e, au, r))
+        self.cum = cum
+
+    def between(self, a: int, b: int) -> tuple[int, int, int, int, int]:
+        """(mentions, negatives, effective, authors, reach) of buckets ``a <= i < b``."""
+        hi = self.cum[bisect_left(self.index, b)]
+        lo = self.cum[bisect_left(self.index, a)]
+        return (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], hi[3] - lo[3], hi[4] - lo[4])
 
 
 def _sample_rank(sample: dict[str, Any]) -> tuple[float, int]:

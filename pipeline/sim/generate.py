@@ -139,11 +139,12 @@ def generate(spec: StreamSpec, seed: int = 0, with_brand: bool = False) -> list[
 
 
 def demo_spec() -> StreamSpec:
-    """The `make run` stream: 6 quiet hours, then acme's negative burst and globex's viral praise."""
-    burst_at = 6 * 60
+    """The `make run` stream: a quiet day (the detector learns each brand's daily cycle first),
+    then acme's accelerating negative burst and globex's positive viral burst of the same size."""
+    burst_at = 26 * 60
     return StreamSpec(
-        start="2026-03-02T03:00:00Z",
-        hours=7.5,
+        start="2026-03-01T06:00:00Z",
+        hours=27.5,
         brands=[
             BrandSpec("acme", 90, episodes=(Episode("negative", burst_at, doubling_min=8, start_per_hour=10,
                                                      peak_min=50),)),

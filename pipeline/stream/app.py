@@ -78,6 +78,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=max(10.0, 3 * settings.session_timeout_s),
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        broker_commit_interval=settings.commit_interval_s,
+        broker_commit_every=settings.commit_every,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
         web_enabled=True,
@@ -138,7 +140,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 except InvalidRecord as exc:
                     pending.append(await to_dlq(event, exc.reason))
                     continue
-                outcome = add_mention(monitor, m, clock=event.message.partition)
+                outcome = add_mention(monitor, m, clock=event.message.partition, offset=event.message.offset)
                 if outcome == "counted":
                     label = metrics.brand(m.brand)
                     metrics.mentions.labels(label).inc()

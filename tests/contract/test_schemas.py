@@ -74,7 +74,7 @@ def test_mention_codec_accepts_exactly_what_the_schema_accepts(record):
 
 @pytest.fixture(scope="module")
 def burst():
-    return stream(BrandSpec("acme", 90, episodes=(Episode("negative", 360, doubling_min=8, start_per_hour=10,
+    return stream(BrandSpec("acme", 90, episodes=(Episode("negative", 26 * 60, doubling_min=8, start_per_hour=10,
                                                           peak_min=50),)), seed=1)
 
 

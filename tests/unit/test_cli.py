@@ -66,15 +66,16 @@ def test_broken_brands_file_fails_before_reading(tmp_path):
 
 def test_detect_counts_format_in_volume_mode():
     rows = []
-    for i in range(12 * 24):  # a day of 5-minute buckets, ~20 mentions each, then a spike
+    spike = 12 * 44  # two days of 5-minute buckets, ~20 mentions each, a spike at hour 44
+    for i in range(12 * 48):
         start = 1772409600 + i * 300
-        n = 20 if i < 12 * 20 else 20 * 2 ** min(i - 12 * 20, 6)
+        n = 20 if i < spike else 20 * 2 ** min(i - spike, 6)
         rows.append({"brand": "aapl", "start": _t(start), "end": _t(start + 300), "mentions": n, "negative": 0})
     r = bw("detect", "--format", "counts", "--signal", "volume",
            stdin="".join(json.dumps(x) + "\n" for x in rows).encode())
     assert r.returncode == 0, r.stderr
     alerts = [json.loads(x) for x in r.stdout.decode().splitlines()]
-    assert alerts and alerts[0]["status"] == "open" and alerts[0]["at"] >= _t(1772409600 + 12 * 20 * 300)
+    assert alerts and alerts[0]["status"] == "open" and alerts[0]["at"] >= _t(1772409600 + spike * 300)
 
 
 def test_detect_counts_bad_line():

@@ -10,7 +10,7 @@ from pipeline.core.detector import DetectorConfig
 from pipeline.core.monitor import Monitor, add_mention
 from tests.conftest import BrandSpec, Episode, stream
 
-BURST_AT = 6 * 60  # minutes after the stream start
+BURST_AT = 26 * 60  # minutes after the stream start: after a day of baseline
 
 
 def run(mentions, cfg: DetectorConfig | None = None, flush_minutes: float = 0):
@@ -55,14 +55,14 @@ def test_positive_viral_burst_of_the_same_size_is_silent(seed):
 
 
 def test_chronically_negative_but_steady_brand_is_silent():
-    ms = stream(BrandSpec("grumpy", 120, negative_share=0.6, positive_share=0.1), hours=24, seed=4)
+    ms = stream(BrandSpec("grumpy", 120, negative_share=0.6, positive_share=0.1), hours=48, seed=4)
     alerts, _ = run(ms)
     assert alerts == []
 
 
 def test_small_brand_burst_is_caught():
     ms = stream(BrandSpec("tiny", 3, episodes=(Episode("negative", BURST_AT, doubling_min=10, start_per_hour=3,
-                                                       peak_min=40),)), hours=8, seed=5)
+                                                       peak_min=40),)), hours=30, seed=5)
     alerts, _ = run(ms, flush_minutes=120)
     assert len(opened(alerts, "tiny")) == 1
 

@@ -1,0 +1,40 @@
+# buzzwatch - `make help` lists the targets. `make run` and `make test` set everything up by themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-unit test-integration lint bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(STAMP) ## create .venv and install buzzwatch with its dev extra (broker, test tools)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: setup ## the whole pipeline locally: broker, worker, Slack stand-in, sample stream with a burst
+	$(BIN)/python -m pipeline.devtools.demo
+
+test: setup ## every test: unit, contract, doctests and integration on a real broker
+	$(BIN)/python -m pytest
+
+test-unit: setup ## the fast tiers only (no broker)
+	$(BIN)/python -m pytest -m 'not integration'
+
+test-integration: setup ## the real-broker tier only
+	$(BIN)/python -m pytest -m integration
+
+lint: setup ## ruff
+	$(BIN)/ruff check pipeline tests
+
+bench: setup ## throughput figures of the core stages (last line: JSON)
+	$(BIN)/python -m pipeline.sim.bench
+
+clean: ## remove the virtualenv and run artefacts
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache *.egg-info
