@@ -157,6 +157,26 @@ def decode_scored(raw: bytes) -> ScoredMention:
     return scored_from_dict(_loads(raw))
 
 
+def decode_alert(raw: bytes) -> dict[str, Any]:
+    """Bytes from the ``alerts`` topic -> the alert dict, checked for what delivery relies on."""
+    obj = _loads(raw)
+    if not isinstance(obj, dict):
+        raise InvalidRecord(f"alert: expected a JSON object, got {type(obj).__name__}")
+    for name in ("incident_id", "brand", "reason", "at", "severity"):
+        if not isinstance(obj.get(name), str):
+            raise InvalidRecord(f"{name}: required string, got {_kind(obj.get(name))}")
+    if obj.get("status") not in ALERT_STATUSES:
+        raise InvalidRecord(f"status: expected one of {', '.join(ALERT_STATUSES)}, got {obj.get('status')!r:.40}")
+    if obj.get("severity") not in SEVERITIES:
+        raise InvalidRecord(f"severity: expected one of {', '.join(SEVERITIES)}, got {obj.get('severity')!r:.40}")
+    seq = obj.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise InvalidRecord(f"seq: expected a non-negative integer, got {seq!r:.40}")
+    if not isinstance(obj.get("evidence"), dict) or not isinstance(obj.get("samples"), list):
+        raise InvalidRecord("evidence and samples: required (an object and a list)")
+    return obj
+
+
 def encode(record: Mention | ScoredMention | dict[str, Any]) -> bytes:
     """Any record -> compact JSON bytes."""
     return orjson.dumps(record if isinstance(record, dict) else record.to_dict())
@@ -176,7 +196,7 @@ def dead_letter(raw: bytes, reason: str, topic: str, partition: int, offset: int
 def _loads(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+    except (orjson.JSONDecodeError, TypeError) as exc:
         raise InvalidRecord(f"not valid JSON (or not UTF-8): {exc}") from None
 
 

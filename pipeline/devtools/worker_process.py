@@ -17,13 +17,14 @@ class WorkerProcess:
     """A worker subprocess with its own metrics/web ports, log file and data dir."""
 
     def __init__(self, bootstrap: str, workdir: Path, env: dict[str, str] | None = None,
-                 log_name: str = "worker.log") -> None:
+                 log_name: str = "worker.log", loglevel: str = "info") -> None:
         self.bootstrap = bootstrap
         self.workdir = Path(workdir)
         self.metrics_port = free_port()
         self.web_port = free_port()
         self.log_path = self.workdir / log_name
         self.extra_env = env or {}
+        self.loglevel = loglevel
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
@@ -35,7 +36,7 @@ class WorkerProcess:
                # so Faust's table recovery would skip the last batch of a changelog: one record a batch.
                "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16", **self.extra_env}
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker"], env=env, stdout=log,
+        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", self.loglevel], env=env, stdout=log,
                                      stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
         log.close()
         return self

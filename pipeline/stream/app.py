@@ -36,7 +36,7 @@ from pipeline.core.scoring import LexiconScorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
 from pipeline.notify.slack import Notifier, Sink
-from pipeline.records import dead_letter, decode_scored, encode
+from pipeline.records import dead_letter, decode_alert, decode_scored, encode
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,11 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     async def notify(stream: faust.StreamT) -> None:
         async for events in stream.take_events(100, within=settings.batch_within_s):
             for event in events:
-                alert = faust.utils.json.loads(event.value)
+                try:
+                    alert = decode_alert(event.value or b"")
+                except InvalidRecord as exc:
+                    await to_dlq(event, exc.reason)
+                    continue
                 entries = dict(_get(ledger, alert["brand"]) or {})
                 await _deliver_until_done(notifier, alert, entries)
                 ledger[alert["brand"]] = _prune(entries)

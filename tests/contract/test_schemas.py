@@ -99,3 +99,17 @@ def test_alerts_validate(burst):
 
 def test_dead_letters_validate():
     validator("dlq.schema.json").validate(dead_letter(b"\xffnot json", "not valid JSON", "mentions", 0, 7))
+
+
+def test_alert_codec_accepts_what_the_detector_writes_and_rejects_junk(burst):
+    from pipeline.records import decode_alert
+
+    monitor = Monitor(DetectorConfig())
+    alerts = []
+    for m in burst:
+        add_mention(monitor, m)
+        alerts += monitor.advance()
+    assert alerts and all(decode_alert(orjson.dumps(a)) == a for a in alerts)
+    for junk in (b"[]", b"{}", orjson.dumps({**alerts[0], "status": "maybe"}), orjson.dumps({**alerts[0], "seq": -1})):
+        with pytest.raises(InvalidRecord):
+            decode_alert(junk)

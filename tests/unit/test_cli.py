@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,19 @@ def _t(ts: float) -> str:
 def test_help(cmd):
     r = bw(cmd, "--help")
     assert r.returncode == 0 and b"usage: buzzwatch " + cmd.encode() in r.stdout
+
+
+def test_worker_with_a_broken_brands_file_stops_at_start_up(tmp_path):
+    bad = tmp_path / "brands.yaml"
+    bad.write_text("brands:\n  - id: acme\n    handles: [acme]\n")
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=60, cwd=ROOT,
+                       env={**os.environ, "BUZZWATCH_BRANDS_FILE": str(bad),
+                            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert r.returncode == 2
+    assert f"brands file {bad}: brand 'acme': handle 'acme' must start with '@'".encode() in r.stderr
+
+
+def test_worker_with_a_bad_setting_names_it():
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=60, cwd=ROOT,
+                       env={**os.environ, "BUZZWATCH_METRICS_PORT": "lots"})
+    assert r.returncode == 2 and b"BUZZWATCH_METRICS_PORT: expected an integer" in r.stderr
