@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-unit test-integration lint bench clean
+.PHONY: help setup run test test-unit test-integration lint bench bench-detect clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,11 @@ lint: setup ## ruff
 
 bench: setup ## throughput figures of the core stages (last line: JSON)
 	$(BIN)/python -m pipeline.sim.bench
+
+DATASETS ?= ../shared/datasets
+
+bench-detect: setup ## detection quality: NAB realTweets standard score (scenario suite: detection issue)
+	$(BIN)/python -m pipeline.sim.nab --datasets $(DATASETS)
 
 clean: ## remove the virtualenv and run artefacts
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache *.egg-info

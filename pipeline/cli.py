@@ -99,7 +99,7 @@ def detector_config(args: argparse.Namespace, bucket_s: int = 60) -> Any:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from pipeline.core.monitor import Monitor, add_mention
+    from pipeline.core.monitor import Monitor, add_counts, add_mention
     from pipeline.records import scored_from_dict
 
     name = args.input or "stdin"
@@ -113,10 +113,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
                     brand, start, end, mentions, negative = _count_row(obj)
                     if monitor is None:
                         monitor = Monitor(detector_config(args, bucket_s=max(1, int(end - start))))
-                    if negative:
-                        monitor.add_scored(brand, start, True, None, "", 0, weight=negative)
-                    if mentions - negative:
-                        monitor.add_scored(brand, start, False, None, "", 0, weight=mentions - negative)
+                    add_counts(monitor, brand, start, end, mentions, negative)
                 else:
                     monitor = monitor or Monitor(detector_config(args))
                     add_mention(monitor, scored_from_dict(obj))

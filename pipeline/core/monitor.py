@@ -138,3 +138,11 @@ def add_mention(monitor: Monitor, m: ScoredMention, clock: int = 0, offset: int 
     return monitor.add_scored(m.brand, m.ts, negative, m.author_id, m.text, m.author_followers or 0,
                               sample_of(m) if negative else None, uid=id_hash(m.id), clock=clock,
                               offset=offset)
+
+
+def add_counts(monitor: Monitor, brand: str, start: float, end: float, mentions: int, negative: int) -> None:
+    """Count one pre-aggregated bucket (``buzzwatch detect --format counts``): no authors, no texts."""
+    if negative:
+        monitor.add_scored(brand, start, True, None, "", 0, weight=negative)
+    if mentions - negative:
+        monitor.add_scored(brand, start, False, None, "", 0, weight=mentions - negative)
