@@ -279,7 +279,8 @@ class SlackStandIn:
 
     def _record(self, kind: str, body: dict[str, Any], ts: str | None) -> dict[str, Any]:
         msg = {"kind": kind, "channel": body.get("channel"), "ts": ts, "thread_ts": body.get("thread_ts"),
-               "text": body.get("text"), "blocks": body.get("blocks"), "attachments": body.get("attachments")}
+               "text": body.get("text"), "blocks": body.get("blocks"), "attachments": body.get("attachments"),
+               "metadata": body.get("metadata")}
         self._messages.append(msg)
         if self.echo:
             print(describe(msg), flush=True)
@@ -292,7 +293,8 @@ class SlackStandIn:
             return {"ok": False, "error": "invalid_auth"}
         handler = {"auth.test": lambda *_: dict(_AUTH_TEST), "chat.postMessage": self._chat,
                    "chat.update": self._chat, "files.getUploadURLExternal": self._get_upload_url,
-                   "files.completeUploadExternal": self._complete_upload}.get(method)
+                   "files.completeUploadExternal": self._complete_upload,
+                   "conversations.history": self._history}.get(method)
         if handler is None:
             return {"ok": False, "error": "unknown_method"}
         with self._lock:  # keeps ts, ids and message order consistent across handler threads
@@ -316,6 +318,16 @@ class SlackStandIn:
         message = {k: v for k, v in msg.items() if k not in ("kind", "channel") and v is not None}
         return {"ok": True, "channel": channel, "ts": ts,
                 "message": {"type": "message", "user": "U0STANDIN", "bot_id": "B0STANDIN", **message}}
+
+    def _history(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Root messages of a channel, newest first, with their metadata (as Slack's, minus paging)."""
+        channel = str(body.get("channel") or "")
+        limit = int(body.get("limit") or 100)
+        roots = [m for m in self._messages if m["kind"] == "post" and m["channel"] == channel
+                 and not m.get("thread_ts")]
+        out = [{"type": "message", "ts": m["ts"], "text": m["text"],
+                **({"metadata": m["metadata"]} if m.get("metadata") else {})} for m in reversed(roots)]
+        return {"ok": True, "messages": out[:limit], "has_more": len(out) > limit}
 
     def _get_upload_url(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("filename") or not str(body.get("length", "")).isdigit():

@@ -50,7 +50,11 @@ class Sink(Protocol):
     threads: bool
 
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
-             thread_ts: str | None = None) -> str | None: ...
+             thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None: ...
+
+    def find(self, channel: str | None, incident_id: str) -> str | None:
+        """The ts of the incident's root message if the channel already has it (crash recovery)."""
+        ...
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None: ...
 
@@ -65,12 +69,29 @@ class BotSink:
         self.client = WebClient(token=token, base_url=url, timeout=int(timeout), retry_handlers=retry_handlers())
 
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
-             thread_ts: str | None = None) -> str | None:
+             thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None:
         if not channel:
             raise DeliveryError("no Slack channel for this brand and no SLACK_DEFAULT_CHANNEL")
         resp = _call(lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
-                                                          thread_ts=thread_ts, unfurl_links=False))
+                                                          thread_ts=thread_ts, unfurl_links=False,
+                                                          metadata=metadata))
         return str(resp["ts"])
+
+    def find(self, channel: str | None, incident_id: str) -> str | None:
+        """Look through the channel's recent root messages for the incident's metadata."""
+        if not channel:
+            return None
+        try:
+            resp = _call(lambda: self.client.conversations_history(channel=channel, limit=200,
+                                                                   include_all_metadata=True))
+        except SlackApiError as exc:  # e.g. a channel name where Slack wants an id: cannot check
+            log.warning("cannot check %s for incident %s: %s", channel, incident_id, exc.response.get("error"))
+            return None
+        for message in resp.get("messages", []):
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("incident_id") == incident_id:
+                return str(message["ts"])
+        return None
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         _call(lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
@@ -84,8 +105,11 @@ class WebhookSink:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.client = WebhookClient(url, timeout=int(timeout), retry_handlers=retry_handlers())
 
+    def find(self, channel: str | None, incident_id: str) -> str | None:
+        return None  # a webhook cannot read the channel: after a crash mid-post, at-least-once
+
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
-             thread_ts: str | None = None) -> str | None:
+             thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None:
         try:
             resp = self.client.send(text=text, blocks=blocks, unfurl_links=False)
         except OSError as exc:
@@ -108,8 +132,11 @@ class TerminalSink:
     def __init__(self, write: Callable[[str], Any] = print) -> None:
         self.write = write
 
+    def find(self, channel: str | None, incident_id: str) -> str | None:
+        return None
+
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
-             thread_ts: str | None = None) -> str | None:
+             thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None:
         self.write(f"ALERT {text}")
         return None
 
@@ -158,8 +185,16 @@ class Notifier:
         try:
             root = entry.get("ts")
             if alert["status"] == "open" or not (self.sink.threads and root):
-                root = self.sink.post(channel, text, body) or root
-                result = "posted"
+                # A step marked pending but not done: the last process may have posted it and died
+                # before recording it. Ask Slack before posting again.
+                found = self.sink.find(channel, key) if entry.get("pending") == alert["seq"] else None
+                if found:
+                    root, result = found, "recovered"
+                else:
+                    meta = {"event_type": "buzzwatch_incident",
+                            "event_payload": {"incident_id": key, "seq": alert["seq"]}}
+                    root = self.sink.post(channel, text, body, metadata=meta) or root
+                    result = "posted"
             else:
                 self.sink.update(channel, root, text, body)
                 self.sink.post(channel, text, body, thread_ts=root)
@@ -168,8 +203,16 @@ class Notifier:
             log.error("Slack refused incident %s step %s: %s", key, alert["seq"], exc.response.get("error"))
             result = "refused"
         ledger[key] = {"channel": channel, "ts": root if result != "refused" else entry.get("ts"),
-                            "seq": alert["seq"], "status": alert["status"]}
+                       "seq": alert["seq"], "status": alert["status"]}
         return self._done(result, started)
+
+    @staticmethod
+    def mark_pending(alert: dict[str, Any], ledger: MutableMapping[str, Any]) -> None:
+        """Record the intent to deliver this step, to be persisted *before* delivering it."""
+        entry = dict(ledger.get(alert["incident_id"]) or {})
+        if alert["seq"] > entry.get("seq", 0):
+            entry["pending"] = alert["seq"]
+            ledger[alert["incident_id"]] = entry
 
     def _done(self, result: str, started: float) -> str:
         if self.on_result is not None:

@@ -171,6 +171,11 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                     await to_dlq(event, exc.reason)
                     continue
                 entries = dict(_get(ledger, alert["brand"]) or {})
+                # Write-ahead: the intent reaches the changelog before Slack sees anything, so a
+                # process killed between the post and its record knows to check Slack first.
+                Notifier.mark_pending(alert, entries)
+                ledger[alert["brand"]] = _prune(entries)
+                await app.producer.flush()
                 await _deliver_until_done(notifier, alert, entries)
                 ledger[alert["brand"]] = _prune(entries)
             _observe_latency(metrics, "notify", events)

@@ -183,6 +183,7 @@ def test_webhook(slack: SlackStandIn, capsys: pytest.CaptureFixture[str]) -> Non
             "text": "fallback",
             "blocks": blocks,
             "attachments": None,
+            "metadata": None,
         }
     ]
     assert "*Acme* buzz up 40%" in capsys.readouterr().out
@@ -218,3 +219,15 @@ def test_main_prints_url_echoes_and_stops_on_signal(sig: signal.Signals) -> None
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_history_returns_root_messages_with_metadata_newest_first():
+    with SlackStandIn() as standin:
+        client = WebClient(token="xoxb-test", base_url=standin.api_url)
+        first = client.chat_postMessage(channel="#c", text="one",
+                                        metadata={"event_type": "x", "event_payload": {"incident_id": "i1"}})
+        client.chat_postMessage(channel="#c", text="reply", thread_ts=first["ts"])
+        client.chat_postMessage(channel="#c", text="two")
+        history = client.conversations_history(channel="#c", include_all_metadata=True)
+        assert [m["text"] for m in history["messages"]] == ["two", "one"]
+        assert history["messages"][1]["metadata"]["event_payload"] == {"incident_id": "i1"}
