@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default=str(ROOT / ".run"), help="logs and the sample stream (default .run/)")
     ap.add_argument("--exit-after-alert", action="store_true", help="stop once the first alert arrived (for CI)")
     args = ap.parse_args(argv)
+    # Ctrl-C and SIGTERM both end the demo through the same cleanup, even when started from a
+    # shell that left SIGINT ignored (background jobs inherit that).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

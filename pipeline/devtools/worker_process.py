@@ -35,7 +35,7 @@ class WorkerProcess:
                # Tansu (memory storage) reports a partition's end as the last *batch*'s base offset + 1,
                # so Faust's table recovery would skip the last batch of a changelog: one record a batch.
                "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16", **self.extra_env}
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the child; a fresh log per start
         self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", self.loglevel], env=env, stdout=log,
                                      stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
         log.close()
