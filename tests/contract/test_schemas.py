@@ -84,16 +84,21 @@ def test_scored_mentions_validate(burst):
         v.validate(orjson.loads(orjson.dumps(m.to_dict())))
 
 
-def test_alerts_validate(burst):
+@pytest.fixture(scope="module")
+def burst_alerts(burst):
+    """Every alert of the burst's incident: open, escalations, and (3 quiet hours later) resolved."""
     monitor = Monitor(DetectorConfig())
     alerts = []
     for m in burst:
         add_mention(monitor, m)
         alerts += monitor.advance()
-    alerts += monitor.advance(monitor.watermark + 3 * 3600)
-    assert {a["status"] for a in alerts} == {"open", "escalated", "resolved"}
+    return alerts + monitor.advance(monitor.watermark + 3 * 3600)
+
+
+def test_alerts_validate(burst_alerts):
+    assert {a["status"] for a in burst_alerts} == {"open", "escalated", "resolved"}
     v = validator("alert.schema.json")
-    for a in alerts:
+    for a in burst_alerts:
         v.validate(orjson.loads(orjson.dumps(a)))
 
 
@@ -101,14 +106,10 @@ def test_dead_letters_validate():
     validator("dlq.schema.json").validate(dead_letter(b"\xffnot json", "not valid JSON", "mentions", 0, 7))
 
 
-def test_alert_codec_accepts_what_the_detector_writes_and_rejects_junk(burst):
+def test_alert_codec_accepts_what_the_detector_writes_and_rejects_junk(burst_alerts):
     from pipeline.records import decode_alert
 
-    monitor = Monitor(DetectorConfig())
-    alerts = []
-    for m in burst:
-        add_mention(monitor, m)
-        alerts += monitor.advance()
+    alerts = burst_alerts
     assert alerts and all(decode_alert(orjson.dumps(a)) == a for a in alerts)
     for junk in (b"[]", b"{}", orjson.dumps({**alerts[0], "status": "maybe"}), orjson.dumps({**alerts[0], "seq": -1})):
         with pytest.raises(InvalidRecord):
