@@ -29,7 +29,7 @@ from typing import Any
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
 from pipeline.core.stats import binomial_sf, negbin_sf
-from pipeline.core.windows import BrandWindows, Bucket, Totals, WindowConfig
+from pipeline.core.windows import BrandWindows, Totals, WindowConfig
 from pipeline.records import SEVERITIES, format_time
 
 SIGNALS = ("negative", "volume")
@@ -329,5 +329,3 @@ class BrandDetector:
         d.offset = state.get("o", -1)
         return d
 
-
-__all__ = ["Bucket", "BrandDetector", "DetectorConfig", "Evidence"]

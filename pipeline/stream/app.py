@@ -98,7 +98,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     ledger = app.tables.add(BrandTable(app, name="slack-ledger", partitions=settings.topic_partitions))
 
     ingestor = Ingestor(LexiconScorer(), BrandMatcher(brands) if brands else None, settings.max_future_s)
-    monitor = Monitor(detector or DetectorConfig(), load=lambda brand: _get(brand_state, brand))
+    monitor = Monitor(detector or DetectorConfig(), load=brand_state.get)
     notifier = Notifier(sink, channel_for=lambda b: (by_id[b].slack_channel if b in by_id else None)
                         or settings.slack_default_channel,
                         name_for=lambda b: by_id[b].name if b in by_id else None,
@@ -170,7 +170,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 except InvalidRecord as exc:
                     await to_dlq(event, exc.reason)
                     continue
-                entries = dict(_get(ledger, alert["brand"]) or {})
+                entries = dict(ledger.get(alert["brand"]) or {})
                 # Write-ahead: the intent reaches the changelog before Slack sees anything, so a
                 # process killed between the post and its record knows to check Slack first.
                 Notifier.mark_pending(alert, entries)
@@ -201,10 +201,6 @@ async def _deliver_until_done(notifier: Notifier, alert: dict[str, Any], entries
 def _prune(entries: dict[str, Any], keep: int = 20) -> dict[str, Any]:
     """A brand's ledger keeps its most recent incidents only."""
     return dict(sorted(entries.items())[-keep:])
-
-
-def _get(table: Any, key: str) -> Any:
-    return table.get(key)
 
 
 def _export_gauges(metrics: Metrics, monitor: Monitor, brand: str) -> None:
