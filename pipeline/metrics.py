@@ -53,6 +53,28 @@ class Metrics:
                                         ["result"], registry=r)
         self.slack_latency = Histogram("buzzwatch_slack_delivery_seconds",
                                        "Time to deliver one alert to Slack, retries included.", registry=r)
+        self.slack_pending = Gauge("buzzwatch_slack_pending_alerts",
+                                   "Alerts read from the alerts topic and not yet delivered to Slack.", registry=r)
+        self.slack_actions = Counter("buzzwatch_slack_actions", "Button presses accepted from Slack (signed).",
+                                     ["action"], registry=r)
+        self.slack_rejected = Counter("buzzwatch_slack_rejected_requests",
+                                      "Interactivity requests refused (bad signature, stale timestamp, bad body).",
+                                      ["reason"], registry=r)
+        self.incident_severity = Gauge("buzzwatch_incident_severity",
+                                       "Severity of the brand's open incident: 0 none, 1 warning, 2 high, 3 critical.",
+                                       ["brand"], registry=r)
+        self.consumer_lag = Gauge("buzzwatch_consumer_lag_records",
+                                  "Records between the group's position and the end of the partition.",
+                                  ["topic", "partition"], registry=r)
+        self.scored = Counter("buzzwatch_scored_mentions", "Mentions scored, by detected language "
+                              "('und' when no supported language was recognised: the fallback model scored it).",
+                              ["lang"], registry=r)
+        self.feedback = Counter("buzzwatch_feedback_records", "Labelled feedback records learned from.",
+                                ["source"], registry=r)
+        self.scorer_error_rate = Gauge("buzzwatch_scorer_error_rate",
+                                       "Recent error rate of the scorer on labelled feedback.", ["lang"], registry=r)
+        self.scorer_drifts = Counter("buzzwatch_scorer_drifts", "Drifts of the scorer's error rate detected.",
+                                     ["lang"], registry=r)
 
     def brand(self, brand: str) -> str:
         """The label value for a brand: itself if known / within the bound, else ``_other``."""
