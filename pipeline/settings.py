@@ -14,6 +14,9 @@ from dataclasses import dataclass, field, fields
 
 from pipeline.errors import ConfigError
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
 
 def _secret_repr(value: str | None) -> str:
     return "None" if not value else "'***'"
@@ -30,7 +33,9 @@ class Settings:
     topic_scored: str = "mentions.scored"
     topic_dlq: str = "mentions.dlq"
     topic_alerts: str = "alerts"
+    topic_feedback: str = "feedback"
     topic_partitions: int = 4
+    topic_replication: int = 1
     store: str = "memory://"
     data_dir: str = ".buzzwatch-data"
     batch_size: int = 1000
@@ -46,6 +51,14 @@ class Settings:
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_webhook_url: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
+    grafana_url_template: str | None = None  # e.g. https://grafana.example/d/buzzwatch?var-brand={brand}
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = field(default=None, repr=False)
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
 
     def __repr__(self) -> str:
         parts = []
@@ -87,6 +100,22 @@ class Settings:
                     raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
             return value
 
+        def choice(name: str, default: str | None, allowed: tuple[str, ...]) -> str | None:
+            value = text(name, default)
+            if value is not None and value.upper() not in allowed:
+                raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
+            return value.upper() if value is not None else None
+
+        protocol = choice("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", SECURITY_PROTOCOLS) or "PLAINTEXT"
+        mechanism = choice("KAFKA_SASL_MECHANISM", None, SASL_MECHANISMS)
+        username, password = text("KAFKA_SASL_USERNAME"), secret("KAFKA_SASL_PASSWORD")
+        if protocol.startswith("SASL_") and not (mechanism and username and password):
+            raise ConfigError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME "
+                              "and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE)")
+        template = text("BUZZWATCH_GRAFANA_URL_TEMPLATE")
+        if template is not None and "{brand}" not in template:
+            raise ConfigError(f"BUZZWATCH_GRAFANA_URL_TEMPLATE: must contain {{brand}}, got {template!r}")
+
         port = int(number("BUZZWATCH_METRICS_PORT", 9108))
         if port > 65535:
             raise ConfigError(f"BUZZWATCH_METRICS_PORT: not a port number: {port}")
@@ -96,7 +125,13 @@ class Settings:
             metrics_port=port,
             web_port=int(number("BUZZWATCH_WEB_PORT", 6066)),
             app_id=text("BUZZWATCH_APP_ID", "buzzwatch") or "buzzwatch",
+            topic_mentions=text("BUZZWATCH_TOPIC_MENTIONS", "mentions") or "mentions",
+            topic_scored=text("BUZZWATCH_TOPIC_SCORED", "mentions.scored") or "mentions.scored",
+            topic_dlq=text("BUZZWATCH_TOPIC_DLQ", "mentions.dlq") or "mentions.dlq",
+            topic_alerts=text("BUZZWATCH_TOPIC_ALERTS", "alerts") or "alerts",
+            topic_feedback=text("BUZZWATCH_TOPIC_FEEDBACK", "feedback") or "feedback",
             topic_partitions=max(1, int(number("BUZZWATCH_TOPIC_PARTITIONS", 4))),
+            topic_replication=max(1, int(number("BUZZWATCH_TOPIC_REPLICATION", 1))),
             store=text("BUZZWATCH_STORE", "memory://") or "memory://",
             data_dir=text("BUZZWATCH_DATA_DIR", ".buzzwatch-data") or ".buzzwatch-data",
             batch_size=max(1, int(number("BUZZWATCH_BATCH_SIZE", 1000))),
@@ -111,4 +146,12 @@ class Settings:
             slack_bot_token=secret("SLACK_BOT_TOKEN"),
             slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
             slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
+            grafana_url_template=template,
+            kafka_security_protocol=protocol,
+            kafka_sasl_mechanism=mechanism,
+            kafka_sasl_username=username,
+            kafka_sasl_password=password,
+            kafka_ssl_cafile=text("KAFKA_SSL_CAFILE"),
+            kafka_ssl_certfile=text("KAFKA_SSL_CERTFILE"),
+            kafka_ssl_keyfile=text("KAFKA_SSL_KEYFILE"),
         )

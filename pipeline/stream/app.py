@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +61,20 @@ class BrandTable(faust.Table):
         return int(self._partitioner(key.encode(), self._all, self._all))
 
 
+def kafka_credentials(settings: Settings) -> faust.auth.Credentials | None:
+    """TLS and SASL (PLAIN, SCRAM) for real clusters, from the KAFKA_* settings; None on plaintext."""
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+        if settings.kafka_ssl_certfile:
+            context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    if protocol.startswith("SASL_"):
+        return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
+                                     mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
+    return faust.SSLCredentials(context) if context is not None else None
+
+
 def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: CollectorRegistry | None = None,
               detector: DetectorConfig | None = None, clock: Callable[[], float] = time.time) -> faust.App:
     """A configured Faust app; the caller runs it (``faust.Worker(app).execute_from_commandline()``)."""
@@ -72,7 +87,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         store=settings.store,
         datadir=settings.data_dir,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication,
+        broker_credentials=kafka_credentials(settings),
         topic_allow_declare=True,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,

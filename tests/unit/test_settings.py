@@ -32,3 +32,37 @@ def test_secrets_from_files_and_never_in_repr(tmp_path):
     assert "very-secret" not in repr(s) and "shh" not in repr(s) and "'***'" in repr(s)
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN_FILE: cannot read"):
         Settings.from_env({"SLACK_BOT_TOKEN_FILE": str(tmp_path / "missing")})
+
+
+def test_topics_and_kafka_security_from_env(tmp_path):
+    password = tmp_path / "password"
+    password.write_text("scram-secret\n")
+    s = Settings.from_env({"BUZZWATCH_TOPIC_MENTIONS": "social.mentions", "BUZZWATCH_TOPIC_REPLICATION": "3",
+                           "KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                           "KAFKA_SASL_USERNAME": "buzzwatch", "KAFKA_SASL_PASSWORD_FILE": str(password)})
+    assert (s.topic_mentions, s.topic_alerts, s.topic_replication) == ("social.mentions", "alerts", 3)
+    assert (s.kafka_security_protocol, s.kafka_sasl_mechanism, s.kafka_sasl_password) == \
+        ("SASL_SSL", "SCRAM-SHA-512", "scram-secret")
+    assert "scram-secret" not in repr(s)
+
+
+def test_sasl_credentials_reach_faust():
+    from pipeline.stream.app import kafka_credentials
+
+    creds = kafka_credentials(Settings.from_env({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                                                 "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u",
+                                                 "KAFKA_SASL_PASSWORD": "p"}))
+    assert (creds.username, creds.password, creds.mechanism.value, creds.protocol.value) == \
+        ("u", "p", "PLAIN", "SASL_PLAINTEXT")
+    assert kafka_credentials(Settings()) is None
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL: expected one of PLAINTEXT, SSL"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "PLAIN"}, "needs KAFKA_SASL_MECHANISM"),
+    ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM: expected one of PLAIN, SCRAM-SHA-256"),
+    ({"BUZZWATCH_GRAFANA_URL_TEMPLATE": "https://g/d/x"}, "must contain {brand}"),
+])
+def test_bad_kafka_security_is_named(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
