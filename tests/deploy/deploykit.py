@@ -1,0 +1,54 @@
+"""Helpers shared by the deployment tests (imported by name: pytest puts this directory on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics import MetricWrapperBase
+
+from pipeline.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "buzzwatch"
+RULES = CHART / "files" / "prometheus-rules.yaml"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+
+
+def required_tool(name: str, why: str) -> str:
+    """The tool's path; without it the test fails under CI=true (CI must install it) and skips elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not found ({why}); `.ci/run` installs it"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def touched_metrics() -> Metrics:
+    """The worker's metrics on a fresh registry, every metric given one sample (with a label if it has any)."""
+    metrics = Metrics(CollectorRegistry())
+    for metric in vars(metrics).values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        child = metric.labels(*["x"] * len(metric._labelnames)) if metric._labelnames else metric
+        if hasattr(child, "observe"):
+            child.observe(0.1)
+        elif hasattr(child, "set"):
+            child.set(1)
+        else:
+            child.inc()
+    return metrics
+
+
+METRIC = re.compile(r"\bbuzzwatch_[a-zA-Z0-9_:]+")
+
+
+def undeclared(expr: str, declared: set[str]) -> list[str]:
+    """The buzzwatch metric names a PromQL expression uses that the worker does not expose."""
+    return sorted({m for m in METRIC.findall(expr) if m not in declared})
