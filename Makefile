@@ -38,8 +38,8 @@ bench: setup ## throughput figures of the core stages (last line: JSON)
 
 DATASETS ?= ../shared/datasets
 
-bench-detect: setup ## detection quality: NAB realTweets standard score (scenario suite: detection issue)
-	$(BIN)/python -m pipeline.sim.nab --datasets $(DATASETS)
+bench-detect: setup ## detection quality: scenario suite vs Prometheus rule vs oracle, speed, NAB (last line: JSON)
+	$(BIN)/python -m pipeline.sim.bench_detect --datasets $(DATASETS) $(if $(SEED),--seed $(SEED)) $(if $(SCALE),--scale $(SCALE))
 
 clean: ## remove the virtualenv and run artefacts
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache *.egg-info

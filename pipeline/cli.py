@@ -158,13 +158,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 # -- simulate ---------------------------------------------------------------------------------
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from pipeline.sim.generate import demo_spec, generate
+    if args.scenario == "demo":
+        if args.truth or args.days is not None or args.scale is not None:
+            raise BadInput("--truth, --days and --scale apply to --scenario suite only")
+        from pipeline.sim.generate import demo_spec, generate
 
-    rows = generate(demo_spec(), seed=args.seed)
+        rows = generate(demo_spec(), seed=7 if args.seed is None else args.seed)
+        truth = None
+    else:
+        from pipeline.sim.scenarios import make_suite
+
+        days, scale = 9 if args.days is None else args.days, 1.0 if args.scale is None else args.scale
+        if days < 3:
+            raise BadInput(f"--days: need at least 3 (a day of warm-up, episodes after day 2), got {days}")
+        if not 0 < scale <= 20:
+            raise BadInput(f"--scale: expected a number in (0, 20], got {scale}")
+        suite = make_suite(seed=1 if args.seed is None else args.seed, days=days, scale=scale)
+        rows, truth = suite.rows, suite.truth
     with ExitStack() as stack:
         dst = _open_out(stack, args.output)
+        truth_out = _open_out(stack, args.truth) if args.truth else None
         for row in rows:
             dst.write(orjson.dumps(row) + b"\n")
+        if truth_out is not None:
+            truth_out.write(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
     return 0
 
 
@@ -212,9 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_replay)
 
-    m = sub.add_parser("simulate", help="write the demo mention stream (JSONL) with a negative and a positive burst")
+    m = sub.add_parser("simulate", help="write a generated stream: the demo (Mention JSONL) or the labelled suite",
+                       description="demo: the Mention stream `make run` replays (a negative and a positive burst). "
+                                   "suite: the labelled scenario suite as ScoredMention JSONL in arrival order, "
+                                   "with its ground truth (episodes, true rates) written to --truth.")
+    m.add_argument("--scenario", choices=["demo", "suite"], default="demo", help="which stream (default: demo)")
     m.add_argument("--output", "-o", help="output file (default: stdout)")
-    m.add_argument("--seed", type=int, default=7)
+    m.add_argument("--seed", type=int, default=None, help="random seed (default: 7 for demo, 1 for suite)")
+    m.add_argument("--truth", help="suite only: write the ground truth JSON here")
+    m.add_argument("--days", type=int, default=None, help="suite only: days of stream (default 9, at least 3)")
+    m.add_argument("--scale", type=float, default=None,
+                   help="suite only: brands and episodes x this (default 1: ~0.6M mentions)")
     m.set_defaults(func=cmd_simulate)
     return p
 

@@ -1,0 +1,155 @@
+"""``make bench-detect``: detection quality and speed - the scenario suite, then NAB realTweets.
+
+Generates the labelled suite (``pipeline.sim.scenarios``) into a temporary folder as ScoredMention
+JSONL plus a truth JSON, times ``buzzwatch detect`` on it through the real CLI entry point (JSON
+decoding included), scores its incidents next to the Prometheus rule and the oracle
+(``pipeline.sim.evaluate``), then scores NAB (``pipeline.sim.nab``). Prints a table with the
+targets next to the figures; the last line is one JSON object of every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pipeline import cli
+from pipeline.records import parse_time
+from pipeline.sim import evaluate, nab
+from pipeline.sim.scenarios import make_suite
+
+# (metric, label, target text, passes(value))
+ROWS: list[tuple[str, str, str, Any]] = [
+    ("recall", "recall of negative bursts", ">= 0.93", lambda v: v >= 0.93),
+    ("precision", "precision of incidents", ">= 0.9", lambda v: v >= 0.9),
+    ("false_per_brand_week", "false incidents / quiet brand-week", "<= 0.1", lambda v: v <= 0.1),
+    ("incidents_positive_viral", "incidents on positive virals", "0", lambda v: v == 0),
+    ("incidents_bot_flood", "incidents on bot floods", "0", lambda v: v == 0),
+    ("incidents_news_spike", "incidents on news spikes", "", None),
+    ("incidents_drift", "incidents on slow drifts", "", None),
+    ("incidents_chronic", "incidents on chronic brands", "", None),
+    ("delay_median_min", "delay from onset, median (min)", "", None),
+    ("delay_p90_min", "delay from onset, p90 (min)", "", None),
+    ("excess_median_min", "delay - oracle's, median (min)", "<= +5", lambda v: v <= 5),
+    ("excess_p90_min", "delay - oracle's, p90 (min)", "<= +15", lambda v: v <= 15),
+    ("before_peak", "bursts caught before the peak", "", None),
+    ("duplicates_per_burst", "duplicate incidents per burst", "", None),
+    ("incidents", "incidents", "", None),
+]
+
+
+def write_suite(folder: Path, seed: int, days: int, scale: float) -> tuple[Path, Path, Any]:
+    suite = make_suite(seed=seed, days=days, scale=scale)
+    mentions, truth = folder / "suite.scored.jsonl", folder / "suite.truth.json"
+    with open(mentions, "wb") as fh:
+        for row in suite.rows:
+            fh.write(orjson.dumps(row) + b"\n")
+    truth.write_bytes(orjson.dumps(suite.truth))
+    return mentions, truth, suite
+
+
+def timed_detect(mentions: Path, alerts: Path) -> float:
+    """Seconds ``buzzwatch detect -i mentions -o alerts`` takes in this process."""
+    t = time.perf_counter()
+    code = cli.main(["detect", "-i", str(mentions), "-o", str(alerts)])
+    elapsed = time.perf_counter() - t
+    if code != 0:
+        raise SystemExit(f"buzzwatch detect failed with exit code {code}")
+    return elapsed
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 1 else f"{v:.1f}"
+    return str(v)
+
+
+def print_table(bw: dict[str, Any], rule: dict[str, Any], oracle: dict[str, Any]) -> None:
+    print(f"{'scenario suite':<38}{'buzzwatch':>11}{'prom rule':>11}{'oracle':>9}  target")
+    for key, label, target, ok in ROWS:
+        v = bw.get(key)
+        mark = "" if ok is None or v is None else (" ok" if ok(v) else " MISS")
+        print(f"{label:<38}{_fmt(v):>11}{_fmt(rule.get(key)):>11}{_fmt(oracle.get(key)):>9}  {target}{mark}")
+    for kind in evaluate.OTHER_KINDS:
+        print(f"{'  episodes paged: ' + kind:<38}{bw['paged_' + kind]:>11}{rule['paged_' + kind]:>11}"
+              f"{oracle['paged_' + kind]:>9}")
+
+
+def print_breakdown(truth: dict[str, Any], bw: dict[str, Any], oracle: dict[str, float | None]) -> None:
+    print("\nbuzzwatch on negative bursts by group (recall, median delay / excess / oracle delay, min)")
+    for key in ("tier", "doubling_minutes", "night"):
+        for value, g in evaluate.breakdown(truth, bw["per_burst_delay"], oracle, key).items():
+            print(f"  {key}={value:<8} n={g['bursts']:<3} recall {g['recall']:<5} delay {_fmt(g['delay_median']):>6}"
+                  f"  excess {_fmt(g['excess_median']):>6}  oracle {_fmt(g['oracle_median']):>6}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="../shared/datasets", help="folder holding nab/ (default ../shared/datasets)")
+    ap.add_argument("--seed", type=int, default=1, help="suite seed (another seed: an unseen suite of the same kinds)")
+    ap.add_argument("--scale", type=float, default=1.0, help="brands and episodes x this (default 1: ~0.6M mentions)")
+    ap.add_argument("--days", type=int, default=9, help="days of stream (default 9)")
+    ap.add_argument("--keep", help="write the suite, truth and alerts into this folder instead of a temporary one")
+    args = ap.parse_args(argv)
+    datasets = Path(args.datasets)
+    if not (datasets / "nab" / "windows.json").exists():
+        print(f"NAB data not found under {datasets}/nab: pass --datasets", file=sys.stderr)
+        return 2
+    if not 0 < args.scale <= 20 or args.days < 3:
+        print("--scale must be in (0, 20] and --days at least 3", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
+        mentions, _, suite = write_suite(folder, args.seed, args.days, args.scale)
+        gen_s = time.perf_counter() - t
+        alerts_path = folder / "suite.alerts.jsonl"
+        detect_s = timed_detect(mentions, alerts_path)
+        truth = suite.truth
+        start = parse_time(truth["start"])
+        counts = evaluate.minute_counts(suite.rows, start, truth["days"] * 1440)
+        oracle = evaluate.oracle_delays(truth, counts)
+        bw = evaluate.score(evaluate.incidents_from_alerts(evaluate.read_alerts(alerts_path)), truth, oracle)
+        rule = evaluate.score(evaluate.rule_incidents(counts, start), truth, oracle)
+        orc = evaluate.score(evaluate.oracle_incidents(truth, counts), truth, oracle)
+        n = len(suite.rows)
+
+    print(f"suite: seed {args.seed}, {args.days} days, scale {args.scale}: {n:,} scored mentions, "
+          f"{len(truth['brands'])} brands, {bw['bursts']} negative bursts, {bw['quiet_brand_weeks']} quiet brand-weeks "
+          f"(generated in {gen_s:.1f} s)\n")
+    print_table(bw, rule, orc)
+    print_breakdown(truth, bw, oracle)
+    speed = round(n / detect_s)
+    print(f"\nbuzzwatch detect: {speed:,} scored mentions/s (JSON decoding included; target >= 100,000)"
+          f"{' ok' if speed >= 100_000 else ' MISS'}")
+
+    result = nab.run(datasets, nab.nab_config())
+    print(f"\n{'NAB realTweets series':<28}{'windows':>8}{'detected':>9}{'false':>7}{'missed':>7}{'raw':>8}")
+    for r in result["series"]:
+        print(f"{r['series']:<28}{r['windows']:>8}{r['detected']:>9}{r['false_alarms']:>7}{r['missed']:>7}{r['raw']:>8}")
+    score = result["nab_standard_score"]
+    print(f"NAB standard-profile score: {score} (target >= 85; ARTime 80.2, CAD-OSE 64.4, HTM 55.9)"
+          f"{' ok' if score >= 85 else ' MISS'}")
+
+    def public(m: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in m.items() if k != "per_burst_delay"}
+
+    figures = {"suite": {"seed": args.seed, "days": args.days, "scale": args.scale, "mentions": n,
+                         "buzzwatch": public(bw), "prometheus_rule": public(rule), "oracle": public(orc)},
+               "detect_mentions_per_s": speed, "nab_standard_score": score}
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
