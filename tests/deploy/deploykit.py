@@ -52,3 +52,16 @@ METRIC = re.compile(r"\bbuzzwatch_[a-zA-Z0-9_:]+")
 def undeclared(expr: str, declared: set[str]) -> list[str]:
     """The buzzwatch metric names a PromQL expression uses that the worker does not expose."""
     return sorted({m for m in METRIC.findall(expr) if m not in declared})
+
+
+def required_module(name: str, extra: str = "dev"):
+    """Import a test dependency; without it the test fails under CI=true and skips elsewhere."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        message = f"Python module {name} missing: pip install -e '.[{extra}]'"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)

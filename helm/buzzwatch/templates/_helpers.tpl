@@ -1,0 +1,120 @@
+{{/* Expand the name of the chart. */}}
+{{- define "buzzwatch.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+A default fully qualified app name, truncated at 63 characters (DNS label limit).
+If the release name contains the chart name it is used as the full name.
+*/}}
+{{- define "buzzwatch.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart name and version, as used by the chart label. */}}
+{{- define "buzzwatch.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Common labels. */}}
+{{- define "buzzwatch.labels" -}}
+helm.sh/chart: {{ include "buzzwatch.chart" . }}
+{{ include "buzzwatch.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: worker
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels (immutable in a Deployment: never add to these). */}}
+{{- define "buzzwatch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "buzzwatch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The name of the service account to use. */}}
+{{- define "buzzwatch.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "buzzwatch.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The container image reference. */}}
+{{- define "buzzwatch.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* Where secrets and TLS material are mounted in the container (fixed paths; keys are mapped to them). */}}
+{{- define "buzzwatch.slackSecretDir" -}}/etc/buzzwatch/secrets/slack{{- end }}
+{{- define "buzzwatch.kafkaSecretDir" -}}/etc/buzzwatch/secrets/kafka{{- end }}
+{{- define "buzzwatch.kafkaTlsDir" -}}/etc/buzzwatch/tls{{- end }}
+{{- define "buzzwatch.brandsDir" -}}/etc/buzzwatch/brands{{- end }}
+
+{{/* true when the Kafka connection uses SASL / TLS. */}}
+{{- define "buzzwatch.kafkaSasl" -}}
+{{- if hasPrefix "SASL_" .Values.kafka.securityProtocol }}true{{ end }}
+{{- end }}
+{{- define "buzzwatch.kafkaTls" -}}
+{{- if has .Values.kafka.securityProtocol (list "SSL" "SASL_SSL") }}true{{ end }}
+{{- end }}
+{{/* true when TLS material is mounted from kafka.tls.existingSecret. */}}
+{{- define "buzzwatch.kafkaTlsMount" -}}
+{{- with .Values.kafka.tls }}
+{{- if and (include "buzzwatch.kafkaTls" $) .existingSecret (or .caKey .certKey) }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks the values schema cannot express (it compares no two values). Fails the render with a
+message naming the values to change.
+*/}}
+{{- define "buzzwatch.validate" -}}
+{{- $partitions := int .Values.kafka.topics.partitions }}
+{{- if and (not .Values.autoscaling.enabled) (not .Values.keda.enabled) (gt (int .Values.replicaCount) $partitions) }}
+{{- fail (printf "replicaCount (%d) must not exceed kafka.topics.partitions (%d): workers beyond the partition count sit idle and never become ready" (int .Values.replicaCount) $partitions) }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled .Values.keda.enabled }}
+{{- fail "autoscaling.enabled and keda.enabled are both true: choose one (KEDA creates its own HorizontalPodAutoscaler)" }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.maxReplicas) $partitions) }}
+{{- fail (printf "autoscaling.maxReplicas (%d) must not exceed kafka.topics.partitions (%d)" (int .Values.autoscaling.maxReplicas) $partitions) }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
+{{- end }}
+{{- if and .Values.keda.enabled (gt (int .Values.keda.maxReplicaCount) $partitions) }}
+{{- fail (printf "keda.maxReplicaCount (%d) must not exceed kafka.topics.partitions (%d)" (int .Values.keda.maxReplicaCount) $partitions) }}
+{{- end }}
+{{- if and .Values.keda.enabled (gt (int .Values.keda.minReplicaCount) (int .Values.keda.maxReplicaCount)) }}
+{{- fail "keda.minReplicaCount must not exceed keda.maxReplicaCount" }}
+{{- end }}
+{{- if and (include "buzzwatch.kafkaSasl" .) (not .Values.kafka.sasl.existingSecret) }}
+{{- fail (printf "kafka.securityProtocol=%s needs kafka.sasl.existingSecret (a Secret holding the SASL password under kafka.sasl.passwordKey)" .Values.kafka.securityProtocol) }}
+{{- end }}
+{{- if and (or .Values.kafka.tls.certKey .Values.kafka.tls.keyKey) (not (and .Values.kafka.tls.certKey .Values.kafka.tls.keyKey)) }}
+{{- fail "kafka.tls.certKey and kafka.tls.keyKey go together (a client certificate needs its key)" }}
+{{- end }}
+{{- if and .Values.kafka.tls.certKey (not .Values.kafka.tls.existingSecret) }}
+{{- fail "kafka.tls.certKey is set but kafka.tls.existingSecret is empty" }}
+{{- end }}
+{{- if and .Values.slack.existingSecret (not (or .Values.slack.botTokenKey .Values.slack.webhookUrlKey)) }}
+{{- fail "slack.existingSecret is set but neither slack.botTokenKey nor slack.webhookUrlKey names a key in it" }}
+{{- end }}
+{{- end }}
