@@ -99,8 +99,8 @@ def detector_config(args: argparse.Namespace, bucket_s: int = 60) -> Any:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from pipeline.core.monitor import Monitor, add_counts, add_mention
-    from pipeline.records import scored_from_dict
+    from pipeline.core.monitor import Monitor, add_counts, add_scored_dict
+    from pipeline.records import scored_time
 
     name = args.input or "stdin"
     with ExitStack() as stack:
@@ -116,7 +116,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
                     add_counts(monitor, brand, start, end, mentions, negative)
                 else:
                     monitor = monitor or Monitor(detector_config(args))
-                    add_mention(monitor, scored_from_dict(obj))
+                    add_scored_dict(monitor, obj, scored_time(obj))
             except orjson.JSONDecodeError as exc:
                 raise BadInput(f"{name} line {n}: not valid JSON: {exc}") from None
             except InvalidRecord as exc:

@@ -127,8 +127,43 @@ def mention_from_dict(obj: Any) -> Mention:
     )
 
 
+def scored_time(obj: Any) -> float:
+    """Check a decoded JSON value against the ScoredMention schema; return its event time.
+
+    The hot path of ``buzzwatch detect`` and the detect agent, which read the checked dict
+    directly: the common, valid record is checked in one expression; anything else goes through
+    the field-by-field checks, which say what is wrong.
+    """
+    if type(obj) is dict:
+        get = obj.get
+        i, text, created, brand, neg = get("id"), get("text"), get("created_at"), get("brand"), get("negativity")
+        author, followers, url, source = get("author_id"), get("author_followers"), get("url"), get("source")
+        if (type(i) is str and i and type(text) is str and len(text) <= MAX_TEXT_CHARS and type(brand) is str
+                and brand and type(neg) is float and 0.0 <= neg <= 1.0 and get("sentiment") in SENTIMENTS
+                and type(get("lang")) is str and (author is None or type(author) is str)
+                and (followers is None or (type(followers) is int and followers >= 0))
+                and (url is None or type(url) is str) and (source is None or type(source) is str)
+                and type(created) is str):
+            try:
+                parsed = datetime.fromisoformat(created)
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is not None:
+                return parsed.timestamp()
+    return _scored_checked(obj).ts
+
+
 def scored_from_dict(obj: Any) -> ScoredMention:
     """Check a decoded JSON value against the ScoredMention schema."""
+    ts = scored_time(obj)
+    get = obj.get
+    return ScoredMention(id=obj["id"], text=obj["text"], created_at=obj["created_at"], ts=ts, brand=obj["brand"],
+                         negativity=float(obj["negativity"]), sentiment=obj["sentiment"], lang=obj["lang"],
+                         author_id=get("author_id"), author_followers=get("author_followers"), url=get("url"),
+                         source=get("source"))
+
+
+def _scored_checked(obj: Any) -> ScoredMention:
     base = mention_from_dict(obj)
     if not base.brand:
         raise InvalidRecord(f"brand: required string, got {_kind(obj.get('brand'))}")

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
-from pipeline.core.stats import binomial_sf, negbin_sf
-from pipeline.core.windows import BrandWindows, Totals, WindowConfig
+from pipeline.core.stats import binomial_sf, negbin_logpmf, negbin_sf
+from pipeline.core.windows import BrandWindows, Bucket, WindowConfig
 from pipeline.records import SEVERITIES, format_time
 
 SIGNALS = ("negative", "volume")
+_MAX_SLIDE = 8  # ticks the window sums are slid one by one; further, they are rebuilt
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,9 @@ class Evidence:
     reach: int
     share: float
     baseline_share: float
-    p_value: float
-    p_share: float
     tick: int  # the bucket boundary the window ends at
+    p_value: float | None = None  # computed only when the cheap tests pass (see BrandDetector._surprise)
+    p_share: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -88,11 +90,37 @@ class Evidence:
         return round(self.window_minutes * math.log(2) / math.log(self.observed / self.previous), 1)
 
 
+@lru_cache(maxsize=64)
+def window_layout(windows_min: tuple[int, ...], bucket_s: int) -> tuple[tuple[int, ...], tuple[int, ...],
+                                                                         tuple[tuple[int, int], ...]]:
+    """Window widths in buckets, the segment boundaries (ages, in buckets) every window and the
+    window before it are made of, and each window's (end, end of previous) boundary index.
+
+    >>> window_layout((5, 10), 60)
+    ((5, 10), (0, 5, 10, 20), ((1, 2), (2, 3)))
+    """
+    widths = tuple(max(1, round(m * 60 / bucket_s)) for m in windows_min)
+    points = tuple(sorted({0, *widths, *(2 * w for w in widths)}))
+    return widths, points, tuple((points.index(w), points.index(2 * w)) for w in widths)
+
+
+def _counts(b: Bucket | None) -> tuple[int, int, int, int, int]:
+    return (b.mentions, b.negatives, b.effective, b.authors, b.reach) if b is not None else (0, 0, 0, 0, 0)
+
+
 class BrandDetector:
-    """All state of one brand: open buckets, baseline, incident. Serialisable with to_state()."""
+    """All state of one brand: open buckets, baseline, incident. Serialisable with to_state().
+
+    Each tick needs the counts of ten trailing windows (five widths and the window before each).
+    They are kept as running sums over *segments* - the spans between consecutive window edges -
+    slid by one bucket per tick (two bucket reads per segment) and corrected when a late mention
+    lands in a bucket already inside them, so a tick costs the same for 2 and for 2,000 mentions
+    an hour. They are derived state: rebuilt from the buckets after a restore or a jump.
+    """
 
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
-                 "protect", "incident", "calm", "cooldown_until", "last", "offset")
+                 "protect", "incident", "calm", "cooldown_until", "offset",
+                 "_layout", "_seg", "_seg_tick", "_rates", "_rates_key", "_seg_exp", "_exp_key", "due")
 
     def __init__(self, brand: str, cfg: DetectorConfig) -> None:
         self.brand = brand
@@ -105,8 +133,15 @@ class BrandDetector:
         self.incident: dict[str, Any] | None = None
         self.calm = 0
         self.cooldown_until = 0
-        self.last: Evidence | None = None  # the 10-minute window at the last tick (for gauges)
         self.offset = -1  # the input position (e.g. Kafka offset) of the last mention applied
+        self._layout = window_layout(tuple(cfg.windows_min), cfg.window.bucket_s)
+        self._seg: list[list[int]] = []  # per segment: mentions, negatives, effective, authors, reach
+        self._seg_tick: int | None = None  # the tick the segment sums end at
+        self._rates: dict[int, float] = {}  # hour -> expected signal per minute (cache)
+        self._rates_key = -1
+        self._seg_exp: list[float] = []  # per segment: the expected signal
+        self._exp_key: tuple[int, int] | None = None  # (tick, baseline hours) _seg_exp is for
+        self.due: set[int] = set()  # ticks that see new signal (the first after each counted event)
 
     # -- input ----------------------------------------------------------------------------
     def accepts(self, ts: float) -> bool:
@@ -120,8 +155,25 @@ class BrandDetector:
             return "late"
         if self.cfg.signal == "volume":
             negative = True  # every mention is the signal
+        idx = int(ts // self.cfg.window.bucket_s)
+        if negative:  # new signal: the first tick that sees it must be evaluated
+            self.due.add(idx + 1 if self.last_tick is None else max(idx, self.last_tick) + 1)
+        seg_tick = self._seg_tick
+        if seg_tick is None or idx >= seg_tick:  # the usual case: a bucket no window has read yet
+            if not self.windows.add(ts, negative, author, text, followers, sample, weight, uid):
+                return "duplicate"
+            return "counted"
+        before = _counts(self.windows.buckets.get(idx))
         if not self.windows.add(ts, negative, author, text, followers, sample, weight, uid):
             return "duplicate"
+        age, points = seg_tick - 1 - idx, self._layout[1]
+        for j in range(len(points) - 1):
+            if points[j] <= age < points[j + 1]:
+                after = _counts(self.windows.buckets.get(idx))
+                seg = self._seg[j]
+                for f in range(5):
+                    seg[f] += after[f] - before[f]
+                break
         return "counted"
 
     def is_idle(self) -> bool:
@@ -138,10 +190,12 @@ class BrandDetector:
             self.last_tick = first
             self.learned_upto = first
         alerts: list[dict[str, Any]] = []
-        if upto - self.last_tick > 2 * max(cfg.windows_min) + cfg.resolve_minutes and self.incident is None:
+        span = 2 * max(self._layout[0])
+        if upto - self.last_tick > span + cfg.resolve_minutes and self.incident is None:
             # Long silence: nothing to evaluate in between, jump ahead.
-            self._learn_final(upto - 2 * max(cfg.windows_min))
-            self.last_tick = upto - 2 * max(cfg.windows_min)
+            self._learn_final(upto - span)
+            self.last_tick = upto - span
+            self.due = {t for t in self.due if t > self.last_tick}
         while self.last_tick < upto:
             self.last_tick += 1
             alert = self._tick(self.last_tick)
@@ -163,32 +217,155 @@ class BrandDetector:
                                 bucket_s / 60.0)
         self.baseline.close_before(int(upto * bucket_s // 3600))
         self.learned_upto = upto
-        keep = 2 * max(self.cfg.windows_min) + 1
-        self.windows.forget_before(min(upto, (self.last_tick or upto) - keep))
+        keep = 2 * max(self._layout[0]) + 1
+        anchor = self.last_tick if self.last_tick is not None else upto
+        if self._seg_tick is not None and anchor - self._seg_tick <= _MAX_SLIDE:
+            anchor = self._seg_tick  # the segments will slide from there: keep what leaves them
+        self.windows.forget_before(min(upto, anchor - keep))
+
+    def _slide(self, tick: int) -> list[list[int]]:
+        """The segment sums ending at ``tick``: slid one bucket from the last tick, else rebuilt."""
+        points = self._layout[1]
+        buckets = self.windows.buckets
+        if tick == self._seg_tick:
+            return self._seg
+        if self._seg_tick is not None and 0 < tick - self._seg_tick <= _MAX_SLIDE:
+            get = buckets.get
+            for t in range(self._seg_tick + 1, tick + 1):
+                self._slide_one(t, get, points)
+        else:
+            self._seg = [[0, 0, 0, 0, 0] for _ in range(len(points) - 1)]
+            for i, b in buckets.items():
+                age = tick - 1 - i
+                if 0 <= age < points[-1]:
+                    j = next(j for j in range(len(points) - 1) if age < points[j + 1])
+                    seg = self._seg[j]
+                    for f, v in enumerate(_counts(b)):
+                        seg[f] += v
+        self._seg_tick = tick
+        return self._seg
+
+    def _slide_one(self, tick: int, get: Any, points: tuple[int, ...]) -> None:
+        """Move every segment one bucket later: its newest bucket enters, its oldest leaves."""
+        for j, seg in enumerate(self._seg):
+            enter, leave = get(tick - 1 - points[j]), get(tick - 1 - points[j + 1])
+            if enter is not None:
+                seg[0] += enter.mentions
+                seg[1] += enter.negatives
+                seg[2] += enter.effective
+                seg[3] += enter.authors
+                seg[4] += enter.reach
+            if leave is not None:
+                seg[0] -= leave.mentions
+                seg[1] -= leave.negatives
+                seg[2] -= leave.effective
+                seg[3] -= leave.authors
+                seg[4] -= leave.reach
+
+    def _segment_expected(self, tick: int) -> list[float]:
+        """The expected signal of each segment at ``tick``: slid like the counts, recomputed when
+        the baseline has learned (once an hour) or after a jump."""
+        points = self._layout[1]
+        hours = self.baseline.hours_seen
+        key = self._exp_key
+        if key is not None and key[1] == hours and key[0] == tick - 1:
+            bucket_s = self.cfg.window.bucket_s
+            exp = self._seg_exp
+            for j in range(len(exp)):
+                enter, leave = tick - 1 - points[j], tick - 1 - points[j + 1]
+                exp[j] += self._expected(enter, enter + 1) - self._expected(leave, leave + 1) \
+                    if (enter * bucket_s) // 3600 != (leave * bucket_s) // 3600 else 0.0
+        elif key is None or key != (tick, hours):
+            self._seg_exp = [self._expected(tick - points[j + 1], tick - points[j]) for j in range(len(points) - 1)]
+        self._exp_key = (tick, hours)
+        return self._seg_exp
+
+    def _quiet(self, tick: int) -> bool:
+        """True if no window can fire or be anomalous at ``tick`` - decided from the counts and a
+        point probability (P(X >= n) >= P(X = n)), without the tail sums. Most ticks end here."""
+        cfg = self.cfg
+        seg = self._slide(tick)
+        f = 0 if cfg.signal == "volume" else 2
+        if sum(s[f] for s in seg) <= 1:
+            return True  # at most one event: never below the expected count's floor (~1e-3)
+        exp = self._segment_expected(tick)
+        limit = math.log(max(cfg.p_open, cfg.p_anomalous))
+        size = self._confidence()
+        obs = expected = 0.0
+        points, where = self._layout[1], self._layout[2]
+        ends = {iw for iw, _ in where}
+        for j in range(len(points) - 1):
+            obs += seg[j][f]
+            expected += exp[j]
+            if j + 1 in ends and obs >= 2 and obs > expected and negbin_logpmf(obs, expected, size) < limit:
+                return False
+        return True
 
     # -- decision -------------------------------------------------------------------------
-    def evidence(self, tick: int, minutes: int, totals: Totals | None = None) -> Evidence:
-        """The numbers of the window of ``minutes`` ending at bucket boundary ``tick``."""
-        width = self._width(minutes)
-        if totals is None:
-            totals = self.windows.totals(tick - 2 * width, tick)
-        mentions, negatives, effective, authors, reach = totals.between(tick - width, tick)
-        p_mentions, _, p_effective, _, _ = totals.between(tick - 2 * width, tick - width)
-        expected = self._expected(tick - width, tick)
+    def current(self) -> Evidence | None:
+        """The 10-minute window (the second configured) at the last tick: the brand's gauges."""
+        if self.last_tick is None or self._seg_tick is None:
+            return None
+        evs = self._evidences(self.last_tick)
+        return evs[min(1, len(evs) - 1)]
+
+    def evidence(self, tick: int, minutes: int) -> Evidence:
+        """The numbers of the window of ``minutes`` (one of ``windows_min``) ending at ``tick``."""
+        return self._evidences(tick)[list(self.cfg.windows_min).index(minutes)]
+
+    def _evidences(self, tick: int) -> list[Evidence]:
+        """Every window's counts at ``tick``; p-values are left to ``_surprise``."""
+        seg = self._slide(tick)
+        widths, _, where = self._layout
+        cum = [(0, 0, 0, 0, 0)]
+        m = n = e = au = r = 0
+        for s in seg:
+            m += s[0]
+            n += s[1]
+            e += s[2]
+            au += s[3]
+            r += s[4]
+            cum.append((m, n, e, au, r))
         volume = self.cfg.signal == "volume"
-        observed = float(mentions if volume else effective)
-        if not volume:
-            authors = effective  # collapsed negatives are one per author
-        trials = max(mentions - (negatives - effective), 0)
         base_share = self.baseline.negative_share()
-        share = effective / trials if trials else 0.0
-        p_share = 0.0 if volume else binomial_sf(effective, trials, base_share)
-        return Evidence(
-            window_minutes=minutes, observed=observed, expected=expected,
-            previous=float(p_mentions if volume else p_effective), mentions=mentions, raw_negatives=negatives,
-            authors=authors, reach=reach, share=share, baseline_share=base_share,
-            p_value=negbin_sf(observed, expected, self._confidence()), p_share=p_share, tick=tick,
-        )
+        out = []
+        for minutes, width, (iw, i2w) in zip(self.cfg.windows_min, widths, where, strict=True):
+            mentions, negatives, effective, authors, reach = cum[iw]
+            prev = cum[i2w][0] - mentions if volume else cum[i2w][2] - effective
+            if not volume:
+                authors = effective  # collapsed negatives are one per author
+            trials = max(mentions - (negatives - effective), 0)
+            out.append(Evidence(
+                window_minutes=minutes, observed=float(mentions if volume else effective),
+                expected=self._expected(tick - width, tick), previous=float(prev), mentions=mentions,
+                raw_negatives=negatives, authors=authors, reach=reach,
+                share=effective / trials if trials else 0.0, baseline_share=base_share, tick=tick,
+            ))
+        return out
+
+    def _surprise(self, ev: Evidence) -> float:
+        """The window's tail probability under the baseline (computed once, on demand)."""
+        if ev.p_value is None:
+            ev.p_value = negbin_sf(ev.observed, ev.expected, self._confidence())
+        return ev.p_value
+
+    def _share_surprise(self, ev: Evidence) -> float:
+        if ev.p_share is None:
+            if self.cfg.signal == "volume":
+                ev.p_share = 0.0
+            else:
+                trials = max(ev.mentions - (ev.raw_negatives - int(ev.observed)), 0)
+                ev.p_share = binomial_sf(int(ev.observed), trials, ev.baseline_share)
+        return ev.p_share
+
+    def _anomalous(self, ev: Evidence) -> bool:
+        """p < p_anomalous, without the tail sum when the point probability already exceeds it."""
+        if ev.observed <= ev.expected:
+            return False
+        if ev.p_value is None and negbin_logpmf(ev.observed, ev.expected, self._confidence()) \
+                >= math.log(self.cfg.p_anomalous):
+            return False  # P(X >= n) >= P(X = n)
+        return self._surprise(ev) < self.cfg.p_anomalous
 
     def _confidence(self) -> float:
         """Negative-binomial size: the evidence behind the baseline, capped for model error."""
@@ -200,55 +377,74 @@ class BrandDetector:
         return max(1, round(minutes * 60 / self.cfg.window.bucket_s))
 
     def _expected(self, first: int, upto: int) -> float:
+        """Expected signal over buckets ``first <= i < upto`` (the rate is constant within an hour)."""
         bucket_s = self.cfg.window.bucket_s
         per_bucket_min = bucket_s / 60.0
-        rate = self.baseline.expected_mentions if self.cfg.signal == "volume" else self.baseline.expected_negatives
+        key = self.baseline.hours_seen
+        if key != self._rates_key:
+            self._rates, self._rates_key = {}, key
+        rates = self._rates
+        rate_of = self.baseline.expected_mentions if self.cfg.signal == "volume" else self.baseline.expected_negatives
         total, i = 0.0, first
-        while i < upto:  # the rate is constant within an hour
-            hour_end = ((i * bucket_s) // 3600 + 1) * 3600
-            j = min(upto, max(i + 1, int(math.ceil(hour_end / bucket_s))))
-            total += rate(i * bucket_s) * per_bucket_min * (j - i)
+        while i < upto:
+            hour = (i * bucket_s) // 3600
+            j = min(upto, max(i + 1, int(math.ceil((hour + 1) * 3600 / bucket_s))))
+            rate = rates.get(hour)
+            if rate is None:
+                rate = rates[hour] = rate_of(hour * 3600)
+            total += rate * per_bucket_min * (j - i)
             i = j
         return total
 
     def _fires(self, ev: Evidence) -> bool:
+        """The four tests of the module docstring, cheapest first."""
         cfg = self.cfg
         return (
-            ev.p_value < cfg.p_open
-            and ev.p_share < cfg.p_share
+            ev.authors >= cfg.min_authors
             and ev.observed >= cfg.growth * max(ev.previous, ev.expected)
-            and ev.authors >= cfg.min_authors
+            and self._surprise(ev) < cfg.p_open
+            and self._share_surprise(ev) < cfg.p_share
         )
 
     def _tick(self, tick: int) -> dict[str, Any] | None:
         cfg = self.cfg
-        totals = self.windows.totals(tick - 2 * self._width(max(cfg.windows_min)), tick)
-        evs = [self.evidence(tick, w, totals) for w in cfg.windows_min]
-        self.last = evs[min(1, len(evs) - 1)]
+        if self.incident is None:
+            # Only a tick that sees new signal is evaluated: without it no window's count has
+            # risen, so a quiet brand stays quiet (and small brands cost nothing between mentions).
+            if tick not in self.due:
+                return None
+            self.due.discard(tick)
+            if self._quiet(tick):
+                return None
+        else:
+            self.due.discard(tick)
+        evs = self._evidences(tick)
         firing = [ev for ev in evs if self._fires(ev)]
-        worst = min(evs, key=lambda ev: ev.p_value)
         warm = self.baseline.history_minutes() >= cfg.warmup_minutes
-        # Surprising minutes do not teach the baseline - once it knows enough to be surprised.
-        if warm and worst.p_value < cfg.p_anomalous or self.incident is not None:
-            start = tick - max(1, round(worst.window_minutes * 60 / cfg.window.bucket_s))
+        # Surprising minutes do not teach the baseline - once it knows enough to be surprised -
+        # and neither does any minute of an open incident.
+        surprising = [ev for ev in evs if self._anomalous(ev)] if warm else []
+        if surprising or self.incident is not None:
+            worst = min(surprising, key=self._surprise) if surprising else None
+            start = tick - (self._width(worst.window_minutes) if worst else 1)
             a, b = self.protect
             self.protect = [min(a, start) if b >= start else start, tick]
         ts = tick * cfg.window.bucket_s
         if self.incident is None:
             if firing and warm and tick >= self.cooldown_until:
-                best = min(firing, key=lambda ev: ev.p_value)
+                best = min(firing, key=self._surprise)
                 self.incident = {"id": f"{self.brand}-{format_time(ts)}", "opened_at": ts, "seq": 0,
                                  "severity": self._severity(best)}
                 self.calm = 0
                 return self._alert("open", ts, best)
             return None
         # An incident is open: escalate, or count calm minutes towards resolution.
-        best = min(firing, key=lambda ev: ev.p_value) if firing else worst
-        severity = self._severity(best)
-        if firing and SEVERITIES.index(severity) > SEVERITIES.index(self.incident["severity"]):
-            self.incident["severity"] = severity
-            self.calm = 0
-            return self._alert("escalated", ts, best)
+        if firing:
+            best = min(firing, key=self._surprise)
+            if SEVERITIES.index(self._severity(best)) > SEVERITIES.index(self.incident["severity"]):
+                self.incident["severity"] = self._severity(best)
+                self.calm = 0
+                return self._alert("escalated", ts, best)
         probe = evs[min(2, len(evs) - 1)]
         if probe.observed <= cfg.resolve_ratio * probe.expected + 1:
             self.calm += 1
@@ -278,7 +474,7 @@ class BrandDetector:
         what = "mentions" if self.cfg.signal == "volume" else "negative mentions"
         reason = (
             f"{ev.observed:.0f} {what} in {minutes} min vs {ev.expected:.1f} expected "
-            f"({ev.ratio:.1f}x, p={ev.p_value:.1e}); previous {minutes} min: {ev.previous:.0f}"
+            f"({ev.ratio:.1f}x, p={self._surprise(ev):.1e}); previous {minutes} min: {ev.previous:.0f}"
             + (f"; doubling every {doubling:.0f} min" if doubling else "")
             + f"; share {ev.share:.0%} vs {ev.baseline_share:.0%} usual; {ev.authors} authors"
         )
@@ -305,7 +501,7 @@ class BrandDetector:
                 "unique_authors": int(ev.authors),
                 "mentions": int(ev.mentions),
                 "reach": int(ev.reach),
-                "p_value": float(f"{ev.p_value:.3g}"),
+                "p_value": float(f"{self._surprise(ev):.3g}"),
             },
             "samples": self.windows.sum(ev.tick - self._width(minutes), ev.tick).samples[:5],
         }
@@ -315,7 +511,7 @@ class BrandDetector:
         return {
             "w": self.windows.to_state(), "b": self.baseline.to_state(),
             "t": [self.last_tick, self.learned_upto, self.calm, self.cooldown_until],
-            "p": self.protect, "i": self.incident, "o": self.offset,
+            "p": self.protect, "i": self.incident, "o": self.offset, "d": sorted(self.due),
         }
 
     @classmethod
@@ -327,5 +523,6 @@ class BrandDetector:
         d.protect = list(state["p"])
         d.incident = state["i"]
         d.offset = state.get("o", -1)
+        d.due = set(state.get("d", ()))
         return d
 

@@ -43,6 +43,8 @@ class Monitor:
         self.clock_of: dict[str, int] = {}  # brand -> its clock
         self.too_late = 0
         self._ticked: dict[int, int] = {}  # clock -> bucket boundary at the last advance()
+        self._due: dict[int, float] = {}  # clock -> watermark at which it crosses its next boundary
+        self._crossed = True  # some clock reached its _due since the last advance()
         self._load = load  # restore a brand's state from the table on first sight
 
     def detector(self, brand: str) -> BrandDetector:
@@ -79,6 +81,8 @@ class Monitor:
         self.clock_of[brand] = clock
         if ts > self.clocks.get(clock, float("-inf")):
             self.clocks[clock] = ts
+            if ts >= self._due.get(clock, float("-inf")):
+                self._crossed = True
         return outcome
 
     @property
@@ -91,9 +95,13 @@ class Monitor:
         if watermark is not None:
             for clock, wm in self.clocks.items():
                 self.clocks[clock] = max(wm, watermark)
+        elif not self._crossed:  # no clock crossed a bucket boundary: nothing to evaluate
+            return []
+        self._crossed = False
         lag, size = self.cfg.tick_lag_s, self.cfg.window.bucket_s
         steps = {clock: int((wm - lag) // size) for clock, wm in self.clocks.items()}
-        if steps == self._ticked:  # no bucket boundary crossed: nothing to evaluate
+        self._due = {clock: (step + 1) * size + lag for clock, step in steps.items()}
+        if steps == self._ticked:
             return []
         moved = {clock for clock, step in steps.items() if self._ticked.get(clock) != step}
         self._ticked = steps
@@ -126,10 +134,11 @@ class Monitor:
             self.dirty.discard(b)
 
 
-def sample_of(m: ScoredMention) -> dict[str, Any]:
+def sample_of(m: ScoredMention | dict[str, Any]) -> dict[str, Any]:
     """What an alert shows of one mention (text cut to a tweet's length)."""
-    return {"id": m.id, "text": m.text[:280], "negativity": m.negativity, "author_id": m.author_id,
-            "author_followers": m.author_followers, "url": m.url}
+    get = m.get if isinstance(m, dict) else m.__getattribute__
+    return {"id": get("id"), "text": get("text")[:280], "negativity": get("negativity"),
+            "author_id": get("author_id"), "author_followers": get("author_followers"), "url": get("url")}
 
 
 def add_mention(monitor: Monitor, m: ScoredMention, clock: int = 0, offset: int | None = None) -> str:
@@ -137,6 +146,16 @@ def add_mention(monitor: Monitor, m: ScoredMention, clock: int = 0, offset: int 
     negative = m.sentiment == "negative"
     return monitor.add_scored(m.brand, m.ts, negative, m.author_id, m.text, m.author_followers or 0,
                               sample_of(m) if negative else None, uid=id_hash(m.id), clock=clock,
+                              offset=offset)
+
+
+def add_scored_dict(monitor: Monitor, obj: dict[str, Any], ts: float, clock: int = 0,
+                    offset: int | None = None) -> str:
+    """add_mention for a dict already checked by ``records.scored_time`` (the hot path: no record object)."""
+    get = obj.get
+    negative = obj["sentiment"] == "negative"
+    return monitor.add_scored(obj["brand"], ts, negative, get("author_id"), obj["text"], get("author_followers") or 0,
+                              sample_of(obj) if negative else None, uid=id_hash(obj["id"]), clock=clock,
                               offset=offset)
 
 

@@ -37,7 +37,7 @@ from pipeline.core.scoring import LexiconScorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
 from pipeline.notify.slack import Notifier, Sink
-from pipeline.records import dead_letter, decode_alert, decode_scored, encode
+from pipeline.records import SEVERITIES, dead_letter, decode_alert, decode_scored, encode
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -221,15 +221,16 @@ def _prune(entries: dict[str, Any], keep: int = 20) -> dict[str, Any]:
 
 def _export_gauges(metrics: Metrics, monitor: Monitor, brand: str) -> None:
     det = monitor.brands.get(brand)
-    if det is None or det.last is None:
+    ev = det.current() if det is not None else None
+    if det is None or ev is None:
         return
     label = metrics.brand(brand)
-    ev = det.last
     minutes = ev.window_minutes
     metrics.negative_rate.labels(label).set(ev.observed / minutes)
     metrics.expected_rate.labels(label).set(ev.expected / minutes)
     metrics.acceleration.labels(label).set((ev.observed - ev.previous) / minutes / minutes)
     metrics.open_incidents.labels(label).set(1 if det.incident else 0)
+    metrics.incident_severity.labels(label).set(SEVERITIES.index(det.incident["severity"]) + 1 if det.incident else 0)
 
 
 def _observe_latency(metrics: Metrics, stage: str, events: Any) -> None:
