@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-unit test-integration lint bench bench-detect clean
+.PHONY: help setup run test test-unit test-integration test-deploy dashboard lint bench bench-detect clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,12 @@ test-unit: setup ## the fast tiers only (no broker)
 
 test-integration: setup ## the real-broker tier only
 	$(BIN)/python -m pytest -m integration
+
+test-deploy: setup ## the chart, Prometheus rules, dashboard and image tests (needs promtool: apt-get install prometheus)
+	$(BIN)/python -m pytest tests/deploy
+
+dashboard: setup ## regenerate helm/buzzwatch/dashboards/buzzwatch.json from pipeline/devtools/dashboard.py
+	$(BIN)/python -m pipeline.devtools.dashboard
 
 lint: setup ## ruff
 	$(BIN)/ruff check pipeline tests
