@@ -24,6 +24,7 @@ of the same mentions produces the same ids and alerts (delivery deduplicates on 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -34,7 +35,7 @@ from pipeline.core.windows import BrandWindows, Bucket, WindowConfig
 from pipeline.records import SEVERITIES, format_time
 
 SIGNALS = ("negative", "volume")
-_MAX_SLIDE = 8  # ticks the window sums are slid one by one; further, they are rebuilt
+_MAX_SLIDE = 16  # ticks the window sums are slid one by one; further, they are rebuilt
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ class BrandDetector:
         self.baseline = SeasonalBaseline(cfg.baseline)
         self.last_tick: int | None = None  # last bucket boundary evaluated
         self.learned_upto: int | None = None  # buckets below this index are final
-        self.protect: list[int] = [0, 0]  # bucket range [a, b) the baseline must not learn
+        self.protect: list[list[int]] = []  # bucket ranges [a, b) the baseline must not learn
         self.incident: dict[str, Any] | None = None
         self.calm = 0
         self.cooldown_until = 0
@@ -196,12 +197,19 @@ class BrandDetector:
             self._learn_final(upto - span)
             self.last_tick = upto - span
             self.due = {t for t in self.due if t > self.last_tick}
+        grace = int(math.ceil(cfg.window.grace_s / bucket_s))
         while self.last_tick < upto:
             self.last_tick += 1
-            alert = self._tick(self.last_tick)
+            tick = self.last_tick
+            # Only a tick that sees new signal is evaluated: without it no window's count has
+            # risen, so a quiet brand stays quiet (and small brands cost nothing between mentions).
+            if self.incident is None and tick not in self.due:
+                continue
+            self.due.discard(tick)
+            self._learn_final(tick - 1 - grace)  # what the baseline would know had it ticked every minute
+            alert = self._tick(tick)
             if alert is not None:
                 alerts.append(alert)
-        grace = int(math.ceil(cfg.window.grace_s / bucket_s))
         self._learn_final(int(watermark // bucket_s) - grace)
         return alerts
 
@@ -210,11 +218,12 @@ class BrandDetector:
         if upto <= self.learned_upto:
             return
         bucket_s = self.cfg.window.bucket_s
-        a, b = self.protect
+        protect = self.protect
         for i, bucket in self.windows.final(self.learned_upto, upto):
             bucket.ids = None  # final: no mention can be added, so no duplicate can be either
-            self.baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, a <= i < b, a <= i < b,
-                                bucket_s / 60.0)
+            skip = any(a <= i < b for a, b in protect)
+            self.baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, bucket_s / 60.0)
+        self.protect = [r for r in protect if r[1] > upto]
         self.baseline.close_before(int(upto * bucket_s // 3600))
         self.learned_upto = upto
         keep = 2 * max(self._layout[0]) + 1
@@ -234,14 +243,17 @@ class BrandDetector:
             for t in range(self._seg_tick + 1, tick + 1):
                 self._slide_one(t, get, points)
         else:
-            self._seg = [[0, 0, 0, 0, 0] for _ in range(len(points) - 1)]
+            self._seg = segs = [[0, 0, 0, 0, 0] for _ in range(len(points) - 1)]
+            span = points[-1]
             for i, b in buckets.items():
                 age = tick - 1 - i
-                if 0 <= age < points[-1]:
-                    j = next(j for j in range(len(points) - 1) if age < points[j + 1])
-                    seg = self._seg[j]
-                    for f, v in enumerate(_counts(b)):
-                        seg[f] += v
+                if 0 <= age < span:
+                    seg = segs[bisect_right(points, age) - 1]
+                    seg[0] += b.mentions
+                    seg[1] += b.negatives
+                    seg[2] += b.effective
+                    seg[3] += b.authors
+                    seg[4] += b.reach
         self._seg_tick = tick
         return self._seg
 
@@ -408,16 +420,8 @@ class BrandDetector:
 
     def _tick(self, tick: int) -> dict[str, Any] | None:
         cfg = self.cfg
-        if self.incident is None:
-            # Only a tick that sees new signal is evaluated: without it no window's count has
-            # risen, so a quiet brand stays quiet (and small brands cost nothing between mentions).
-            if tick not in self.due:
-                return None
-            self.due.discard(tick)
-            if self._quiet(tick):
-                return None
-        else:
-            self.due.discard(tick)
+        if self.incident is None and self._quiet(tick):
+            return None
         evs = self._evidences(tick)
         firing = [ev for ev in evs if self._fires(ev)]
         warm = self.baseline.history_minutes() >= cfg.warmup_minutes
@@ -427,8 +431,10 @@ class BrandDetector:
         if surprising or self.incident is not None:
             worst = min(surprising, key=self._surprise) if surprising else None
             start = tick - (self._width(worst.window_minutes) if worst else 1)
-            a, b = self.protect
-            self.protect = [min(a, start) if b >= start else start, tick]
+            if self.protect and self.protect[-1][1] >= start:  # contiguous: extend the last range
+                self.protect[-1] = [min(self.protect[-1][0], start), tick]
+            else:
+                self.protect.append([start, tick])
         ts = tick * cfg.window.bucket_s
         if self.incident is None:
             if firing and warm and tick >= self.cooldown_until:
@@ -520,7 +526,7 @@ class BrandDetector:
         d.windows = BrandWindows.from_state(cfg.window, state["w"])
         d.baseline = SeasonalBaseline.from_state(cfg.baseline, state["b"])
         d.last_tick, d.learned_upto, d.calm, d.cooldown_until = state["t"]
-        d.protect = list(state["p"])
+        d.protect = [list(r) for r in state["p"]]
         d.incident = state["i"]
         d.offset = state.get("o", -1)
         d.due = set(state.get("d", ()))

@@ -6,7 +6,9 @@ seen on it (inputs are roughly ordered; the buckets' grace absorbs the rest). Ka
 nothing across partitions, so one partition running ahead must not make another's mentions
 late: each brand is ticked by its own clock. Only *active* brands - with open buckets or an open
 incident - are ticked; an idle brand costs nothing until its next mention, when its baseline
-catches up on the silent hours in one step. ``dirty`` names the brands whose state changed
+catches up on the silent hours in one step. An active brand with no tick to evaluate (no new
+signal, no open incident) is not visited either, except every ``CATCH_UP_TICKS`` to learn its
+final buckets; an explicit ``advance(watermark)`` visits every brand. ``dirty`` names the brands whose state changed
 since the last ``take_dirty()``, so the streaming shell writes each brand's state once per
 flush rather than once per mention.
 
@@ -29,6 +31,9 @@ from typing import Any
 from pipeline.core.detector import BrandDetector, DetectorConfig
 from pipeline.core.windows import id_hash
 from pipeline.records import ScoredMention
+
+CATCH_UP_TICKS = 60  # a brand with nothing to evaluate still catches up (learns) this often
+_NEVER = float("inf")
 
 
 class Monitor:
@@ -106,12 +111,16 @@ class Monitor:
         moved = {clock for clock, step in steps.items() if self._ticked.get(clock) != step}
         self._ticked = steps
         alerts: list[dict[str, Any]] = []
+        force = watermark is not None
         for brand in list(self.active):
             clock = self.clock_of.get(brand, 0)
             if clock not in moved:
                 continue
             det = self.brands[brand]
             before = det.last_tick
+            if (not force and det.incident is None and before is not None and steps[clock] - before < CATCH_UP_TICKS
+                    and min(det.due, default=_NEVER) > steps[clock]):
+                continue  # nothing to evaluate yet: learning the final buckets can wait (see module doc)
             alerts.extend(det.advance(self.clocks[clock]))
             if det.last_tick != before:
                 self.dirty.add(brand)
