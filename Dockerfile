@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# buzzwatch worker image: `docker build -t buzzwatch .` then `docker run buzzwatch worker`.
+# Two stages: the build stage makes a virtualenv with buzzwatch and its dependencies; the final
+# stage copies only that virtualenv onto a slim Python (no compiler, no pip cache, no sources).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# A compiler only for dependencies that ship no wheel for this platform; it stays in this stage.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY pipeline ./pipeline
+RUN python -m venv /opt/buzzwatch \
+ && /opt/buzzwatch/bin/pip install --upgrade pip \
+ && /opt/buzzwatch/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
+ && /opt/buzzwatch/bin/pip install /tmp/wheels/buzzwatch-*.whl \
+ && /opt/buzzwatch/bin/python -m compileall -q /opt/buzzwatch/lib \
+ && /opt/buzzwatch/bin/buzzwatch --help > /dev/null
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="buzzwatch" \
+      org.opencontainers.image.description="Alerts a brand's on-call team when negative buzz starts accelerating" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# The chart runs the pod as 10001:10001 with a read-only root filesystem.
+RUN groupadd --system --gid 10001 buzzwatch \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin buzzwatch \
+ && mkdir -p /var/lib/buzzwatch \
+ && chown 10001:10001 /var/lib/buzzwatch
+COPY --from=build /opt/buzzwatch /opt/buzzwatch
+# Read-only root filesystem: no bytecode writes (compiled in the build stage), caches and
+# temporary files under /tmp (an emptyDir in Kubernetes), table data under /var/lib/buzzwatch.
+ENV PATH=/opt/buzzwatch/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    BUZZWATCH_DATA_DIR=/var/lib/buzzwatch
+WORKDIR /var/lib/buzzwatch
+USER 10001:10001
+# 9108: Prometheus /metrics; 6066: /healthz, /readyz, POST /slack/actions.
+EXPOSE 9108 6066
+ENTRYPOINT ["buzzwatch"]
+CMD ["worker"]

@@ -1,0 +1,132 @@
+"""The container image, tested without a Docker engine: the Dockerfile's shape, and the wheel it
+installs running `buzzwatch` from a clean virtualenv outside the source tree."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import subprocess
+import sys
+import sysconfig
+import time
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from deploykit import CHART, ROOT, required_module
+
+BUILD_TOOLS = ("build-essential", "gcc", "g++", "make", "cmake", "git", "cargo", "rustc")
+
+
+@pytest.fixture(scope="module")
+def stages() -> list[list[dict]]:
+    """The Dockerfile's instructions, split per stage."""
+    parser = required_module("dockerfile_parse").DockerfileParser(path=str(ROOT / "Dockerfile"))
+    result: list[list[dict]] = []
+    for instruction in parser.structure:
+        if instruction["instruction"] == "FROM":
+            result.append([])
+        if result and instruction["instruction"] != "COMMENT":
+            result[-1].append(instruction)
+    return result
+
+
+def values_of(stage: list[dict], name: str) -> list[str]:
+    return [i["value"] for i in stage if i["instruction"] == name]
+
+
+def test_multi_stage_with_a_slim_python_base(stages: list[list[dict]]) -> None:
+    assert len(stages) >= 2
+    args = (ROOT / "Dockerfile").read_text()
+    assert "python:3.11-slim" in args
+    final = stages[-1]
+    assert any(v.startswith("--from=build ") for v in values_of(final, "COPY")), "final stage copies the build"
+    assert not any(v.startswith(("pipeline", ".")) for v in values_of(final, "COPY")), "no sources in the final image"
+
+
+def test_final_stage_has_no_build_tools(stages: list[list[dict]]) -> None:
+    for run in values_of(stages[-1], "RUN"):
+        assert "apt-get install" not in run and "pip install" not in run, run
+        assert not any(f" {tool}" in run for tool in BUILD_TOOLS), run
+
+
+def test_runs_as_the_non_root_user_the_chart_expects(stages: list[list[dict]]) -> None:
+    users = values_of(stages[-1], "USER")
+    assert users, "the final stage sets USER"
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit() and int(uid) != 0, "numeric non-root USER (runAsNonRoot can verify it)"
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert (int(uid), int(gid or uid)) == (values["podSecurityContext"]["runAsUser"],
+                                           values["podSecurityContext"]["runAsGroup"])
+
+
+def test_entrypoint_is_buzzwatch_and_ports_match_the_chart(stages: list[list[dict]]) -> None:
+    final = stages[-1]
+    assert json.loads(values_of(final, "ENTRYPOINT")[-1]) == ["buzzwatch"]
+    assert json.loads(values_of(final, "CMD")[-1]) == ["worker"]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    exposed = {int(p) for v in values_of(final, "EXPOSE") for p in v.split()}
+    assert exposed == {values["ports"]["metrics"], values["ports"]["http"]}
+
+
+def test_read_only_root_filesystem_friendly(stages: list[list[dict]]) -> None:
+    env = " ".join(values_of(stages[-1], "ENV"))
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    assert "HOME=/tmp" in env, "caches go to /tmp (an emptyDir), not to a read-only home"
+    assert "BUZZWATCH_DATA_DIR=/var/lib/buzzwatch" in env
+    assert any("compileall" in run for run in values_of(stages[0], "RUN")), "bytecode compiled at build time"
+
+
+def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest(stages: list[list[dict]]) -> None:
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    def ignored(path: str) -> bool:
+        return any(fnmatch.fnmatch(path, p) or path.split("/")[0] == p for p in patterns)
+
+    copied = [src for v in values_of(stages[0], "COPY") for src in v.split()[:-1] if not src.startswith("--")]
+    assert copied
+    for src in copied:
+        assert (ROOT / src).exists(), src
+        assert not ignored(src), f"{src} is copied but .dockerignore drops it"
+    for heavy in (".venv", ".git", "tests", "helm"):
+        assert ignored(heavy), heavy
+
+
+def test_the_wheel_runs_buzzwatch_from_a_clean_virtualenv(tmp_path: Path) -> None:
+    """`pip wheel . --no-deps`, installed into a fresh virtualenv, run outside the source tree.
+
+    The image installs the dependencies from the index; here (no network, < 60 s) the fresh venv
+    borrows this venv's third-party packages through a .pth line, so what is tested is the wheel:
+    its contents, its package data and its `buzzwatch` entry point.
+    """
+    started = time.monotonic()
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
+                    "-q", "-w", str(dist)], check=True, capture_output=True, timeout=120)
+    wheel = next(dist.glob("buzzwatch-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        packed = set(archive.namelist())
+    expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / "pipeline").rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts
+                and (p.suffix == ".py" or p.name == "py.typed" or p.parent.name == "data")}
+    assert expected - packed == set(), "modules or package data missing from the wheel"
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+                   check=True, capture_output=True, timeout=120)
+    (Path(site) / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    clean_env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run([env_dir / "bin" / "buzzwatch", "--help"], cwd=tmp_path, env=clean_env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "worker" in out.stdout
+    where = subprocess.run([python, "-c", "import pipeline; print(pipeline.__file__)"], cwd=tmp_path,
+                           env=clean_env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(site), f"buzzwatch imported from {where}, not from the wheel"
+    assert time.monotonic() - started < 60
