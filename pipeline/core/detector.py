@@ -31,6 +31,7 @@ from typing import Any
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
 from pipeline.core.stats import binomial_sf, negbin_logpmf, negbin_sf
+from pipeline.core.terms import top_terms
 from pipeline.core.windows import BrandWindows, Bucket, WindowConfig
 from pipeline.records import SEVERITIES, format_time
 
@@ -486,6 +487,7 @@ class BrandDetector:
         )
         if status == "resolved":
             reason = f"back to normal: {ev.observed:.0f} {what} in {minutes} min vs {ev.expected:.1f} expected"
+        samples = self.windows.sum(ev.tick - self._width(minutes), ev.tick).samples
         return {
             "incident_id": inc["id"],
             "brand": self.brand,
@@ -509,8 +511,23 @@ class BrandDetector:
                 "reach": int(ev.reach),
                 "p_value": float(f"{self._surprise(ev):.3g}"),
             },
-            "samples": self.windows.sum(ev.tick - self._width(minutes), ev.tick).samples[:5],
+            "samples": samples[:5],
+            "terms": [{"term": t, "count": c} for t, c in top_terms((x["text"] for x in samples), exclude=[self.brand])],
+            "history": self._history(ev.tick),
         }
+
+    def _history(self, tick: int) -> dict[str, Any]:
+        """The signal and its expectation per bucket over the trailing span (the alert's chart)."""
+        bucket_s = self.cfg.window.bucket_s
+        first = tick - self._layout[1][-1]
+        volume = self.cfg.signal == "volume"
+        observed, expected = [], []
+        for i in range(first, tick):
+            b = self.windows.buckets.get(i)
+            observed.append((b.mentions if volume else b.effective) if b is not None else 0)
+            expected.append(round(self._expected(i, i + 1), 3))
+        return {"start": format_time(first * bucket_s), "bucket_s": bucket_s, "negatives": observed,
+                "expected": expected}
 
     # -- state ----------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:

@@ -44,6 +44,11 @@ def test_accelerating_negative_burst_opens_one_incident_and_resolves(seed):
     assert ev["observed_negatives"] > ev["expected_negatives"] * 3
     assert ev["negative_share"] > ev["baseline_share"]
     assert open_alert["samples"] and all(s["negativity"] > 0.5 for s in open_alert["samples"])
+    # The chart's data: 160 one-minute buckets ending at the decision, the burst above its baseline.
+    history = open_alert["history"]
+    assert len(history["negatives"]) == len(history["expected"]) == 160 and history["bucket_s"] == 60
+    assert sum(history["negatives"][-10:]) > 3 * sum(history["expected"][-10:])
+    assert open_alert["terms"] and all(t["count"] >= 2 and not t["term"].startswith("@") for t in open_alert["terms"])
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
