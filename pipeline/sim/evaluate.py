@@ -19,6 +19,8 @@ Definitions (all times are event time; a *boundary* is the end of a UTC minute):
   20, 40 or 80 minutes, ``poisson_sf(observed negatives, expected) < 1e-6``; *observed* counts
   every mention with ``negativity >= 0.5`` by event time, arrived late or not. Its delay is the
   statistical limit; **excess delay** = detector delay - oracle delay, per burst both detect.
+  Run over whole series as a detector (for its false-alarm figures), its firing runs less than
+  30 minutes apart are one incident (like a detector's resolution after 30 calm minutes).
 - **Prometheus rule**: at each boundary from 24 h after the stream's start, it fires when the
   negatives of the last 15 minutes are > 3x the trailing 24 h mean per 15 minutes and >= 10.
   One incident per contiguous run of firing minutes (a minute not firing ends it).
@@ -49,6 +51,7 @@ from pipeline.sim.scenarios import brand_model
 
 ORACLE_WINDOWS = (5, 10, 20, 40, 80)
 ORACLE_P = 1e-6
+ORACLE_MERGE_MIN = 30  # as a detector, the oracle's firing runs closer than this are one incident
 OTHER_KINDS = ("positive_viral", "bot_flood", "news_spike", "drift", "chronic")
 
 
@@ -76,6 +79,21 @@ def runs(fires: Callable[[int], bool], first: int, last: int) -> list[tuple[int,
             begin = None
     if begin is not None:
         out.append((begin, last))
+    return out
+
+
+def merge(spans: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """Join runs less than ``gap`` minutes apart (an incident resolves only after calm minutes).
+
+    >>> merge([(3, 4), (20, 22), (60, 61)], 30)
+    [(3, 22), (60, 61)]
+    """
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if out and a - out[-1][1] < gap:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
     return out
 
 
@@ -152,7 +170,7 @@ def oracle_firing(observed: list[int], expected: list[float], warm: int = 1440) 
                 return True
         return False
 
-    return runs(fires, max(warm, max(ORACLE_WINDOWS)), len(observed))
+    return merge(runs(fires, max(warm, max(ORACLE_WINDOWS)), len(observed)), ORACLE_MERGE_MIN)
 
 
 def oracle_incidents(truth: dict[str, Any], counts: dict[str, list[int]]) -> list[dict[str, Any]]:
