@@ -14,6 +14,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,13 @@ def print_breakdown(truth: dict[str, Any], bw: dict[str, Any], oracle: dict[str,
         for value, g in evaluate.breakdown(truth, bw["per_burst_delay"], oracle, key).items():
             print(f"  {key}={value:<8} n={g['bursts']:<3} recall {g['recall']:<5} delay {_fmt(g['delay_median']):>6}"
                   f"  excess {_fmt(g['excess_median']):>6}  oracle {_fmt(g['oracle_median']):>6}")
+    tiers = {b["id"]: b["tier"] for b in truth["brands"]}
+    start = parse_time(truth["start"])
+    quiet = bw["quiet_incidents"]
+    by_tier = Counter(tiers[i["brand"]] for i in quiet)
+    by_day = Counter(int((i["at"] - start) // 86400) for i in quiet)
+    print(f"buzzwatch false incidents on quiet traffic: by tier {dict(sorted(by_tier.items()))}, "
+          f"by day of the stream {dict(sorted(by_day.items()))}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{' ok' if score >= 85 else ' MISS'}")
 
     def public(m: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in m.items() if k != "per_burst_delay"}
+        return {k: v for k, v in m.items() if k not in ("per_burst_delay", "quiet_incidents")}
 
     figures = {"suite": {"seed": args.seed, "days": args.days, "scale": args.scale, "mentions": n,
                          "buzzwatch": public(bw), "prometheus_rule": public(rule), "oracle": public(orc)},

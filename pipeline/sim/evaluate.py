@@ -281,7 +281,8 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, Any], oracle: dict[s
     matched: dict[str, list[float]] = {}
     by_kind = dict.fromkeys(OTHER_KINDS, 0)
     hit_kind: dict[str, set[str]] = {k: set() for k in OTHER_KINDS}
-    true_pos = quiet = 0
+    true_pos = 0
+    quiet: list[dict[str, Any]] = []
     for inc in incidents:
         eps = [ep for a, b, ep in windows.get(inc["brand"], []) if a <= inc["at"] < b]
         bursts = [ep for ep in eps if ep["kind"] == "negative_burst"]
@@ -292,7 +293,7 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, Any], oracle: dict[s
             by_kind[eps[0]["kind"]] = by_kind.get(eps[0]["kind"], 0) + 1
             hit_kind.setdefault(eps[0]["kind"], set()).add(eps[0]["id"])
         else:
-            quiet += 1
+            quiet.append(inc)
     bursts = [ep for ep in truth["episodes"] if ep["kind"] == "negative_burst"]
     delays, excess, before_peak, dups, per_burst = [], [], 0, 0, {}
     for ep in bursts:
@@ -321,11 +322,11 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, Any], oracle: dict[s
         "excess_median_min": r(_quantile(excess, 0.5)), "excess_p90_min": r(_quantile(excess, 0.9)),
         "before_peak": r(before_peak / len(bursts) if bursts else None, 3),
         "duplicates_per_burst": r(dups / len(delays) if delays else None, 3),
-        "quiet_false": quiet, "quiet_brand_weeks": round(weeks, 2),
-        "false_per_brand_week": r(quiet / weeks if weeks else None, 3),
+        "quiet_false": len(quiet), "quiet_brand_weeks": round(weeks, 2),
+        "false_per_brand_week": r(len(quiet) / weeks if weeks else None, 3),
         **{f"incidents_{k}": by_kind[k] for k in OTHER_KINDS},
         **{f"paged_{k}": f"{len(hit_kind[k])}/{totals[k]}" for k in OTHER_KINDS},
-        "per_burst_delay": per_burst,
+        "per_burst_delay": per_burst, "quiet_incidents": quiet,
     }
 
 
