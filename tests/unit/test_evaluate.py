@@ -146,3 +146,27 @@ def test_the_prometheus_rule_needs_ten_and_a_day_of_history():
 def test_rule_incidents_are_one_per_run():
     counts = {"a": [0] * 1440 + [10] + [0] * 20 + [10] + [0] * 20}
     assert [i["at"] for i in ev.rule_incidents(counts, T0)] == [T0 + 1441 * 60, T0 + 1462 * 60]
+
+
+# -- end to end, small --------------------------------------------------------------------------
+def test_a_small_suite_goes_through_buzzwatch_detect_and_is_scored(tmp_path):
+    from pipeline.sim import bench_detect
+
+    mentions, truth_path, suite = bench_detect.write_suite(tmp_path, seed=3, days=3, scale=0.05)
+    assert bench_detect.timed_detect(mentions, tmp_path / "alerts.jsonl") > 0
+    truth = suite.truth
+    counts = ev.minute_counts(suite.rows, parse_time(truth["start"]), truth["days"] * 1440)
+    oracle = ev.oracle_delays(truth, counts)
+    assert set(oracle) == {e["id"] for e in truth["episodes"] if e["kind"] == "negative_burst"}
+    incidents = ev.incidents_from_alerts(ev.read_alerts(tmp_path / "alerts.jsonl"))
+    assert {i["brand"] for i in incidents} <= {b["id"] for b in truth["brands"]}
+    m = ev.score(incidents, truth, oracle)
+    assert m["bursts"] == len(oracle) and m["incidents"] == len(incidents)
+    assert 0 < m["quiet_brand_weeks"] < len(truth["brands"]) * 2 / 7
+
+
+def test_bench_detect_refuses_a_missing_dataset_folder(tmp_path, capsys):
+    from pipeline.sim import bench_detect
+
+    assert bench_detect.main(["--datasets", str(tmp_path)]) == 2
+    assert "NAB data not found" in capsys.readouterr().err
