@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-unit test-integration test-deploy dashboard lint bench bench-detect clean
+.PHONY: help setup run test test-unit test-integration test-deploy dashboard lint bench bench-detect bench-score train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,13 @@ DATASETS ?= ../shared/datasets
 
 bench-detect: setup ## detection quality: scenario suite vs Prometheus rule vs oracle, speed, NAB (last line: JSON)
 	$(BIN)/python -m pipeline.sim.bench_detect --datasets $(DATASETS) $(if $(SEED),--seed $(SEED)) $(if $(SCALE),--scale $(SCALE))
+
+bench-score: setup ## scorer quality per data set, airline learning curve, mentions/s (last line: JSON)
+	$(BIN)/python -m pipeline.sim.bench_score --datasets $(DATASETS)
+
+train: setup ## refit the shipped scorer artefact pipeline/data/scorer.npz from $(DATASETS)
+	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(BIN)/python -m pipeline.sim.train_scorer --datasets $(DATASETS)
 
 clean: ## remove the virtualenv and run artefacts
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache *.egg-info

@@ -66,10 +66,10 @@ def _chunks(items: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tupl
 def cmd_score(args: argparse.Namespace) -> int:
     from pipeline.core.brands import BrandMatcher, load_brands
     from pipeline.core.ingest import Ingestor
-    from pipeline.core.scoring import LexiconScorer
+    from pipeline.core.scoring import Scorer
 
     matcher = BrandMatcher(load_brands(args.brands)) if args.brands else None
-    ingestor = Ingestor(LexiconScorer(), matcher)
+    ingestor = Ingestor(Scorer(), matcher)
     name = args.input or "stdin"
     with ExitStack() as stack:
         src, dst = _open_in(stack, args.input), _open_out(stack, args.output)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.core.brands import BrandMatcher
-from pipeline.core.scoring import LexiconScorer
+from pipeline.core.scoring import BatchScorer
 from pipeline.errors import InvalidRecord
 from pipeline.records import Mention, ScoredMention, decode_mention
 
@@ -18,7 +18,7 @@ Outcome = ScoredMention | InvalidRecord | None
 
 
 class Ingestor:
-    def __init__(self, scorer: LexiconScorer, matcher: BrandMatcher | None = None,
+    def __init__(self, scorer: BatchScorer, matcher: BrandMatcher | None = None,
                  max_future_s: float | None = None) -> None:
         self.scorer = scorer
         self.matcher = matcher

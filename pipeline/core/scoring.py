@@ -1,18 +1,50 @@
-"""Negativity of a mention: a probability in [0, 1] and a 3-way label.
+"""Negativity of a mention: a calibrated probability in [0, 1], a 3-way label, and the language used.
 
-The skeleton scorer is VADER (a social-media lexicon with negation, intensifiers, caps and
-emoticons) mapped through a logistic curve to a probability. It reads English; other languages
-are scored with the same lexicon and reported as such (``lang`` says which model was used).
-The scoring issue replaces this with per-language online models that ``learn_one`` from feedback;
-the interface - ``score_batch`` in, ``Score`` out - stays.
+``Scorer`` routes each text to a per-language linear model (en, fr, es, de; anything else is
+``und`` and scored by the English model, whose emoji/emoticon/punctuation cues carry over):
+word uni/bigrams with negation scope, character 2-5-grams, and lexicon cues (``core.text``), into
+a softmax regression trained offline with balanced class weights (``make train``) and shipped as
+``pipeline/data/scorer.npz`` (numpy arrays, loaded with ``allow_pickle=False``). ``negativity`` is
+P(negative) after a Platt calibration fitted on out-of-fold predictions; ``sentiment`` is the
+balanced arg-max (what macro-recall rewards), so a mention can be ``negative`` at negativity 0.4.
+
+Scoring runs a batch through numpy (one gather and sum per batch); ``learn_one`` is river's
+``SoftmaxRegression`` (plain SGD) over the same weights: river holds only the weights feedback has
+touched, which is exactly the state to keep (``to_state``); ``from_state`` re-applies it to the
+shipped artefact. Feedback ids are remembered (bounded), so a replayed feedback does not train
+twice. An ADWIN per language watches the 0/1 error of the prediction made before each lesson.
+
+>>> s = Scorer()
+>>> [x.sentiment for x in s.score_batch(["I hate this airline, worst service ever :(",
+...                                      "Thank you so much, the crew was wonderful!"])]
+['negative', 'positive']
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
+from river import drift, linear_model, optim
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from pipeline.core.langid import UND, LanguageIdentifier
+from pipeline.core.text import char_ngrams, text_features
+
+LABELS = ("negative", "neutral", "positive")
+LANGS = ("en", "fr", "es", "de")
+FALLBACK = "en"
+ARTEFACT = Path(__file__).resolve().parent.parent / "data" / "scorer.npz"
+MAX_NEW_FEATURES = 50_000   # per language: bounds what feedback can add to the state
+MAX_FEEDBACK_IDS = 100_000  # remembered feedback ids (oldest forgotten first)
+ERROR_HISTORY = 2_000       # 0/1 errors kept per language to rebuild the drift detector
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,14 +54,323 @@ class Score:
     lang: str
 
 
+class BatchScorer(Protocol):
+    def score_batch(self, texts: list[str], langs: list[str | None] | None = None) -> list[Score]: ...
+
+
+# -- features ---------------------------------------------------------------------------------
+def feature_strings(text: str, lang: str, lexicon: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Named features of one text (training uses these; scoring maps them to rows directly).
+
+    >>> f = feature_strings("not good!", "en")
+    >>> f["w:not_good"] > 0 and "c:goo" in f and f["bias"] == 1.0
+    True
+    """
+    words, toks, dense = text_features(text, lang, lexicon)
+    out: dict[str, float] = {"bias": 1.0}
+    if words:
+        wv = 1.0 / math.sqrt(len(words))
+        for w in words:
+            out[w] = out.get(w, 0.0) + wv
+    grams = [g for t in toks for g in char_ngrams(_stem(t))]
+    if grams:
+        cv = 1.0 / math.sqrt(len(grams))
+        for g in grams:
+            out["c:" + g] = out.get("c:" + g, 0.0) + cv
+    for k, v in dense.items():
+        out["d:" + k] = v
+    return out
+
+
+def _stem(token: str) -> str:
+    return token[4:] if token.startswith("not_") else token
+
+
+class LanguageModel:
+    """One language's vocabulary, weight matrix (rows x 3 labels), calibration and online learner."""
+
+    def __init__(self, lang: str, vocab: list[str], weights: np.ndarray, calibration: tuple[float, float],
+                 learning_rate: float = 0.05, lexicon: Mapping[str, float] | None = None) -> None:
+        self.lang = lang
+        self.lexicon = lexicon
+        self.base_size = len(vocab)
+        self.index = {f: i for i, f in enumerate(vocab)}
+        self.new_features: list[str] = []
+        self.weights = np.array(weights, dtype=np.float64)
+        self.calibration = calibration
+        self.learner = linear_model.SoftmaxRegression(optimizer=optim.SGD(learning_rate), l2=0.0)
+        self._chars: dict[str, tuple[tuple[int, ...], int]] = {}
+
+    def rows(self, text: str, grow: bool = False) -> dict[int, float]:
+        """Feature row -> value; ``grow`` adds unseen features (feedback), up to MAX_NEW_FEATURES."""
+        words, toks, dense = text_features(text, self.lang, self.lexicon)
+        index = self.index
+        out: dict[int, float] = {0: 1.0}
+        if words:
+            wv = 1.0 / math.sqrt(len(words))
+            for w in words:
+                i = index.get(w)
+                if i is None and grow:
+                    i = self._add(w)
+                if i is not None:
+                    out[i] = out.get(i, 0.0) + wv
+        if grow:
+            self._chars.clear()
+            known = [[self._add("c:" + g) for g in char_ngrams(_stem(t))] for t in toks]
+            ids = [i for part in known for i in part if i is not None]
+            total = sum(len(part) for part in known)
+        else:
+            ids, total = [], 0
+            for t in toks:
+                part, n = self._char_rows(_stem(t))
+                ids.extend(part)
+                total += n
+        if total:
+            cv = 1.0 / math.sqrt(total)
+            for i in ids:
+                out[i] = out.get(i, 0.0) + cv
+        for k, v in dense.items():
+            i = index.get("d:" + k)
+            if i is not None:
+                out[i] = v
+        return out
+
+    def _char_rows(self, token: str) -> tuple[tuple[int, ...], int]:
+        hit = self._chars.get(token)
+        if hit is None:
+            grams = char_ngrams(token)
+            hit = (tuple(i for g in grams if (i := self.index.get("c:" + g)) is not None), len(grams))
+            if len(self._chars) > 200_000:
+                self._chars.clear()
+            self._chars[token] = hit
+        return hit
+
+    def _add(self, feature: str) -> int | None:
+        i = self.index.get(feature)
+        if i is None and len(self.new_features) < MAX_NEW_FEATURES:
+            i = self.base_size + len(self.new_features)
+            self.index[feature] = i
+            self.new_features.append(feature)
+            if i >= len(self.weights):
+                self.weights = np.vstack([self.weights, np.zeros((max(1024, len(self.weights) // 4), 3))])
+        return i
+
+    def probabilities(self, rows: list[dict[int, float]]) -> np.ndarray:
+        """Softmax over the labels for each row dict (one numpy gather + segment sum per batch)."""
+        ids = np.fromiter((i for r in rows for i in r), dtype=np.int64)
+        vals = np.fromiter((v for r in rows for v in r.values()), dtype=np.float64)
+        starts = np.cumsum([0] + [len(r) for r in rows[:-1]])
+        logits = np.add.reduceat(self.weights[ids] * vals[:, None], starts, axis=0)
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def negativity(self, p_negative: np.ndarray) -> np.ndarray:
+        a, b = self.calibration
+        p = np.clip(p_negative, 1e-6, 1 - 1e-6)
+        return 1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b)))
+
+    def learn(self, x: dict[int, float], label: str) -> str:
+        """One SGD step on river's softmax regression; returns the label predicted before it."""
+        for k, name in enumerate(LABELS):
+            w = self.learner.weights[name]
+            for i in x:
+                if i not in w:
+                    w[i] = float(self.weights[i, k])
+        proba = self.learner.predict_proba_one(x)
+        predicted = max(LABELS, key=lambda name: proba.get(name, 0.0))
+        self.learner.learn_one(x, label)
+        for k, name in enumerate(LABELS):
+            w = self.learner.weights[name]
+            for i in x:
+                self.weights[i, k] = w[i]
+        return predicted
+
+
+class ErrorMonitor:
+    """Recent 0/1 error of predictions checked against feedback (ADWIN), and how often it drifted."""
+
+    def __init__(self) -> None:
+        self.adwin = drift.ADWIN()
+        self.history: deque[int] = deque(maxlen=ERROR_HISTORY)
+        self.drifts = 0
+
+    def update(self, error: int) -> bool:
+        self.history.append(error)
+        self.adwin.update(error)
+        if self.adwin.drift_detected:
+            self.drifts += 1
+            return True
+        return False
+
+    @property
+    def error_rate(self) -> float:
+        return float(self.adwin.estimation)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"errors": list(self.history), "drifts": self.drifts}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ErrorMonitor:
+        """Rebuilt by replaying the kept errors (drifts seen while replaying are not counted twice)."""
+        m = cls()
+        for e in state.get("errors", []):
+            m.update(int(e))
+        m.drifts = int(state.get("drifts", 0))
+        return m
+
+
+@lru_cache(maxsize=4)
+def load_artefact(path: Path = ARTEFACT) -> tuple[dict[str, Any], dict[str, tuple[list[str], np.ndarray]],
+                                                  dict[str, dict[str, float]]]:
+    """(meta, {lang: (vocabulary, weights)}, {lang: lexicon}) from the ``.npz``; never unpickles anything."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(bytes(z["meta"]).decode("utf-8"))
+        models = {lang: (_strings(z[f"{lang}_vocab"]), z[f"{lang}_weights"].astype(np.float64))
+                  for lang in meta["langs"]}
+        lexicons = {lang: dict(zip(_strings(z[f"{lang}_lexicon_words"]), z[f"{lang}_lexicon_values"].tolist(),
+                                   strict=True)) for lang in meta.get("lexicons", [])}
+    return meta, models, lexicons
+
+
+def _strings(a: np.ndarray) -> list[str]:
+    return bytes(a).decode("utf-8").split("\n")
+
+
+def _bytes(strings: Sequence[str]) -> np.ndarray:
+    return np.frombuffer("\n".join(strings).encode("utf-8"), dtype=np.uint8)
+
+
+def save_artefact(path: Path, meta: dict[str, Any], models: dict[str, tuple[list[str], np.ndarray]],
+                  lexicons: Mapping[str, Mapping[str, float]] | None = None) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for lang, (vocab, weights) in models.items():
+        arrays[f"{lang}_vocab"] = _bytes(vocab)
+        arrays[f"{lang}_weights"] = weights.astype(np.float32)
+    for lang, lex in (lexicons or {}).items():
+        arrays[f"{lang}_lexicon_words"] = _bytes(list(lex))
+        arrays[f"{lang}_lexicon_values"] = np.asarray(list(lex.values()), dtype=np.float32)
+    meta = {**meta, "lexicons": sorted(lexicons or {})}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez_compressed(path, **arrays)
+
+
+def route(given: str | None) -> str | None:
+    """A producer's language tag -> a model ('en-US' -> 'en'), ``und`` if unsupported, None to detect.
+
+    >>> [route(x) for x in ("en-US", "FR", "ja", "und", None)]
+    ['en', 'fr', 'und', None, None]
+    """
+    if not given or given.lower() == UND:
+        return None
+    code = given.lower()[:2]
+    return code if code in LANGS else UND
+
+
+class Scorer:
+    """Language id -> per-language model -> calibrated negativity; learns online from feedback."""
+
+    def __init__(self, path: Path = ARTEFACT, learning_rate: float = 0.05) -> None:
+        meta, models, lexicons = load_artefact(path)
+        self.meta = meta
+        self.models = {lang: LanguageModel(lang, vocab, w, tuple(meta["calibration"][lang]), learning_rate,
+                                           lexicons.get(lang)) for lang, (vocab, w) in models.items()}
+        self.langid = LanguageIdentifier(self.models)
+        self.monitors: dict[str, ErrorMonitor] = {}
+        self.seen_ids: dict[str, None] = {}
+        self.last_counts: Counter[str] = Counter()
+
+    def languages(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[str]:
+        """The language each text is scored as: the producer's tag if given, else detected."""
+        routed = [route(g) for g in langs] if langs else [None] * len(texts)
+        todo = [i for i, r in enumerate(routed) if r is None]
+        if todo:
+            for i, lang in zip(todo, self.langid.detect_batch([texts[i] for i in todo]), strict=True):
+                routed[i] = lang
+        return [r or UND for r in routed]
+
+    def _model(self, lang: str) -> LanguageModel:
+        return self.models.get(lang) or self.models[FALLBACK]
+
+    def probabilities(self, texts: Sequence[str], langs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(3-way probabilities, calibrated negativity) per text, for already-routed languages."""
+        probs = np.zeros((len(texts), 3))
+        neg = np.zeros(len(texts))
+        groups: dict[str, list[int]] = {}
+        for i, lang in enumerate(langs):
+            groups.setdefault(self._model(lang).lang, []).append(i)
+        for lang, idx in groups.items():
+            model = self.models[lang]
+            p = model.probabilities([model.rows(texts[i]) for i in idx])
+            probs[idx] = p
+            neg[idx] = model.negativity(p[:, 0])
+        return probs, neg
+
+    def score_batch(self, texts: list[str], langs: list[str | None] | None = None) -> list[Score]:
+        """One Score per text, in order; ``last_counts`` holds the batch's mentions per language."""
+        routed = self.languages(texts, langs) if texts else []
+        self.last_counts = Counter(routed)
+        if not texts:
+            return []
+        probs, neg = self.probabilities(texts, routed)
+        best = probs.argmax(axis=1).tolist()
+        return [Score(round(n, 4), LABELS[b], lang) for n, b, lang in zip(neg.tolist(), best, routed, strict=True)]
+
+    def score(self, text: str, lang: str | None = None) -> Score:
+        return self.score_batch([text], [lang])[0]
+
+    def learn_one(self, text: str, label: str, lang: str | None = None, feedback_id: str | None = None) -> bool:
+        """Learn one labelled text; False if its feedback id was already learned (or the label is unknown)."""
+        if label not in LABELS or (feedback_id is not None and feedback_id in self.seen_ids):
+            return False
+        routed = self.languages([text], [lang])[0]
+        model = self._model(routed)
+        predicted = model.learn(model.rows(text, grow=True), label)
+        self.monitors.setdefault(routed, ErrorMonitor()).update(int(predicted != label))
+        if feedback_id is not None:
+            self.seen_ids[feedback_id] = None
+            if len(self.seen_ids) > MAX_FEEDBACK_IDS:
+                del self.seen_ids[next(iter(self.seen_ids))]
+        return True
+
+    def drift_stats(self) -> dict[str, tuple[float, int]]:
+        """Per language: (recent error rate, drifts detected) - for the scorer's gauges and counters."""
+        return {lang: (m.error_rate, m.drifts) for lang, m in self.monitors.items()}
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-able: what feedback changed (features it added, weights it moved), monitors, ids."""
+        models = {}
+        for lang, m in self.models.items():
+            touched = sorted(set().union(*(m.learner.weights[name].keys() for name in LABELS)))
+            if touched:
+                models[lang] = {"new_features": list(m.new_features),
+                                "weights": [[i, *m.weights[i].tolist()] for i in touched]}
+        return {"version": 1, "artefact": self.meta.get("version"), "models": models,
+                "monitors": {lang: mon.to_state() for lang, mon in self.monitors.items()},
+                "seen_ids": list(self.seen_ids)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], path: Path = ARTEFACT, learning_rate: float = 0.05) -> Scorer:
+        scorer = cls(path, learning_rate)
+        for lang, ms in state.get("models", {}).items():
+            m = scorer.models[lang]
+            for f in ms["new_features"]:
+                m._add(f)
+            for i, *w in ms["weights"]:
+                m.weights[i] = w
+                for k, name in enumerate(LABELS):
+                    m.learner.weights[name][i] = float(w[k])
+        scorer.monitors = {lang: ErrorMonitor.from_state(s) for lang, s in state.get("monitors", {}).items()}
+        scorer.seen_ids = dict.fromkeys(state.get("seen_ids", []))
+        return scorer
+
+
 class LexiconScorer:
-    """VADER compound score -> negativity probability; thresholds are VADER's own (+-0.05).
+    """The VADER baseline (English lexicon, compound score through a logistic curve), kept to compare.
 
     >>> s = LexiconScorer()
     >>> s.score("My flight was cancelled, terrible service!").sentiment
     'negative'
-    >>> s.score("Love the new crew, great flight :)").sentiment
-    'positive'
     >>> s.score("Flight 214 leaves at noon").sentiment
     'neutral'
     """
@@ -42,12 +383,7 @@ class LexiconScorer:
     def score(self, text: str, lang: str | None = None) -> Score:
         compound = self._vader.polarity_scores(text)["compound"]
         negativity = 1.0 / (1.0 + math.exp(self.slope * compound + self.offset))
-        if compound <= -0.05:
-            sentiment = "negative"
-        elif compound >= 0.05:
-            sentiment = "positive"
-        else:
-            sentiment = "neutral"
+        sentiment = "negative" if compound <= -0.05 else "positive" if compound >= 0.05 else "neutral"
         return Score(round(negativity, 4), sentiment, lang or "en")
 
     def score_batch(self, texts: list[str], langs: list[str | None] | None = None) -> list[Score]:

@@ -13,7 +13,7 @@ from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
 from pipeline.core.ingest import Ingestor
 from pipeline.core.monitor import Monitor, add_mention
-from pipeline.core.scoring import LexiconScorer
+from pipeline.core.scoring import Scorer
 from pipeline.records import ScoredMention, decode_scored, encode
 from pipeline.sim.generate import BrandSpec, Episode, StreamSpec, generate
 
@@ -24,7 +24,7 @@ def main() -> int:
     rows = generate(StreamSpec(start="2026-03-02T00:00:00Z", hours=24, brands=brands), seed=1)
     raws = [encode(r) for r in rows]
     matcher = BrandMatcher([Brand(b.id, b.id, handles=(f"@{b.id}",)) for b in brands])
-    ingestor = Ingestor(LexiconScorer(), matcher)
+    ingestor = Ingestor(Scorer(), matcher)
 
     t = time.perf_counter()
     outcomes = []
@@ -49,7 +49,7 @@ def main() -> int:
         "alerts": alerts,
     }
     print(f"{'stage':<28}{'mentions/s':>12}")
-    print(f"{'score (decode+match+VADER)':<28}{figures['score_mentions_per_s']:>12,}")
+    print(f"{'score (decode+match+model)':<28}{figures['score_mentions_per_s']:>12,}")
     print(f"{'detect (decode+windows)':<28}{figures['detect_mentions_per_s']:>12,}")
     print(json.dumps(figures))
     return 0

@@ -1,0 +1,146 @@
+"""``make bench-score``: scorer quality per data set, the airline learning curve, and throughput.
+
+Quality is measured through the production path (language detected, not given). TweetEval's test
+split is held back, so English is reported on its validation split (``tweets_en val``), which was
+also used to choose the L2 strength; DEFT 2017 on the fifth of its ids ``make train`` never sees.
+Throughput times ``buzzwatch score`` in-process (``pipeline.cli.main``) on a JSONL of mentions with a
+``brand`` field, pinned to one core, after a warm-up (start-up is reported apart).
+Prints a table, then the learning curve, and last one JSON object of every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.core.scoring import LABELS, LexiconScorer, Scorer
+from pipeline.sim import sentiment_data as sd
+
+CURVE = (0, 250, 500, 1000, 2000)
+
+
+def metrics(y: list[int], pred: list[int], negativity: list[float], bins: int = 10) -> dict[str, float]:
+    """Macro recall/F1, negative-class P/R/F1, and the expected calibration error of P(negative).
+
+    >>> m = metrics([0, 1, 2, 0], [0, 1, 2, 1], [0.9, 0.1, 0.1, 0.4])
+    >>> m["neg_precision"], m["neg_recall"], m["macro_recall"]
+    (1.0, 0.5, 0.8333)
+    """
+    ya, pa, na = np.asarray(y), np.asarray(pred), np.asarray(negativity, dtype=float)
+    recalls, f1s, prf = [], [], {}
+    for k in range(3):
+        tp = float(np.sum((pa == k) & (ya == k)))
+        p = tp / max(1, int(np.sum(pa == k)))
+        r = tp / max(1, int(np.sum(ya == k)))
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        recalls.append(r)
+        f1s.append(f)
+        if k == 0:
+            prf = {"neg_precision": p, "neg_recall": r, "neg_f1": f}
+    is_neg = (ya == 0).astype(float)
+    which = np.minimum((na * bins).astype(int), bins - 1)
+    ece = sum(abs(na[which == b].mean() - is_neg[which == b].mean()) * np.mean(which == b)
+              for b in range(bins) if np.any(which == b))
+    out = {"n": len(y), "macro_recall": float(np.mean(recalls)), "macro_f1": float(np.mean(f1s)), **prf,
+           "ece": float(ece)}
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def evaluate(scorer: Scorer | LexiconScorer, texts: list[str], labels: list[int]) -> dict[str, float]:
+    scores = []
+    for i in range(0, len(texts), 1000):
+        scores += scorer.score_batch(texts[i:i + 1000])
+    return metrics(labels, [LABELS.index(s.sentiment) for s in scores], [s.negativity for s in scores])
+
+
+def datasets(root: Path) -> dict[str, tuple[list[str], list[int]]]:
+    air_x, air_y, _ = sd.airline(root)
+    out = {"tweets_en val": sd.tweets_en(root, "val")}
+    out.update({f"xlmt {lang} val": sd.xlmt(root, lang, "val") for lang in ("en", "fr", "es", "de")})
+    out["deft2017_fr held-out"] = sd.deft2017_fr(root, "heldout")
+    out["airline tweets_dev"] = (air_x, air_y)
+    return out
+
+
+def learning_curve(root: Path, sizes: tuple[int, ...] = CURVE, seed: int = 7) -> list[dict[str, float]]:
+    """Shipped model + N airline feedback labels; negative-class F1 on airline tweets never learned from."""
+    texts, labels, ids = sd.airline(root)
+    held = [i for i, t in enumerate(ids) if int(t) % 4 == 0]
+    pool = [i for i, t in enumerate(ids) if int(t) % 4 != 0]
+    random.Random(seed).shuffle(pool)
+    rows = []
+    for n in sizes:
+        scorer = Scorer()
+        for i in pool[:n]:
+            scorer.learn_one(texts[i], LABELS[labels[i]], feedback_id=ids[i])
+        m = evaluate(scorer, [texts[i] for i in held], [labels[i] for i in held])
+        rows.append({"feedback": n, "neg_f1": m["neg_f1"], "macro_f1": m["macro_f1"], "ece": m["ece"],
+                     "error_rate": round(scorer.drift_stats().get("en", (0.0, 0))[0], 4),
+                     "drifts": sum(d for _, d in scorer.drift_stats().values())})
+    return rows
+
+
+def throughput(root: Path, n: int = 20_000) -> dict[str, float]:
+    """mentions/s through ``buzzwatch score`` on one core (mixed en/fr/es/de texts)."""
+    from pipeline.cli import main as cli
+
+    pool = sd.tweets_en(root, "val")[0] + [t for lang in ("fr", "es", "de") for t in sd.xlmt(root, lang, "val")[0]]
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "mentions.jsonl", Path(d) / "scored.jsonl"
+        with src.open("w", encoding="utf-8") as f:
+            for i in range(n):
+                f.write(json.dumps({"id": f"m{i}", "text": pool[i % len(pool)], "brand": "acme",
+                                    "created_at": f"2026-03-02T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:"
+                                                  f"{i % 60:02d}Z"}) + "\n")
+        warm = Path(d) / "warm.jsonl"
+        warm.write_text("\n".join(src.read_text(encoding="utf-8").splitlines()[:50]) + "\n", encoding="utf-8")
+        t = time.perf_counter()
+        cli(["score", "-i", str(warm), "-o", str(dst)])
+        startup = time.perf_counter() - t
+        t = time.perf_counter()
+        cli(["score", "-i", str(src), "-o", str(dst)])
+        seconds = time.perf_counter() - t
+    return {"mentions": n, "mentions_per_s": round(n / seconds), "startup_s": round(startup, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    scorer, vader = Scorer(), LexiconScorer()
+    figures: dict[str, object] = {"sets": {}, "vader": {}}
+    cols = ("n", "macro_recall", "macro_f1", "neg_precision", "neg_recall", "neg_f1", "ece")
+    print(f"{'data set':<24}{'model':<8}" + "".join(f"{c:>14}" for c in cols))
+    for name, (texts, labels) in datasets(args.datasets).items():
+        for label, model, key in (("model", scorer, "sets"), ("vader", vader, "vader")):
+            m = evaluate(model, texts, labels)
+            figures[key][name] = m  # type: ignore[index]
+            print(f"{name:<24}{label:<8}" + "".join(f"{m[c]:>14}" for c in cols), flush=True)
+    curve = learning_curve(args.datasets)
+    figures["airline_curve"] = curve
+    print("\nairline learning curve (negative-class F1 on the quarter of tweets never learned from)")
+    print(f"{'feedback':>10}{'neg_f1':>10}{'macro_f1':>10}{'ece':>8}{'err_rate':>10}{'drifts':>8}")
+    for r in curve:
+        print(f"{r['feedback']:>10}{r['neg_f1']:>10}{r['macro_f1']:>10}{r['ece']:>8}{r['error_rate']:>10}"
+              f"{r['drifts']:>8}")
+    speed = throughput(args.datasets)
+    figures["throughput"] = speed
+    print(f"\nbuzzwatch score, one core: {speed['mentions_per_s']:,} mentions/s "
+          f"({speed['mentions']:,} mixed en/fr/es/de mentions; start-up {speed['startup_s']} s)")
+    figures["wall_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
