@@ -33,7 +33,7 @@ from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
 from pipeline.core.ingest import Ingestor
 from pipeline.core.monitor import Monitor, add_mention
-from pipeline.core.scoring import LexiconScorer
+from pipeline.core.scoring import Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
 from pipeline.notify.slack import Notifier, Sink
@@ -113,7 +113,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     brand_state = app.tables.add(BrandTable(app, name="brand-state", partitions=settings.topic_partitions))
     ledger = app.tables.add(BrandTable(app, name="slack-ledger", partitions=settings.topic_partitions))
 
-    ingestor = Ingestor(LexiconScorer(), BrandMatcher(brands) if brands else None, settings.max_future_s)
+    scorer = Scorer()
+    ingestor = Ingestor(scorer, BrandMatcher(brands) if brands else None, settings.max_future_s)
     monitor = Monitor(detector or DetectorConfig(), load=brand_state.get)
     notifier = Notifier(sink, channel_for=lambda b: (by_id[b].slack_channel if b in by_id else None)
                         or settings.slack_default_channel,
@@ -134,6 +135,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     async def ingest(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             outcomes = ingestor.run([e.value or b"" for e in events], now=clock())
+            for lang, n in scorer.last_counts.items():
+                metrics.scored.labels(lang).inc(n)
             pending = []
             for event, out in zip(events, outcomes, strict=True):
                 if isinstance(out, InvalidRecord):
