@@ -65,11 +65,15 @@ def timed_detect(mentions: Path, alerts: Path) -> float:
     return elapsed
 
 
-def _fmt(v: Any) -> str:
+RATIOS = {"recall", "precision", "false_per_brand_week", "before_peak", "duplicates_per_burst"}
+
+
+def _fmt(v: Any, ratio: bool = False) -> str:
+    """Ratios with 3 decimals, minutes with 1, counts as they are."""
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.3f}" if abs(v) < 1 else f"{v:.1f}"
+        return f"{v:.3f}" if ratio else f"{v:.1f}"
     return str(v)
 
 
@@ -78,10 +82,11 @@ def print_table(bw: dict[str, Any], rule: dict[str, Any], oracle: dict[str, Any]
     for key, label, target, ok in ROWS:
         v = bw.get(key)
         mark = "" if ok is None or v is None else (" ok" if ok(v) else " MISS")
-        print(f"{label:<38}{_fmt(v):>11}{_fmt(rule.get(key)):>11}{_fmt(oracle.get(key)):>9}  {target}{mark}")
+        cells = [_fmt(m.get(key), key in RATIOS) for m in (bw, rule, oracle)]
+        print(f"{label:<38}{cells[0]:>11}{cells[1]:>11}{cells[2]:>9}  {target}{mark}")
     for kind in evaluate.OTHER_KINDS:
-        print(f"{'  episodes paged: ' + kind:<38}{bw['paged_' + kind]:>11}{rule['paged_' + kind]:>11}"
-              f"{oracle['paged_' + kind]:>9}")
+        paged = [f"{m['paged_' + kind]}/{m['episodes_' + kind]}" for m in (bw, rule, oracle)]
+        print(f"{'  episodes paged: ' + kind:<38}{paged[0]:>11}{paged[1]:>11}{paged[2]:>9}")
 
 
 def print_breakdown(truth: dict[str, Any], bw: dict[str, Any], oracle: dict[str, float | None]) -> None:

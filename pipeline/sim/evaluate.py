@@ -325,7 +325,8 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, Any], oracle: dict[s
         "quiet_false": len(quiet), "quiet_brand_weeks": round(weeks, 2),
         "false_per_brand_week": r(len(quiet) / weeks if weeks else None, 3),
         **{f"incidents_{k}": by_kind[k] for k in OTHER_KINDS},
-        **{f"paged_{k}": f"{len(hit_kind[k])}/{totals[k]}" for k in OTHER_KINDS},
+        **{f"paged_{k}": len(hit_kind[k]) for k in OTHER_KINDS},  # episodes with at least one incident
+        **{f"episodes_{k}": totals[k] for k in OTHER_KINDS},
         "per_burst_delay": per_burst, "quiet_incidents": quiet,
     }
 

@@ -53,7 +53,7 @@ def test_matching_counts_each_incident_once_by_what_it_overlaps():
     assert m["before_peak"] == 0.5  # b1 caught before its peak, b2 missed
     assert (m["quiet_false"], m["incidents_positive_viral"], m["incidents_chronic"]) == (2, 1, 1)
     assert [(i["brand"], i["at"]) for i in m["quiet_incidents"]] == [("a", T0 + 3140 * 60), ("b", T0 + 4990 * 60)]
-    assert m["paged_positive_viral"] == "1/1"
+    assert (m["paged_positive_viral"], m["episodes_positive_viral"], m["paged_bot_flood"]) == (1, 1, 0)
     assert m["per_burst_delay"] == {"b1": 10.0, "b2": None}
 
 
