@@ -1,5 +1,6 @@
-"""The Grafana dashboard: generated in code, committed as JSON, valid against Grafana's schemas,
-and querying only what the worker exposes (each query also passes promtool as a recording rule)."""
+"""The Grafana dashboard: generated in code, committed as JSON, valid against Grafana's schemas (../shared/grafana-schemas,
+skipped where ../shared is absent), and querying only what the worker exposes (each query also passes promtool as a
+recording rule)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from deploykit import CHART, SCHEMAS, required_module
+from deploykit import CHART, required_module, shared_schemas
 
 COMMITTED = CHART / "dashboards" / "buzzwatch.json"
-GRAFANA = SCHEMAS / "grafana"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,8 @@ def dashboard() -> dict:
 
 
 def schema(kind: str, definition: str | None = None) -> dict:
-    doc = json.loads((GRAFANA / f"{kind}.jsonschema.json").read_text())
+    grafana = shared_schemas("grafana-schemas", "Grafana dashboard")
+    doc = json.loads((grafana / f"{kind}.jsonschema.json").read_text())
     return doc if definition is None else {**doc, "$ref": f"#/definitions/{definition}"}
 
 
