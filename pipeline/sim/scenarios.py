@@ -161,7 +161,7 @@ def _place(rng: random.Random, b: BrandModel, ep: dict[str, Any], days: int, nig
 def _negative_burst(rng: random.Random, b: BrandModel, doubling: int) -> dict[str, Any]:
     base_neg = b.per_hour * b.neg_share
     if b.tier == "tiny":
-        peak = rng.uniform(15, 40)
+        peak = rng.uniform(15, 30)  # below the 40/h a "10 in 15 minutes" rule needs
     elif b.tier == "small":
         peak = rng.uniform(40, 120)
     else:
