@@ -19,6 +19,7 @@ from pipeline.errors import InvalidRecord
 SENTIMENTS = ("negative", "neutral", "positive")
 ALERT_STATUSES = ("open", "escalated", "resolved")
 SEVERITIES = ("warning", "high", "critical")
+FEEDBACK_ACTIONS = ("acknowledge", "not_a_crisis", "confirmed")
 MAX_TEXT_CHARS = 20_000
 _OPTIONAL_STR = ("brand", "lang", "author_id", "url", "source")
 
@@ -210,6 +211,33 @@ def decode_alert(raw: bytes) -> dict[str, Any]:
     if not isinstance(obj.get("evidence"), dict) or not isinstance(obj.get("samples"), list):
         raise InvalidRecord("evidence and samples: required (an object and a list)")
     return obj
+
+
+def feedback_from_dict(obj: Any) -> dict[str, Any]:
+    """Check a decoded JSON value against the Feedback schema (a Slack button press)."""
+    if not isinstance(obj, dict):
+        raise InvalidRecord(f"feedback: expected a JSON object, got {type(obj).__name__}")
+    unknown = set(obj) - {"source", "action", "incident_id", "brand", "user_id", "user_name", "at", "channel",
+                          "message_ts"}
+    if unknown:
+        raise InvalidRecord(f"feedback: unknown fields {sorted(unknown)}")
+    if obj.get("source") != "slack":
+        raise InvalidRecord(f"source: expected 'slack', got {obj.get('source')!r:.40}")
+    if obj.get("action") not in FEEDBACK_ACTIONS:
+        raise InvalidRecord(f"action: expected one of {', '.join(FEEDBACK_ACTIONS)}, got {obj.get('action')!r:.40}")
+    for name in ("incident_id", "brand", "user_id"):
+        if not isinstance(obj.get(name), str) or not obj[name]:
+            raise InvalidRecord(f"{name}: required non-empty string, got {_kind(obj.get(name))}")
+    for name in ("user_name", "channel", "message_ts"):
+        if obj.get(name) is not None and not isinstance(obj[name], str):
+            raise InvalidRecord(f"{name}: expected a string, got {_kind(obj[name])}")
+    parse_time(obj.get("at"), "at")
+    return obj
+
+
+def decode_feedback(raw: bytes) -> dict[str, Any]:
+    """Bytes from the ``feedback`` topic -> the feedback dict, or InvalidRecord."""
+    return feedback_from_dict(_loads(raw))
 
 
 def encode(record: Mention | ScoredMention | dict[str, Any]) -> bytes:

@@ -14,6 +14,14 @@ Example file::
         hashtags: ["#acmefail"]
         exclusions: [acme anvil]
         slack_channel: "#acme-oncall"
+        mention_on: {critical: "<!subteam^S0123ABC>"}   # who is pinged, from this severity up
+        quiet_hours: {start: "22:00", end: "07:00", tz: Europe/Paris, min_severity: high}
+
+The ``mention_on`` values are the only pings buzzwatch ever sends (mention text is escaped), so
+they are checked to be Slack mention syntax. During quiet hours an alert below ``min_severity``
+is still posted at once, but without the ping: it is on the channel when someone looks, and
+nobody is woken for it (holding it until morning would hide a growing incident and stall the
+alerts behind it).
 
 >>> b = Brand(id="acme", name="Acme Air", keywords=("acme air",), handles=("@acmeair",))
 >>> m = BrandMatcher([b])
@@ -29,15 +37,55 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from pipeline.errors import BrandsFileError
+from pipeline.records import SEVERITIES
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _TOKEN = re.compile(r"[@#]?\w+")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+# A user group, a user, or a channel-wide ping: nothing else may be pasted into a message unescaped.
+_PING = re.compile(r"^<(!subteam\^[A-Z0-9]+(\|[\w.@-]+)?|@[UW][A-Z0-9]+|!here|!channel)>$")
+_KEYS = {"id", "name", "keywords", "handles", "hashtags", "exclusions", "slack_channel", "mention_on", "quiet_hours"}
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily local-time span (may wrap midnight) in which only ``min_severity`` and up ping.
+
+    >>> q = QuietHours("22:00", "07:00", "Europe/Paris", "high")
+    >>> q.covers(1767222000.0)  # 2026-01-01T00:00 Paris
+    True
+    >>> q.covers(1767261600.0)  # 2026-01-01T11:00 Paris
+    False
+    >>> q.silences("warning", 1767222000.0), q.silences("critical", 1767222000.0)
+    (True, False)
+    """
+
+    start: str
+    end: str
+    tz: str
+    min_severity: str = "high"
+
+    def covers(self, ts: float) -> bool:
+        local = datetime.fromtimestamp(ts, tz=ZoneInfo(self.tz))
+        now, start, end = local.hour * 60 + local.minute, _minutes(self.start), _minutes(self.end)
+        return start <= now < end if start <= end else now >= start or now < end
+
+    def silences(self, severity: str, ts: float) -> bool:
+        """True when an alert of ``severity`` at wall time ``ts`` is posted without its ping."""
+        return SEVERITIES.index(severity) < SEVERITIES.index(self.min_severity) and self.covers(ts)
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +97,21 @@ class Brand:
     hashtags: tuple[str, ...] = ()
     exclusions: tuple[str, ...] = ()
     slack_channel: str | None = None
+    mention_on: tuple[tuple[str, str], ...] = ()  # (severity, ping): pings from that severity up
+    quiet_hours: QuietHours | None = None
+
+    def ping(self, severity: str, ts: float) -> str | None:
+        """Who to ping for an alert of ``severity`` delivered at wall time ``ts`` (None: nobody).
+
+        >>> b = Brand("acme", "Acme", mention_on=(("high", "<!subteam^S1>"), ("critical", "<!subteam^S2>")))
+        >>> b.ping("warning", 0.0), b.ping("high", 0.0), b.ping("critical", 0.0)
+        (None, '<!subteam^S1>', '<!subteam^S2>')
+        """
+        if self.quiet_hours is not None and self.quiet_hours.silences(severity, ts):
+            return None
+        rank = SEVERITIES.index(severity)
+        eligible = [(SEVERITIES.index(sev), p) for sev, p in self.mention_on if SEVERITIES.index(sev) <= rank]
+        return max(eligible)[1] if eligible else None
 
 
 def load_brands(path: str | Path) -> list[Brand]:
@@ -71,9 +134,9 @@ def load_brands(path: str | Path) -> list[Brand]:
         where = f"brand #{n}"
         if not isinstance(entry, dict):
             raise BrandsFileError(path, f"{where}: expected a mapping, got {type(entry).__name__}")
-        unknown = set(entry) - {"id", "name", "keywords", "handles", "hashtags", "exclusions", "slack_channel"}
+        unknown = set(entry) - _KEYS
         if unknown:
-            raise BrandsFileError(path, f"{where}: unknown keys {sorted(unknown)}")
+            raise BrandsFileError(path, f"{where}: unknown keys {sorted(unknown)} (known: {', '.join(sorted(_KEYS))})")
         bid = entry.get("id")
         if not isinstance(bid, str) or not _ID.match(bid):
             raise BrandsFileError(path, f"{where}: 'id' must be lowercase letters, digits, '_', '.', '-' (got {bid!r})")
@@ -94,8 +157,50 @@ def load_brands(path: str | Path) -> list[Brand]:
         channel = entry.get("slack_channel")
         if not isinstance(name, str) or (channel is not None and not isinstance(channel, str)):
             raise BrandsFileError(path, f"{where}: 'name' and 'slack_channel' must be strings")
-        brands.append(Brand(id=bid, name=name, slack_channel=channel, **lists))
+        brands.append(Brand(id=bid, name=name, slack_channel=channel, mention_on=_mention_on(path, where, entry),
+                            quiet_hours=_quiet_hours(path, where, entry), **lists))
     return brands
+
+
+def _mention_on(path: str, where: str, entry: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    value = entry.get("mention_on") or {}
+    if not isinstance(value, dict):
+        raise BrandsFileError(path, f"{where}: 'mention_on' must map a severity to a Slack mention, "
+                                    f"e.g. {{critical: \"<!subteam^S0123ABC>\"}}")
+    out: list[tuple[str, str]] = []
+    for severity, ping in value.items():
+        if severity not in SEVERITIES:
+            raise BrandsFileError(path, f"{where}: mention_on: unknown severity {severity!r} "
+                                        f"(expected {', '.join(SEVERITIES)})")
+        if not isinstance(ping, str) or not _PING.match(ping.strip()):
+            raise BrandsFileError(path, f"{where}: mention_on.{severity}: expected a Slack mention such as "
+                                        f"<!subteam^S0123ABC>, <@U0123ABC> or <!here>, got {ping!r}")
+        out.append((severity, ping.strip()))
+    return tuple(out)
+
+
+def _quiet_hours(path: str, where: str, entry: dict[str, Any]) -> QuietHours | None:
+    value = entry.get("quiet_hours")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"start", "end", "tz", "min_severity"}:
+        raise BrandsFileError(path, f"{where}: 'quiet_hours' must be a mapping with start, end, tz and "
+                                    f"optionally min_severity")
+    for key in ("start", "end"):
+        if not isinstance(value.get(key), str) or not _CLOCK.match(value[key]):
+            raise BrandsFileError(path, f"{where}: quiet_hours.{key}: expected a time like \"22:00\", "
+                                        f"got {value.get(key)!r}")
+    tz = value.get("tz")
+    try:
+        ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BrandsFileError(path, f"{where}: quiet_hours.tz: unknown time zone {tz!r} "
+                                    f"(use an IANA name such as Europe/Paris)") from None
+    severity = value.get("min_severity", "high")
+    if severity not in SEVERITIES:
+        raise BrandsFileError(path, f"{where}: quiet_hours.min_severity: expected one of "
+                                    f"{', '.join(SEVERITIES)}, got {severity!r}")
+    return QuietHours(value["start"], value["end"], str(tz), severity)
 
 
 def _strings(path: str, where: str, entry: dict[str, Any], key: str) -> tuple[str, ...]:

@@ -3,7 +3,9 @@
 Tests and ``make run`` talk to this instead of real Slack: it is a real threaded HTTP
 server (as in slack-sdk's own tests), so the real ``WebClient``/``WebhookClient`` code
 paths, retry handlers included, are exercised. Every request is recorded and faults
-(5xx, 429 + Retry-After, outage, slowness) can be scripted at runtime.
+(5xx, 429 + Retry-After, outage, slowness) can be scripted at runtime. It also plays Slack's
+side of interactivity: ``press`` sends the signed request Slack sends when someone presses a
+button of a recorded message.
 """
 
 from __future__ import annotations
@@ -11,17 +13,22 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 T = TypeVar("T")
 _JSON_FIELDS = {"blocks", "attachments", "files", "metadata"}  # JSON strings inside form bodies
@@ -109,8 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
 class SlackStandIn:
     """Fake Slack on 127.0.0.1; use ``WebClient(token="xoxb-...", base_url=standin.api_url)``."""
 
-    def __init__(self, port: int = 0, *, echo: bool = False) -> None:
+    def __init__(self, port: int = 0, *, echo: bool = False, save_files: str | Path | None = None) -> None:
         self.port, self.echo = port, echo
+        self.save_files = Path(save_files) if save_files else None  # uploaded files are also written here
         self._lock = threading.Lock()
         self._requests: list[Request] = []
         self._messages: list[dict[str, Any]] = []
@@ -216,6 +224,43 @@ class SlackStandIn:
                 raise TimeoutError(f"condition not met within {timeout}s")
             time.sleep(interval)
         return value
+
+    def message(self, ts: str) -> dict[str, Any]:
+        """The message ``ts`` as it looks now (its last post or update)."""
+        with self._lock:
+            versions = [m for m in self._messages if m["ts"] == ts and m["kind"] in ("post", "update")]
+        if not versions:
+            raise KeyError(ts)
+        return dict(versions[-1])
+
+    def press(self, endpoint: str, signing_secret: str, ts: str, action_id: str, user_id: str = "U0ONCALL",
+              *, timestamp: int | None = None, signature: str | None = None) -> tuple[int, str]:
+        """What Slack does when ``user_id`` presses button ``action_id`` of message ``ts``: POST a
+        ``block_actions`` payload to the app's interactivity ``endpoint``, signed (v0) with
+        ``signing_secret`` at ``timestamp`` (now by default). Returns (HTTP status, body)."""
+        msg = self.message(ts)
+        button = next((e for b in msg.get("blocks") or [] if b.get("type") == "actions"
+                       for e in b.get("elements", []) if e.get("action_id") == action_id), None)
+        if button is None:
+            raise KeyError(f"message {ts} has no {action_id!r} button")
+        payload = {"type": "block_actions", "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0STANDIN"},
+                   "api_app_id": "A0STANDIN", "container": {"type": "message", "channel_id": msg["channel"],
+                                                            "message_ts": ts},
+                   "channel": {"id": msg["channel"]}, "message": {"ts": ts, "blocks": msg.get("blocks")},
+                   "response_url": f"{self.url}/actions/response", "trigger_id": "1.2.3",
+                   "actions": [{"type": "button", "action_id": action_id, "block_id": "incident",
+                                "value": button.get("value"), "action_ts": f"{time.time():.6f}"}]}
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        mac = hmac.new(signing_secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        request = urllib.request.Request(endpoint, data=body, method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": signature or f"v0={mac}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
 
     def clear(self) -> None:
         """Forget recorded requests, messages and files; known ts and scripted faults stay."""
@@ -349,8 +394,16 @@ class SlackStandIn:
                          "channel": body.get("channel_id") or body.get("channels"),
                          "thread_ts": body.get("thread_ts"), "initial_comment": body.get("initial_comment")})
         self._files.extend(done)
-        for f in done if self.echo else []:
-            print(f"[slack] file {f['channel']} {f['name']!r} ({f['size']} bytes)", flush=True)
+        for f in done:
+            where = ""
+            if self.save_files is not None:
+                self.save_files.mkdir(parents=True, exist_ok=True)
+                path = self.save_files / Path(str(f["name"])).name
+                path.write_bytes(f["data"])
+                where = f" saved as {path}"
+            if self.echo:
+                thread = f" in thread {f['thread_ts']}" if f.get("thread_ts") else ""
+                print(f"[slack] file {f['channel']}{thread} {f['name']!r} ({f['size']} bytes){where}", flush=True)
         return {"ok": True, "files": [{k: v for k, v in f.items() if k != "data"} for f in done]}
 
     def _upload(self, file_id: str, raw: bytes) -> tuple[int, str]:

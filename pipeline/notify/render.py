@@ -2,17 +2,27 @@
 
 Mention text is untrusted: ``&``, ``<`` and ``>`` are escaped so that a post containing
 ``<!channel>`` or ``<http://evil|bank>`` can neither ping anyone nor forge a link, and every
-field is cut to Slack's limits.
+field is cut to Slack's limits. The only unescaped control sequences are the ``ping`` (from the
+brands file, checked at start-up), the acknowledging user (an id Slack signed, checked here) and
+links whose URL passed ``safe_url``.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 _ICON = {"warning": ":warning:", "high": ":rotating_light:", "critical": ":fire:"}
 _STATUS = {"open": "NEW", "escalated": "ESCALATED", "resolved": "RESOLVED"}
+_VERDICT = {"not_a_crisis": "not a crisis", "confirmed": "confirmed crisis"}
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+_URL = re.compile(r"^https?://[^\s<>|\"`]{1,500}$")
+ACTIONS = ("acknowledge", "not_a_crisis", "confirmed")
 
 
 def escape(text: str, limit: int = SECTION_LIMIT) -> str:
@@ -37,39 +47,138 @@ def cut(safe: str, limit: int) -> str:
     return safe
 
 
+def safe_url(url: Any) -> str | None:
+    """A mention's URL if it can be a link without breaking out of ``<url|label>``, else None.
+
+    >>> safe_url("https://x.example/p?a=1&b=2")
+    'https://x.example/p?a=1&amp;b=2'
+    >>> safe_url("https://x.example|bank"), safe_url("javascript:alert(1)"), safe_url(None)
+    (None, None, None)
+    """
+    if not isinstance(url, str) or not _URL.match(url):
+        return None
+    return url.replace("&", "&amp;")
+
+
+def grafana_link(template: str | None, brand: str) -> str | None:
+    """The brand's dashboard from ``BUZZWATCH_GRAFANA_URL_TEMPLATE``.
+
+    >>> grafana_link("https://g.example/d/bw?var-brand={brand}", "acme")
+    'https://g.example/d/bw?var-brand=acme'
+    """
+    return template.replace("{brand}", quote(brand, safe="")) if template else None
+
+
 def headline(alert: dict[str, Any], brand_name: str | None = None) -> str:
     """One line: status, severity, brand and the reason in numbers."""
     name = brand_name or alert["brand"]
     return f"[{_STATUS[alert['status']]}] {alert['severity'].upper()} negative buzz on {name}: {alert['reason']}"
 
 
-def blocks(alert: dict[str, Any], brand_name: str | None = None) -> list[dict[str, Any]]:
-    """The Block Kit message of one alert."""
+def notification_text(alert: dict[str, Any], brand_name: str | None = None, ping: str | None = None) -> str:
+    """The message's ``text``: what a phone's notification shows. Mention-free unless ``ping``."""
+    line = escape(headline(alert, brand_name), 1000)
+    return f"{ping} {line}" if ping else line
+
+
+def button_value(alert: dict[str, Any]) -> str:
+    """What a button carries back to the interactivity endpoint: which incident of which brand."""
+    return json.dumps({"b": alert["brand"], "i": alert["incident_id"]}, separators=(",", ":"))
+
+
+def blocks(alert: dict[str, Any], brand_name: str | None = None, *, ping: str | None = None,
+           ack: dict[str, Any] | None = None, grafana_url: str | None = None, buttons: bool = False,
+           compact: bool = False) -> list[dict[str, Any]]:
+    """The Block Kit message of one alert.
+
+    ``ping`` (brands file) opens the message; ``ack`` ({"by": user id, "at": epoch s, "action"})
+    shows who took it; ``buttons`` adds Acknowledge / Not a crisis / Confirmed while the incident
+    is live; ``compact`` is the thread-reply form (numbers and terms, no samples or buttons).
+    """
     name = brand_name or alert["brand"]
     ev = alert["evidence"]
-    icon = ":white_check_mark:" if alert["status"] == "resolved" else _ICON[alert["severity"]]
+    resolved = alert["status"] == "resolved"
+    icon = ":white_check_mark:" if resolved else _ICON[alert["severity"]]
     header = f"{_STATUS[alert['status']]} · {alert['severity'].upper()} · negative buzz on {name}"
+    out: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": escape(f"{icon} {header}", HEADER_LIMIT)}}]
+    if ping:
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"{ping} please take a look"}})
+    out.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(alert["reason"])},
+                "fields": [{"type": "mrkdwn", "text": escape(f, 2000)} for f in _fields(ev)]})
+    if ack:
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _ack_line(ack)}]})
+    terms = _terms(alert.get("terms"))
+    if terms and not resolved:
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": terms}})
+    samples = alert.get("samples") or []
+    if samples and not resolved and not compact:
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": _samples(samples)}})
+    elements = []
+    if buttons and not resolved and not compact:
+        value = button_value(alert)
+        if not ack:
+            elements.append(_button("Acknowledge", "acknowledge", value, style="primary"))
+        if not (ack and ack.get("action") in _VERDICT):
+            elements.append(_button("Not a crisis", "not_a_crisis", value))
+            elements.append(_button("Confirmed", "confirmed", value, style="danger"))
+    if grafana_url and not compact:
+        elements.append({"type": "button", "action_id": "grafana", "url": grafana_url[:3000],
+                         "text": {"type": "plain_text", "text": "Grafana dashboard"}})
+    if elements:
+        out.append({"type": "actions", "block_id": "incident", "elements": elements})
+    out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(
+        f"incident {alert['incident_id']} · opened {alert.get('opened_at', alert['at'])} · at {alert['at']}", 300)}]})
+    return out
+
+
+def _fields(ev: dict[str, Any]) -> list[str]:
     doubling = ev.get("growth_doubling_minutes")
     growth = f"doubling every {doubling:.0f} min" if doubling else "not growing"
-    fields = [
+    return [
         f"*Negatives/min*\n{ev['negative_rate_per_min']:.2f} now vs {ev['expected_rate_per_min']:.2f} expected",
         f"*Growth*\n{growth}",
         f"*Negative share*\n{ev['negative_share']:.0%} (usual {ev['baseline_share']:.0%})",
         f"*Authors · reach*\n{ev['unique_authors']} · {ev['reach']:,} followers",
     ]
-    out: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": escape(f"{icon} {header}", HEADER_LIMIT)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": escape(alert["reason"])},
-         "fields": [{"type": "mrkdwn", "text": escape(f, 2000)} for f in fields]},
-    ]
-    samples = alert.get("samples") or []
-    if samples and alert["status"] != "resolved":
-        lines = []
-        for s in samples[:5]:
-            who = escape(str(s.get("author_id") or "someone"), 80)
-            reach = s.get("author_followers") or 0
-            lines.append(f"• {who} ({reach:,} followers): “{escape(s['text'], 400)}”")
-        out.append({"type": "section", "text": {"type": "mrkdwn", "text": cut("\n".join(lines), SECTION_LIMIT)}})
-    out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(
-        f"incident {alert['incident_id']} · opened {alert.get('opened_at', alert['at'])} · at {alert['at']}", 300)}]})
-    return out
+
+
+def _terms(terms: Any) -> str | None:
+    """``*Driving it:* `#fail` ×12 · `refund` ×9`` from the alert's optional ``terms``."""
+    if not isinstance(terms, list):
+        return None
+    parts = []
+    for t in terms[:8]:
+        if isinstance(t, dict) and isinstance(t.get("term"), str) and isinstance(t.get("count"), int):
+            parts.append(f"`{escape(t['term'].replace('`', ''), 40)}` ×{t['count']}")
+    return cut("*Driving it:* " + " · ".join(parts), SECTION_LIMIT) if parts else None
+
+
+def _samples(samples: list[dict[str, Any]]) -> str:
+    lines = ["*Top negative mentions*"]
+    for s in samples[:5]:
+        who = escape(str(s.get("author_id") or "someone"), 80)
+        reach = s.get("author_followers") or 0
+        url = safe_url(s.get("url"))
+        link = f" <{url}|open>" if url else ""
+        lines.append(f"• *{who}* ({reach:,} followers): “{escape(s['text'], 400)}”{link}")
+    return cut("\n".join(lines), SECTION_LIMIT)
+
+
+def _ack_line(ack: dict[str, Any]) -> str:
+    who = f"<@{ack['by']}>" if USER_ID.match(str(ack.get("by", ""))) else "someone"
+    at = datetime.fromtimestamp(float(ack.get("at", 0)), tz=UTC).strftime("%H:%M UTC")
+    verdict = _VERDICT.get(str(ack.get("action")))
+    text = f":white_check_mark: Acknowledged by {who} at {at}"
+    if verdict:
+        by = f"<@{ack['verdict_by']}>" if USER_ID.match(str(ack.get("verdict_by", ""))) else who
+        text += f" · marked *{verdict}* by {by}"
+    return text
+
+
+def _button(label: str, action: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "action_id": action, "value": value,
+                              "text": {"type": "plain_text", "text": label}}
+    if style:
+        button["style"] = style
+    return button

@@ -1,7 +1,11 @@
 """Deliver alerts to Slack, exactly once per (incident, step), in order.
 
-One Slack thread per incident: ``open`` posts the root message; ``escalated`` and ``resolved``
-update the root in place and reply in its thread. A *ledger* (a Faust table in the worker, a
+One Slack thread per incident: ``open`` posts the root message (with buttons and the brand's
+Grafana link) and uploads the chart into its thread; ``escalated`` and ``resolved`` update the
+root in place and reply in its thread. Once someone pressed a button the incident is
+*acknowledged*: escalations then only update the root (no thread reply, no ping, no chart), and
+the resolution is still posted in the thread. Pings come from the brands file only
+(``mention_on``, silenced in the brand's quiet hours below their ``min_severity``). A *ledger* (a Faust table in the worker, a
 dict offline) remembers, per incident, the root message and the last alert step delivered, so
 a redelivered or replayed alert is recognised and skipped. Transient failures (429, 5xx,
 timeouts) are retried by slack-sdk's retry handlers and then raised as DeliveryError, so the
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, MutableMapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from slack_sdk import WebClient, WebhookClient
@@ -27,7 +32,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from pipeline.errors import DeliveryError
-from pipeline.notify.render import blocks, headline
+from pipeline.notify.chart import render_chart, usable
+from pipeline.notify.render import blocks, grafana_link, notification_text
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ def retry_handlers(max_retries: int = 4) -> list[RetryHandler]:
 
 
 class Sink(Protocol):
-    threads: bool
+    threads: bool  # can update messages and reply in threads (a bot); then buttons work too
 
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
              thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None: ...
@@ -57,6 +63,8 @@ class Sink(Protocol):
         ...
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None: ...
+
+    def upload(self, channel: str, thread_ts: str, filename: str, data: bytes, title: str) -> None: ...
 
 
 class BotSink:
@@ -96,6 +104,11 @@ class BotSink:
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         _call(lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
 
+    def upload(self, channel: str, thread_ts: str, filename: str, data: bytes, title: str) -> None:
+        """Files upload v2 (getUploadURLExternal, PUT, completeUploadExternal) into the thread."""
+        _call(lambda: self.client.files_upload_v2(channel=channel, thread_ts=thread_ts, file=data,
+                                                  filename=filename, title=title, request_file_info=False))
+
 
 class WebhookSink:
     """Incoming webhook: every step is a new message (no threads, no updates, no buttons)."""
@@ -123,6 +136,9 @@ class WebhookSink:
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
+    def upload(self, channel: str, thread_ts: str, filename: str, data: bytes, title: str) -> None:
+        raise NotImplementedError
+
 
 class TerminalSink:
     """No Slack configured: print each alert as one line."""
@@ -143,6 +159,9 @@ class TerminalSink:
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
+    def upload(self, channel: str, thread_ts: str, filename: str, data: bytes, title: str) -> None:
+        raise NotImplementedError
+
 
 def _call(fn: Callable[[], Any]) -> Any:
     try:
@@ -157,22 +176,33 @@ def _call(fn: Callable[[], Any]) -> Any:
 
 
 class Notifier:
-    """Alert -> Slack steps, deduplicated through the ledger."""
+    """Alert -> Slack steps, deduplicated through the ledger.
+
+    ``ping_for(brand, severity, wall_ts)`` says who to mention (``Brand.ping``); ``clock`` is
+    the wall clock quiet hours are judged by.
+    """
 
     def __init__(self, sink: Sink,
                  channel_for: Callable[[str], str | None] = lambda brand: None,
                  name_for: Callable[[str], str | None] = lambda brand: None,
-                 on_result: Callable[[str, float], None] | None = None) -> None:
+                 on_result: Callable[[str, float], None] | None = None,
+                 ping_for: Callable[[str, str, float], str | None] = lambda brand, severity, ts: None,
+                 grafana_template: str | None = None, charts: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
         self.sink = sink
         self.channel_for = channel_for
         self.name_for = name_for
         self.on_result = on_result
+        self.ping_for = ping_for
+        self.grafana_template = grafana_template
+        self.charts = charts
+        self.clock = clock
 
     def deliver(self, alert: dict[str, Any], ledger: MutableMapping[str, Any]) -> str:
-        """'posted', 'updated', 'duplicate' or 'refused'; DeliveryError if Slack should be retried.
+        """'posted', 'updated', 'duplicate', 'recovered' or 'refused'; DeliveryError if Slack should be retried.
 
-        ``ledger`` maps incident ids to what was delivered (root message, last step); it is
-        updated here and must be persisted by the caller.
+        ``ledger`` maps incident ids to what was delivered (root message, last step, the ack);
+        it is updated here and must be persisted by the caller.
         """
         started = time.monotonic()
         key = alert["incident_id"]
@@ -180,8 +210,12 @@ class Notifier:
         if alert["seq"] <= entry.get("seq", 0):
             return self._done("duplicate", started)
         name = self.name_for(alert["brand"])
-        text, body = headline(alert, name), blocks(alert, name)
+        ack = entry.get("ack")
+        live = alert["status"] != "resolved"
+        ping = self.ping_for(alert["brand"], alert["severity"], self.clock()) if live and not ack else None
+        root_blocks = self._root_blocks(alert, name, ack)
         channel = entry.get("channel") or self.channel_for(alert["brand"])
+        chart_in: str | None = None
         try:
             root = entry.get("ts")
             if alert["status"] == "open" or not (self.sink.threads and root):
@@ -193,18 +227,74 @@ class Notifier:
                 else:
                     meta = {"event_type": "buzzwatch_incident",
                             "event_payload": {"incident_id": key, "seq": alert["seq"]}}
-                    root = self.sink.post(channel, text, body, metadata=meta) or root
+                    body = root_blocks if not ping else self._root_blocks(alert, name, ack, ping)
+                    root = self.sink.post(channel, notification_text(alert, name, ping), body,
+                                          metadata=meta) or root
                     result = "posted"
+                    chart_in = root
             else:
-                self.sink.update(channel, root, text, body)
-                self.sink.post(channel, text, body, thread_ts=root)
+                self.sink.update(channel, root, notification_text(alert, name), root_blocks)
+                if not (ack and live):  # acknowledged: escalations stay quiet; the resolution is still told
+                    self.sink.post(channel, notification_text(alert, name, ping),
+                                   blocks(alert, name, ping=ping, ack=ack, compact=True), thread_ts=root)
+                    chart_in = root if live else None
                 result = "updated"
         except SlackApiError as exc:
             log.error("Slack refused incident %s step %s: %s", key, alert["seq"], exc.response.get("error"))
             result = "refused"
-        ledger[key] = {"channel": channel, "ts": root if result != "refused" else entry.get("ts"),
-                       "seq": alert["seq"], "status": alert["status"]}
+        if chart_in and self.sink.threads and self.charts:
+            self._upload_chart(channel, chart_in, alert, name)
+        ledger[key] = {**{k: v for k, v in entry.items() if k != "pending"}, "channel": channel,
+                       "ts": root if result != "refused" else entry.get("ts"), "seq": alert["seq"],
+                       "status": alert["status"], "alert": _keepable(alert)}
         return self._done(result, started)
+
+    def acknowledge(self, feedback: dict[str, Any], ledger: MutableMapping[str, Any]) -> str:
+        """A button press (a feedback record) -> the ack in the ledger and on the root message.
+
+        'acknowledged' or 'unknown' (no such incident delivered here); DeliveryError to retry.
+        The first press of any button acknowledges; a verdict (not a crisis / confirmed) is kept
+        with who gave it. Replaying the same record changes nothing but re-draws the message.
+        """
+        started = time.monotonic()
+        key = feedback["incident_id"]
+        entry = dict(ledger.get(key) or {})
+        if not entry:
+            log.warning("button %s for incident %s, which this worker never delivered", feedback["action"], key)
+            return self._done("unknown", started)
+        ack = dict(entry.get("ack") or {"by": feedback["user_id"], "at": _epoch(feedback["at"])})
+        if feedback["action"] != "acknowledge":
+            ack.update(action=feedback["action"], verdict_by=feedback["user_id"])
+        entry["ack"] = ack
+        alert, root = entry.get("alert"), entry.get("ts")
+        if alert and root and self.sink.threads:
+            name = self.name_for(alert["brand"])
+            try:
+                self.sink.update(entry["channel"], root, notification_text(alert, name),
+                                 self._root_blocks(alert, name, ack))
+            except SlackApiError as exc:
+                log.error("Slack refused the ack of incident %s: %s", key, exc.response.get("error"))
+        ledger[key] = entry
+        return self._done("acknowledged", started)
+
+    def _root_blocks(self, alert: dict[str, Any], name: str | None, ack: dict[str, Any] | None,
+                     ping: str | None = None) -> list[dict[str, Any]]:
+        return blocks(alert, name, ping=ping, ack=ack, buttons=self.sink.threads,
+                      grafana_url=grafana_link(self.grafana_template, alert["brand"]))
+
+    def _upload_chart(self, channel: str, thread_ts: str, alert: dict[str, Any], name: str | None) -> None:
+        """Best effort: the numbers are in the message; a chart that fails is logged, never retried."""
+        if not usable(alert.get("history")):
+            return
+        try:
+            png = render_chart(alert["history"], name or alert["brand"], alert.get("opened_at"))
+            self.sink.upload(channel, thread_ts, f"{alert['incident_id']}-{alert['seq']}.png".replace(":", ""),
+                             png, f"{name or alert['brand']}: negatives/min vs baseline")
+        except (DeliveryError, SlackApiError, ValueError, KeyError) as exc:
+            log.warning("chart of incident %s step %s not uploaded: %s", alert["incident_id"], alert["seq"],
+                        exc.__class__.__name__)
+            if self.on_result is not None:
+                self.on_result("chart_failed", 0.0)
 
     @staticmethod
     def mark_pending(alert: dict[str, Any], ledger: MutableMapping[str, Any]) -> None:
@@ -218,3 +308,14 @@ class Notifier:
         if self.on_result is not None:
             self.on_result(result, time.monotonic() - started)
         return result
+
+
+def _keepable(alert: dict[str, Any]) -> dict[str, Any]:
+    """The alert as the ledger keeps it to re-draw the root on an ack: no history, short samples."""
+    out = {k: v for k, v in alert.items() if k != "history"}
+    out["samples"] = [{**s, "text": str(s.get("text", ""))[:400]} for s in alert.get("samples") or []][:5]
+    return out
+
+
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339).timestamp()

@@ -11,6 +11,12 @@ lost. Effects are idempotent so a replay after a crash doubles nothing: the wind
 ids they already counted, alerts are deterministic, and Slack delivery is deduplicated per
 incident step through the ``slack-ledger`` table.
 
+Slack's button presses arrive on the worker's HTTP port (``stream/web.py``), are written to the
+``feedback`` topic keyed by brand, and come back through the ``slack-feedback`` agent, which
+records the acknowledgement in the same ``slack-ledger`` entry (same partition) and redraws the
+root message. A per-brand lock keeps that agent and ``notify`` from overwriting each other's
+ledger entry.
+
 Tables are plain (not windowed): Faust's windowed tables expire by wall clock, which would delete
 the windows of a backfill. Both tables are keyed by brand and use the producer's partitioner,
 so a brand's state lives in the same partition number as its scored mentions and alerts.
@@ -22,6 +28,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -36,9 +43,11 @@ from pipeline.core.monitor import Monitor, add_mention
 from pipeline.core.scoring import Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
+from pipeline.notify.interact import Verifier
 from pipeline.notify.slack import Notifier, Sink
-from pipeline.records import SEVERITIES, dead_letter, decode_alert, decode_scored, encode
+from pipeline.records import SEVERITIES, dead_letter, decode_alert, decode_feedback, decode_scored, encode
 from pipeline.settings import Settings
+from pipeline.stream.web import Health, lag_positions, make_web
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +86,8 @@ def kafka_credentials(settings: Settings) -> faust.auth.Credentials | None:
 
 def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: CollectorRegistry | None = None,
               detector: DetectorConfig | None = None, clock: Callable[[], float] = time.time) -> faust.App:
-    """A configured Faust app; the caller runs it (``faust.Worker(app).execute_from_commandline()``)."""
+    """A configured Faust app; the caller serves ``app.buzzwatch_web`` on the web port and runs the app
+    (``faust.Worker(app).execute_from_commandline()``)."""
     registry = registry or CollectorRegistry()
     metrics = Metrics(registry, brands=[b.id for b in brands] or None)
     by_id = {b.id: b for b in brands}
@@ -98,10 +108,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         broker_commit_every=settings.commit_every,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
-        web_enabled=True,
-        web_port=settings.web_port,
-        web_bind="0.0.0.0",
-        web_in_thread=False,
+        web_enabled=False,  # our own aiohttp app serves the port (stream/web.py): no Faust views exposed
         stream_wait_empty=False,
         table_cleanup_interval=3600.0,
     )
@@ -110,6 +117,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     scored = app.topic(settings.topic_scored, **raw)
     dlq = app.topic(settings.topic_dlq, **raw)
     alerts = app.topic(settings.topic_alerts, **raw)
+    feedback = app.topic(settings.topic_feedback, **raw)
     brand_state = app.tables.add(BrandTable(app, name="brand-state", partitions=settings.topic_partitions))
     ledger = app.tables.add(BrandTable(app, name="slack-ledger", partitions=settings.topic_partitions))
 
@@ -120,7 +128,18 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                         or settings.slack_default_channel,
                         name_for=lambda b: by_id[b].name if b in by_id else None,
                         on_result=lambda result, seconds: (metrics.slack_deliveries.labels(result).inc(),
-                                                           metrics.slack_latency.observe(seconds)))
+                                                           metrics.slack_latency.observe(seconds)),
+                        ping_for=lambda b, severity, ts: by_id[b].ping(severity, ts) if b in by_id else None,
+                        grafana_template=settings.grafana_url_template, clock=clock)
+    ledger_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # brand -> its ledger entry
+    health = Health(watch={settings.topic_mentions, settings.topic_scored})
+
+    async def publish(record: dict[str, Any]) -> None:
+        sent = await feedback.send(key=record["brand"].encode(), value=encode(record))
+        await asyncio.wait_for(sent, timeout=5.0)
+
+    verifier = Verifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
+    app.buzzwatch_web = make_web(health, metrics, verifier, publish, clock=clock)  # type: ignore[attr-defined]
     app.buzzwatch_registry = registry  # type: ignore[attr-defined]
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
 
@@ -183,36 +202,62 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     @app.agent(alerts, name="notify")
     async def notify(stream: faust.StreamT) -> None:
         async for events in stream.take_events(100, within=settings.batch_within_s):
-            for event in events:
+            for left, event in enumerate(events):
+                metrics.slack_pending.set(len(events) - left)
                 try:
                     alert = decode_alert(event.value or b"")
                 except InvalidRecord as exc:
                     await to_dlq(event, exc.reason)
                     continue
-                entries = dict(ledger.get(alert["brand"]) or {})
-                # Write-ahead: the intent reaches the changelog before Slack sees anything, so a
-                # process killed between the post and its record knows to check Slack first.
-                Notifier.mark_pending(alert, entries)
-                ledger[alert["brand"]] = _prune(entries)
-                await app.producer.flush()
-                await _deliver_until_done(notifier, alert, entries)
-                ledger[alert["brand"]] = _prune(entries)
+                async with ledger_locks[alert["brand"]]:
+                    entries = dict(ledger.get(alert["brand"]) or {})
+                    # Write-ahead: the intent reaches the changelog before Slack sees anything, so a
+                    # process killed between the post and its record knows to check Slack first.
+                    Notifier.mark_pending(alert, entries)
+                    ledger[alert["brand"]] = _prune(entries)
+                    await app.producer.flush()
+                    await _until_done(notifier.deliver, alert, entries, f"{alert['incident_id']}/{alert['seq']}")
+                    ledger[alert["brand"]] = _prune(entries)
+            metrics.slack_pending.set(0)
             _observe_latency(metrics, "notify", events)
+
+    @app.agent(feedback, name="slack-feedback")
+    async def slack_feedback(stream: faust.StreamT) -> None:
+        """Acknowledgements: recorded in the incident's ledger entry, shown on its root message."""
+        async for event in stream.events():
+            try:
+                record = decode_feedback(event.value or b"")
+            except InvalidRecord as exc:
+                await to_dlq(event, exc.reason)
+                continue
+            async with ledger_locks[record["brand"]]:
+                entries = dict(ledger.get(record["brand"]) or {})
+                await _until_done(notifier.acknowledge, record, entries, f"ack of {record['incident_id']}")
+                ledger[record["brand"]] = _prune(entries)
+
+    @app.timer(interval=5.0)
+    async def watch_lag() -> None:
+        """Consumer lag per partition (gauge) and the readiness it implies."""
+        topics = (settings.topic_mentions, settings.topic_scored, settings.topic_alerts, settings.topic_feedback)
+        positions = lag_positions(app.consumer, topics)
+        for (topic, partition), (done, end) in positions.items():
+            metrics.consumer_lag.labels(topic, str(partition)).set(max(0, end - done))
+        health.observe(positions, time.monotonic())
 
     return app
 
 
-async def _deliver_until_done(notifier: Notifier, alert: dict[str, Any], entries: dict[str, Any]) -> None:
-    """Retry with backoff until Slack takes the alert; the offset waits meanwhile."""
+async def _until_done(step: Callable[[dict[str, Any], dict[str, Any]], str], record: dict[str, Any],
+                      entries: dict[str, Any], what: str) -> None:
+    """Retry with backoff until Slack takes the step; the offset waits meanwhile (in order, nothing dropped)."""
     delay = 1.0
     while True:
         try:
-            await asyncio.to_thread(notifier.deliver, alert, entries)
+            await asyncio.to_thread(step, record, entries)
             return
         except DeliveryError as exc:
             wait = float(exc.retry_after) if exc.retry_after else delay
-            log.warning("Slack delivery of %s/%s failed (%s); retrying in %.0f s",
-                        alert["incident_id"], alert["seq"], exc, wait)
+            log.warning("Slack delivery of %s failed (%s); retrying in %.0f s", what, exc, wait)
             await asyncio.sleep(wait)
             delay = min(delay * 2, 30.0)
 

@@ -6,6 +6,7 @@ with a message that names the setting or the file.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
@@ -15,6 +16,7 @@ from pipeline.core.brands import Brand, load_brands
 from pipeline.notify.slack import BotSink, Sink, TerminalSink, WebhookSink
 from pipeline.settings import Settings
 from pipeline.stream.app import build_app
+from pipeline.stream.web import start_web
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,17 @@ def choose_sink(settings: Settings) -> Sink:
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
     brands: list[Brand] = load_brands(settings.brands_file) if settings.brands_file else []
     registry = CollectorRegistry()
+    # One event loop for Faust and the web port, created first so both use it; the web port
+    # answers /healthz from here on, through Faust's start-up and table recovery.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     app = build_app(settings, brands, choose_sink(settings), registry=registry)
     start_http_server(settings.metrics_port, registry=registry)
-    log.warning("buzzwatch worker: %d brands, metrics on :%d, broker %s", len(brands), settings.metrics_port,
+    loop.run_until_complete(start_web(app.buzzwatch_web, settings.web_port))  # type: ignore[attr-defined]
+    log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s", len(brands),
+                settings.metrics_port, settings.web_port,
+                "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: buttons refused)",
                 settings.kafka_bootstrap_servers)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, loop=loop)
     worker.execute_from_commandline()  # returns only through sys.exit
     return 0

@@ -114,3 +114,44 @@ def test_alert_codec_accepts_what_the_detector_writes_and_rejects_junk(burst_ale
     for junk in (b"[]", b"{}", orjson.dumps({**alerts[0], "status": "maybe"}), orjson.dumps({**alerts[0], "seq": -1})):
         with pytest.raises(InvalidRecord):
             decode_alert(junk)
+
+
+FEEDBACK_FIELDS = {
+    "source": st.one_of(st.just("slack"), ANY),
+    "action": st.one_of(st.sampled_from(["acknowledge", "not_a_crisis", "confirmed", "maybe"]), ANY),
+    "incident_id": st.one_of(st.text(max_size=4), ANY),
+    "brand": st.one_of(st.text(max_size=4), ANY),
+    "user_id": st.one_of(st.sampled_from(["U0123ABC"]), st.text(max_size=4), ANY),
+    "user_name": st.one_of(st.text(max_size=4), ANY),
+    "at": TIMES,
+    "channel": st.one_of(st.text(max_size=4), ANY),
+    "message_ts": st.one_of(st.text(max_size=4), ANY),
+    "extra": ANY,
+}
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.fixed_dictionaries({}, optional=FEEDBACK_FIELDS))
+def test_feedback_codec_accepts_exactly_what_the_schema_accepts(record):
+    from pipeline.records import feedback_from_dict
+
+    schema_ok = validator("feedback.schema.json").is_valid(record)
+    try:
+        feedback_from_dict(record)
+        code_ok = True
+    except InvalidRecord:
+        code_ok = False
+    assert code_ok == schema_ok, record
+
+
+def test_feedback_written_by_the_interactivity_endpoint_validates():
+    from pipeline.notify.interact import feedback_for
+    from pipeline.notify.render import button_value
+
+    payload = {"type": "block_actions", "user": {"id": "U0123ABC", "username": "sam"},
+               "container": {"channel_id": "C0ACME", "message_ts": "1772440000.000100"},
+               "actions": [{"action_id": "not_a_crisis", "value": button_value({"brand": "acme",
+                                                                               "incident_id": "acme-2026-03-02T09:20:00Z"})}]}
+    (record,) = feedback_for(payload, now=1772440000.0)
+    validator("feedback.schema.json").validate(orjson.loads(orjson.dumps(record)))
+    assert record["action"] == "not_a_crisis" and record["brand"] == "acme"

@@ -34,6 +34,9 @@ def test_matching(tmp_path, text, expected):
     assert BrandMatcher(load_brands(path)).match(text) == expected
 
 
+A = "brands:\n  - id: a\n    handles: ['@a']\n"
+
+
 @pytest.mark.parametrize("content, problem", [
     ("brands: [", "not valid YAML"),
     ("- id: acme", "expected a mapping with a list under 'brands'"),
@@ -44,6 +47,16 @@ def test_matching(tmp_path, text, expected):
     ("brands:\n  - id: a\n    handles: ['@a']\n  - id: a\n    handles: ['@b']", "brand 'a': duplicate id"),
     ("brands:\n  - id: a\n    handles: ['@a']\n    colour: red", "unknown keys ['colour']"),
     ("brands:\n  - id: a\n    keywords: [1, 2]", "'keywords' must be a list of non-empty strings"),
+    (f"{A}    mention_on: <!channel>", "'mention_on' must map a severity to a Slack mention"),
+    (f"{A}    mention_on: {{urgent: '<!here>'}}", "mention_on: unknown severity 'urgent'"),
+    (f"{A}    mention_on: {{critical: '@comms-team'}}", "mention_on.critical: expected a Slack mention"),
+    (f"{A}    mention_on: {{critical: '<http://evil|bank>'}}", "mention_on.critical: expected a Slack mention"),
+    (f"{A}    quiet_hours: 22-7", "'quiet_hours' must be a mapping"),
+    (f"{A}    quiet_hours: {{start: '25:00', end: '07:00', tz: UTC}}", "quiet_hours.start: expected a time"),
+    (f"{A}    quiet_hours: {{start: '22:00', end: '07:00', tz: Mars/Olympus}}", "unknown time zone 'Mars/Olympus'"),
+    (f"{A}    quiet_hours: {{start: '22:00', end: '7', tz: UTC}}", "quiet_hours.end: expected a time"),
+    (f"{A}    quiet_hours: {{start: '22:00', end: '07:00', tz: UTC, min_severity: low}}",
+     "quiet_hours.min_severity: expected one of warning, high, critical"),
 ])
 def test_broken_file_names_the_file_and_the_problem(tmp_path, content, problem):
     path = tmp_path / "brands.yaml"
@@ -63,3 +76,44 @@ def test_matcher_with_multiword_keyword_at_text_end():
     m = BrandMatcher([Brand("acme", "Acme", keywords=("acme air",))])
     assert m.match("I flew acme air") == ["acme"]
     assert m.match("acme") == []
+
+
+ROUTED = A + """    slack_channel: C0ACME
+    mention_on: {high: "<!subteam^S0COMMS>", critical: "<!subteam^S0EXEC|exec>"}
+    quiet_hours: {start: "22:00", end: "07:00", tz: Europe/Paris, min_severity: critical}
+"""
+PARIS_NOON, PARIS_3AM = 1772449200.0, 1772416800.0  # 2026-03-02 12:00 and 03:00 in Paris (UTC+1)
+
+
+@pytest.mark.parametrize("severity, at, ping", [
+    ("warning", PARIS_NOON, None),                       # below every mention_on entry
+    ("high", PARIS_NOON, "<!subteam^S0COMMS>"),          # its own entry
+    ("critical", PARIS_NOON, "<!subteam^S0EXEC|exec>"),  # the highest entry at or below it
+    ("high", PARIS_3AM, None),                           # quiet hours: below min_severity, posted without ping
+    ("critical", PARIS_3AM, "<!subteam^S0EXEC|exec>"),   # quiet hours do not silence critical here
+])
+def test_routing_per_severity_and_quiet_hours(tmp_path, severity, at, ping):
+    path = tmp_path / "brands.yaml"
+    path.write_text(ROUTED)
+    (brand,) = load_brands(path)
+    assert brand.slack_channel == "C0ACME"
+    assert brand.ping(severity, at) == ping
+
+
+@pytest.mark.parametrize("start, end, local, inside", [
+    ("22:00", "07:00", "23:30", True),   # wraps midnight: evening side
+    ("22:00", "07:00", "06:59", True),   # ... morning side
+    ("22:00", "07:00", "07:00", False),  # end is exclusive
+    ("22:00", "07:00", "12:00", False),
+    ("12:00", "14:00", "13:00", True),   # same-day span
+    ("12:00", "14:00", "14:30", False),
+])
+def test_quiet_hours_span(start, end, local, inside):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from pipeline.core.brands import QuietHours
+
+    h, m = map(int, local.split(":"))
+    ts = datetime(2026, 7, 1, h, m, tzinfo=ZoneInfo("America/New_York")).timestamp()
+    assert QuietHours(start, end, "America/New_York").covers(ts) is inside

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -72,3 +73,129 @@ def test_rate_limit_is_honoured_then_delivered(standin):
     assert notifier(standin).deliver(alert("awful"), {}) == "posted"
     attempts = standin.requests("chat.postMessage")
     assert len(attempts) == 2 and attempts[1].received_at - attempts[0].received_at >= 0.9
+
+
+def history(n: int = 150) -> dict:
+    return {"start": "2026-03-02T06:50:00Z", "bucket_s": 60, "negatives": [0, 1, 0, 2, 0] * (n // 5),
+            "expected": [0.6] * n}
+
+
+def full(status: str = "open", seq: int = 1, severity: str = "high", text: str = "awful") -> dict:
+    return {**alert(text), "status": status, "seq": seq, "severity": severity, "history": history(),
+            "terms": [{"term": "#acmefail", "count": 7}]}
+
+
+def test_root_has_buttons_and_grafana_link_and_the_chart_goes_to_its_thread(standin):
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                 grafana_template="https://grafana.example/d/bw?var-brand={brand}")
+    assert n.deliver(full(), {}) == "posted"
+    (root,) = roots(standin)
+    (actions,) = [b for b in root["blocks"] if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == ["acknowledge", "not_a_crisis", "confirmed", "grafana"]
+    assert actions["elements"][-1]["url"] == "https://grafana.example/d/bw?var-brand=acme"
+    (chart,) = standin.files()
+    assert chart["data"].startswith(b"\x89PNG\r\n\x1a\n") and chart["thread_ts"] == root["ts"]
+    assert chart["channel"] == "#acme" and chart["name"].endswith(".png")
+
+
+def test_a_failed_chart_upload_does_not_hold_the_alert(standin):
+    results = []
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                 on_result=lambda r, s: results.append(r))
+    standin.fail_next(5, 400, method="files.getUploadURLExternal")
+    assert n.deliver(full(), {}) == "posted"
+    assert standin.files() == [] and "chart_failed" in results
+
+
+def test_acknowledged_incident_escalates_quietly_and_still_resolves_in_thread(standin):
+    n, ledger = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                         ping_for=lambda b, sev, ts: "<!subteam^S0COMMS>"), {}
+    n.deliver(full(), ledger)
+    (root,) = roots(standin)
+    assert root["text"].startswith("<!subteam^S0COMMS> ")
+    record = {"source": "slack", "action": "acknowledge", "incident_id": full()["incident_id"], "brand": "acme",
+              "user_id": "U0ALICE", "at": "2026-03-02T03:22:00Z"}
+    assert n.acknowledge(record, ledger) == "acknowledged"
+    shown = standin.message(root["ts"])
+    assert "Acknowledged by <@U0ALICE> at 03:22 UTC" in str(shown["blocks"])
+    standin.clear()
+    assert n.deliver(full("escalated", 2, "critical"), ledger) == "updated"
+    kinds = [m["kind"] for m in standin.messages()]
+    assert kinds == ["update"] and standin.files() == []  # no thread reply, no ping, no chart
+    assert "Acknowledged by <@U0ALICE>" in str(standin.messages()[0]["blocks"])
+    assert "<!subteam" not in str(standin.messages())
+    assert n.deliver(full("resolved", 3, "critical"), ledger) == "updated"
+    reply = [m for m in standin.messages() if m["thread_ts"] == root["ts"]]
+    assert len(reply) == 1 and "RESOLVED" in reply[0]["text"] and "<!subteam" not in reply[0]["text"]
+    # A verdict pressed later is kept with who gave it; replaying the record changes nothing.
+    verdict = {**record, "action": "not_a_crisis", "user_id": "U0BOB"}
+    assert n.acknowledge(verdict, ledger) == n.acknowledge(verdict, ledger) == "acknowledged"
+    ack = ledger[record["incident_id"]]["ack"]
+    assert ack == {"by": "U0ALICE", "at": 1772421720.0, "action": "not_a_crisis", "verdict_by": "U0BOB"}
+
+
+def test_unacknowledged_escalation_pings_in_thread_with_a_new_chart(standin):
+    n, ledger = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                         ping_for=lambda b, sev, ts: "<!subteam^S0EXEC>" if sev == "critical" else None), {}
+    n.deliver(full(), ledger)
+    assert "<!subteam" not in str(standin.messages())
+    n.deliver(full("escalated", 2, "critical"), ledger)
+    (reply,) = [m for m in standin.messages() if m["thread_ts"]]
+    assert reply["text"].startswith("<!subteam^S0EXEC> ") and len(standin.files()) == 2
+
+
+def test_quiet_hours_post_without_the_ping(standin):
+    from pipeline.core.brands import Brand, QuietHours
+
+    brand = Brand("acme", "Acme Air", handles=("@acme",), mention_on=(("warning", "<!subteam^S0COMMS>"),),
+                  quiet_hours=QuietHours("22:00", "07:00", "Europe/Paris", "critical"))
+    paris_3am = 1772416800.0
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                 ping_for=lambda b, sev, ts: brand.ping(sev, ts), clock=lambda: paris_3am)
+    n.deliver(full(), {})
+    assert "<!subteam" not in str(standin.messages()) and len(roots(standin)) == 1
+
+
+def test_unknown_incident_ack_is_ignored(standin):
+    n = notifier(standin)
+    record = {"source": "slack", "action": "acknowledge", "incident_id": "nope", "brand": "acme",
+              "user_id": "U0ALICE", "at": "2026-03-02T03:22:00Z"}
+    assert n.acknowledge(record, {}) == "unknown" and standin.messages() == []
+
+
+def test_server_errors_are_retried_with_backoff(standin):
+    standin.fail_next(2, 502, method="chat.postMessage")
+    assert notifier(standin).deliver(alert("awful"), {}) == "posted"
+    assert [r.status for r in standin.requests("chat.postMessage")] == [502, 502, 200]
+
+
+def test_webhook_mode_has_no_buttons(standin):
+    from pipeline.notify.slack import WebhookSink
+
+    Notifier(WebhookSink(standin.webhook_url)).deliver(full(), {})
+    (msg,) = standin.messages()
+    assert msg["kind"] == "webhook" and not [b for b in msg["blocks"] if b["type"] == "actions"]
+
+
+def test_hostile_corpus_through_the_real_client_and_stand_in(standin):
+    """Every hostile text, as sample, author, term and URL, reaches 'Slack' inert: the configured
+    ping is the only control sequence in what Slack received, and every block is within limits."""
+    from tests.unit.test_render import HOSTILE
+
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                 ping_for=lambda b, sev, ts: "<!subteam^S0COMMS>", charts=False)
+    for i, text in enumerate(HOSTILE):
+        a = {**full(text=text), "incident_id": f"acme-hostile-{i}", "reason": text[:300],
+             "terms": [{"term": text[:60], "count": 2}]}
+        a["samples"] = [{**a["samples"][0], "author_id": text[:80], "url": f"http://evil|{text[:30]}"}] * 3
+        assert n.deliver(a, {}) == "posted"
+    sent = [r.body for r in standin.requests("chat.postMessage")]
+    assert len(sent) == len(HOSTILE)
+    for body in sent:
+        rendered = json.dumps(body, ensure_ascii=False).replace("<!subteam^S0COMMS>", "")
+        for seq in ("<!", "<@", "<http", "<#"):
+            assert seq not in rendered
+        assert len(body["text"]) <= 4000
+        for block in body["blocks"]:
+            assert len(block.get("text", {}).get("text", "")) <= (150 if block["type"] == "header" else 3000)
+            assert all(len(f["text"]) <= 2000 for f in block.get("fields", []))

@@ -44,3 +44,67 @@ def test_headline_and_blocks_carry_the_numbers():
     assert "HIGH" in headline(a, "Acme Air") and "Acme Air" in headline(a, "Acme Air")
     text = json.dumps(blocks(a, "Acme Air"))
     assert "0.80 now vs 0.13 expected" in text and "doubling every 5 min" in text and "41%" in text
+
+
+def test_the_whole_message_on_call_needs():
+    from pipeline.notify.render import ACTIONS
+
+    a = {**alert("refund now"), "terms": [{"term": "#acmefail", "count": 12}, {"term": "refund", "count": 9}]}
+    a["samples"][0].update(author_id="jo", author_followers=48_200, url="https://social.example/p/1?a=1&b=2")
+    out = blocks(a, "Acme Air", grafana_url="https://grafana.example/d/bw?var-brand=acme", buttons=True)
+    text = json.dumps(out, ensure_ascii=False)
+    assert out[0]["type"] == "header" and "HIGH" in out[0]["text"]["text"] and "Acme Air" in out[0]["text"]["text"]
+    assert "`#acmefail` ×12 · `refund` ×9" in text
+    assert "*jo* (48,200 followers)" in text and "<https://social.example/p/1?a=1&amp;b=2|open>" in text
+    (actions,) = [b for b in out if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == [*ACTIONS, "grafana"]
+    assert actions["elements"][-1]["url"] == "https://grafana.example/d/bw?var-brand=acme"
+
+
+def test_absent_optional_fields_render_too():
+    a = alert("awful")
+    a["evidence"]["growth_doubling_minutes"] = None
+    text = json.dumps(blocks(a, buttons=True))
+    assert "not growing" in text and "Driving it" not in text and "grafana" not in text
+
+
+def test_ack_replaces_the_acknowledge_button_and_a_verdict_removes_the_rest():
+    a = alert("awful")
+    acked = blocks(a, buttons=True, ack={"by": "U0ALICE", "at": 1772421720.0})
+    assert "Acknowledged by <@U0ALICE> at 03:22 UTC" in json.dumps(acked)
+    (actions,) = [b for b in acked if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == ["not_a_crisis", "confirmed"]
+    judged = blocks(a, buttons=True, ack={"by": "U0ALICE", "at": 1772421720.0, "action": "not_a_crisis",
+                                          "verdict_by": "U0BOB"})
+    assert "marked *not a crisis* by <@U0BOB>" in json.dumps(judged)
+    assert not [b for b in judged if b["type"] == "actions"]
+    forged = blocks(a, ack={"by": "<!channel>", "at": 0})
+    assert "<!" not in json.dumps(forged) and "Acknowledged by someone" in json.dumps(forged)
+
+
+def test_resolved_has_no_buttons_samples_or_terms():
+    a = {**alert("awful"), "status": "resolved", "terms": [{"term": "refund", "count": 3}]}
+    out = blocks(a, buttons=True)
+    assert not [b for b in out if b["type"] == "actions"] and "refund" not in json.dumps(out)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_terms_urls_and_authors_stay_inert(text):
+    a = {**alert(text), "terms": [{"term": text[:60], "count": 3}]}
+    a["samples"][0].update(url=f"https://x.example/{text[:20]}", author_id=text[:50])
+    rendered = json.dumps(blocks(a, buttons=True), ensure_ascii=False)
+    for seq in ("<!", "<@", "<http://evil"):
+        assert seq not in rendered
+
+
+def test_chart_is_a_png_of_plausible_size():
+    from pipeline.notify.chart import PNG_SIGNATURE, render_chart, usable
+
+    history = {"start": "2026-03-02T06:40:00Z", "bucket_s": 60, "negatives": [0, 1, 0, 0, 2] * 30 + [4, 7, 12, 20],
+               "expected": [0.5] * 154}
+    assert usable(history) and not usable({**history, "negatives": [1]}) and not usable(None)
+    png = render_chart(history, "Acme Air", opened_at="2026-03-02T09:10:00Z")
+    assert png.startswith(PNG_SIGNATURE) and 5_000 < len(png) < 200_000
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (640, 280)
+    assert render_chart(history, "Acme Air") == render_chart(history, "Acme Air")  # reproducible bytes

@@ -1,0 +1,109 @@
+"""Slack on a real broker: an outage holds alerts (nothing lost, nothing doubled, in order), 429s are
+honoured, the incident renders with its chart, and signed button presses reach the feedback topic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from pipeline.sim.generate import demo_spec, generate
+from tests.integration.conftest import replay, write_jsonl
+from tests.integration.test_worker import read_topic, root_posts, wait_until
+
+pytestmark = pytest.mark.integration
+SECRET = "it-signing-secret-5c1e0b"
+TOKEN = "xoxb-test-token"  # what conftest's start_worker gives the worker
+OUTAGE_S = float(os.environ.get("BUZZWATCH_OUTAGE_S", "20"))
+
+
+@pytest.fixture(scope="module")
+def demo_rows() -> list[dict]:
+    return generate(demo_spec(), seed=7)
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def outage_scenario(broker, slack, start_worker, tmp_path, rows, outage_s: float) -> None:
+    worker = start_worker(SLACK_SIGNING_SECRET=SECRET,
+                          BUZZWATCH_GRAFANA_URL_TEMPLATE="https://grafana.example/d/bw?var-brand={brand}")
+    web = f"http://127.0.0.1:{worker.web_port}"
+    assert get(f"{web}/healthz") == 200
+
+    slack.set_down(True)
+    down_since = time.monotonic()
+    replay(write_jsonl(tmp_path / "stream.jsonl", rows), broker.bootstrap)
+    wait_until(lambda: worker.sample("buzzwatch_slack_pending_alerts") >= 1, 90, "an alert held by the outage",
+               worker)
+    alerts = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "alerts", 2))]
+    assert [a["status"] for a in alerts] == ["open", "escalated"], alerts
+    time.sleep(max(0.0, outage_s - (time.monotonic() - down_since)))
+    assert not [m for m in slack.messages()], "nothing gets through while Slack is down"
+    assert worker.sample("buzzwatch_slack_deliveries_total", result="posted") == 0
+
+    slack.set_down(False)
+    slack.rate_limit_next(2, retry_after=1)  # Slack comes back rate limiting
+    wait_until(lambda: worker.sample("buzzwatch_slack_deliveries_total", result="updated") >= 1, 120,
+               "both alerts delivered after the outage", worker)
+
+    # Nothing lost, nothing doubled, in order: one root, then the escalation updating it and replying in its thread.
+    (root,) = root_posts(slack, "#acme-oncall")
+    steps = [m for m in slack.messages() if m["kind"] in ("post", "update")]
+    assert [(m["kind"], m["ts"] == root["ts"], m["thread_ts"]) for m in steps] == [
+        ("post", True, None), ("update", True, None), ("post", False, root["ts"])]
+    assert steps[0]["text"].startswith("[NEW] HIGH") and steps[2]["text"].startswith("[ESCALATED] CRITICAL")
+    assert [r.status for r in slack.requests() if r.status == 429] == [429, 429]
+    assert worker.sample("buzzwatch_slack_deliveries_total", result="posted") + worker.sample(
+        "buzzwatch_slack_deliveries_total", result="recovered") == 1
+    assert worker.sample("buzzwatch_slack_pending_alerts") == 0
+
+    # What on-call sees: numbers, terms, samples, buttons, the Grafana link, the chart in the thread.
+    current = slack.message(root["ts"])
+    text = json.dumps(current["blocks"])
+    assert "Negatives/min" in text and "Driving it" in text and "Top negative mentions" in text
+    assert "https://grafana.example/d/bw?var-brand=acme" in text
+    charts = wait_until(lambda: slack.files(), 30, "the charts", worker)
+    assert all(f["data"].startswith(b"\x89PNG") and f["thread_ts"] == root["ts"] for f in charts)
+
+    # Buttons: a forged and a stale press are refused, a signed one is written to `feedback` and shown.
+    endpoint = f"{web}/slack/actions"
+    assert slack.press(endpoint, "not-the-secret", root["ts"], "acknowledge")[0] == 401
+    assert slack.press(endpoint, SECRET, root["ts"], "acknowledge", timestamp=int(time.time()) - 600)[0] == 401
+    assert slack.press(endpoint, SECRET, root["ts"], "acknowledge", "U0ALICE")[0] == 200
+    wait_until(lambda: "Acknowledged by <@U0ALICE>" in json.dumps(slack.message(root["ts"])["blocks"]), 30,
+               "the ack on the root message", worker)
+    (fb,) = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "feedback", 1))]
+    assert (fb["action"], fb["brand"], fb["incident_id"], fb["user_id"]) == (
+        "acknowledge", "acme", alerts[0]["incident_id"], "U0ALICE")
+    assert worker.sample("buzzwatch_slack_actions_total", action="acknowledge") == 1
+    assert worker.sample("buzzwatch_slack_rejected_requests_total", reason="bad_signature") == 1
+    assert worker.sample("buzzwatch_slack_rejected_requests_total", reason="stale_timestamp") == 1
+
+    # Probes and lag: ready once caught up; lag exported per partition.
+    wait_until(lambda: get(f"{web}/readyz") == 200, 30, "readiness", worker)
+    assert 'buzzwatch_consumer_lag_records{partition="0",topic="mentions"}' in worker.metrics()
+    # Secrets never in /metrics or the log.
+    exposed = worker.metrics() + worker.log_path.read_text(errors="replace")
+    assert SECRET not in exposed and TOKEN not in exposed
+
+
+def test_slack_outage_429_buttons_and_probes(broker, slack, start_worker, tmp_path, demo_rows):
+    outage_scenario(broker, slack, start_worker, tmp_path, demo_rows, OUTAGE_S)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not os.environ.get("BUZZWATCH_SOAK"), reason="soak: make test-soak (BUZZWATCH_SOAK=1)")
+def test_five_minute_slack_outage(broker, slack, start_worker, tmp_path, demo_rows):
+    outage_scenario(broker, slack, start_worker, tmp_path, demo_rows, 300.0)
