@@ -90,7 +90,7 @@ class LanguageModel:
     """One language's vocabulary, weight matrix (rows x 3 labels), calibration and online learner."""
 
     def __init__(self, lang: str, vocab: list[str], weights: np.ndarray, calibration: tuple[float, float],
-                 learning_rate: float = 0.05, lexicon: Mapping[str, float] | None = None) -> None:
+                 learning_rate: float = 0.1, lexicon: Mapping[str, float] | None = None) -> None:
         self.lang = lang
         self.lexicon = lexicon
         self.base_size = len(vocab)
@@ -99,51 +99,90 @@ class LanguageModel:
         self.weights = np.array(weights, dtype=np.float64)
         self.calibration = calibration
         self.learner = linear_model.SoftmaxRegression(optimizer=optim.SGD(learning_rate), l2=0.0)
-        self._chars: dict[str, tuple[tuple[int, ...], int]] = {}
+        self._reset_tokens()
 
     def rows(self, text: str, grow: bool = False) -> dict[int, float]:
-        """Feature row -> value; ``grow`` adds unseen features (feedback), up to MAX_NEW_FEATURES."""
+        """Feature row -> value (learning); ``grow`` adds unseen features, up to MAX_NEW_FEATURES."""
         words, toks, dense = text_features(text, self.lang, self.lexicon)
         index = self.index
         out: dict[int, float] = {0: 1.0}
         if words:
             wv = 1.0 / math.sqrt(len(words))
             for w in words:
-                i = index.get(w)
-                if i is None and grow:
-                    i = self._add(w)
+                i = self._add(w) if grow else index.get(w)
                 if i is not None:
                     out[i] = out.get(i, 0.0) + wv
-        if grow:
-            self._chars.clear()
-            known = [[self._add("c:" + g) for g in char_ngrams(_stem(t))] for t in toks]
-            ids = [i for part in known for i in part if i is not None]
-            total = sum(len(part) for part in known)
-        else:
-            ids, total = [], 0
-            for t in toks:
-                part, n = self._char_rows(_stem(t))
-                ids.extend(part)
-                total += n
-        if total:
-            cv = 1.0 / math.sqrt(total)
-            for i in ids:
-                out[i] = out.get(i, 0.0) + cv
+        grams = ["c:" + g for t in toks for g in char_ngrams(_stem(t))]
+        if grams:
+            cv = 1.0 / math.sqrt(len(grams))
+            for g in grams:
+                i = self._add(g) if grow else index.get(g)
+                if i is not None:
+                    out[i] = out.get(i, 0.0) + cv
         for k, v in dense.items():
             i = index.get("d:" + k)
             if i is not None:
                 out[i] = v
         return out
 
-    def _char_rows(self, token: str) -> tuple[tuple[int, ...], int]:
-        hit = self._chars.get(token)
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Scores (texts x 3) of a batch: the same sum as over ``rows``, but each distinct token's
+        character n-grams are summed once into a cached token vector (a linear model allows it),
+        so a text costs a lookup per word, bigram and token instead of one per n-gram."""
+        get = self.index.get
+        ids: list[int] = []
+        vals: list[float] = []
+        starts: list[int] = []
+        tids: list[int] = []
+        tvals: list[float] = []
+        tstarts: list[int] = []
+        for text in texts:
+            words, toks, dense = text_features(text, self.lang, self.lexicon)
+            starts.append(len(ids))
+            tstarts.append(len(tids))
+            ids.append(0)
+            vals.append(1.0)
+            if words:
+                found = [i for w in words if (i := get(w)) is not None]
+                ids += found
+                vals += [1.0 / math.sqrt(len(words))] * len(found)
+            for k, v in dense.items():
+                i = get("d:" + k)
+                if i is not None:
+                    ids.append(i)
+                    vals.append(v)
+            tokens = self._tokens
+            hits = [tokens.get(t) or self._token(t) for t in toks]
+            total = sum(n for _, n in hits)
+            if total:
+                tids += [row for row, _ in hits]
+                tvals += [1.0 / math.sqrt(total)] * len(hits)
+            else:
+                tids.append(0)  # row 0 of the token matrix stays zero: every text has a segment
+                tvals.append(0.0)
+        w = self.weights
+        out = np.add.reduceat(w[np.array(ids)] * np.array(vals)[:, None], starts, axis=0)
+        out += np.add.reduceat(self._tokvec[np.array(tids)] * np.array(tvals)[:, None], tstarts, axis=0)
+        return out
+
+    def _token(self, token: str) -> tuple[int, int]:
+        """(row in the token matrix, number of n-grams) of a token; ``not_x`` shares x's n-grams."""
+        hit = self._tokens.get(token)
         if hit is None:
-            grams = char_ngrams(token)
-            hit = (tuple(i for g in grams if (i := self.index.get("c:" + g)) is not None), len(grams))
-            if len(self._chars) > 200_000:
-                self._chars.clear()
-            self._chars[token] = hit
+            grams = char_ngrams(_stem(token))
+            rows = [i for g in grams if (i := self.index.get("c:" + g)) is not None]
+            if len(self._tokens) >= 200_000:
+                self._reset_tokens()
+            row = len(self._tokens) + 1
+            if row >= len(self._tokvec):
+                self._tokvec = np.vstack([self._tokvec, np.zeros((len(self._tokvec), 3))])
+            self._tokvec[row] = self.weights[rows].sum(axis=0) if rows else 0.0
+            hit = self._tokens[token] = (row, len(grams))
         return hit
+
+    def _reset_tokens(self) -> None:
+        self._tokens: dict[str, tuple[int, int]] = {}
+        self._tokvec = np.zeros((4096, 3))
 
     def _add(self, feature: str) -> int | None:
         i = self.index.get(feature)
@@ -155,12 +194,9 @@ class LanguageModel:
                 self.weights = np.vstack([self.weights, np.zeros((max(1024, len(self.weights) // 4), 3))])
         return i
 
-    def probabilities(self, rows: list[dict[int, float]]) -> np.ndarray:
-        """Softmax over the labels for each row dict (one numpy gather + segment sum per batch)."""
-        ids = np.fromiter((i for r in rows for i in r), dtype=np.int64)
-        vals = np.fromiter((v for r in rows for v in r.values()), dtype=np.float64)
-        starts = np.cumsum([0] + [len(r) for r in rows[:-1]])
-        logits = np.add.reduceat(self.weights[ids] * vals[:, None], starts, axis=0)
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Softmax over the labels, per text."""
+        logits = self.logits(texts)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
@@ -184,6 +220,7 @@ class LanguageModel:
             w = self.learner.weights[name]
             for i in x:
                 self.weights[i, k] = w[i]
+        self._reset_tokens()  # token vectors are sums of weights that just moved
         return predicted
 
 
@@ -270,7 +307,7 @@ def route(given: str | None) -> str | None:
 class Scorer:
     """Language id -> per-language model -> calibrated negativity; learns online from feedback."""
 
-    def __init__(self, path: Path = ARTEFACT, learning_rate: float = 0.05) -> None:
+    def __init__(self, path: Path = ARTEFACT, learning_rate: float = 0.1) -> None:
         meta, models, lexicons = load_artefact(path)
         self.meta = meta
         self.models = {lang: LanguageModel(lang, vocab, w, tuple(meta["calibration"][lang]), learning_rate,
@@ -301,7 +338,7 @@ class Scorer:
             groups.setdefault(self._model(lang).lang, []).append(i)
         for lang, idx in groups.items():
             model = self.models[lang]
-            p = model.probabilities([model.rows(texts[i]) for i in idx])
+            p = model.probabilities([texts[i] for i in idx])
             probs[idx] = p
             neg[idx] = model.negativity(p[:, 0])
         return probs, neg
@@ -350,7 +387,7 @@ class Scorer:
                 "seen_ids": list(self.seen_ids)}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], path: Path = ARTEFACT, learning_rate: float = 0.05) -> Scorer:
+    def from_state(cls, state: dict[str, Any], path: Path = ARTEFACT, learning_rate: float = 0.1) -> Scorer:
         scorer = cls(path, learning_rate)
         for lang, ms in state.get("models", {}).items():
             m = scorer.models[lang]
@@ -360,6 +397,7 @@ class Scorer:
                 m.weights[i] = w
                 for k, name in enumerate(LABELS):
                     m.learner.weights[name][i] = float(w[k])
+            m._reset_tokens()
         scorer.monitors = {lang: ErrorMonitor.from_state(s) for lang, s in state.get("monitors", {}).items()}
         scorer.seen_ids = dict.fromkeys(state.get("seen_ids", []))
         return scorer

@@ -22,10 +22,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-_URL = re.compile(r"https?://\S+|www\.\S+|\bhttp\b")
-_USER = re.compile(r"@\w+")
-_SMILE = re.compile(r"(?<!\w)(?:[:;=8xX][-'^o]?[)\]dDpP}*3]+|\(+[-'^]?[:;=]|<3+|\^_*\^)(?!\w)")
-_FROWN = re.compile(r"(?<!\w)(?:[:;=8][-'^]?[(\[/\\|{]+|[)\]]+[-'^]?[:=]|D[-']?[:;=8]|</3|T_T|-_-)(?!\w)")
+_URL = r"https?://\S+|www\.\S+|\bhttp\b"
+_SMILE = r"(?<!\w)(?:[:;=8xX][-'^o]?[)\]dDpP}*3]+|\(+[-'^]?[:;=]|<3+|\^_*\^)(?!\w)"
+_FROWN = r"(?<!\w)(?:[:;=8][-'^]?[(\[/\\|{]+|[)\]]+[-'^]?[:=]|D[-']?[:;=8]|</3|T_T|-_-)(?!\w)"
+# One pass for every placeholder (a regex pass per kind cost as much as the rest of the featuriser).
+_SPECIAL = re.compile(f"(?P<xurl>{_URL})|(?P<xuser>@\\w+)|(?P<xsmile>{_SMILE})|(?P<xfrown>{_FROWN})")
 _ELONG = re.compile(r"(\w)\1{2,}")
 _TOKEN = re.compile(r"[\w']+|[!?]+|[^\w\s]")
 _CAPS = re.compile(r"\b[A-ZÀ-Ý]{3,}\b")
@@ -78,12 +79,14 @@ def emoji_valence() -> dict[str, float]:
     return out | _EMOJI_EXTRA
 
 
+def _placeholder(m: re.Match[str]) -> str:
+    return f" {m.lastgroup} "
+
+
 def normalise(text: str) -> tuple[str, int, int]:
     """Placeholders for users/URLs/emoticons, shrunk elongations; returns (text, caps words, elongations)."""
-    text = _USER.sub(" xuser ", _URL.sub(" xurl ", text))
+    text = _SPECIAL.sub(_placeholder, text)
     caps = len(_CAPS.findall(text))
-    text = _SMILE.sub(" xsmile ", text)
-    text = _FROWN.sub(" xfrown ", text)
     text, elong = _ELONG.subn(r"\1\1", text)
     return text.replace("#", " ").replace("’", "'"), caps, elong
 
@@ -110,6 +113,18 @@ def _negate(toks: list[str], negators: frozenset[str]) -> list[str]:
     return out
 
 
+_VALENCES: dict[int, tuple[Mapping[str, float], dict[str, float]]] = {}
+
+
+def _valences(lex: Mapping[str, float]) -> dict[str, float]:
+    """Word valences merged with emoji and emoticon valences: one lookup per token."""
+    hit = _VALENCES.get(id(lex))
+    if hit is None or hit[0] is not lex:
+        merged = {**emoji_valence(), **{w: v for w, v in lex.items() if v}, "xsmile": 2.0, "xfrown": -2.0}
+        hit = _VALENCES[id(lex)] = (lex, merged)
+    return hit[1]
+
+
 def lexicon_features(toks: list[str], caps: int, elong: int, lang: str,
                      lexicon: Mapping[str, float] | None = None) -> dict[str, float]:
     """Dense cues: lexicon valence (negation flips, intensifiers boost), emoji, punctuation, caps.
@@ -121,26 +136,23 @@ def lexicon_features(toks: list[str], caps: int, elong: int, lang: str,
     True
     """
     lex = lexicon if lexicon is not None else vader_lexicon() if lang in ("en", "und") else {}
-    emo = emoji_valence()
+    val = _valences(lex)
     boosters = INTENSIFIERS.get(lang, INTENSIFIERS["en"])
     pos = neg = 0.0
     npos = nneg = 0
     boost = 1.0
     excl = quest = negations = 0
     for t in toks:
-        if t.startswith("not_"):
-            negations += 1
-            v = -0.74 * lex.get(t[4:], 0.0)
-        else:
-            v = lex.get(t, 0.0) or emo.get(t, 0.0)
-        if t == "xsmile":
-            v = 2.0
-        elif t == "xfrown":
-            v = -2.0
-        elif t[0] == "!":
-            excl += 1
-        elif t[0] == "?":
-            quest += 1
+        v = val.get(t, 0.0)
+        if not v:
+            c = t[0]
+            if c == "!":
+                excl += 1
+            elif c == "?":
+                quest += 1
+            elif c == "n" and t.startswith("not_"):
+                negations += 1
+                v = -0.74 * lex.get(t[4:], 0.0)
         if v:
             v *= boost
             if v > 0:
