@@ -20,6 +20,7 @@ from pipeline.errors import BuzzwatchError, ConfigError, InvalidRecord
 from pipeline.records import encode, parse_time
 
 EXIT_BAD_INPUT = 2
+DEFAULT_SENSITIVITY = 3e-8  # DetectorConfig.p_open (not imported here: the CLI starts without the core)
 
 
 class BadInput(BuzzwatchError):
@@ -214,8 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what must accelerate: negative mentions (default) or all mentions")
     d.add_argument("--format", choices=["mentions", "counts"], default="mentions",
                    help='input lines: scored mentions, or {"brand","start","end","mentions","negative"}')
-    d.add_argument("--sensitivity", type=float, default=1e-6,
-                   help="tail probability below which a window is surprising (default 1e-6)")
+    d.add_argument("--sensitivity", type=float, default=DEFAULT_SENSITIVITY,
+                   help=f"tail probability below which a window is surprising (default {DEFAULT_SENSITIVITY:g})")
     d.add_argument("--min-authors", type=int, default=3, help="distinct authors needed to page (default 3)")
     d.add_argument("--cooldown", type=int, default=60, help="quiet minutes after an incident resolves (default 60)")
     d.set_defaults(func=cmd_detect)

@@ -4,7 +4,7 @@ Learned online, an hour at a time, from final buckets only. Counts are kept as d
 sums (count, exposure) rather than means and variances, so a brand with 2 mentions an hour
 gets an honest, wide estimate and the detector can use exact Poisson tails on it. Seasonality
 is multiplicative (hour-of-day x day-of-week), estimated from total volume (more counts than
-negatives) and shrunk towards 1 when there is little data. An hour flagged anomalous does not
+negatives) and shrunk towards 1 when there is little data. Minutes of an open incident do not
 teach the baseline: a crisis must not raise its own brand's bar.
 """
 
@@ -22,6 +22,7 @@ class BaselineConfig:
     """Memory of the level and of the seasonal profile, and the priors used when data is thin."""
 
     level_hours: float = 72.0  # level memory (e-folding), in hours
+    recent_hours: float = 6.0  # memory of the *recent* level a rise must also beat (drifts follow it)
     season_days: float = 14.0  # hour-of-day profile memory, in days
     weekday_weeks: float = 4.0  # day-of-week profile memory, in weeks
     season_prior: float = 30.0  # pseudo-mentions pulling each seasonal factor to 1
@@ -33,12 +34,13 @@ class BaselineConfig:
 class SeasonalBaseline:
     """Discounted, deseasonalised counts of one brand; ``expected(ts)`` per minute."""
 
-    __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "hod_c", "hod_e", "dow_c", "dow_e",
+    __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
                  "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "hours_seen")
 
     def __init__(self, cfg: BaselineConfig) -> None:
         self.cfg = cfg
         self.c_neg = self.t_neg = self.c_all = self.t_all = 0.0
+        self.r_neg = self.rt_neg = self.r_all = self.rt_all = 0.0  # the same with recent_hours memory
         self.hod_c = [0.0] * 24  # discounted mentions seen in each hour of the day ...
         self.hod_e = [0.0] * 24  # ... over discounted hours observed
         self.dow_c = [0.0] * 7  # likewise per day of the week
@@ -46,7 +48,7 @@ class SeasonalBaseline:
         self.hour: int | None = None  # hour index being accumulated
         self.hours_seen = 0  # hours learned so far (not discounted): the warm-up clock
         self.acc_neg = self.acc_all = 0.0
-        self.skip_neg = self.skip_all = 0.0  # minutes of the hour not learned (anomalous)
+        self.skip_neg = self.skip_all = 0.0  # minutes of the hour not learned (an incident)
         self._hod = [1.0] * 24
         self._dow = [1.0] * 7
 
@@ -81,6 +83,15 @@ class SeasonalBaseline:
         cfg = self.cfg
         return (self.c_all + cfg.prior_count) / (self.t_all + cfg.prior_minutes) * self.season(ts)
 
+    def recent_negatives(self, ts: float) -> float:
+        """Expected negatives per minute at ``ts`` from the last ``recent_hours`` only."""
+        cfg = self.cfg
+        return (self.r_neg + cfg.prior_count) / (self.rt_neg + cfg.prior_minutes) * self.season(ts)
+
+    def recent_mentions(self, ts: float) -> float:
+        cfg = self.cfg
+        return (self.r_all + cfg.prior_count) / (self.rt_all + cfg.prior_minutes) * self.season(ts)
+
     def negative_share(self) -> float:
         """Long-run share of negatives (Laplace-smoothed)."""
         return (self.c_neg + 1.0) / (self.c_all + 2.0)
@@ -94,7 +105,7 @@ class SeasonalBaseline:
               minutes: float = 1.0) -> None:
         """Add one final bucket of ``minutes`` starting at ``ts``; buckets must come in time order.
 
-        A skipped bucket (anomalous) adds neither its counts nor its minutes: the baseline learns
+        A skipped bucket (an incident's) adds neither its counts nor its minutes: the baseline learns
         from the rest of the hour, unbiased.
         """
         hour = int(ts // HOUR_S)
@@ -134,15 +145,22 @@ class SeasonalBaseline:
             h, d = hour % 24, (hour // 24 + 3) % 7
             gh = math.exp(-1.0 / cfg.season_days)
             gd = math.exp(-1.0 / (cfg.weekday_weeks * 24))
-            self.hod_c[h] = gh * self.hod_c[h] + self.acc_all
+            # Each profile learns from counts with the *other* profile divided out: a weekday seen
+            # only from midnight to 7 am is not a quiet weekday, it is a day seen at night.
+            self.hod_c[h] = gh * self.hod_c[h] + self.acc_all / self._dow[d]
             self.hod_e[h] = gh * self.hod_e[h] + seen_all / 60.0
-            self.dow_c[d] = gd * self.dow_c[d] + self.acc_all
+            self.dow_c[d] = gd * self.dow_c[d] + self.acc_all / self._hod[h]
             self.dow_e[d] = gd * self.dow_e[d] + seen_all / 60.0
             self._refresh_season()
         self.c_all = g * self.c_all + self.acc_all / season
         self.t_all = g * self.t_all + seen_all
         self.c_neg = g * self.c_neg + self.acc_neg / season
         self.t_neg = g * self.t_neg + seen_neg
+        gr = math.exp(-1.0 / cfg.recent_hours)
+        self.r_all = gr * self.r_all + self.acc_all / season
+        self.rt_all = gr * self.rt_all + seen_all
+        self.r_neg = gr * self.r_neg + self.acc_neg / season
+        self.rt_neg = gr * self.rt_neg + seen_neg
         self.acc_neg = self.acc_all = 0.0
         self.skip_neg = self.skip_all = 0.0
         self.hours_seen += 1
@@ -152,6 +170,7 @@ class SeasonalBaseline:
         r = _round
         return {
             "n": [r(self.c_neg), r(self.t_neg), r(self.c_all), r(self.t_all)],
+            "r": [r(self.r_neg), r(self.rt_neg), r(self.r_all), r(self.rt_all)],
             "hc": [r(x) for x in self.hod_c], "he": [r(x) for x in self.hod_e],
             "dc": [r(x) for x in self.dow_c], "de": [r(x) for x in self.dow_e],
             "a": [self.hour, r(self.acc_neg), r(self.acc_all), self.skip_neg, self.skip_all, self.hours_seen],
@@ -161,6 +180,7 @@ class SeasonalBaseline:
     def from_state(cls, cfg: BaselineConfig, state: dict[str, Any]) -> SeasonalBaseline:
         b = cls(cfg)
         b.c_neg, b.t_neg, b.c_all, b.t_all = state["n"]
+        b.r_neg, b.rt_neg, b.r_all, b.rt_all = state.get("r", state["n"])  # older states: start from the level
         b.hod_c, b.hod_e = list(state["hc"]), list(state["he"])
         b.dow_c, b.dow_e = list(state["dc"]), list(state["de"])
         b.hour, b.acc_neg, b.acc_all, b.skip_neg, b.skip_all, b.hours_seen = state["a"]

@@ -11,13 +11,17 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
 - **share**: negatives are a larger share of the brand's mentions than usual (binomial tail
   ``< p_share``): a viral positive or neutral burst lifts negatives with volume and is ignored;
 - **growth**: the window holds at least ``growth`` x the previous window of the same length
-  (and of its expectation): a steady, chronically negative brand or a slow drift does not page;
+  (and of its expectation), and is improbable under the brand's level of the last few hours
+  too (``p_recent``): a steady, chronically negative brand or a slow drift does not page;
 - **crowd**: at least ``min_authors`` distinct authors (one account, or one pasted text, counts
   once - see :mod:`pipeline.core.windows`).
 
-An incident opens on the first firing tick, escalates when its severity rises, and resolves
-after ``resolve_minutes`` calm minutes (hysteresis); a brand then stays quiet for
-``cooldown_minutes``. Incident ids are derived from the brand and the opening minute, so a replay
+A minute is only evaluated when new signal reached the brand's windows (otherwise no count rose,
+and nothing can start); an open incident is evaluated every minute. An incident opens on the
+first firing tick, escalates when its severity rises, and resolves after ``resolve_minutes``
+calm minutes (hysteresis); a brand then stays quiet for ``cooldown_minutes``. The minutes of an
+incident (and of the window that opened it) do not teach the baseline; everything else does,
+so a level that creeps up without paging becomes the new normal. Incident ids are derived from the brand and the opening minute, so a replay
 of the same mentions produces the same ids and alerts (delivery deduplicates on them).
 """
 
@@ -45,10 +49,10 @@ class DetectorConfig:
 
     signal: str = "negative"
     windows_min: tuple[int, ...] = (5, 10, 20, 40, 80)
-    p_open: float = 1e-6  # sensitivity: smaller is quieter
-    p_anomalous: float = 1e-4  # a window this surprising is not learned by the baseline
+    p_open: float = 3e-8  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off)
     p_share: float = 1e-3
     growth: float = 1.5
+    p_recent: float = 1e-3  # ... and improbable under the brand's recent level too (a drift is not a rise)
     min_authors: int = 3
     warmup_minutes: float = 1440.0  # no paging before the brand has a day of baseline (its daily cycle)
     max_confidence: float = 200.0  # the baseline is never trusted like more than this many counts
@@ -81,6 +85,7 @@ class Evidence:
     tick: int  # the bucket boundary the window ends at
     p_value: float | None = None  # computed only when the cheap tests pass (see BrandDetector._surprise)
     p_share: float | None = None
+    p_recent: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -294,7 +299,7 @@ class BrandDetector:
         return self._seg_exp
 
     def _quiet(self, tick: int) -> bool:
-        """True if no window can fire or be anomalous at ``tick`` - decided from the counts and a
+        """True if no window can fire at ``tick`` - decided from the counts and a
         point probability (P(X >= n) >= P(X = n)), without the tail sums. Most ticks end here."""
         cfg = self.cfg
         seg = self._slide(tick)
@@ -302,7 +307,7 @@ class BrandDetector:
         if sum(s[f] for s in seg) <= 1:
             return True  # at most one event: never below the expected count's floor (~1e-3)
         exp = self._segment_expected(tick)
-        limit = math.log(max(cfg.p_open, cfg.p_anomalous))
+        limit = math.log(cfg.p_open)
         size = self._confidence()
         obs = expected = 0.0
         points, where = self._layout[1], self._layout[2]
@@ -371,15 +376,6 @@ class BrandDetector:
                 ev.p_share = binomial_sf(int(ev.observed), trials, ev.baseline_share)
         return ev.p_share
 
-    def _anomalous(self, ev: Evidence) -> bool:
-        """p < p_anomalous, without the tail sum when the point probability already exceeds it."""
-        if ev.observed <= ev.expected:
-            return False
-        if ev.p_value is None and negbin_logpmf(ev.observed, ev.expected, self._confidence()) \
-                >= math.log(self.cfg.p_anomalous):
-            return False  # P(X >= n) >= P(X = n)
-        return self._surprise(ev) < self.cfg.p_anomalous
-
     def _confidence(self) -> float:
         """Negative-binomial size: the evidence behind the baseline, capped for model error."""
         b = self.baseline
@@ -389,15 +385,20 @@ class BrandDetector:
     def _width(self, minutes: int) -> int:
         return max(1, round(minutes * 60 / self.cfg.window.bucket_s))
 
-    def _expected(self, first: int, upto: int) -> float:
-        """Expected signal over buckets ``first <= i < upto`` (the rate is constant within an hour)."""
+    def _expected(self, first: int, upto: int, rate_of: Any = None) -> float:
+        """Expected signal over buckets ``first <= i < upto`` (the rate is constant within an hour);
+        ``rate_of`` (per minute, at a time) defaults to the seasonal baseline's, cached per hour."""
         bucket_s = self.cfg.window.bucket_s
         per_bucket_min = bucket_s / 60.0
-        key = self.baseline.hours_seen
-        if key != self._rates_key:
-            self._rates, self._rates_key = {}, key
-        rates = self._rates
-        rate_of = self.baseline.expected_mentions if self.cfg.signal == "volume" else self.baseline.expected_negatives
+        if rate_of is None:
+            key = self.baseline.hours_seen
+            if key != self._rates_key:
+                self._rates, self._rates_key = {}, key
+            rates = self._rates
+            volume = self.cfg.signal == "volume"
+            rate_of = self.baseline.expected_mentions if volume else self.baseline.expected_negatives
+        else:
+            rates = {}
         total, i = 0.0, first
         while i < upto:
             hour = (i * bucket_s) // 3600
@@ -417,7 +418,25 @@ class BrandDetector:
             and ev.observed >= cfg.growth * max(ev.previous, ev.expected)
             and self._surprise(ev) < cfg.p_open
             and self._share_surprise(ev) < cfg.p_share
+            and self._recent_surprise(ev) < cfg.p_recent
         )
+
+    def _recent_surprise(self, ev: Evidence) -> float:
+        """The window's tail probability under the level of the last ``recent_hours``.
+
+        The seasonal baseline remembers days, so a level that has crept up over a day or two
+        (a drift, a new normal) stays above it for a long time; against the recent level such a
+        brand is unsurprising, while a rise that is happening now is as surprising as against
+        the baseline. The recent level is known from fewer counts: its own negative-binomial size.
+        """
+        if ev.p_recent is None:
+            b = self.baseline
+            volume = self.cfg.signal == "volume"
+            rate = b.recent_mentions if volume else b.recent_negatives
+            expected = self._expected(ev.tick - self._width(ev.window_minutes), ev.tick, rate)
+            size = min((b.r_all if volume else b.r_neg) + b.cfg.prior_count, self.cfg.max_confidence)
+            ev.p_recent = negbin_sf(ev.observed, expected, size)
+        return ev.p_recent
 
     def _tick(self, tick: int) -> dict[str, Any] | None:
         cfg = self.cfg
@@ -426,22 +445,15 @@ class BrandDetector:
         evs = self._evidences(tick)
         firing = [ev for ev in evs if self._fires(ev)]
         warm = self.baseline.history_minutes() >= cfg.warmup_minutes
-        # Surprising minutes do not teach the baseline - once it knows enough to be surprised -
-        # and neither does any minute of an open incident.
-        surprising = [ev for ev in evs if self._anomalous(ev)] if warm else []
-        if surprising or self.incident is not None:
-            worst = min(surprising, key=self._surprise) if surprising else None
-            start = tick - (self._width(worst.window_minutes) if worst else 1)
-            if self.protect and self.protect[-1][1] >= start:  # contiguous: extend the last range
-                self.protect[-1] = [min(self.protect[-1][0], start), tick]
-            else:
-                self.protect.append([start, tick])
+        if self.incident is not None:
+            self._protect(tick - 1, tick)  # no minute of an open incident teaches the baseline
         ts = tick * cfg.window.bucket_s
         if self.incident is None:
             if firing and warm and tick >= self.cooldown_until:
                 best = min(firing, key=self._surprise)
                 self.incident = {"id": f"{self.brand}-{format_time(ts)}", "opened_at": ts, "seq": 0,
                                  "severity": self._severity(best)}
+                self._protect(tick - self._width(best.window_minutes), tick)  # nor the onset that opened it
                 self.calm = 0
                 return self._alert("open", ts, best)
             return None
@@ -463,6 +475,17 @@ class BrandDetector:
             self.cooldown_until = tick + int(cfg.cooldown_minutes * 60 / cfg.window.bucket_s)
             return alert
         return None
+
+    def _protect(self, start: int, tick: int) -> None:
+        """Keep buckets ``start <= i < tick`` out of the baseline (merged with the last range if they touch).
+
+        Only incidents are protected: a level that rises without paging (a drift, a new normal)
+        must be learned, or the baseline would stay below it for good and page again and again.
+        """
+        if self.protect and self.protect[-1][1] >= start:
+            self.protect[-1] = [min(self.protect[-1][0], start), tick]
+        else:
+            self.protect.append([start, tick])
 
     @staticmethod
     def _severity(ev: Evidence) -> str:
