@@ -86,11 +86,26 @@ def _stem(token: str) -> str:
     return token[4:] if token.startswith("not_") else token
 
 
+class TokenCache:
+    """Token -> (row, n-gram count) and the rows' summed n-gram weights; shared by every scorer that
+    still has the shipped weights (so each ``buzzwatch score`` run in a process starts warm)."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, tuple[int, int]] = {}
+        self.vectors = np.zeros((4096, 3))
+
+
+@lru_cache(maxsize=16)
+def _shared_cache(path: Path, lang: str) -> TokenCache:
+    return TokenCache()
+
+
 class LanguageModel:
     """One language's vocabulary, weight matrix (rows x 3 labels), calibration and online learner."""
 
     def __init__(self, lang: str, vocab: list[str], weights: np.ndarray, calibration: tuple[float, float],
-                 learning_rate: float = 0.1, lexicon: Mapping[str, float] | None = None) -> None:
+                 learning_rate: float = 0.1, lexicon: Mapping[str, float] | None = None,
+                 shared: TokenCache | None = None) -> None:
         self.lang = lang
         self.lexicon = lexicon
         self.base_size = len(vocab)
@@ -99,28 +114,22 @@ class LanguageModel:
         self.weights = np.array(weights, dtype=np.float64)
         self.calibration = calibration
         self.learner = linear_model.SoftmaxRegression(optimizer=optim.SGD(learning_rate), l2=0.0)
-        self._reset_tokens()
+        self._cache = shared if shared is not None else TokenCache()
 
     def rows(self, text: str, grow: bool = False) -> dict[int, float]:
         """Feature row -> value (learning); ``grow`` adds unseen features, up to MAX_NEW_FEATURES."""
         words, toks, dense = text_features(text, self.lang, self.lexicon)
-        index = self.index
+        lookup = self._add if grow else self.index.get
         out: dict[int, float] = {0: 1.0}
-        if words:
-            wv = 1.0 / math.sqrt(len(words))
-            for w in words:
-                i = self._add(w) if grow else index.get(w)
-                if i is not None:
-                    out[i] = out.get(i, 0.0) + wv
         grams = ["c:" + g for t in toks for g in char_ngrams(_stem(t))]
-        if grams:
-            cv = 1.0 / math.sqrt(len(grams))
-            for g in grams:
-                i = self._add(g) if grow else index.get(g)
+        for block in (words, grams):  # each block scaled to unit norm, as in training
+            scale = 1.0 / math.sqrt(len(block)) if block else 0.0
+            for f in block:
+                i = lookup(f)
                 if i is not None:
-                    out[i] = out.get(i, 0.0) + cv
+                    out[i] = out.get(i, 0.0) + scale
         for k, v in dense.items():
-            i = index.get("d:" + k)
+            i = self.index.get("d:" + k)
             if i is not None:
                 out[i] = v
         return out
@@ -151,7 +160,7 @@ class LanguageModel:
                 if i is not None:
                     ids.append(i)
                     vals.append(v)
-            tokens = self._tokens
+            tokens = self._cache.tokens
             hits = [tokens.get(t) or self._token(t) for t in toks]
             total = sum(n for _, n in hits)
             if total:
@@ -162,27 +171,29 @@ class LanguageModel:
                 tvals.append(0.0)
         w = self.weights
         out = np.add.reduceat(w[np.array(ids)] * np.array(vals)[:, None], starts, axis=0)
-        out += np.add.reduceat(self._tokvec[np.array(tids)] * np.array(tvals)[:, None], tstarts, axis=0)
+        out += np.add.reduceat(self._cache.vectors[np.array(tids)] * np.array(tvals)[:, None], tstarts, axis=0)
         return out
 
     def _token(self, token: str) -> tuple[int, int]:
         """(row in the token matrix, number of n-grams) of a token; ``not_x`` shares x's n-grams."""
-        hit = self._tokens.get(token)
+        cache = self._cache
+        hit = cache.tokens.get(token)
         if hit is None:
             grams = char_ngrams(_stem(token))
             rows = [i for g in grams if (i := self.index.get("c:" + g)) is not None]
-            if len(self._tokens) >= 200_000:
+            if len(cache.tokens) >= 200_000:
                 self._reset_tokens()
-            row = len(self._tokens) + 1
-            if row >= len(self._tokvec):
-                self._tokvec = np.vstack([self._tokvec, np.zeros((len(self._tokvec), 3))])
-            self._tokvec[row] = self.weights[rows].sum(axis=0) if rows else 0.0
-            hit = self._tokens[token] = (row, len(grams))
+                cache = self._cache
+            row = len(cache.tokens) + 1
+            if row >= len(cache.vectors):
+                cache.vectors = np.vstack([cache.vectors, np.zeros((len(cache.vectors), 3))])
+            cache.vectors[row] = self.weights[rows].sum(axis=0) if rows else 0.0
+            hit = cache.tokens[token] = (row, len(grams))
         return hit
 
     def _reset_tokens(self) -> None:
-        self._tokens: dict[str, tuple[int, int]] = {}
-        self._tokvec = np.zeros((4096, 3))
+        """A private, empty token cache (after learning: the shared one holds the shipped weights' sums)."""
+        self._cache = TokenCache()
 
     def _add(self, feature: str) -> int | None:
         i = self.index.get(feature)
@@ -311,7 +322,8 @@ class Scorer:
         meta, models, lexicons = load_artefact(path)
         self.meta = meta
         self.models = {lang: LanguageModel(lang, vocab, w, tuple(meta["calibration"][lang]), learning_rate,
-                                           lexicons.get(lang)) for lang, (vocab, w) in models.items()}
+                                           lexicons.get(lang), _shared_cache(path, lang))
+                       for lang, (vocab, w) in models.items()}
         self.langid = LanguageIdentifier(self.models)
         self.monitors: dict[str, ErrorMonitor] = {}
         self.seen_ids: dict[str, None] = {}

@@ -171,13 +171,13 @@ def lexicon_features(toks: list[str], caps: int, elong: int, lang: str,
 
 
 def char_ngrams(token: str, lo: int = 2, hi: int = 5) -> list[str]:
-    """Character n-grams of one token with word boundaries (spelling variants, morphology).
+    """Character n-grams (``lo`` >= 2) of one token with word boundaries (spelling variants, morphology).
 
     >>> char_ngrams("bad", 3, 4)
     ['<ba', 'bad', 'ad>', '<bad', 'bad>']
     """
     t = f"<{token}>"
-    return [t[i:i + n] for n in range(lo, hi + 1) for i in range(len(t) - n + 1) if t[i:i + n] not in ("<", ">")]
+    return [t[i:i + n] for n in range(lo, hi + 1) for i in range(len(t) - n + 1)]
 
 
 def text_features(text: str, lang: str, lexicon: Mapping[str, float] | None = None

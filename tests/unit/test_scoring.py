@@ -102,3 +102,13 @@ def test_artefact_is_small_and_pickle_free() -> None:
     meta, models, lexicons = load_artefact(ARTEFACT)
     assert set(models) == {"en", "fr", "es", "de"} and "fr" in lexicons
     assert all(len(vocab) == len(w) and w.shape[1] == 3 for vocab, w in models.values())
+
+
+def test_learning_in_one_scorer_does_not_leak_into_another() -> None:
+    text = "the zorgblat lounge staff"
+    a, b = Scorer(), Scorer()
+    before = b.score(text)
+    for i in range(3):
+        a.learn_one(text, "negative", feedback_id=str(i))
+    assert a.score(text) != before
+    assert b.score(text) == before == Scorer().score(text)
