@@ -127,7 +127,7 @@ class BrandDetector:
 
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
                  "protect", "incident", "calm", "cooldown_until", "offset",
-                 "_layout", "_seg", "_seg_tick", "_rates", "_rates_key", "_seg_exp", "_exp_key", "due")
+                 "_layout", "_seg", "_seg_tick", "_rates", "_rates_key", "due")
 
     def __init__(self, brand: str, cfg: DetectorConfig) -> None:
         self.brand = brand
@@ -146,8 +146,6 @@ class BrandDetector:
         self._seg_tick: int | None = None  # the tick the segment sums end at
         self._rates: dict[int, float] = {}  # hour -> expected signal per minute (cache)
         self._rates_key = -1
-        self._seg_exp: list[float] = []  # per segment: the expected signal
-        self._exp_key: tuple[int, int] | None = None  # (tick, baseline hours) _seg_exp is for
         self.due: set[int] = set()  # ticks that see new signal (the first after each counted event)
 
     # -- input ----------------------------------------------------------------------------
@@ -280,43 +278,44 @@ class BrandDetector:
                 seg[3] -= leave.authors
                 seg[4] -= leave.reach
 
-    def _segment_expected(self, tick: int) -> list[float]:
-        """The expected signal of each segment at ``tick``: slid like the counts, recomputed when
-        the baseline has learned (once an hour) or after a jump."""
-        points = self._layout[1]
-        hours = self.baseline.hours_seen
-        key = self._exp_key
-        if key is not None and key[1] == hours and key[0] == tick - 1:
-            bucket_s = self.cfg.window.bucket_s
-            exp = self._seg_exp
-            for j in range(len(exp)):
-                enter, leave = tick - 1 - points[j], tick - 1 - points[j + 1]
-                exp[j] += self._expected(enter, enter + 1) - self._expected(leave, leave + 1) \
-                    if (enter * bucket_s) // 3600 != (leave * bucket_s) // 3600 else 0.0
-        elif key is None or key != (tick, hours):
-            self._seg_exp = [self._expected(tick - points[j + 1], tick - points[j]) for j in range(len(points) - 1)]
-        self._exp_key = (tick, hours)
-        return self._seg_exp
-
     def _quiet(self, tick: int) -> bool:
-        """True if no window can fire at ``tick`` - decided from the counts and a
-        point probability (P(X >= n) >= P(X = n)), without the tail sums. Most ticks end here."""
+        """True if no window can fire at ``tick`` - decided from the counts and a point
+        probability (P(X >= n) >= P(X = n)), without the tail sums. Most evaluated ticks end here.
+
+        A brand evaluated recently slides its window sums (a dozen reads a minute); one evaluated
+        rarely (a small brand, between its mentions) sums its few buckets directly instead.
+        """
         cfg = self.cfg
-        seg = self._slide(tick)
-        f = 0 if cfg.signal == "volume" else 2
-        if sum(s[f] for s in seg) <= 1:
+        volume = cfg.signal == "volume"
+        widths = self._layout[0]
+        gap = tick - self._seg_tick if self._seg_tick is not None else _MAX_SLIDE + 1
+        if 0 < gap <= min(_MAX_SLIDE, max(2, len(self.windows.buckets) // 12)):  # cheaper than a full read
+            seg, where = self._slide(tick), self._layout[2]
+            f = 0 if volume else 2
+            cum = [0]
+            for s in seg:
+                cum.append(cum[-1] + s[f])
+            observed = [cum[w[0]] for w in where]
+        else:
+            observed = [0] * len(widths)
+            span = max(widths)
+            for i, b in self.windows.buckets.items():
+                age = tick - 1 - i
+                if 0 <= age < span:
+                    v = b.mentions if volume else b.effective
+                    if v:
+                        for k, w in enumerate(widths):
+                            if age < w:
+                                observed[k] += v
+        if max(observed) <= 1:
             return True  # at most one event: never below the expected count's floor (~1e-3)
-        exp = self._segment_expected(tick)
         limit = math.log(cfg.p_open)
         size = self._confidence()
-        obs = expected = 0.0
-        points, where = self._layout[1], self._layout[2]
-        ends = {iw for iw, _ in where}
-        for j in range(len(points) - 1):
-            obs += seg[j][f]
-            expected += exp[j]
-            if j + 1 in ends and obs >= 2 and obs > expected and negbin_logpmf(obs, expected, size) < limit:
-                return False
+        for obs, w in zip(observed, widths, strict=True):
+            if obs >= 2:
+                expected = self._expected(tick - w, tick)
+                if obs > expected and negbin_logpmf(obs, expected, size) < limit:
+                    return False
         return True
 
     # -- decision -------------------------------------------------------------------------
