@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-unit test-integration test-deploy dashboard lint bench bench-detect bench-score train clean
+.PHONY: help setup run test test-unit test-integration test-soak test-deploy dashboard example latency lint bench bench-detect bench-score train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,15 @@ test-integration: setup ## the real-broker tier only
 
 test-deploy: setup ## the chart, Prometheus rules, dashboard and image tests (needs promtool: apt-get install prometheus)
 	$(BIN)/python -m pytest tests/deploy
+
+test-soak: setup ## long variants: a 5-minute Slack outage on a real broker (~7 min)
+	BUZZWATCH_SOAK=1 $(BIN)/python -m pytest -m soak tests/integration
+
+example: setup ## regenerate docs/examples/incident-* (what on-call receives for the demo's acme incident)
+	$(BIN)/python -m pipeline.devtools.example_incident
+
+latency: setup ## alert -> Slack (stand-in) latency p50/p90/p99 on a real broker and worker (last line: JSON)
+	$(BIN)/python -m pipeline.devtools.latency
 
 dashboard: setup ## regenerate helm/buzzwatch/dashboards/buzzwatch.json from pipeline/devtools/dashboard.py
 	$(BIN)/python -m pipeline.devtools.dashboard

@@ -3,7 +3,11 @@
 Starts a Tansu broker on a free loopback port, a Slack stand-in that prints what it receives,
 and a worker; generates the sample stream (27.5 h of three brands: a quiet day for the baseline,
 then ``acme`` gets an accelerating negative burst and ``globex`` a positive viral burst of the
-same size) and replays it 1,600x faster than real time. Ctrl-C stops everything it started.
+same size) and replays it 1,600x faster than real time. The incident appears as Slack received
+it (the chart is saved under ``.run/slack-files/``); once the replay is done the demo presses the
+incident's "Acknowledge" button the way Slack would (a signed request to the worker's
+``/slack/actions``) and the root message is redrawn with who acknowledged it. Ctrl-C stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pipeline.devtools.worker_process import WorkerProcess
 from pipeline.sim.generate import demo_spec, generate
 
 ROOT = Path(__file__).resolve().parents[2]
+SIGNING_SECRET = "demo-signing-secret"  # the stand-in signs its button presses with it, as Slack would
 
 
 def say(text: str) -> None:
@@ -47,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     sample.write_text("".join(json.dumps(r) + "\n" for r in generate(demo_spec(), seed=7)))
     brands = ROOT / "docs" / "examples" / "brands.yaml"
     broker = LocalBroker(log_path=str(work / "broker.log"))
-    slack = SlackStandIn(echo=True)
+    slack = SlackStandIn(echo=True, save_files=work / "slack-files")
     worker: WorkerProcess | None = None
     replayer: subprocess.Popen[bytes] | None = None
     try:
@@ -57,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Slack stand-in on {slack.url} - alerts appear below as Slack would receive them")
         worker = WorkerProcess(broker.bootstrap, work, env={
             "BUZZWATCH_BRANDS_FILE": str(brands), "SLACK_BOT_TOKEN": "xoxb-demo-token",
-            "SLACK_API_URL": slack.api_url}).start()
+            "SLACK_API_URL": slack.api_url, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "BUZZWATCH_GRAFANA_URL_TEMPLATE": "http://127.0.0.1:3000/d/buzzwatch/buzzwatch?var-brand={brand}",
+        }).start()
         say(f"worker starting (log: {worker.log_path}); metrics at http://127.0.0.1:{worker.metrics_port}/metrics")
         worker.wait_ready()
         say(f"worker ready after {time.monotonic() - started:.0f} s; replaying {sample.name} "
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         replayer.wait()
         time.sleep(2)
+        acknowledge(slack, worker)
         for line in worker.metrics().splitlines():
             if line.startswith(("buzzwatch_mentions_total", "buzzwatch_alerts_total", "buzzwatch_open_incidents")):
                 print("   ", line)
@@ -89,6 +97,17 @@ def main(argv: list[str] | None = None) -> int:
             worker.stop()
         slack.stop()
         broker.stop()
+
+
+def acknowledge(slack: SlackStandIn, worker: WorkerProcess) -> None:
+    """Press "Acknowledge" on the first incident as on-call would; Slack signs the request."""
+    roots = [m for m in slack.messages() if m["kind"] == "post" and not m.get("thread_ts")]
+    if not roots:
+        return
+    endpoint = f"http://127.0.0.1:{worker.web_port}/slack/actions"
+    status, _ = slack.press(endpoint, SIGNING_SECRET, roots[0]["ts"], "acknowledge", "U0ONCALL")
+    say(f"pressed Acknowledge on {roots[0]['ts']} as U0ONCALL (signed POST {endpoint}): HTTP {status}")
+    time.sleep(3)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def _parse_body(raw: bytes, content_type: str, query: str) -> dict[str, Any]:
     return body
 
 
-def _block_lines(blocks: Any, limit: int = 4) -> list[str]:
+def _block_lines(blocks: Any, limit: int = 16) -> list[str]:
     """Pull the human-visible text out of Block Kit so the terminal echo reads like the alert."""
     lines: list[str] = []
     for block in blocks if isinstance(blocks, list) else []:
@@ -85,10 +85,15 @@ def _block_lines(blocks: Any, limit: int = 4) -> list[str]:
             continue
         if isinstance(block.get("text"), dict):
             lines.append(str(block["text"].get("text", "")))
-        lines.extend(str(f.get("text", "")) for f in block.get("fields") or [] if isinstance(f, dict))
+        fields = [str(f.get("text", "")).replace("\n", ": ") for f in block.get("fields") or [] if isinstance(f, dict)]
+        if fields:
+            lines.append(" | ".join(fields))
         if block.get("type") == "context":
             parts = [str(e["text"]) for e in block.get("elements", []) if isinstance(e, dict) and "text" in e]
             lines.append(" | ".join(parts))
+        if block.get("type") == "actions":
+            lines.append(" ".join(f"[{e.get('text', {}).get('text', '?')}]" for e in block.get("elements", [])
+                                  if isinstance(e, dict)))
     return [line for line in lines if line][:limit]
 
 

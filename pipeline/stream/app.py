@@ -130,7 +130,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                         on_result=lambda result, seconds: (metrics.slack_deliveries.labels(result).inc(),
                                                            metrics.slack_latency.observe(seconds)),
                         ping_for=lambda b, severity, ts: by_id[b].ping(severity, ts) if b in by_id else None,
-                        grafana_template=settings.grafana_url_template, clock=clock)
+                        grafana_template=settings.grafana_url_template, clock=clock, background_charts=True)
     ledger_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # brand -> its ledger entry
     health = Health(watch={settings.topic_mentions, settings.topic_scored})
 
@@ -213,7 +213,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                     entries = dict(ledger.get(alert["brand"]) or {})
                     # Write-ahead: the intent reaches the changelog before Slack sees anything, so a
                     # process killed between the post and its record knows to check Slack first.
-                    Notifier.mark_pending(alert, entries)
+                    notifier.mark_pending(alert, entries)
                     ledger[alert["brand"]] = _prune(entries)
                     await app.producer.flush()
                     await _until_done(notifier.deliver, alert, entries, f"{alert['incident_id']}/{alert['seq']}")

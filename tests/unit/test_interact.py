@@ -158,3 +158,22 @@ def _post(url: str, body: bytes | None, hdrs: dict[str, str]) -> tuple[int, str]
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+def test_lag_positions_from_faust_consumer_state():
+    """Committed offset when there is one, else the next offset to read; unknown ends are left out."""
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    from pipeline.stream.web import lag_positions
+
+    a, b, c, d, other = TP("mentions", 0), TP("mentions", 1), TP("mentions", 2), TP("alerts", 0), TP("x", 0)
+    ends = {a: 100, b: 50, c: None, d: 0, other: 7}
+    consumer = SimpleNamespace(assignment=lambda: set(ends), highwater=ends.get,
+                               _committed_offset={a: 90}, _read_offset={b: 44})
+    assert lag_positions(consumer, ["mentions", "alerts"]) == {
+        ("mentions", 0): (90, 100),   # committed
+        ("mentions", 1): (45, 50),    # nothing committed yet: next to read
+        ("alerts", 0): (0, 0),        # empty partition: no lag
+    }
