@@ -29,13 +29,20 @@ class BaselineConfig:
     prior_count: float = 1.0  # pseudo-negatives ...
     prior_minutes: float = 60.0  # ... over pseudo-minutes: with no data, 1 per hour
     max_catch_up_hours: int = 24 * 14
+    dispersion: bool = False  # learn the brand's overdispersion (else counts are Poisson around the rate)
+    disp_hours: float = 336.0  # overdispersion memory (e-folding), in hours
+    disp_prior: float = 3.0  # prior negative-binomial size (extra-Poisson rate variation) ...
+    disp_prior_hours: float = 24.0  # ... worth this many hours of evidence
+    disp_clip: float = 6.0  # a bucket's squared deviation is capped at clip^2 x its variance
+    disp_anomalous: bool = True  # incident buckets teach the dispersion too (clipped): spiky brands stay spiky
 
 
 class SeasonalBaseline:
     """Discounted, deseasonalised counts of one brand; ``expected(ts)`` per minute."""
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
-                 "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "hours_seen")
+                 "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "hours_seen",
+                 "disp", "acc_dev", "bucket_min")
 
     def __init__(self, cfg: BaselineConfig) -> None:
         self.cfg = cfg
@@ -51,6 +58,11 @@ class SeasonalBaseline:
         self.skip_neg = self.skip_all = 0.0  # minutes of the hour not learned (an incident)
         self._hod = [1.0] * 24
         self._dow = [1.0] * 7
+        # Overdispersion by moments, per signal (negatives, mentions): discounted sums of
+        # clipped (x - mu)^2 - x, of mu^2 and of buckets, over final buckets (see disp_anomalous).
+        self.disp = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        self.acc_dev = [0.0, 0.0, 0.0, 0.0]  # this hour: sum of clipped (x-mu)^2 - x, buckets (neg, all)
+        self.bucket_min = 1.0
 
     # -- reading --------------------------------------------------------------------------
     def season(self, ts: float) -> float:
@@ -100,6 +112,45 @@ class SeasonalBaseline:
         """How long this brand has been watched (the detector's warm-up clock)."""
         return 60.0 * self.hours_seen
 
+    def size(self, volume: bool) -> float:
+        """Negative-binomial size of a bucket's count around its expectation (inf: Poisson).
+
+        Method of moments, 1/r = E[(x - mu)^2 - x] / E[mu^2], shrunk towards ``disp_prior``."""
+        cfg = self.cfg
+        if not cfg.dispersion:
+            return math.inf
+        num, den, n = self.disp[3:] if volume else self.disp[:3]
+        if n <= 0 or den <= 0:
+            return cfg.disp_prior
+        w = cfg.disp_prior_hours * den / n  # prior hours at the mean mu^2 seen
+        inv = (num + w / cfg.disp_prior) / (den + w)
+        return 1.0 / inv if inv > 1e-6 else 1e6
+
+    def _bucket_dev(self, k: int, x: float, mu: float) -> float:
+        """A bucket's clipped (x - mu)^2 - x (its expected value is mu^2 / r)."""
+        var = mu + mu * mu / self.size(k == 3)
+        return min((x - mu) ** 2, self.cfg.disp_clip ** 2 * var) - x
+
+    def _learn_disp(self, k: int, hour: int) -> None:
+        """Close the hour's dispersion sums: buckets not seen held zero (their deviation is mu^2)."""
+        j = 2 if k == 3 else 0
+        dev, seen = self.acc_dev[j], self.acc_dev[j + 1]
+        self.acc_dev[j] = self.acc_dev[j + 1] = 0.0
+        if self.hours_seen < 24:  # the seasonal profile has not seen a day: residuals mean little
+            return
+        skipped = self.skip_all if k == 3 else self.skip_neg
+        n = (60.0 - (0.0 if self.cfg.disp_anomalous else skipped)) / self.bucket_min
+        if n <= 0:
+            return
+        rate = self.expected_mentions(hour * HOUR_S) if k == 3 else self.expected_negatives(hour * HOUR_S)
+        mu = rate * self.bucket_min
+        dev += max(0.0, n - seen) * mu * mu
+        g = math.exp(-1.0 / self.cfg.disp_hours)
+        d = self.disp
+        d[k] = g * d[k] + dev
+        d[k + 1] = g * d[k + 1] + n * mu * mu
+        d[k + 2] = g * d[k + 2] + n
+
     # -- learning -------------------------------------------------------------------------
     def learn(self, ts: float, negatives: float, mentions: float, skip_neg: bool, skip_all: bool,
               minutes: float = 1.0) -> None:
@@ -113,6 +164,15 @@ class SeasonalBaseline:
         if self.hour is None:
             self.hour = hour
         if self.hour == hour:
+            self.bucket_min = minutes
+            if self.hours_seen >= 24 and self.cfg.dispersion:
+                dev = self.acc_dev
+                if negatives > 0 and (not skip_neg or self.cfg.disp_anomalous):
+                    dev[0] += self._bucket_dev(0, negatives, self.expected_negatives(ts) * minutes)
+                    dev[1] += 1
+                if mentions > 0 and (not skip_all or self.cfg.disp_anomalous):
+                    dev[2] += self._bucket_dev(3, mentions, self.expected_mentions(ts) * minutes)
+                    dev[3] += 1
             if skip_neg:
                 self.skip_neg += minutes
             else:
@@ -141,6 +201,9 @@ class SeasonalBaseline:
         g = math.exp(-1.0 / cfg.level_hours)
         seen_all = max(0.0, 60.0 - self.skip_all)  # minutes of this hour that may teach
         seen_neg = max(0.0, 60.0 - self.skip_neg)
+        if cfg.dispersion:
+            self._learn_disp(3, hour)
+            self._learn_disp(0, hour)
         if seen_all > 0:
             h, d = hour % 24, (hour // 24 + 3) % 7
             gh = math.exp(-1.0 / cfg.season_days)
@@ -174,6 +237,7 @@ class SeasonalBaseline:
             "hc": [r(x) for x in self.hod_c], "he": [r(x) for x in self.hod_e],
             "dc": [r(x) for x in self.dow_c], "de": [r(x) for x in self.dow_e],
             "a": [self.hour, r(self.acc_neg), r(self.acc_all), self.skip_neg, self.skip_all, self.hours_seen],
+            "d": [r(x) for x in self.disp] + [r(x) for x in self.acc_dev] + [self.bucket_min],
         }
 
     @classmethod
@@ -184,6 +248,9 @@ class SeasonalBaseline:
         b.hod_c, b.hod_e = list(state["hc"]), list(state["he"])
         b.dow_c, b.dow_e = list(state["dc"]), list(state["de"])
         b.hour, b.acc_neg, b.acc_all, b.skip_neg, b.skip_all, b.hours_seen = state["a"]
+        if "d" in state:
+            d = state["d"]
+            b.disp, b.acc_dev, b.bucket_min = list(d[:6]), list(d[6:10]), d[10]
         b._refresh_season()
         return b
 

@@ -56,6 +56,7 @@ class DetectorConfig:
     min_authors: int = 3
     warmup_minutes: float = 1440.0  # no paging before the brand has a day of baseline (its daily cycle)
     max_confidence: float = 200.0  # the baseline is never trusted like more than this many counts
+    disp_window_exp: float = 0.0  # with a learned overdispersion: a window of k buckets averages it out like k^this
     resolve_ratio: float = 2.0
     resolve_minutes: int = 30
     cooldown_minutes: int = 60
@@ -310,11 +311,10 @@ class BrandDetector:
         if max(observed) <= 1:
             return True  # at most one event: never below the expected count's floor (~1e-3)
         limit = math.log(cfg.p_open)
-        size = self._confidence()
         for obs, w in zip(observed, widths, strict=True):
             if obs >= 2:
                 expected = self._expected(tick - w, tick)
-                if obs > expected and negbin_logpmf(obs, expected, size) < limit:
+                if obs > expected and negbin_logpmf(obs, expected, self._confidence(w)) < limit:
                     return False
         return True
 
@@ -363,7 +363,7 @@ class BrandDetector:
     def _surprise(self, ev: Evidence) -> float:
         """The window's tail probability under the baseline (computed once, on demand)."""
         if ev.p_value is None:
-            ev.p_value = negbin_sf(ev.observed, ev.expected, self._confidence())
+            ev.p_value = negbin_sf(ev.observed, ev.expected, self._confidence(self._width(ev.window_minutes)))
         return ev.p_value
 
     def _share_surprise(self, ev: Evidence) -> float:
@@ -375,11 +375,17 @@ class BrandDetector:
                 ev.p_share = binomial_sf(int(ev.observed), trials, ev.baseline_share)
         return ev.p_share
 
-    def _confidence(self) -> float:
-        """Negative-binomial size: the evidence behind the baseline, capped for model error."""
+    def _confidence(self, width: int = 1) -> float:
+        """Negative-binomial size of a window of ``width`` buckets: the evidence behind the baseline
+        (parameter uncertainty, capped for model error) and the brand's own overdispersion, if
+        learned (``BaselineConfig.dispersion``); their inverses add."""
         b = self.baseline
-        counts = (b.c_all if self.cfg.signal == "volume" else b.c_neg) + b.cfg.prior_count
-        return min(counts, self.cfg.max_confidence)
+        volume = self.cfg.signal == "volume"
+        counts = (b.c_all if volume else b.c_neg) + b.cfg.prior_count
+        r = b.size(volume)
+        if width > 1:
+            r *= width ** self.cfg.disp_window_exp
+        return 1.0 / (1.0 / min(counts, self.cfg.max_confidence) + 1.0 / r)  # 1/inf = 0: as without
 
     def _width(self, minutes: int) -> int:
         return max(1, round(minutes * 60 / self.cfg.window.bucket_s))

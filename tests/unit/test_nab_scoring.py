@@ -25,5 +25,12 @@ def test_later_detection_scores_less_and_only_the_first_counts():
 def test_false_positives_cost_up_to_0_11_and_probation_is_free():
     raw, tp, fp, missed = score_series(100, TIMES, WINDOW, [5, 95])  # 5: probation; 95: far after
     assert (tp, fp, missed) == (0, 1, 1)
-    assert raw == pytest.approx(-1.0 + 0.11 * scaled_sigmoid(46 / 10))
+    assert raw == pytest.approx(-1.0 + 0.11 * scaled_sigmoid(46 / 9))  # NAB: distance / (width - 1)
     assert scaled_sigmoid(4.0) == -1.0
+
+
+def test_probation_is_15_percent_but_at_most_750_rows_like_nab():
+    times = [float(i) for i in range(10_000)]
+    window = [(5000.0, 5099.0)]
+    assert score_series(10_000, times, window, [800, 5000])[2] == 1  # row 800 is past NAB's 750: a false alarm
+    assert score_series(100, TIMES, WINDOW, [14, 40])[2] == 0  # 15% of 100 rows: row 14 is in probation
