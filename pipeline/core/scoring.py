@@ -22,10 +22,7 @@ twice. An ADWIN per language watches the 0/1 error of the prediction made before
 
 from __future__ import annotations
 
-import base64
-import json
 import math
-import zlib
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,13 +34,13 @@ import numpy as np
 from river import drift, linear_model, optim
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from pipeline.core.artefact import ARTEFACT, load_artefact, pack, unpack
 from pipeline.core.langid import UND, LanguageIdentifier
 from pipeline.core.text import char_ngrams, text_features
 
 LABELS = ("negative", "neutral", "positive")
 LANGS = ("en", "fr", "es", "de")
 FALLBACK = "en"
-ARTEFACT = Path(__file__).resolve().parent.parent / "data" / "scorer.npz"
 MAX_NEW_FEATURES = 50_000   # per language: bounds what feedback can add to the state
 MAX_FEEDBACK_IDS = 20_000   # remembered feedback ids (oldest forgotten first)
 ERROR_HISTORY = 2_000       # 0/1 errors kept per language to rebuild the drift detector
@@ -274,49 +271,6 @@ class ErrorMonitor:
         return m
 
 
-@lru_cache(maxsize=4)
-def load_artefact(path: Path = ARTEFACT) -> tuple[dict[str, Any], dict[str, tuple[list[str], np.ndarray]],
-                                                  dict[str, dict[str, float]]]:
-    """(meta, {lang: (vocabulary, weights)}, {lang: lexicon}) from the ``.npz``; never unpickles anything."""
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(bytes(z["meta"]).decode("utf-8"))
-        models = {lang: (_strings(z[f"{lang}_vocab"]), z[f"{lang}_weights"].astype(np.float64))
-                  for lang in meta["langs"]}
-        lexicons = {lang: dict(zip(_strings(z[f"{lang}_lexicon_words"]), z[f"{lang}_lexicon_values"].tolist(),
-                                   strict=True)) for lang in meta.get("lexicons", [])}
-    return meta, models, lexicons
-
-
-def _strings(a: np.ndarray) -> list[str]:
-    return bytes(a).decode("utf-8").split("\n")
-
-
-def _bytes(strings: Sequence[str]) -> np.ndarray:
-    return np.frombuffer("\n".join(strings).encode("utf-8"), dtype=np.uint8)
-
-
-def save_artefact(path: Path, meta: dict[str, Any], models: dict[str, tuple[list[str], np.ndarray]],
-                  lexicons: Mapping[str, Mapping[str, float]] | None = None) -> None:
-    arrays: dict[str, np.ndarray] = {}
-    for lang, (vocab, weights) in models.items():
-        arrays[f"{lang}_vocab"] = _bytes(vocab)
-        arrays[f"{lang}_weights"] = weights.astype(np.float32)
-    for lang, lex in (lexicons or {}).items():
-        arrays[f"{lang}_lexicon_words"] = _bytes(list(lex))
-        arrays[f"{lang}_lexicon_values"] = np.asarray(list(lex.values()), dtype=np.float32)
-    meta = {**meta, "lexicons": sorted(lexicons or {})}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez_compressed(path, **arrays)
-
-
-def _pack(raw: bytes) -> str:
-    return base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
-
-
-def _unpack(text: str) -> bytes:
-    return zlib.decompress(base64.b64decode(text))
-
-
 def route(given: str | None) -> str | None:
     """A producer's language tag -> a model ('en-US' -> 'en'), ``und`` if unsupported, None to detect.
 
@@ -411,9 +365,9 @@ class Scorer:
             touched = np.array(sorted(set().union(*(m.learner.weights[name].keys() for name in LABELS))),
                                dtype=np.int64)
             if touched.size:
-                models[lang] = {"new_features": _pack("\n".join(m.new_features).encode("utf-8")),
-                                "rows": _pack(np.diff(touched, prepend=0).astype("<i4").tobytes()),
-                                "weights": _pack(m.weights[touched].astype("<f4").tobytes())}
+                models[lang] = {"new_features": pack("\n".join(m.new_features).encode("utf-8")),
+                                "rows": pack(np.diff(touched, prepend=0).astype("<i4").tobytes()),
+                                "weights": pack(m.weights[touched].astype("<f4").tobytes())}
         return {"version": 2, "artefact": self.meta.get("version"), "models": models,
                 "monitors": {lang: mon.to_state() for lang, mon in self.monitors.items()},
                 "seen_ids": list(self.seen_ids)}
@@ -423,11 +377,11 @@ class Scorer:
         scorer = cls(path, learning_rate)
         for lang, ms in state.get("models", {}).items():
             m = scorer.models[lang]
-            names = _unpack(ms["new_features"]).decode("utf-8")
+            names = unpack(ms["new_features"]).decode("utf-8")
             for f in names.split("\n") if names else []:
                 m._add(f)
-            rows = np.cumsum(np.frombuffer(_unpack(ms["rows"]), dtype="<i4").astype(np.int64))
-            weights = np.frombuffer(_unpack(ms["weights"]), dtype="<f4").astype(np.float64).reshape(-1, 3)
+            rows = np.cumsum(np.frombuffer(unpack(ms["rows"]), dtype="<i4").astype(np.int64))
+            weights = np.frombuffer(unpack(ms["weights"]), dtype="<f4").astype(np.float64).reshape(-1, 3)
             m.weights[rows] = weights
             for k, name in enumerate(LABELS):
                 m.learner.weights[name].update(zip(rows.tolist(), weights[:, k].tolist(), strict=True))

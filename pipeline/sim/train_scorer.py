@@ -18,7 +18,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.sparse import csr_matrix
 
-from pipeline.core.scoring import ARTEFACT, feature_strings, save_artefact
+from pipeline.core.artefact import ARTEFACT, save_artefact
+from pipeline.core.scoring import feature_strings
 from pipeline.sim.sentiment_data import training_sets
 
 MAX_FEATURES = {"en": 120_000, "fr": 50_000, "es": 40_000, "de": 40_000}

@@ -8,7 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from pipeline.core.scoring import ARTEFACT, LABELS, Scorer, load_artefact
+from pipeline.core.artefact import ARTEFACT, load_artefact
+from pipeline.core.scoring import LABELS, Scorer
 
 
 @pytest.fixture(scope="module")
