@@ -108,3 +108,19 @@ def test_chart_is_a_png_of_plausible_size():
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (width, height) == (640, 280)
     assert render_chart(history, "Acme Air") == render_chart(history, "Acme Air")  # reproducible bytes
+
+
+def test_the_committed_example_incident_is_what_on_call_should_see():
+    """docs/examples/incident-* (``make example``): complete, inert apart from the configured pings."""
+    from pathlib import Path
+
+    from pipeline.notify.chart import PNG_SIGNATURE
+
+    examples = Path(__file__).resolve().parents[2] / "docs" / "examples"
+    root = json.loads((examples / "incident-blocks.json").read_text())["blocks"]
+    calls = json.loads((examples / "incident-slack.json").read_text())
+    assert [b["type"] for b in root][:2] == ["header", "section"] and any(b["type"] == "actions" for b in root)
+    assert [c["method"] for c in calls][:2] == ["chat.postMessage", "files.uploadV2"]
+    text = json.dumps(calls).replace("<!subteam^S0ACMECOMMS>", "").replace("<!subteam^S0ACMEEXEC>", "")
+    assert "<!" not in text and "<@U0ONCALL>" in text
+    assert (examples / "incident-chart.png").read_bytes().startswith(PNG_SIGNATURE)
