@@ -96,13 +96,16 @@ class SeasonalBaseline:
         return (self.c_all + cfg.prior_count) / (self.t_all + cfg.prior_minutes) * self.season(ts)
 
     def recent_negatives(self, ts: float) -> float:
-        """Expected negatives per minute at ``ts`` from the last ``recent_hours`` only."""
+        """Expected negatives per minute at ``ts`` from the last ``recent_hours`` only (shrunk
+        towards the long-run level, not towards the prior: a quiet hour says little)."""
         cfg = self.cfg
-        return (self.r_neg + cfg.prior_count) / (self.rt_neg + cfg.prior_minutes) * self.season(ts)
+        level = (self.c_neg + cfg.prior_count) / (self.t_neg + cfg.prior_minutes)
+        return (self.r_neg + level * cfg.prior_minutes) / (self.rt_neg + cfg.prior_minutes) * self.season(ts)
 
     def recent_mentions(self, ts: float) -> float:
         cfg = self.cfg
-        return (self.r_all + cfg.prior_count) / (self.rt_all + cfg.prior_minutes) * self.season(ts)
+        level = (self.c_all + cfg.prior_count) / (self.t_all + cfg.prior_minutes)
+        return (self.r_all + level * cfg.prior_minutes) / (self.rt_all + cfg.prior_minutes) * self.season(ts)
 
     def negative_share(self) -> float:
         """Long-run share of negatives (Laplace-smoothed)."""

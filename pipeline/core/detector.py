@@ -19,9 +19,10 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
 A minute is only evaluated when new signal reached the brand's windows (otherwise no count rose,
 and nothing can start); an open incident is evaluated every minute. An incident opens on the
 first firing tick, escalates when its severity rises, and resolves after ``resolve_minutes``
-calm minutes (hysteresis); a brand then stays quiet for ``cooldown_minutes``. The minutes of an
-incident (and of the window that opened it) do not teach the baseline; everything else does,
-so a level that creeps up without paging becomes the new normal. Incident ids are derived from the brand and the opening minute, so a replay
+calm minutes (hysteresis); a brand then stays quiet for ``cooldown_minutes``. The first
+``protect_minutes`` of an incident (and the window that opened it) do not teach the baseline;
+everything else does, so a level that creeps up without paging - or that stays up for hours
+after paging - becomes the new normal instead of paging day after day. Incident ids are derived from the brand and the opening minute, so a replay
 of the same mentions produces the same ids and alerts (delivery deduplicates on them).
 """
 
@@ -52,12 +53,13 @@ class DetectorConfig:
     p_open: float = 3e-8  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off)
     p_share: float = 1e-3
     growth: float = 1.5
-    p_recent: float = 1e-3  # ... and improbable under the brand's recent level too (a drift is not a rise)
+    p_recent: float = 1e-4  # ... and improbable under the brand's recent level too (a drift is not a rise)
     min_authors: int = 3
     warmup_minutes: float = 1440.0  # no paging before the brand has a day of baseline (its daily cycle)
     max_confidence: float = 200.0  # the baseline is never trusted like more than this many counts
     disp_window_exp: float = 0.0  # with a learned overdispersion: a window of k buckets averages it out like k^this
     resolve_ratio: float = 2.0
+    protect_minutes: int = 180  # an incident this old is the new level: the baseline learns it from then on
     resolve_minutes: int = 30
     cooldown_minutes: int = 60
     tick_lag_s: float = 10.0  # evaluate a minute this long after it ends (late arrivals)
@@ -450,8 +452,9 @@ class BrandDetector:
         evs = self._evidences(tick)
         firing = [ev for ev in evs if self._fires(ev)]
         warm = self.baseline.history_minutes() >= cfg.warmup_minutes
-        if self.incident is not None:
-            self._protect(tick - 1, tick)  # no minute of an open incident teaches the baseline
+        if self.incident is not None and (tick * cfg.window.bucket_s - self.incident["opened_at"]
+                                          < cfg.protect_minutes * 60):
+            self._protect(tick - 1, tick)  # the first hours of an incident do not teach the baseline
         ts = tick * cfg.window.bucket_s
         if self.incident is None:
             if firing and warm and tick >= self.cooldown_until:

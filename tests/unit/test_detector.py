@@ -122,3 +122,19 @@ def test_late_mentions_within_grace_count_and_older_ones_are_dropped():
     before = monitor.too_late
     assert monitor.add_scored("acme", wm - 20 * 60, True, "late-user", "late and bad", 0) == "late"
     assert monitor.too_late == before + 1
+
+
+def test_a_level_that_rises_and_stays_becomes_the_new_normal():
+    """Negatives of a brand jump from 10% to 30% of its mentions and stay there for two days: at most
+    one incident (the jump), never a page a day - the baseline learns what did not page."""
+    from pipeline.sim.generate import StreamSpec, generate
+    from tests.conftest import score_rows
+
+    before = generate(StreamSpec(start="2026-03-02T00:00:00Z", hours=48,
+                                 brands=[BrandSpec("acme", 120, negative_share=0.1)]), 5, with_brand=True)
+    after = generate(StreamSpec(start="2026-03-04T00:00:00Z", hours=48,
+                                brands=[BrandSpec("acme", 120, negative_share=0.3)]), 6, with_brand=True)
+    alerts, monitor = run(score_rows(before + after))
+    assert len(opened(alerts, "acme")) <= 1
+    baseline = monitor.brands["acme"].baseline
+    assert baseline.negative_share() > 0.2  # it learned the new share
