@@ -157,6 +157,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return asyncio.run(replay(args.file, args.bootstrap, args.topic, args.speed, progress=not args.quiet))
 
 
+# -- feedback ---------------------------------------------------------------------------------
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Every line is checked before anything is sent: a bad file sends nothing."""
+    import asyncio
+
+    from pipeline.records import label_from_dict
+    from pipeline.stream.replay import send_labels
+
+    records = []
+    with ExitStack() as stack:
+        src = _open_in(stack, args.file)
+        for n, raw in _lines(src):
+            try:
+                records.append(label_from_dict(orjson.loads(raw)))
+            except orjson.JSONDecodeError as exc:
+                raise BadInput(f"{args.file} line {n}: not valid JSON: {exc}") from None
+            except InvalidRecord as exc:
+                raise BadInput(f"{args.file} line {n}: {exc.reason}") from None
+    sent = asyncio.run(send_labels(records, args.bootstrap, args.topic))
+    print(f"buzzwatch feedback: {sent} labels sent to {args.topic}", file=sys.stderr)
+    return 0
+
+
 # -- simulate ---------------------------------------------------------------------------------
 def cmd_simulate(args: argparse.Namespace) -> int:
     if args.scenario == "demo":
@@ -229,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replay in event time, this many times faster than real time (default: as fast as possible)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_replay)
+
+    f = sub.add_parser("feedback", help="send labelled texts (JSONL: id, text, label, lang?) for the scorer to learn")
+    f.add_argument("file", help='JSONL, one {"id", "text", "label": negative|neutral|positive, "lang"?} per line')
+    f.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)")
+    f.add_argument("--topic", default="feedback")
+    f.set_defaults(func=cmd_feedback)
 
     m = sub.add_parser("simulate", help="write a generated stream: the demo (Mention JSONL) or the labelled suite",
                        description="demo: the Mention stream `make run` replays (a negative and a positive burst). "

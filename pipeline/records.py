@@ -265,3 +265,30 @@ def _loads(raw: bytes) -> Any:
 
 def _kind(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
+
+
+def label_from_dict(obj: Any) -> dict[str, Any]:
+    """Check a decoded JSON value against the Label schema (a labelled text the scorer learns from)."""
+    if not isinstance(obj, dict):
+        raise InvalidRecord(f"label: expected a JSON object, got {type(obj).__name__}")
+    unknown = set(obj) - {"id", "text", "label", "lang", "source"}
+    if unknown:
+        raise InvalidRecord(f"label: unknown field(s) {', '.join(sorted(unknown))}")
+    for name, limit in (("id", 200), ("text", MAX_TEXT_CHARS)):
+        value = obj.get(name)
+        if not isinstance(value, str) or not value:
+            raise InvalidRecord(f"{name}: required non-empty string, got {_kind(value)}")
+        if len(value) > limit:
+            raise InvalidRecord(f"{name}: longer than {limit} characters ({len(value)})")
+    if obj.get("label") not in SENTIMENTS:
+        raise InvalidRecord(f"label: expected one of {', '.join(SENTIMENTS)}, got {obj.get('label')!r:.40}")
+    for name in ("lang", "source"):
+        value = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidRecord(f"{name}: expected a string, got {_kind(value)}")
+    return obj
+
+
+def is_label(obj: Any) -> bool:
+    """A ``feedback`` topic record is a Label (for the scorer) when it carries a ``label`` field."""
+    return isinstance(obj, dict) and "label" in obj

@@ -83,3 +83,16 @@ async def replay(path: str, bootstrap: str | None, topic: str, speed: float | No
     finally:
         await producer.stop()
     return 0
+
+
+async def send_labels(records: list[dict], bootstrap: str | None, topic: str) -> int:
+    """Produce checked Label records to the feedback topic, all under the key ``scorer`` (one
+    partition: one worker learns each label once and shares the model through its table)."""
+    bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=30000)
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(topic, orjson.dumps(r), key=b"scorer") for r in records])
+    finally:
+        await producer.stop()
+    return len(records)
