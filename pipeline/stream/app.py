@@ -201,7 +201,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
 
     @app.agent(alerts, name="notify")
     async def notify(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(100, within=settings.batch_within_s):
+        async for events in stream.take_events(100, within=0.02):  # alerts are few: latency over batching
             for left, event in enumerate(events):
                 metrics.slack_pending.set(len(events) - left)
                 try:
