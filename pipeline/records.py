@@ -188,6 +188,12 @@ def decode_mention(raw: bytes) -> Mention:
     return mention_from_dict(_loads(raw))
 
 
+def decode_scored_dict(raw: bytes) -> tuple[dict[str, Any], float]:
+    """Bytes from ``mentions.scored`` -> (the checked dict, its event time): the detect hot path."""
+    obj = _loads(raw)
+    return obj, scored_time(obj)
+
+
 def decode_scored(raw: bytes) -> ScoredMention:
     """Bytes from the ``mentions.scored`` topic -> ScoredMention, or InvalidRecord."""
     return scored_from_dict(_loads(raw))
@@ -292,3 +298,14 @@ def label_from_dict(obj: Any) -> dict[str, Any]:
 def is_label(obj: Any) -> bool:
     """A ``feedback`` topic record is a Label (for the scorer) when it carries a ``label`` field."""
     return isinstance(obj, dict) and "label" in obj
+
+
+def is_label_bytes(raw: bytes) -> bool:
+    """Cheap test on a ``feedback`` record's bytes: is it a Label (for the scorer)? Labels carry a
+    top-level ``label`` field, Slack button presses never do."""
+    if b'"label"' not in raw:
+        return False
+    try:
+        return is_label(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return False

@@ -39,14 +39,23 @@ from prometheus_client import CollectorRegistry
 from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
 from pipeline.core.ingest import Ingestor
-from pipeline.core.monitor import Monitor, add_mention
+from pipeline.core.monitor import Monitor, add_scored_dict
 from pipeline.core.scoring import Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
 from pipeline.notify.interact import Verifier
 from pipeline.notify.slack import Notifier, Sink
-from pipeline.records import SEVERITIES, dead_letter, decode_alert, decode_feedback, decode_scored, encode
+from pipeline.records import (
+    SEVERITIES,
+    dead_letter,
+    decode_alert,
+    decode_feedback,
+    decode_scored_dict,
+    encode,
+    is_label_bytes,
+)
 from pipeline.settings import Settings
+from pipeline.stream.learning import FeedbackLearner
 from pipeline.stream.web import Health, lag_positions, make_web
 
 log = logging.getLogger(__name__)
@@ -68,6 +77,20 @@ class BrandTable(faust.Table):
 
     def partition_for_key(self, key: Any) -> int | None:
         return int(self._partitioner(key.encode(), self._all, self._all))
+
+
+class ScorerTable(faust.GlobalTable):
+    """The scorer's learned state: a global table (every worker reads it all, so every worker scores
+    with what was learned), written only by the owner of the labels' partition - all its keys go
+    to the partition of the key ``scorer``, like the labels themselves."""
+
+    def __init__(self, app: faust.App, *, name: str, partitions: int) -> None:
+        super().__init__(app, name=name, partitions=partitions,
+                         schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"))
+        self._partition = int(DefaultPartitioner()(b"scorer", list(range(partitions)), list(range(partitions))))
+
+    def partition_for_key(self, key: Any) -> int | None:
+        return self._partition
 
 
 def kafka_credentials(settings: Settings) -> faust.auth.Credentials | None:
@@ -121,8 +144,10 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     brand_state = app.tables.add(BrandTable(app, name="brand-state", partitions=settings.topic_partitions))
     ledger = app.tables.add(BrandTable(app, name="slack-ledger", partitions=settings.topic_partitions))
 
-    scorer = Scorer()
-    ingestor = Ingestor(scorer, BrandMatcher(brands) if brands else None, settings.max_future_s)
+    scorer_state = app.tables.add(ScorerTable(app, name="scorer-state", partitions=settings.topic_partitions))
+    ingestor = Ingestor(Scorer(), BrandMatcher(brands) if brands else None, settings.max_future_s)
+    learner = FeedbackLearner(lambda: ingestor.scorer, lambda s: setattr(ingestor, "scorer", s), scorer_state,
+                              metrics)
     monitor = Monitor(detector or DetectorConfig(), load=brand_state.get)
     notifier = Notifier(sink, channel_for=lambda b: (by_id[b].slack_channel if b in by_id else None)
                         or settings.slack_default_channel,
@@ -154,7 +179,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     async def ingest(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             outcomes = ingestor.run([e.value or b"" for e in events], now=clock())
-            for lang, n in scorer.last_counts.items():
+            for lang, n in ingestor.scorer.last_counts.items():
                 metrics.scored.labels(lang).inc(n)
             pending = []
             for event, out in zip(events, outcomes, strict=True):
@@ -173,16 +198,17 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             pending = []
             for event in events:
-                try:
-                    m = decode_scored(event.value or b"")
+                try:  # the same hot path as `buzzwatch detect`: a checked dict, no record object
+                    obj, ts = decode_scored_dict(event.value or b"")
                 except InvalidRecord as exc:
                     pending.append(await to_dlq(event, exc.reason))
                     continue
-                outcome = add_mention(monitor, m, clock=event.message.partition, offset=event.message.offset)
+                outcome = add_scored_dict(monitor, obj, ts, clock=event.message.partition,
+                                          offset=event.message.offset)
                 if outcome == "counted":
-                    label = metrics.brand(m.brand)
+                    label = metrics.brand(obj["brand"])
                     metrics.mentions.labels(label).inc()
-                    if m.sentiment == "negative":
+                    if obj["sentiment"] == "negative":
                         metrics.negatives.labels(label).inc()
                 elif outcome == "late":
                     metrics.too_late.inc()
@@ -225,6 +251,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     async def slack_feedback(stream: faust.StreamT) -> None:
         """Acknowledgements: recorded in the incident's ledger entry, shown on its root message."""
         async for event in stream.events():
+            if is_label_bytes(event.value or b""):
+                continue  # a label for the scorer: the learn agent's
             try:
                 record = decode_feedback(event.value or b"")
             except InvalidRecord as exc:
@@ -234,6 +262,20 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 entries = dict(ledger.get(record["brand"]) or {})
                 await _until_done(notifier.acknowledge, record, entries, f"ack of {record['incident_id']}")
                 ledger[record["brand"]] = _prune(entries)
+
+    @app.agent(feedback, name="learn")
+    async def learn(stream: faust.StreamT) -> None:
+        """Labels teach the scorer (once each); the learned state goes to the scorer-state table."""
+        async for events in stream.take_events(100, within=1.0):
+            bad: list[tuple[int, str]] = []
+            learner.apply([e.value or b"" for e in events], lambda i, reason, out=bad: out.append((i, reason)))
+            await asyncio.gather(*[await to_dlq(events[i], reason) for i, reason in bad])
+
+    @app.timer(interval=10.0)
+    async def sync_scorer() -> None:
+        """Workers that do not own the labels' partition (and any worker after a restart) pick up
+        the learned scorer from the global table."""
+        learner.sync()
 
     @app.timer(interval=5.0)
     async def watch_lag() -> None:

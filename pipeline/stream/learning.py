@@ -40,12 +40,12 @@ class FeedbackLearner:
         self.version = 0  # the table version the current scorer holds
         self._drifts: dict[str, int] = {}
 
-    def apply(self, raws: Iterable[bytes], dead_letter: Callable[[bytes, str], None]) -> int:
-        """Learn the labels among ``raws`` (other feedback records are not ours); bad labels are
-        dead-lettered with their reason. Returns how many were learned (not seen before)."""
+    def apply(self, raws: Iterable[bytes], dead_letter: Callable[[int, str], None]) -> int:
+        """Learn the labels among ``raws`` (other feedback records are not ours); a bad label is
+        handed to ``dead_letter(its index, reason)``. Returns how many were learned (new ids)."""
         self.sync()  # never save over a newer state (this worker just restarted)
         scorer, learned = self.get_scorer(), 0
-        for raw in raws:
+        for i, raw in enumerate(raws):
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -55,7 +55,7 @@ class FeedbackLearner:
             try:
                 rec = label_from_dict(obj)
             except InvalidRecord as exc:
-                dead_letter(raw, exc.reason)
+                dead_letter(i, exc.reason)
                 continue
             if scorer.learn_one(rec["text"], rec["label"], rec.get("lang"), feedback_id=rec["id"]):
                 learned += 1
