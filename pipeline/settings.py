@@ -27,7 +27,7 @@ class Settings:
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     brands_file: str | None = None
     metrics_port: int = 9108
-    web_port: int = 6066  # faust's web server: /healthz and (alerting issue) Slack interactivity
+    web_port: int = 6066  # our aiohttp server (stream/web.py): /healthz, /readyz, POST /slack/actions
     app_id: str = "buzzwatch"
     topic_mentions: str = "mentions"
     topic_scored: str = "mentions.scored"
