@@ -81,6 +81,20 @@ def test_negative_burst_alerts_positive_burst_does_not_bad_record_goes_to_dlq(
     assert record["reason"].startswith("created_at: not an RFC 3339 time")
     assert record["topic"] == "mentions" and record["offset"] == early
 
+    # Labels for the scorer, through `buzzwatch feedback` on the real topic - sent twice: learned once.
+    labels = write_jsonl(tmp_path / "labels.jsonl", [
+        {"id": f"lab-{i}", "text": f"gate agent left us waiting {i} hours", "label": "negative", "source": "analyst"}
+        for i in range(12)])
+    for _ in range(2):
+        subprocess.run([sys.executable, "-m", "pipeline.cli", "feedback", str(labels), "--bootstrap",
+                        broker.bootstrap], check=True, timeout=60, cwd=ROOT)
+    wait_until(lambda: worker.sample("buzzwatch_feedback_records_total", source="analyst") == 12, 30,
+               "the labels learned", worker)
+    time.sleep(3)  # the replayed copies have had time to arrive: still 12, none in the dead-letter topic
+    assert worker.sample("buzzwatch_feedback_records_total", source="analyst") == 12
+    assert 'buzzwatch_scorer_error_rate{lang="en"}' in worker.metrics()  # exported once learning began
+    assert worker.sample("buzzwatch_dlq_records_total", topic="feedback") == 0
+
 
 def test_killed_and_restarted_worker_does_not_post_the_incident_twice(
         broker, slack, start_worker, tmp_path, demo_rows):
@@ -116,17 +130,3 @@ def test_killed_and_restarted_worker_does_not_post_the_incident_twice(
     assert len(posts) == 1, [p["text"] for p in posts]
     updates = [m for m in slack.messages() if m["kind"] == "update"]
     assert updates and all(u["ts"] == posts[0]["ts"] for u in updates)
-
-    # Labels for the scorer, through `buzzwatch feedback` on the real topic - sent twice: learned once.
-    labels = write_jsonl(tmp_path / "labels.jsonl", [
-        {"id": f"lab-{i}", "text": f"gate agent left us waiting {i} hours", "label": "negative", "source": "analyst"}
-        for i in range(12)])
-    for _ in range(2):
-        subprocess.run([sys.executable, "-m", "pipeline.cli", "feedback", str(labels), "--bootstrap",
-                        broker.bootstrap], check=True, timeout=60, cwd=ROOT)
-    wait_until(lambda: worker.sample("buzzwatch_feedback_records_total", source="analyst") == 12, 30,
-               "the labels learned", worker)
-    time.sleep(3)  # the replayed copies have had time to arrive: still 12, none in the dead-letter topic
-    assert worker.sample("buzzwatch_feedback_records_total", source="analyst") == 12
-    assert 'buzzwatch_scorer_error_rate{lang="en"}' in worker.metrics()  # exported once learning began
-    assert worker.sample("buzzwatch_dlq_records_total", topic="feedback") == 0
