@@ -251,8 +251,23 @@ def encode(record: Mention | ScoredMention | dict[str, Any]) -> bytes:
     return orjson.dumps(record if isinstance(record, dict) else record.to_dict())
 
 
-def dead_letter(raw: bytes, reason: str, topic: str, partition: int, offset: int) -> dict[str, Any]:
-    """The ``mentions.dlq`` record: the original bytes (base64), why, and where they came from."""
+DLQ_MAX_ORIGINAL = 512 * 1024  # bytes kept of a dead letter's original: base64 of it still fits a 1 MB request
+
+
+def dead_letter(raw: bytes, reason: str, topic: str, partition: int, offset: int,
+                max_original: int = DLQ_MAX_ORIGINAL) -> dict[str, Any]:
+    """The ``mentions.dlq`` record: the original bytes (base64), why, and where they came from.
+
+    An original longer than ``max_original`` is cut (and the reason says so): whole, a 1 MB record
+    would not fit the producer's request size, and a dead letter that cannot be written stops the stream.
+
+    >>> rec = dead_letter(b"x" * 10, "text: too long", "mentions", 0, 5, max_original=4)
+    >>> rec["reason"], rec["original"]
+    ('text: too long (original cut to its first 4 of 10 bytes)', 'eHh4eA==')
+    """
+    if len(raw) > max_original:
+        reason = f"{reason} (original cut to its first {max_original} of {len(raw)} bytes)"
+        raw = raw[:max_original]
     return {
         "reason": reason,
         "topic": topic,
