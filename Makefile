@@ -33,7 +33,7 @@ test-integration: setup ## the real-broker tier only
 test-deploy: setup ## the chart, Prometheus rules, dashboard and image tests (needs promtool: apt-get install prometheus)
 	$(BIN)/python -m pytest tests/deploy
 
-test-soak: setup ## long variants: a 5-minute Slack outage on a real broker (~7 min)
+test-soak: setup ## long variants: a 5-minute Slack outage, 4x the hostile input on a real broker (~9 min)
 	BUZZWATCH_SOAK=1 $(BIN)/python -m pytest -m soak tests/integration
 
 example: setup ## regenerate docs/examples/incident-* (what on-call receives for the demo's acme incident)
@@ -48,8 +48,8 @@ dashboard: setup ## regenerate helm/buzzwatch/dashboards/buzzwatch.json from pip
 lint: setup ## ruff
 	$(BIN)/ruff check pipeline tests
 
-bench: setup ## throughput figures of the core stages (last line: JSON)
-	$(BIN)/python -m pipeline.sim.bench
+bench: setup ## one worker on Tansu: mentions/s vs scorer and raw consumer, latency, RSS; .run/bench.png (~3 min, last line: JSON)
+	$(BIN)/python -m pipeline.sim.bench $(BENCH_ARGS)
 
 DATASETS ?= ../shared/datasets
 

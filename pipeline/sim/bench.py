@@ -1,58 +1,519 @@
-"""``make bench``: throughput of the core stages the worker and the CLI share, on generated data.
+"""``make bench``: the worker measured end to end on a real broker, next to the limits it runs against.
 
-Prints a table and, last, one JSON object of the figures. The streaming figures (end to end
-through Kafka, latency, memory, recovery) belong to the scale issue and are added here then.
+Every streaming figure is read from outside one ``buzzwatch worker`` process (Tansu on loopback,
+the Slack stand-in): its ``/metrics`` counters polled every 0.25 s (0.2 s in the latency phase), its RSS from ``/proc``. Phases,
+each on a fresh broker (Tansu keeps everything in memory):
+
+1. *scorer only*: ``Ingestor.run`` (decode, brand, language id, model) over the bench's mentions in
+   batches of 1,000, in this process - the ceiling the production path can reach.
+2. *production*: the mentions are produced to ``mentions`` (keyed by brand), a bare aiokafka
+   consumer reads them back decoding each with orjson (the raw ceiling), then the worker starts
+   and drains the backlog: mentions -> ingest/score -> ``mentions.scored`` -> windows/detect.
+   Throughput is the slope of the windows' counter between 10% and 90% of the backlog.
+3. *latency*: on the same worker, mentions at 50% of the measured maximum for ``--latency-s``;
+   latency = the poll that saw mention *k* counted - the moment *k* was handed to the producer
+   (an upper bound by one poll interval, 0.2 s). Meanwhile synthetic alerts go to ``alerts`` at 2/s and
+   the stand-in's receive time is matched to each (as ``make latency`` does).
+4. *pre-scored*: scored records produced straight to ``mentions.scored`` (the detect stage's
+   input): the streaming machinery without the scorer, and its raw ceiling on the same records.
+5. *memory*: pre-scored mentions for 10,000 and then 100,000 distinct brands; RSS after each.
+
+The worker runs with the producer's normal batching (``BUZZWATCH_PRODUCER_MAX_BATCH_BYTES`` 16384,
+as on real Kafka): the one-record-per-batch setting the dev tools use on Tansu only matters for
+table recovery after a restart, which no phase here does. Prints a table with the issue's ratios,
+writes a PNG of throughput and latency over the run, and last one JSON object of the figures.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
+import math
+import os
+import random
+import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
-from pipeline.core.brands import Brand, BrandMatcher
-from pipeline.core.detector import DetectorConfig
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from pipeline.core.ingest import Ingestor
-from pipeline.core.monitor import Monitor, add_mention
 from pipeline.core.scoring import Scorer
-from pipeline.records import ScoredMention, decode_scored, encode
-from pipeline.sim.generate import BrandSpec, Episode, StreamSpec, generate
+from pipeline.devtools.broker import LocalBroker
+from pipeline.devtools.latency import percentile, synthetic_alert
+from pipeline.devtools.slack_standin import SlackStandIn
+from pipeline.devtools.worker_process import WorkerProcess
+from pipeline.records import ScoredMention, encode, format_time
+from pipeline.sim.generate import _text
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPICS = ("mentions", "mentions.scored", "mentions.dlq", "alerts", "feedback")
+PARTITIONS = 4
+START = 1772323200.0  # 2026-03-01T00:00:00Z: the bench's event time starts here
+COUNTED = ("buzzwatch_mentions_total", "buzzwatch_duplicate_mentions_total", "buzzwatch_late_mentions_total")
 
 
-def main() -> int:
-    brands = [BrandSpec(f"b{i}", 20 + 10 * (i % 30), episodes=(Episode("negative", 600, 10, 10, 50),) if i % 10 == 0
-                        else ()) for i in range(60)]
-    rows = generate(StreamSpec(start="2026-03-02T00:00:00Z", hours=24, brands=brands), seed=1)
-    raws = [encode(r) for r in rows]
-    matcher = BrandMatcher([Brand(b.id, b.id, handles=(f"@{b.id}",)) for b in brands])
-    ingestor = Ingestor(Scorer(), matcher)
+# --- data ---------------------------------------------------------------------------------------
 
-    t = time.perf_counter()
-    outcomes = []
+def mentions(n: int, brands: int, start: float, span_s: float, seed: int, prefix: str = "m") -> list[dict[str, Any]]:
+    """``n`` mentions over ``brands`` brands (a few loud, many quiet), in event-time order, each carrying its brand."""
+    rng = random.Random(seed)
+    weights = [1 / (i + 1) ** 0.8 for i in range(brands)]
+    picks = rng.choices(range(brands), weights=weights, k=n)
+    out = []
+    for i, b in enumerate(picks):
+        kind = rng.choices(("negative", "neutral", "positive"), (0.15, 0.5, 0.35))[0]
+        author = f"u{rng.randrange(20000)}"
+        out.append({"id": f"{prefix}{seed}-{i}", "text": _text(rng, kind, f"@b{b}"),
+                    "created_at": format_time(round(start + span_s * i / n, 3)), "brand": f"b{b}",
+                    "author_id": author, "author_followers": int(rng.paretovariate(1.2) * 50), "source": "bench"})
+    return out
+
+
+def prescored(n_brands: int, start: float, seed: int, first: int = 0) -> list[tuple[bytes, bytes]]:
+    """One scored mention for each brand ``first .. first + n_brands - 1`` (key, value): many idle brands."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(first, first + n_brands):
+        rec = {"id": f"s{i}", "text": f"@m{i} ordinary day", "created_at": format_time(start + i * 0.01),
+               "brand": f"m{i}", "negativity": round(rng.random() * 0.3, 3), "sentiment": "neutral", "lang": "en",
+               "author_id": f"u{i % 5000}"}
+        out.append((rec["brand"].encode(), orjson.dumps(rec)))
+    return out
+
+
+# --- Kafka from the outside ---------------------------------------------------------------------
+
+async def create_topics(bootstrap: str, partitions: int = PARTITIONS) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t, partitions, 1) for t in TOPICS])
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    """Everything, batched; returns records/s."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        pending = []
+        for key, value in records:
+            pending.append(await producer.send(topic, value, key=key))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return len(records) / (time.perf_counter() - started)
+
+
+async def raw_ceiling(bootstrap: str, topic: str, n: int) -> float:
+    """A bare aiokafka consumer decoding each value with orjson: records/s over ``n`` records, timed from its start.
+
+    Partitions are assigned, not joined through a group: Tansu forms a group only after half the
+    session timeout, which would measure the broker's timer rather than the consumer.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
+    started = time.perf_counter()
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+        await consumer.seek_to_beginning()
+        done = 0
+        deadline = time.monotonic() + 120
+        while done < n and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10000)
+            for records in batch.values():
+                for r in records:
+                    orjson.loads(r.value)
+                done += len(records)
+    finally:
+        await consumer.stop()
+    return done / (time.perf_counter() - started)
+
+
+# --- the worker from the outside -----------------------------------------------------------------
+
+def scrape(port: int) -> dict[str, float]:
+    """``/metrics`` as {sample name with labels: value} plus each name's sum over its labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        out[key] = float(value)
+        name = key.partition("{")[0]
+        out[name + "{*}"] = out.get(name + "{*}", 0.0) + float(value)
+    return out
+
+
+def counted(sample: dict[str, float]) -> float:
+    """Mentions the windows have taken (counted, recognised as duplicates, or late): each one processed."""
+    return sum(sample.get(name + "{*}", 0.0) for name in COUNTED)
+
+
+def stage_buckets(sample: dict[str, float], stage: str) -> dict[float, float]:
+    """The worker's latency histogram of one stage: upper bound (s) -> cumulative count."""
+    out = {}
+    for key, value in sample.items():
+        if key.startswith("buzzwatch_processing_latency_seconds_bucket{") and f'stage="{stage}"' in key:
+            le = key.split('le="')[1].split('"')[0]
+            out[float(le)] = value
+    return out
+
+
+def histogram_p99_ms(before: dict[float, float], after: dict[float, float]) -> float:
+    """The bucket bound under which 99% of the stage's samples taken between two scrapes fall."""
+    bounds = sorted(after)
+    total = after[bounds[-1]] - before.get(bounds[-1], 0.0)
+    for le in bounds:
+        if total and after[le] - before.get(le, 0.0) >= 0.99 * total:
+            return le * 1000
+    return float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Timeline:
+    """(wall second, phase, windows-updated count) polled from the worker, for the rate and the plot."""
+
+    def __init__(self, t0: float) -> None:
+        self.t0 = t0
+        self.points: list[tuple[float, str, float]] = []
+        self.latency: list[tuple[float, float]] = []  # (wall second, ms)
+
+    def poll_until(self, worker: WorkerProcess, phase: str, target: float, timeout: float,
+                   interval: float = 0.25) -> list[tuple[float, float]]:
+        deadline = time.monotonic() + timeout
+        seen: list[tuple[float, float]] = []
+        while time.monotonic() < deadline:
+            value = counted(scrape(worker.metrics_port))
+            now = time.time()
+            seen.append((now, value))
+            self.points.append((now - self.t0, phase, value))
+            if value >= target:
+                return seen
+            time.sleep(interval)
+        raise TimeoutError(f"{phase}: {seen[-1][1] if seen else 0:.0f} of {target:.0f} mentions after "
+                           f"{timeout:.0f} s\n{worker.log_tail()}")
+
+
+def slope(seen: list[tuple[float, float]], base: float, n: int) -> float:
+    """Records/s between 10% and 90% of a backlog of ``n`` (start-up and tail left out)."""
+    def when(fraction: float) -> float:
+        goal = base + fraction * n
+        for (t0, v0), (t1, v1) in zip(seen, seen[1:], strict=False):
+            if v1 >= goal:
+                return t0 + (t1 - t0) * (goal - v0) / max(v1 - v0, 1e-9)
+        return seen[-1][0]
+    return 0.8 * n / max(when(0.9) - when(0.1), 1e-9)
+
+
+@contextmanager
+def stack(work: Path, name: str, slack: SlackStandIn, **env: str) -> Iterator[tuple[LocalBroker, WorkerProcess]]:
+    """A fresh broker with the topics created, and a worker (not started) pointed at it and at Slack."""
+    with LocalBroker(log_path=str(work / f"{name}-broker.log")) as broker:
+        asyncio.run(create_topics(broker.bootstrap))
+        worker = WorkerProcess(broker.bootstrap, work / name, env={
+            "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_API_URL": slack.api_url, "SLACK_DEFAULT_CHANNEL": "#bench",
+            "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16384", "BUZZWATCH_TOPIC_PARTITIONS": str(PARTITIONS), **env},
+)
+        try:
+            yield broker, worker
+        finally:
+            worker.stop()
+
+
+# --- phases --------------------------------------------------------------------------------------
+
+def scorer_only(raws: list[bytes]) -> float:
+    ingestor = Ingestor(Scorer())
+    ingestor.run(raws[:200])  # warm the caches, as a running worker has
+    started = time.perf_counter()
     for i in range(0, len(raws), 1000):
-        outcomes += ingestor.run(raws[i:i + 1000])
-    score_s = time.perf_counter() - t
-    scored = [o for o in outcomes if isinstance(o, ScoredMention)]
-    lines = [encode(m) for m in scored]
+        ingestor.run(raws[i:i + 1000])
+    return len(raws) / (time.perf_counter() - started)
 
-    t = time.perf_counter()
-    monitor = Monitor(DetectorConfig())
-    alerts = 0
-    for line in lines:
-        add_mention(monitor, decode_scored(line))
-        alerts += len(monitor.advance())
-    detect_s = time.perf_counter() - t
 
-    figures = {
-        "mentions": len(raws),
-        "score_mentions_per_s": round(len(raws) / score_s),
-        "detect_mentions_per_s": round(len(lines) / detect_s),
-        "alerts": alerts,
-    }
-    print(f"{'stage':<28}{'mentions/s':>12}")
-    print(f"{'score (decode+match+model)':<28}{figures['score_mentions_per_s']:>12,}")
-    print(f"{'detect (decode+windows)':<28}{figures['detect_mentions_per_s']:>12,}")
-    print(json.dumps(figures))
+async def paced(bootstrap: str, records: list[tuple[bytes, bytes]], rate: float, sent_at: list[float],
+                alerts: int, alert_sent: dict[str, float]) -> None:
+    """Mentions at ``rate``/s (in 20 ms slices) and, alongside, ``alerts`` synthetic alerts at 2/s."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
+    await producer.start()
+
+    async def send_alerts() -> None:
+        for i in range(alerts):
+            alert = synthetic_alert(i, time.time())
+            alert_sent[alert["incident_id"]] = time.time()
+            await producer.send_and_wait("alerts", key=alert["brand"].encode(), value=encode(alert))
+            await asyncio.sleep(0.5)
+
+    try:
+        task = asyncio.create_task(send_alerts())
+        started, i = time.monotonic(), 0
+        while i < len(records):
+            due = min(len(records), int((time.monotonic() - started) * rate) + 1)
+            while i < due:
+                key, value = records[i]
+                sent_at.append(time.time())
+                await producer.send("mentions", value, key=key)
+                i += 1
+            await asyncio.sleep(0.02)
+        await producer.flush()
+        await task
+    finally:
+        await producer.stop()
+
+
+def latency_phase(worker: WorkerProcess, bootstrap: str, slack: SlackStandIn, timeline: Timeline,
+                  records: list[tuple[bytes, bytes]], rate: float, alerts: int) -> dict[str, Any]:
+    first = scrape(worker.metrics_port)
+    base = counted(first)
+    sent_at: list[float] = []
+    alert_sent: dict[str, float] = {}
+    stop = False
+    samples: list[tuple[float, float]] = []
+
+    def watch() -> None:
+        while not stop or (samples and samples[-1][1] < base + len(records)):
+            value = counted(scrape(worker.metrics_port))
+            now = time.time()
+            timeline.points.append((now - timeline.t0, "latency", value))
+            samples.append((now, value))
+            time.sleep(0.2)  # a scrape of ~500 brands' series costs the worker CPU: not too often
+            if stop and time.time() - sent_at[-1] > 30:
+                break
+
+    async def run() -> None:
+        nonlocal stop
+        watcher = asyncio.create_task(asyncio.to_thread(watch))
+        await paced(bootstrap, records, rate, sent_at, alerts, alert_sent)
+        stop = True
+        await watcher
+
+    asyncio.run(run())
+    last = scrape(worker.metrics_port)
+    hist = {stage: histogram_p99_ms(stage_buckets(first, stage), stage_buckets(last, stage))
+            for stage in ("ingest", "detect")}
+    lat = []
+    for now, value in samples:
+        k = int(value - base)
+        if 0 < k <= len(sent_at):
+            ms = (now - sent_at[k - 1]) * 1000
+            lat.append(ms)
+            timeline.latency.append((now - timeline.t0, ms))
+
+    def received() -> dict[str, float]:
+        return {r.body["metadata"]["event_payload"]["incident_id"]: r.received_at
+                for r in slack.requests("chat.postMessage") if r.status == 200 and r.body.get("metadata")}
+
+    slack.wait_for(lambda: len(received()) >= len(alert_sent), timeout=60, interval=0.2)
+    got = received()
+    slack_ms = [(got[k] - t) * 1000 for k, t in alert_sent.items() if k in got]
+    return {"rate": rate, "processing_ms": lat, "hist_p99_ms": hist, "slack_ms": slack_ms, "alerts_sent": len(alert_sent),
+            "alerts_received": len(slack_ms)}
+
+
+def plot(timeline: Timeline, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    phases: dict[str, list[tuple[float, float]]] = {}
+    for t, phase, value in timeline.points:
+        phases.setdefault(phase, []).append((t, value))
+    for phase, pts in phases.items():
+        xs, rates, j = [], [], 0
+        for t1, v1 in pts:  # over the last second: the polls are finer than the worker's batches
+            while pts[j][0] < t1 - 1.0:
+                j += 1
+            t0, v0 = pts[max(0, j - 1)]
+            if t1 - t0 >= 0.5:
+                xs.append(t1)
+                rates.append((v1 - v0) / (t1 - t0))
+        top.plot(xs, rates, label=phase, lw=1)
+    top.set_ylabel("mentions/s into the windows")
+    top.legend(loc="upper right")
+    top.grid(alpha=0.3)
+    if timeline.latency:
+        bottom.plot(*zip(*timeline.latency, strict=True), ".", ms=2, label="mention appended -> window updated")
+    bottom.set_ylabel("latency (ms)")
+    bottom.set_xlabel("seconds since the bench started")
+    bottom.grid(alpha=0.3)
+    bottom.legend(loc="upper right")
+    fig.suptitle("buzzwatch make bench: one worker, Tansu on loopback")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mentions", type=int, default=40000, help="backlog for the production phase")
+    ap.add_argument("--prescored", type=int, default=120000, help="backlog for the pre-scored phase")
+    ap.add_argument("--brands", type=int, default=500, help="brands in the throughput phases")
+    ap.add_argument("--latency-s", type=float, default=15.0, help="seconds of load at 50%% for the latency phase")
+    ap.add_argument("--alerts", type=int, default=20, help="synthetic alerts sent during the latency phase")
+    ap.add_argument("--brands-rss", type=int, default=100000, help="idle brands for the memory phase (0: skip)")
+    ap.add_argument("--png", default=str(ROOT / ".run" / "bench.png"), help="where the plot goes")
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="buzzwatch-bench-"))
+    t0 = time.time()
+    timeline = Timeline(t0)
+    say = lambda text: print(f"[{time.time() - t0:6.1f} s] {text}", flush=True)  # noqa: E731
+    load_before = os.getloadavg()[0]
+    fig: dict[str, Any] = {}
+
+    # One event-time stream: the backlog, then the live part of the latency phase right after it.
+    span = 12 * 3600.0
+    backlog = mentions(args.mentions, args.brands, START, span, seed=1)
+    raws = [orjson.dumps(m) for m in backlog]
+    fig["scorer_only_per_s"] = round(scorer_only(raws))
+    say(f"scorer only: {fig['scorer_only_per_s']:,}/s")
+
+    with SlackStandIn() as slack:
+        with stack(work, "production", slack) as (broker, worker):
+            keyed = [(m["brand"].encode(), r) for m, r in zip(backlog, raws, strict=True)]
+            asyncio.run(produce(broker.bootstrap, "mentions", keyed))
+            fig["raw_ceiling_per_s"] = round(asyncio.run(raw_ceiling(broker.bootstrap, "mentions", len(keyed))))
+            say(f"raw ceiling (mentions): {fig['raw_ceiling_per_s']:,}/s")
+            worker.start()
+            worker.wait_ready()
+            seen = timeline.poll_until(worker, "production", len(keyed), timeout=300)
+            fig["mentions_per_s"] = round(slope(seen, 0, len(keyed)))
+            say(f"production path: {fig['mentions_per_s']:,}/s")
+
+            rate = 0.5 * fig["mentions_per_s"]
+            n_live = int(rate * args.latency_s)
+            live = mentions(n_live, args.brands, START + span, n_live / max(len(backlog) / span, 1e-9), seed=2,
+                            prefix="l")
+            lat = latency_phase(worker, broker.bootstrap, slack, timeline,
+                                [(m["brand"].encode(), orjson.dumps(m)) for m in live], rate, args.alerts)
+            fig["latency_rate_per_s"] = round(rate)
+            for q in (0.5, 0.99):
+                fig[f"p{int(q * 100)}_processing_ms"] = round(percentile(lat["processing_ms"], q), 1)
+                fig[f"p{int(q * 100)}_alert_to_slack_ms"] = round(percentile(lat["slack_ms"], q), 1)
+            fig["alerts_to_slack"] = f"{lat['alerts_received']}/{lat['alerts_sent']}"
+            fig["p99_ingest_stage_ms_at_most"] = lat["hist_p99_ms"]["ingest"]
+            fig["p99_detect_stage_ms_at_most"] = lat["hist_p99_ms"]["detect"]
+            say(f"latency at {rate:,.0f}/s: p99 {fig['p99_processing_ms']} ms, alert->Slack p99 "
+                f"{fig['p99_alert_to_slack_ms']} ms")
+
+        scorer = Ingestor(Scorer())
+        scored_raws = [(o.brand.encode(), encode(o)) for o in
+                       (x for i in range(0, len(raws), 1000) for x in scorer.run(raws[i:i + 1000]))
+                       if isinstance(o, ScoredMention)]
+        reps = max(1, math.ceil(args.prescored / len(scored_raws)))
+        pre = _repeat_in_time(scored_raws, reps, span)[: args.prescored]
+        with stack(work, "prescored", slack) as (broker, worker):
+            asyncio.run(produce(broker.bootstrap, "mentions.scored", pre))
+            fig["raw_ceiling_scored_per_s"] = round(asyncio.run(raw_ceiling(broker.bootstrap, "mentions.scored",
+                                                                             len(pre))))
+            worker.start()
+            worker.wait_ready()
+            seen = timeline.poll_until(worker, "pre-scored", len(pre), timeout=300)
+            fig["prescored_mentions_per_s"] = round(slope(seen, 0, len(pre)))
+            say(f"pre-scored: {fig['prescored_mentions_per_s']:,}/s (raw ceiling on the same records "
+                f"{fig['raw_ceiling_scored_per_s']:,}/s)")
+
+        if args.brands_rss:
+            with stack(work, "memory", slack) as (broker, worker):
+                worker.start()
+                worker.wait_ready()
+                fig["rss_mib_idle"] = round(rss_mib(worker.proc.pid), 1)
+                done = 0
+                for n in sorted({min(10000, args.brands_rss), args.brands_rss}):
+                    batch = prescored(n - done, START, seed=3, first=done)
+                    asyncio.run(produce(broker.bootstrap, "mentions.scored", batch))
+                    done = n
+                    timeline.poll_until(worker, "memory", n, timeout=300, interval=0.5)
+                    time.sleep(2.0)  # table writes of the last batch
+                    fig[f"rss_mib_{n // 1000}k_brands"] = round(rss_mib(worker.proc.pid), 1)
+                    say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB")
+                if "rss_mib_10k_brands" in fig and "rss_mib_100k_brands" in fig:
+                    fig["kib_per_idle_brand"] = round(
+                        (fig["rss_mib_100k_brands"] - fig["rss_mib_10k_brands"]) * 1024 / 90000, 2)
+
+    fig["load_avg_1m_before"] = round(load_before, 2)
+    fig["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
+    fig["wall_s"] = round(time.time() - t0, 1)
+    plot(timeline, Path(args.png))
+    fig["png"] = str(args.png)
+    print_table(fig)
+    print(json.dumps(fig))
     return 0
+
+
+def _repeat_in_time(records: list[tuple[bytes, bytes]], reps: int, span: float) -> list[tuple[bytes, bytes]]:
+    """The scored stream ``reps`` times, each copy shifted later by ``span`` with fresh ids (all counted)."""
+    out = []
+    for rep in range(reps):
+        for key, value in records:
+            rec = orjson.loads(value)
+            if rep:
+                rec["id"] = f"{rec['id']}-r{rep}"
+                rec["created_at"] = format_time(_ts(rec["created_at"]) + rep * span)
+            out.append((key, orjson.dumps(rec)))
+    return out
+
+
+def _ts(text: str) -> float:
+    from pipeline.records import parse_time
+    return parse_time(text)
+
+
+def print_table(fig: dict[str, Any]) -> None:
+    def ratio(a: str, b: str) -> str:
+        return f"{fig[a] / fig[b]:.0%}" if fig.get(a) and fig.get(b) else "-"
+
+    rows: list[tuple[str, str, str, str]] = [
+        ("scorer only (Ingestor.run, batches of 1,000)", f"{fig['scorer_only_per_s']:,}/s", "", ""),
+        ("raw ceiling: aiokafka + orjson, mentions", f"{fig['raw_ceiling_per_s']:,}/s", "", ""),
+        ("raw ceiling: aiokafka + orjson, scored", f"{fig['raw_ceiling_scored_per_s']:,}/s", "", ""),
+        ("worker, production scorer (end to end)", f"{fig['mentions_per_s']:,}/s",
+         f"{ratio('mentions_per_s', 'scorer_only_per_s')} of scorer only", ">= 80%, >= 10,000/s"),
+        ("worker, pre-scored (streaming machinery)", f"{fig['prescored_mentions_per_s']:,}/s",
+         f"{ratio('prescored_mentions_per_s', 'raw_ceiling_scored_per_s')} of raw ceiling",
+         ">= 25%, >= 30,000/s"),
+        (f"processing p50 / p99 at {fig['latency_rate_per_s']:,}/s (50%)",
+         f"{fig['p50_processing_ms']} / {fig['p99_processing_ms']} ms", "", "p99 <= 250 ms"),
+        ("  the worker's histogram, p99 bucket: ingest / detect",
+         f"<= {fig['p99_ingest_stage_ms_at_most']:g} / <= {fig['p99_detect_stage_ms_at_most']:g} ms", "", ""),
+        ("alert -> Slack stand-in p50 / p99", f"{fig['p50_alert_to_slack_ms']} / {fig['p99_alert_to_slack_ms']} ms",
+         f"{fig['alerts_to_slack']} delivered", "p99 <= 1 s"),
+    ]
+    if "rss_mib_100k_brands" in fig:
+        rows += [("RSS idle / 10k / 100k brands",
+                  f"{fig['rss_mib_idle']} / {fig['rss_mib_10k_brands']} / {fig['rss_mib_100k_brands']} MiB",
+                  f"{fig['kib_per_idle_brand']} KiB per idle brand", "<= 512 MiB, <= 1 KiB")]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    head = ("figure", "value", "ratio", "target")
+    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
+    for row in (head, *rows):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print(f"load average (1 min) before / after: {fig['load_avg_1m_before']} / {fig['load_avg_1m_after']} "
+          f"(2 shared cores); {fig['wall_s']} s; plot: {fig['png']}")
 
 
 if __name__ == "__main__":
