@@ -138,3 +138,23 @@ def test_a_level_that_rises_and_stays_becomes_the_new_normal():
     assert len(opened(alerts, "acme")) <= 1
     baseline = monitor.brands["acme"].baseline
     assert baseline.negative_share() > 0.2  # it learned the new share
+
+
+def test_out_of_order_arrival_within_the_grace_finds_the_same_incident():
+    """Mentions arriving up to 5 minutes late and out of order (the grace is 10) are all counted:
+    the same incident opens, at most a few minutes apart, with the same counts once final."""
+    import random
+
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
+                                                        peak_min=50),)), seed=2)
+    rng = random.Random(3)
+    shuffled = sorted(ms, key=lambda m: m.ts + rng.uniform(0, 300))
+    assert shuffled != ms
+    in_order, _ = run(ms, flush_minutes=180)
+    late, monitor = run(shuffled, flush_minutes=180)
+    assert monitor.too_late == 0  # nothing was later than the grace: every mention counted
+    (a,), (b,) = opened(in_order, "acme"), opened(late, "acme")
+    from pipeline.records import parse_time
+    assert abs(parse_time(a["at"]) - parse_time(b["at"])) <= 5 * 60
+    assert [x["status"] for x in in_order if x["status"] != "escalated"] == \
+        [x["status"] for x in late if x["status"] != "escalated"] == ["open", "resolved"]
