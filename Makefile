@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-unit test-integration test-soak test-deploy dashboard example latency lint bench bench-detect bench-score train clean
+.PHONY: help setup run test test-unit test-integration test-soak test-deploy dashboard example latency lint bench bench-scale bench-detect bench-score train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,9 @@ lint: setup ## ruff
 
 bench: setup ## one worker on Tansu: mentions/s vs scorer and raw consumer, latency, RSS; .run/bench.png (~3 min, last line: JSON)
 	$(BIN)/python -m pipeline.sim.bench $(BENCH_ARGS)
+
+bench-scale: setup ## two workers on 8 partitions: throughput ratio and rebalance time (~2 min, last line: JSON)
+	$(BIN)/python -m pipeline.sim.bench --scale-only --png .run/bench-scale.png $(BENCH_ARGS)
 
 DATASETS ?= ../shared/datasets
 

@@ -12,8 +12,9 @@ each on a fresh broker (Tansu keeps everything in memory):
    Throughput is the slope of the windows' counter between 10% and 90% of the backlog.
 3. *latency*: on the same worker, mentions at 50% of the measured maximum for ``--latency-s``;
    latency = the poll that saw mention *k* counted - the moment *k* was handed to the producer
-   (an upper bound by one poll interval, 0.2 s). Meanwhile synthetic alerts go to ``alerts`` at 2/s and
-   the stand-in's receive time is matched to each (as ``make latency`` does).
+   (an upper bound by one poll interval, 0.2 s), next to the worker's own per-stage histogram.
+   Then synthetic alerts go to ``alerts`` at 2/s and the stand-in's receive time is matched to
+   each (as ``make latency`` does).
 4. *pre-scored*: scored records produced straight to ``mentions.scored`` (the detect stage's
    input): the streaming machinery without the scorer, and its raw ceiling on the same records.
 5. *memory*: pre-scored mentions for 10,000 and then 100,000 distinct brands; RSS after each.
@@ -35,7 +36,7 @@ import random
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
     return len(records) / (time.perf_counter() - started)
 
 
-async def raw_ceiling(bootstrap: str, topic: str, n: int) -> float:
+async def raw_ceiling(bootstrap: str, topic: str, n: int, partitions: int = PARTITIONS) -> float:
     """A bare aiokafka consumer decoding each value with orjson: records/s over ``n`` records, timed from its start.
 
     Partitions are assigned, not joined through a group: Tansu forms a group only after half the
@@ -129,7 +130,7 @@ async def raw_ceiling(bootstrap: str, topic: str, n: int) -> float:
     started = time.perf_counter()
     await consumer.start()
     try:
-        consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
         await consumer.seek_to_beginning()
         done = 0
         deadline = time.monotonic() + 120
@@ -229,18 +230,23 @@ def slope(seen: list[tuple[float, float]], base: float, n: int) -> float:
 
 
 @contextmanager
-def stack(work: Path, name: str, slack: SlackStandIn, **env: str) -> Iterator[tuple[LocalBroker, WorkerProcess]]:
+def stack(work: Path, name: str, slack: SlackStandIn, partitions: int = PARTITIONS,
+          **env: str) -> Iterator[tuple[LocalBroker, WorkerProcess]]:
     """A fresh broker with the topics created, and a worker (not started) pointed at it and at Slack."""
     with LocalBroker(log_path=str(work / f"{name}-broker.log")) as broker:
-        asyncio.run(create_topics(broker.bootstrap))
-        worker = WorkerProcess(broker.bootstrap, work / name, env={
-            "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_API_URL": slack.api_url, "SLACK_DEFAULT_CHANNEL": "#bench",
-            "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16384", "BUZZWATCH_TOPIC_PARTITIONS": str(PARTITIONS), **env},
-)
+        asyncio.run(create_topics(broker.bootstrap, partitions))
+        worker = new_worker(broker, work / name, slack, partitions, **env)
         try:
             yield broker, worker
         finally:
             worker.stop()
+
+
+def new_worker(broker: LocalBroker, workdir: Path, slack: SlackStandIn, partitions: int = PARTITIONS,
+               **env: str) -> WorkerProcess:
+    return WorkerProcess(broker.bootstrap, workdir, env={
+        "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_API_URL": slack.api_url, "SLACK_DEFAULT_CHANNEL": "#bench",
+        "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16384", "BUZZWATCH_TOPIC_PARTITIONS": str(partitions), **env})
 
 
 # --- phases --------------------------------------------------------------------------------------
@@ -254,21 +260,25 @@ def scorer_only(raws: list[bytes]) -> float:
     return len(raws) / (time.perf_counter() - started)
 
 
-async def paced(bootstrap: str, records: list[tuple[bytes, bytes]], rate: float, sent_at: list[float],
-                alerts: int, alert_sent: dict[str, float]) -> None:
-    """Mentions at ``rate``/s (in 20 ms slices) and, alongside, ``alerts`` synthetic alerts at 2/s."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
+async def send_alerts(bootstrap: str, alerts: int, alert_sent: dict[str, float]) -> None:
+    """``alerts`` synthetic incidents (with chart data) at 2/s, as ``make latency`` sends them."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     await producer.start()
-
-    async def send_alerts() -> None:
+    try:
         for i in range(alerts):
             alert = synthetic_alert(i, time.time())
             alert_sent[alert["incident_id"]] = time.time()
             await producer.send_and_wait("alerts", key=alert["brand"].encode(), value=encode(alert))
             await asyncio.sleep(0.5)
+    finally:
+        await producer.stop()
 
+
+async def paced(bootstrap: str, records: list[tuple[bytes, bytes]], rate: float, sent_at: list[float]) -> None:
+    """Mentions at ``rate``/s, in 20 ms slices."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
+    await producer.start()
     try:
-        task = asyncio.create_task(send_alerts())
         started, i = time.monotonic(), 0
         while i < len(records):
             due = min(len(records), int((time.monotonic() - started) * rate) + 1)
@@ -279,7 +289,6 @@ async def paced(bootstrap: str, records: list[tuple[bytes, bytes]], rate: float,
                 i += 1
             await asyncio.sleep(0.02)
         await producer.flush()
-        await task
     finally:
         await producer.stop()
 
@@ -306,9 +315,12 @@ def latency_phase(worker: WorkerProcess, bootstrap: str, slack: SlackStandIn, ti
     async def run() -> None:
         nonlocal stop
         watcher = asyncio.create_task(asyncio.to_thread(watch))
-        await paced(bootstrap, records, rate, sent_at, alerts, alert_sent)
+        await paced(bootstrap, records, rate, sent_at)
         stop = True
         await watcher
+        # Alerts once the mentions are done: each draws a chart (0.1-0.5 s of CPU), and 2 alerts/s
+        # is far more than production sees; mixed in, they would measure the charts, not the stream.
+        await send_alerts(bootstrap, alerts, alert_sent)
 
     asyncio.run(run())
     last = scrape(worker.metrics_port)
@@ -331,6 +343,78 @@ def latency_phase(worker: WorkerProcess, bootstrap: str, slack: SlackStandIn, ti
     slack_ms = [(got[k] - t) * 1000 for k, t in alert_sent.items() if k in got]
     return {"rate": rate, "processing_ms": lat, "hist_p99_ms": hist, "slack_ms": slack_ms, "alerts_sent": len(alert_sent),
             "alerts_received": len(slack_ms)}
+
+
+def scale_out(work: Path, slack: SlackStandIn, timeline: Timeline, records: list[tuple[bytes, bytes]],
+              say: Callable[[str], None]) -> dict[str, Any]:
+    """Pre-scored backlog on 8 partitions: one worker alone; then one worker joined by a second at 20%.
+
+    Rebalance time: from the second process's start to its first mention counted (spawn, group
+    join, assignment, table recovery, first batch); the first worker's longest stall around it is
+    the pause the rebalance costs it. Two-worker throughput: both counters together, from the
+    second's first mention to 90% of the backlog.
+    """
+    out: dict[str, Any] = {}
+    with stack(work, "scale-1", slack, partitions=8) as (broker, worker):
+        asyncio.run(produce(broker.bootstrap, "mentions.scored", records))
+        worker.start()
+        worker.wait_ready()
+        seen = timeline.poll_until(worker, "scale: 1 worker", len(records), timeout=300)
+        out["scale_1_worker_per_s"] = round(slope(seen, 0, len(records)))
+    say(f"8 partitions, 1 worker: {out['scale_1_worker_per_s']:,}/s")
+    with stack(work, "scale-2a", slack, partitions=8) as (broker, first):
+        asyncio.run(produce(broker.bootstrap, "mentions.scored", records))
+        first.start()
+        first.wait_ready()
+        timeline.poll_until(first, "scale: 2 workers", 0.2 * len(records), timeout=300)
+        second = new_worker(broker, work / "scale-2b", slack, partitions=8)
+        started = time.time()
+        second.start()
+        try:
+            points: list[tuple[float, float, float]] = []  # (time, first, second)
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                a, b = counted(scrape(first.metrics_port)), _counted_or_zero(second)
+                now = time.time()
+                points.append((now, a, b))
+                timeline.points.append((now - timeline.t0, "scale: 2 workers", a + b))
+                if a + b >= len(records):
+                    break
+                time.sleep(0.25)
+            joined = next((t for t, _, b in points if b > 0), float("nan"))
+            out["rebalance_s"] = round(joined - started, 1)
+            stalls = [t1 - t0 for (t0, a0, _), (t1, a1, _) in zip(points, points[1:], strict=False) if a1 == a0]
+            out["rebalance_first_worker_stall_s"] = round(_longest_run(points), 1) if stalls else 0.0
+            both = [(t, a + b) for t, a, b in points if t >= joined]
+            if len(both) > 2:
+                base = both[0][1]
+                n = max(1.0, 0.9 * len(records) - base)
+                out["scale_2_workers_per_s"] = round(slope(both, base, int(n / 0.8)) if n > 0 else 0)
+        finally:
+            second.stop()
+    if out.get("scale_2_workers_per_s"):
+        out["scale_ratio"] = round(out["scale_2_workers_per_s"] / out["scale_1_worker_per_s"], 2)
+    say(f"8 partitions, 2 workers: {out.get('scale_2_workers_per_s', 0):,}/s; rebalance {out['rebalance_s']} s")
+    return out
+
+
+def _counted_or_zero(worker: WorkerProcess) -> float:
+    try:
+        return counted(scrape(worker.metrics_port))
+    except OSError:  # not listening yet
+        return 0.0
+
+
+def _longest_run(points: list[tuple[float, float, float]]) -> float:
+    """The longest time the first worker's counter stood still (its pause for the rebalance)."""
+    longest, since = 0.0, None
+    for (t0, a0, _), (t1, a1, _) in zip(points, points[1:], strict=False):
+        if a1 == a0:
+            since = t0 if since is None else since
+            longest = max(longest, t1 - since)
+        else:
+            since = None
+    return longest
 
 
 def plot(timeline: Timeline, path: Path) -> None:
@@ -360,7 +444,8 @@ def plot(timeline: Timeline, path: Path) -> None:
     bottom.set_ylabel("latency (ms)")
     bottom.set_xlabel("seconds since the bench started")
     bottom.grid(alpha=0.3)
-    bottom.legend(loc="upper right")
+    if timeline.latency:
+        bottom.legend(loc="upper right")
     fig.suptitle("buzzwatch make bench: one worker, Tansu on loopback")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -368,15 +453,91 @@ def plot(timeline: Timeline, path: Path) -> None:
     plt.close(fig)
 
 
+def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timeline: Timeline,
+                say: Callable[[str], None], fig: dict[str, Any]) -> None:
+    """Scorer only, production (+ raw ceiling), latency, pre-scored (+ raw ceiling), memory."""
+    # One event-time stream: the backlog, then the live part of the latency phase right after it.
+    span = 12 * 3600.0
+    backlog = mentions(args.mentions, args.brands, START, span, seed=1)
+    raws = [orjson.dumps(m) for m in backlog]
+    fig["scorer_only_per_s"] = round(scorer_only(raws))
+    say(f"scorer only: {fig['scorer_only_per_s']:,}/s")
+
+    with stack(work, "production", slack) as (broker, worker):
+        keyed = [(m["brand"].encode(), r) for m, r in zip(backlog, raws, strict=True)]
+        asyncio.run(produce(broker.bootstrap, "mentions", keyed))
+        fig["raw_ceiling_per_s"] = round(asyncio.run(raw_ceiling(broker.bootstrap, "mentions", len(keyed))))
+        say(f"raw ceiling (mentions): {fig['raw_ceiling_per_s']:,}/s")
+        worker.start()
+        worker.wait_ready()
+        seen = timeline.poll_until(worker, "production", len(keyed), timeout=300)
+        fig["mentions_per_s"] = round(slope(seen, 0, len(keyed)))
+        say(f"production path: {fig['mentions_per_s']:,}/s")
+
+        rate = 0.5 * fig["mentions_per_s"]
+        n_live = int(rate * args.latency_s)
+        live = mentions(n_live, args.brands, START + span, n_live / max(len(backlog) / span, 1e-9), seed=2,
+                        prefix="l")
+        lat = latency_phase(worker, broker.bootstrap, slack, timeline,
+                            [(m["brand"].encode(), orjson.dumps(m)) for m in live], rate, args.alerts)
+        fig["latency_rate_per_s"] = round(rate)
+        for q in (0.5, 0.99):
+            fig[f"p{int(q * 100)}_processing_ms"] = round(percentile(lat["processing_ms"], q), 1)
+            fig[f"p{int(q * 100)}_alert_to_slack_ms"] = round(percentile(lat["slack_ms"], q), 1)
+        fig["alerts_to_slack"] = f"{lat['alerts_received']}/{lat['alerts_sent']}"
+        fig["p99_ingest_stage_ms_at_most"] = lat["hist_p99_ms"]["ingest"]
+        fig["p99_detect_stage_ms_at_most"] = lat["hist_p99_ms"]["detect"]
+        say(f"latency at {rate:,.0f}/s: p99 {fig['p99_processing_ms']} ms, alert->Slack p99 "
+            f"{fig['p99_alert_to_slack_ms']} ms")
+
+    scorer = Ingestor(Scorer())
+    scored_raws = [(o.brand.encode(), encode(o)) for o in
+                   (x for i in range(0, len(raws), 1000) for x in scorer.run(raws[i:i + 1000]))
+                   if isinstance(o, ScoredMention)]
+    reps = max(1, math.ceil(args.prescored / len(scored_raws)))
+    pre = _repeat_in_time(scored_raws, reps, span)[: args.prescored]
+    with stack(work, "prescored", slack) as (broker, worker):
+        asyncio.run(produce(broker.bootstrap, "mentions.scored", pre))
+        fig["raw_ceiling_scored_per_s"] = round(asyncio.run(raw_ceiling(broker.bootstrap, "mentions.scored",
+                                                                         len(pre))))
+        worker.start()
+        worker.wait_ready()
+        seen = timeline.poll_until(worker, "pre-scored", len(pre), timeout=300)
+        fig["prescored_mentions_per_s"] = round(slope(seen, 0, len(pre)))
+        say(f"pre-scored: {fig['prescored_mentions_per_s']:,}/s (raw ceiling on the same records "
+            f"{fig['raw_ceiling_scored_per_s']:,}/s)")
+
+    if args.brands_rss:
+        with stack(work, "memory", slack) as (broker, worker):
+            worker.start()
+            worker.wait_ready()
+            fig["rss_mib_idle"] = round(rss_mib(worker.proc.pid), 1)
+            done = 0
+            for n in sorted({min(10000, args.brands_rss), args.brands_rss}):
+                batch = prescored(n - done, START, seed=3, first=done)
+                asyncio.run(produce(broker.bootstrap, "mentions.scored", batch))
+                done = n
+                timeline.poll_until(worker, "memory", n, timeout=300, interval=0.5)
+                time.sleep(2.0)  # table writes of the last batch
+                fig[f"rss_mib_{n // 1000}k_brands"] = round(rss_mib(worker.proc.pid), 1)
+                say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB")
+            if "rss_mib_10k_brands" in fig and "rss_mib_100k_brands" in fig:
+                fig["kib_per_idle_brand"] = round(
+                    (fig["rss_mib_100k_brands"] - fig["rss_mib_10k_brands"]) * 1024 / 90000, 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mentions", type=int, default=40000, help="backlog for the production phase")
-    ap.add_argument("--prescored", type=int, default=120000, help="backlog for the pre-scored phase")
+    ap.add_argument("--mentions", type=int, default=30000, help="backlog for the production phase")
+    ap.add_argument("--prescored", type=int, default=60000, help="backlog for the pre-scored phase")
     ap.add_argument("--brands", type=int, default=500, help="brands in the throughput phases")
-    ap.add_argument("--latency-s", type=float, default=15.0, help="seconds of load at 50%% for the latency phase")
+    ap.add_argument("--latency-s", type=float, default=12.0, help="seconds of load at 50%% for the latency phase")
     ap.add_argument("--alerts", type=int, default=20, help="synthetic alerts sent during the latency phase")
     ap.add_argument("--brands-rss", type=int, default=100000, help="idle brands for the memory phase (0: skip)")
     ap.add_argument("--png", default=str(ROOT / ".run" / "bench.png"), help="where the plot goes")
+    ap.add_argument("--scale", action="store_true", help="then two workers on 8 partitions (make bench-scale)")
+    ap.add_argument("--scale-only", action="store_true", help="only the scale-out phase")
+    ap.add_argument("--scale-mentions", type=int, default=60000, help="pre-scored backlog of the scale-out phase")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="buzzwatch-bench-"))
     t0 = time.time()
@@ -385,75 +546,12 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     fig: dict[str, Any] = {}
 
-    # One event-time stream: the backlog, then the live part of the latency phase right after it.
-    span = 12 * 3600.0
-    backlog = mentions(args.mentions, args.brands, START, span, seed=1)
-    raws = [orjson.dumps(m) for m in backlog]
-    fig["scorer_only_per_s"] = round(scorer_only(raws))
-    say(f"scorer only: {fig['scorer_only_per_s']:,}/s")
-
     with SlackStandIn() as slack:
-        with stack(work, "production", slack) as (broker, worker):
-            keyed = [(m["brand"].encode(), r) for m, r in zip(backlog, raws, strict=True)]
-            asyncio.run(produce(broker.bootstrap, "mentions", keyed))
-            fig["raw_ceiling_per_s"] = round(asyncio.run(raw_ceiling(broker.bootstrap, "mentions", len(keyed))))
-            say(f"raw ceiling (mentions): {fig['raw_ceiling_per_s']:,}/s")
-            worker.start()
-            worker.wait_ready()
-            seen = timeline.poll_until(worker, "production", len(keyed), timeout=300)
-            fig["mentions_per_s"] = round(slope(seen, 0, len(keyed)))
-            say(f"production path: {fig['mentions_per_s']:,}/s")
-
-            rate = 0.5 * fig["mentions_per_s"]
-            n_live = int(rate * args.latency_s)
-            live = mentions(n_live, args.brands, START + span, n_live / max(len(backlog) / span, 1e-9), seed=2,
-                            prefix="l")
-            lat = latency_phase(worker, broker.bootstrap, slack, timeline,
-                                [(m["brand"].encode(), orjson.dumps(m)) for m in live], rate, args.alerts)
-            fig["latency_rate_per_s"] = round(rate)
-            for q in (0.5, 0.99):
-                fig[f"p{int(q * 100)}_processing_ms"] = round(percentile(lat["processing_ms"], q), 1)
-                fig[f"p{int(q * 100)}_alert_to_slack_ms"] = round(percentile(lat["slack_ms"], q), 1)
-            fig["alerts_to_slack"] = f"{lat['alerts_received']}/{lat['alerts_sent']}"
-            fig["p99_ingest_stage_ms_at_most"] = lat["hist_p99_ms"]["ingest"]
-            fig["p99_detect_stage_ms_at_most"] = lat["hist_p99_ms"]["detect"]
-            say(f"latency at {rate:,.0f}/s: p99 {fig['p99_processing_ms']} ms, alert->Slack p99 "
-                f"{fig['p99_alert_to_slack_ms']} ms")
-
-        scorer = Ingestor(Scorer())
-        scored_raws = [(o.brand.encode(), encode(o)) for o in
-                       (x for i in range(0, len(raws), 1000) for x in scorer.run(raws[i:i + 1000]))
-                       if isinstance(o, ScoredMention)]
-        reps = max(1, math.ceil(args.prescored / len(scored_raws)))
-        pre = _repeat_in_time(scored_raws, reps, span)[: args.prescored]
-        with stack(work, "prescored", slack) as (broker, worker):
-            asyncio.run(produce(broker.bootstrap, "mentions.scored", pre))
-            fig["raw_ceiling_scored_per_s"] = round(asyncio.run(raw_ceiling(broker.bootstrap, "mentions.scored",
-                                                                             len(pre))))
-            worker.start()
-            worker.wait_ready()
-            seen = timeline.poll_until(worker, "pre-scored", len(pre), timeout=300)
-            fig["prescored_mentions_per_s"] = round(slope(seen, 0, len(pre)))
-            say(f"pre-scored: {fig['prescored_mentions_per_s']:,}/s (raw ceiling on the same records "
-                f"{fig['raw_ceiling_scored_per_s']:,}/s)")
-
-        if args.brands_rss:
-            with stack(work, "memory", slack) as (broker, worker):
-                worker.start()
-                worker.wait_ready()
-                fig["rss_mib_idle"] = round(rss_mib(worker.proc.pid), 1)
-                done = 0
-                for n in sorted({min(10000, args.brands_rss), args.brands_rss}):
-                    batch = prescored(n - done, START, seed=3, first=done)
-                    asyncio.run(produce(broker.bootstrap, "mentions.scored", batch))
-                    done = n
-                    timeline.poll_until(worker, "memory", n, timeout=300, interval=0.5)
-                    time.sleep(2.0)  # table writes of the last batch
-                    fig[f"rss_mib_{n // 1000}k_brands"] = round(rss_mib(worker.proc.pid), 1)
-                    say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB")
-                if "rss_mib_10k_brands" in fig and "rss_mib_100k_brands" in fig:
-                    fig["kib_per_idle_brand"] = round(
-                        (fig["rss_mib_100k_brands"] - fig["rss_mib_10k_brands"]) * 1024 / 90000, 2)
+        if not args.scale_only:
+            main_phases(args, work, slack, timeline, say, fig)
+        if args.scale or args.scale_only:
+            records = prescored_stream(args.scale_mentions, args.brands)
+            fig.update(scale_out(work, slack, timeline, records, say))
 
     fig["load_avg_1m_before"] = round(load_before, 2)
     fig["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
@@ -463,6 +561,16 @@ def main(argv: list[str] | None = None) -> int:
     print_table(fig)
     print(json.dumps(fig))
     return 0
+
+
+def prescored_stream(n: int, brands: int) -> list[tuple[bytes, bytes]]:
+    """``n`` scored mentions (key, value) over ``brands`` brands, scored once here by the production scorer."""
+    base = mentions(min(n, 30000), brands, START, 12 * 3600.0, seed=4)
+    ingestor = Ingestor(Scorer())
+    raws = [orjson.dumps(m) for m in base]
+    scored = [(o.brand.encode(), encode(o)) for i in range(0, len(raws), 1000)
+              for o in ingestor.run(raws[i:i + 1000]) if isinstance(o, ScoredMention)]
+    return _repeat_in_time(scored, math.ceil(n / len(scored)), 12 * 3600.0)[:n]
 
 
 def _repeat_in_time(records: list[tuple[bytes, bytes]], reps: int, span: float) -> list[tuple[bytes, bytes]]:
@@ -487,26 +595,35 @@ def print_table(fig: dict[str, Any]) -> None:
     def ratio(a: str, b: str) -> str:
         return f"{fig[a] / fig[b]:.0%}" if fig.get(a) and fig.get(b) else "-"
 
-    rows: list[tuple[str, str, str, str]] = [
-        ("scorer only (Ingestor.run, batches of 1,000)", f"{fig['scorer_only_per_s']:,}/s", "", ""),
-        ("raw ceiling: aiokafka + orjson, mentions", f"{fig['raw_ceiling_per_s']:,}/s", "", ""),
-        ("raw ceiling: aiokafka + orjson, scored", f"{fig['raw_ceiling_scored_per_s']:,}/s", "", ""),
-        ("worker, production scorer (end to end)", f"{fig['mentions_per_s']:,}/s",
-         f"{ratio('mentions_per_s', 'scorer_only_per_s')} of scorer only", ">= 80%, >= 10,000/s"),
-        ("worker, pre-scored (streaming machinery)", f"{fig['prescored_mentions_per_s']:,}/s",
-         f"{ratio('prescored_mentions_per_s', 'raw_ceiling_scored_per_s')} of raw ceiling",
-         ">= 25%, >= 30,000/s"),
-        (f"processing p50 / p99 at {fig['latency_rate_per_s']:,}/s (50%)",
-         f"{fig['p50_processing_ms']} / {fig['p99_processing_ms']} ms", "", "p99 <= 250 ms"),
-        ("  the worker's histogram, p99 bucket: ingest / detect",
-         f"<= {fig['p99_ingest_stage_ms_at_most']:g} / <= {fig['p99_detect_stage_ms_at_most']:g} ms", "", ""),
-        ("alert -> Slack stand-in p50 / p99", f"{fig['p50_alert_to_slack_ms']} / {fig['p99_alert_to_slack_ms']} ms",
-         f"{fig['alerts_to_slack']} delivered", "p99 <= 1 s"),
-    ]
+    rows: list[tuple[str, str, str, str]] = []
+    if "mentions_per_s" in fig:
+        rows += [
+            ("scorer only (Ingestor.run, batches of 1,000)", f"{fig['scorer_only_per_s']:,}/s", "", ""),
+            ("raw ceiling: aiokafka + orjson, mentions", f"{fig['raw_ceiling_per_s']:,}/s", "", ""),
+            ("raw ceiling: aiokafka + orjson, scored", f"{fig['raw_ceiling_scored_per_s']:,}/s", "", ""),
+            ("worker, production scorer (end to end)", f"{fig['mentions_per_s']:,}/s",
+             f"{ratio('mentions_per_s', 'scorer_only_per_s')} of scorer only", ">= 80%, >= 10,000/s"),
+            ("worker, pre-scored (streaming machinery)", f"{fig['prescored_mentions_per_s']:,}/s",
+             f"{ratio('prescored_mentions_per_s', 'raw_ceiling_scored_per_s')} of raw ceiling",
+             ">= 25%, >= 30,000/s"),
+            (f"processing p50 / p99 at {fig['latency_rate_per_s']:,}/s (50%)",
+             f"{fig['p50_processing_ms']} / {fig['p99_processing_ms']} ms", "", "p99 <= 250 ms"),
+            ("  the worker's histogram, p99 bucket: ingest / detect",
+             f"<= {fig['p99_ingest_stage_ms_at_most']:g} / <= {fig['p99_detect_stage_ms_at_most']:g} ms", "", ""),
+            ("alert -> Slack stand-in p50 / p99",
+             f"{fig['p50_alert_to_slack_ms']} / {fig['p99_alert_to_slack_ms']} ms",
+             f"{fig['alerts_to_slack']} delivered", "p99 <= 1 s"),
+        ]
     if "rss_mib_100k_brands" in fig:
         rows += [("RSS idle / 10k / 100k brands",
                   f"{fig['rss_mib_idle']} / {fig['rss_mib_10k_brands']} / {fig['rss_mib_100k_brands']} MiB",
                   f"{fig['kib_per_idle_brand']} KiB per idle brand", "<= 512 MiB, <= 1 KiB")]
+    if "scale_1_worker_per_s" in fig:
+        rows += [("8 partitions: 1 worker / 2 workers",
+                  f"{fig['scale_1_worker_per_s']:,} / {fig.get('scale_2_workers_per_s', 0):,}/s",
+                  f"x{fig.get('scale_ratio', 0)}", "report"),
+                 ("rebalance: 2nd worker start -> its first mention",
+                  f"{fig['rebalance_s']} s", f"1st worker stalled {fig['rebalance_first_worker_stall_s']} s", "report")]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     head = ("figure", "value", "ratio", "target")
     widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
