@@ -398,6 +398,76 @@ def scale_out(work: Path, slack: SlackStandIn, timeline: Timeline, records: list
     return out
 
 
+async def changelog_records(bootstrap: str, topic: str = "buzzwatch-brand-state-changelog") -> int:
+    """Records in a topic, from its partitions' end offsets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh client knows no topic yet
+            parts = consumer.partitions_for_topic(topic) or set()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        return int(sum(ends.values()))
+    finally:
+        await consumer.stop()
+
+
+def recovery(work: Path, slack: SlackStandIn, timeline: Timeline, brands: int,
+             say: Callable[[str], None]) -> dict[str, Any]:
+    """Restart time with ``brands`` brands of state, memory:// (rebuilt from the changelog) vs rocksdb://.
+
+    The worker counts one mention per brand, its states reach the changelog at the next commit,
+    it is stopped (SIGTERM) and started again on the same data directory; recovery = from the
+    new process's start to Faust's "Worker ready" (tables recovered, agents running). One
+    record per producer batch here: Tansu's end offsets would otherwise hide the last batch of
+    each changelog partition from Faust's recovery (see README).
+    """
+    out: dict[str, Any] = {}
+    records = prescored(brands, START, seed=5)
+    for store in ("memory://", "rocksdb://"):
+        name = store.split(":")[0]
+        with stack(work, f"recovery-{name}", slack, BUZZWATCH_STORE=store,
+                   BUZZWATCH_PRODUCER_MAX_BATCH_BYTES="16") as (broker, worker):
+            worker.start()
+            worker.wait_ready()
+            asyncio.run(produce(broker.bootstrap, "mentions.scored", records))
+            crash = _count_or_crash(worker, timeline, f"recovery: {name}", brands)
+            if crash:
+                out[f"recovery_s_{name}"] = out[f"rss_mib_recovered_{name}"] = "failed"
+                out[f"recovery_error_{name}"] = crash
+                say(f"recovery, {store}: the worker failed before the restart: {crash}")
+                continue
+            deadline = time.monotonic() + 300
+            while asyncio.run(changelog_records(broker.bootstrap)) < brands and time.monotonic() < deadline:
+                time.sleep(1.0)
+            worker.stop(timeout=60)
+            started = time.monotonic()
+            worker.start()
+            worker.wait_ready(timeout=600)
+            out[f"recovery_s_{name}"] = round(time.monotonic() - started, 1)
+            out[f"rss_mib_recovered_{name}"] = round(rss_mib(worker.proc.pid), 1)
+        say(f"recovery with {brands:,} brands, {store}: {out[f'recovery_s_{name}']} s "
+            f"(RSS {out[f'rss_mib_recovered_{name}']} MiB)")
+    out["recovery_brands"] = brands
+    return out
+
+
+def _count_or_crash(worker: WorkerProcess, timeline: Timeline, phase: str, target: int) -> str | None:
+    """Poll until ``target`` mentions are counted; the worker's first crash line if an agent crashed instead."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        value = counted(scrape(worker.metrics_port))
+        timeline.points.append((time.time() - timeline.t0, phase, value))
+        if value >= target:
+            return None
+        crashed = [line for line in worker.log_tail(400).splitlines() if "Crashed reason=" in line]
+        if crashed:
+            return crashed[0].split("Crashed reason=")[1].strip()[:200]
+        time.sleep(0.5)
+    return f"{phase}: not done after 600 s"
+
+
 def _counted_or_zero(worker: WorkerProcess) -> float:
     try:
         return counted(scrape(worker.metrics_port))
@@ -538,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", action="store_true", help="then two workers on 8 partitions (make bench-scale)")
     ap.add_argument("--scale-only", action="store_true", help="only the scale-out phase")
     ap.add_argument("--scale-mentions", type=int, default=60000, help="pre-scored backlog of the scale-out phase")
+    ap.add_argument("--recovery", action="store_true", help="then restart times, memory:// vs rocksdb:// (rocksdict)")
+    ap.add_argument("--recovery-brands", type=int, default=100000, help="brands of state for --recovery")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="buzzwatch-bench-"))
     t0 = time.time()
@@ -549,9 +621,11 @@ def main(argv: list[str] | None = None) -> int:
     with SlackStandIn() as slack:
         if not args.scale_only:
             main_phases(args, work, slack, timeline, say, fig)
-        if args.scale or args.scale_only:
+        if (args.scale or args.scale_only) and args.scale_mentions:
             records = prescored_stream(args.scale_mentions, args.brands)
             fig.update(scale_out(work, slack, timeline, records, say))
+        if args.recovery:
+            fig.update(recovery(work, slack, timeline, args.recovery_brands, say))
 
     fig["load_avg_1m_before"] = round(load_before, 2)
     fig["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
@@ -624,6 +698,12 @@ def print_table(fig: dict[str, Any]) -> None:
                   f"x{fig.get('scale_ratio', 0)}", "report"),
                  ("rebalance: 2nd worker start -> its first mention",
                   f"{fig['rebalance_s']} s", f"1st worker stalled {fig['rebalance_first_worker_stall_s']} s", "report")]
+    if "recovery_brands" in fig:
+        rows += [(f"restart with {fig['recovery_brands']:,} brands: memory:// / rocksdb://",
+                  f"{fig['recovery_s_memory']} / {fig['recovery_s_rocksdb']} s",
+                  f"RSS {fig['rss_mib_recovered_memory']} / {fig['rss_mib_recovered_rocksdb']} MiB", "report")]
+        rows += [(f"  {store} failed", fig[f"recovery_error_{store}"][:60], "", "")
+                 for store in ("memory", "rocksdb") if f"recovery_error_{store}" in fig]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     head = ("figure", "value", "ratio", "target")
     widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
