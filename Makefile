@@ -51,8 +51,9 @@ lint: setup ## ruff
 bench: setup ## one worker on Tansu: mentions/s vs scorer and raw consumer, latency, RSS; .run/bench.png (~3 min, last line: JSON)
 	$(BIN)/python -m pipeline.sim.bench $(BENCH_ARGS)
 
-bench-scale: setup ## two workers on 8 partitions: throughput ratio and rebalance time (~2 min, last line: JSON)
-	$(BIN)/python -m pipeline.sim.bench --scale-only --png .run/bench-scale.png $(BENCH_ARGS)
+bench-scale: setup ## two workers on 8 partitions (ratio, rebalance time); restart with 100k brands, memory:// vs rocksdb:// (~8 min)
+	$(BIN)/python -m pip install --quiet 'rocksdict>=0.3'
+	$(BIN)/python -m pipeline.sim.bench --scale-only --recovery --png .run/bench-scale.png $(BENCH_ARGS)
 
 DATASETS ?= ../shared/datasets
 
