@@ -203,7 +203,7 @@ class Timeline:
         self.latency: list[tuple[float, float]] = []  # (wall second, ms)
 
     def poll_until(self, worker: WorkerProcess, phase: str, target: float, timeout: float,
-                   interval: float = 0.25) -> list[tuple[float, float]]:
+                   interval: float = 1.0) -> list[tuple[float, float]]:
         deadline = time.monotonic() + timeout
         seen: list[tuple[float, float]] = []
         while time.monotonic() < deadline:

@@ -34,6 +34,8 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from pipeline.core.brands import Brand, BrandMatcher
@@ -55,6 +57,7 @@ from pipeline.records import (
     is_label_bytes,
 )
 from pipeline.settings import Settings
+from pipeline.stream import batches
 from pipeline.stream.learning import FeedbackLearner
 from pipeline.stream.web import Health, lag_positions, make_web
 
@@ -127,6 +130,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=max(10.0, 3 * settings.session_timeout_s),
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        producer_linger=0.005,  # a batch's scored mentions go out in a few requests, not one each
         broker_commit_interval=settings.commit_interval_s,
         broker_commit_every=settings.commit_every,
         consumer_auto_offset_reset="earliest",
@@ -136,8 +140,10 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         table_cleanup_interval=3600.0,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    mentions = app.topic(settings.topic_mentions, **raw)
-    scored = app.topic(settings.topic_scored, **raw)
+    # The hot topics have no agent to declare them; the conductor declares internal topics before
+    # it subscribes (created if missing, left alone if they exist).
+    mentions = app.topic(settings.topic_mentions, internal=True, **raw)
+    scored = app.topic(settings.topic_scored, internal=True, **raw)
     dlq = app.topic(settings.topic_dlq, **raw)
     alerts = app.topic(settings.topic_alerts, **raw)
     feedback = app.topic(settings.topic_feedback, **raw)
@@ -164,66 +170,99 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         await asyncio.wait_for(sent, timeout=5.0)
 
     verifier = Verifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
+
+    def write_states() -> None:
+        for brand, state in monitor.take_dirty().items():
+            brand_state[brand] = state
+            _export_gauges(metrics, monitor, brand)
+
+    # Brand states reach the table once per commit, not once per batch: a hot brand's few KB would
+    # otherwise be serialised and produced for every batch it appears in (most of the detect stage's
+    # time). Written just before Faust flushes the producer and commits, so no committed offset is
+    # ahead of its brand's state; uncommitted mentions re-read after a crash are recognised by the
+    # offset each state carries.
+    app.sensors.add(_BeforeCommit(write_states))
     app.buzzwatch_web = make_web(health, metrics, verifier, publish, clock=clock)  # type: ignore[attr-defined]
     app.buzzwatch_registry = registry  # type: ignore[attr-defined]
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
 
     async def to_dlq(event: Any, reason: str) -> Any:
-        msg = event.message
+        return await dead_letter_message(event.message, reason)
+
+    async def dead_letter_message(msg: ConsumerRecord, reason: str) -> Any:
         metrics.dlq.labels(msg.topic).inc()
-        record = dead_letter(event.value if isinstance(event.value, bytes) else b"", reason,
+        record = dead_letter(msg.value if isinstance(msg.value, bytes) else b"", reason,
                              msg.topic, msg.partition, msg.offset)
-        return await dlq.send(key=event.key, value=encode(record))
+        return await app.producer.send(settings.topic_dlq, msg.key, encode(record), None, None, None)
 
-    @app.agent(mentions, name="ingest")
-    async def ingest(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            outcomes = ingestor.run([e.value or b"" for e in events], now=clock())
-            for lang, n in ingestor.scorer.last_counts.items():
-                metrics.scored.labels(lang).inc(n)
-            pending = []
-            for event, out in zip(events, outcomes, strict=True):
-                if isinstance(out, InvalidRecord):
-                    pending.append(await to_dlq(event, out.reason))
-                elif out is None:
-                    metrics.unmatched.inc()
-                else:
-                    pending.append(await scored.send(key=out.brand.encode(), value=encode(out)))
-            await asyncio.gather(*pending)
-            metrics.ingested.inc(len(events))
-            _observe_latency(metrics, "ingest", events)
+    async def ingest(messages: list[ConsumerRecord]) -> None:
+        """Score a fetch of raw mentions (one partition's); each goes on to its brand's partition of the scored topic."""
+        outcomes = ingestor.run([m.value or b"" for m in messages], now=clock())
+        for lang, n in ingestor.scorer.last_counts.items():
+            metrics.scored.labels(lang).inc(n)
+        pending = []
+        send = app.producer.send
+        for msg, out in zip(messages, outcomes, strict=True):
+            if isinstance(out, InvalidRecord):
+                pending.append(await dead_letter_message(msg, out.reason))
+            elif out is None:
+                metrics.unmatched.inc()
+            else:
+                pending.append(await send(settings.topic_scored, out.brand.encode(), encode(out), None, None, None))
+        await asyncio.gather(*pending)  # acknowledged before the fetch's offsets may commit
+        metrics.ingested.inc(len(messages))
+        _observe_latency(metrics, "ingest", [m.timestamp / 1000 for m in messages[::50]])
 
-    @app.agent(scored, name="detect")
-    async def detect(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            pending = []
-            for event in events:
-                try:  # the same hot path as `buzzwatch detect`: a checked dict, no record object
-                    obj, ts = decode_scored_dict(event.value or b"")
-                except InvalidRecord as exc:
-                    pending.append(await to_dlq(event, exc.reason))
-                    continue
-                outcome = add_scored_dict(monitor, obj, ts, clock=event.message.partition,
-                                          offset=event.message.offset)
-                if outcome == "counted":
-                    label = metrics.brand(obj["brand"])
-                    metrics.mentions.labels(label).inc()
-                    if obj["sentiment"] == "negative":
-                        metrics.negatives.labels(label).inc()
-                elif outcome == "late":
-                    metrics.too_late.inc()
-                else:
-                    metrics.duplicates.inc()
-            for alert in monitor.advance():
-                metrics.alerts.labels(metrics.brand(alert["brand"]), alert["status"]).inc()
-                log.info("alert %s %s %s: %s", alert["incident_id"], alert["status"], alert["severity"],
-                         alert["reason"])
-                pending.append(await alerts.send(key=alert["brand"].encode(), value=encode(alert)))
-            for brand, state in monitor.take_dirty().items():
-                brand_state[brand] = state
-                _export_gauges(metrics, monitor, brand)
-            await asyncio.gather(*pending)
-            _observe_latency(metrics, "detect", events)
+    async def detect(messages: list[ConsumerRecord]) -> None:
+        """Count a fetch of scored mentions (one partition's) into the windows, then evaluate the brands it touched."""
+        pending = []
+        counted: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+        late = duplicates = 0
+        for msg in messages:
+            try:  # the same hot path as `buzzwatch detect`: a checked dict, no record object
+                obj, ts = decode_scored_dict(msg.value or b"")
+            except InvalidRecord as exc:
+                pending.append(await dead_letter_message(msg, exc.reason))
+                continue
+            outcome = add_scored_dict(monitor, obj, ts, clock=msg.partition, offset=msg.offset)
+            if outcome == "counted":
+                c = counted[obj["brand"]]
+                c[0] += 1
+                if obj["sentiment"] == "negative":
+                    c[1] += 1
+            elif outcome == "late":
+                late += 1
+            else:
+                duplicates += 1
+        for brand, (n, negative) in counted.items():
+            label = metrics.brand(brand)
+            metrics.mentions.labels(label).inc(n)
+            if negative:
+                metrics.negatives.labels(label).inc(negative)
+        metrics.too_late.inc(late)
+        metrics.duplicates.inc(duplicates)
+        for alert in monitor.advance():
+            metrics.alerts.labels(metrics.brand(alert["brand"]), alert["status"]).inc()
+            log.info("alert %s %s %s: %s", alert["incident_id"], alert["status"], alert["severity"],
+                     alert["reason"])
+            # Queued without yielding: a commit (which writes the states) cannot slip in between
+            # the tick that made an alert and the alert being in the producer's queue before them.
+            pending.append(alerts.send_soon(key=alert["brand"].encode(), value=encode(alert)))
+        await asyncio.gather(*pending)
+        _observe_latency(metrics, "detect", [m.timestamp / 1000 for m in messages[::50]])
+
+    batches.install(app, {mentions: ingest, scored: detect})
+
+    @app.task
+    async def declare_dlq() -> None:
+        await dlq.maybe_declare()
+
+    @app.on_partitions_assigned.connect
+    async def drop_moved_brands(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
+        """Brands whose partition went to another worker leave memory: if one comes back, its state is
+        read again from the table, which its other owner kept writing."""
+        kept = batches.partitions_of(assigned, settings.topic_scored)
+        monitor.forget([b for b in list(monitor.brands) if brand_state.partition_for_key(b) not in kept])
 
     @app.agent(alerts, name="notify")
     async def notify(stream: faust.StreamT) -> None:
@@ -245,7 +284,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                     await _until_done(notifier.deliver, alert, entries, f"{alert['incident_id']}/{alert['seq']}")
                     ledger[alert["brand"]] = _prune(entries)
             metrics.slack_pending.set(0)
-            _observe_latency(metrics, "notify", events)
+            _observe_latency(metrics, "notify", [e.message.timestamp for e in events])
 
     @app.agent(feedback, name="slack-feedback")
     async def slack_feedback(stream: faust.StreamT) -> None:
@@ -289,6 +328,18 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     return app
 
 
+class _BeforeCommit(faust.Sensor):
+    """Calls ``hook`` as Faust starts a commit, before it flushes the producer and commits offsets."""
+
+    def __init__(self, hook: Callable[[], None]) -> None:
+        super().__init__()
+        self._hook = hook
+
+    def on_commit_initiated(self, consumer: Any) -> Any:
+        self._hook()
+        return super().on_commit_initiated(consumer)
+
+
 async def _until_done(step: Callable[[dict[str, Any], dict[str, Any]], str], record: dict[str, Any],
                       entries: dict[str, Any], what: str) -> None:
     """Retry with backoff until Slack takes the step; the offset waits meanwhile (in order, nothing dropped)."""
@@ -323,10 +374,10 @@ def _export_gauges(metrics: Metrics, monitor: Monitor, brand: str) -> None:
     metrics.incident_severity.labels(label).set(SEVERITIES.index(det.incident["severity"]) + 1 if det.incident else 0)
 
 
-def _observe_latency(metrics: Metrics, stage: str, events: Any) -> None:
+def _observe_latency(metrics: Metrics, stage: str, appended: list[float]) -> None:
+    """Seconds from each sampled record's append to the broker (its timestamp) until now."""
     now = time.time()
     hist = metrics.latency.labels(stage)
-    for event in events[:: max(1, len(events) // 20)]:  # a sample is enough for a histogram
-        appended = event.message.timestamp
-        if appended:
-            hist.observe(max(0.0, now - appended))
+    for ts in appended:
+        if ts:
+            hist.observe(max(0.0, now - ts))
