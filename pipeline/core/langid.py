@@ -26,19 +26,31 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 UND = "und"
-_STRIP = re.compile(r"https?://\S+|www\.\S+|@\w+|#|\bhttp\b|\bRT\b")
+# https?://\S+|www\.\S+|@\w+|#|\bhttp\b|\bRT\b, written to start with one character class so that the
+# regex engine skips other characters in C (3x faster); each branch checks which character started it.
+_STRIP = re.compile(r"[hw@#R](?:(?<=h)(?:ttps?://\S+|(?<!\wh)ttp\b)|(?<=w)ww\.\S+|(?<=@)\w+|(?<=#)"
+                    r"|(?<=R)(?<!\wR)T\b)")
 MAX_BYTES = 400  # language is clear long before; bounds the per-batch automaton walk
 _LETTER = re.compile(r"[^\W\d_]")
 
 
 @lru_cache(maxsize=1)
-def _model() -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray, np.ndarray]:
+def _model() -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray, int]:
+    """(ptc, pc, classes, next row, feature out, start): the automaton folded so a step is two gathers.
+
+    py3langid steps ``state = nextmove[row[state] * 256 + byte]`` and emits ``output[state]``; here the
+    state is kept as its row offset, and what a move leads to (next offset, feature) is looked up
+    directly by ``offset + byte`` (int32: the same memory as one int64 table).
+    """
     from py3langid.langid import MODEL_DIR, MODEL_FILE
     from py3langid.modelio import load_model
 
     ptc, pc, classes, nextmove, row, output = load_model(MODEL_DIR / MODEL_FILE)
-    return (np.asarray(ptc, dtype=np.float32), np.asarray(pc, dtype=np.float32), list(classes),
-            np.asarray(nextmove), np.asarray(row, dtype=np.int64) << 8, np.asarray(output))
+    nextmove = np.asarray(nextmove, dtype=np.intp)
+    next_row = (np.asarray(row, dtype=np.int32) << 8)[nextmove]
+    emits = np.asarray(output, dtype=np.int32)[nextmove]
+    return (np.asarray(ptc, dtype=np.float32), np.asarray(pc, dtype=np.float32), list(classes), next_row, emits,
+            int(row[0]) << 8)
 
 
 class LanguageIdentifier:
@@ -46,36 +58,36 @@ class LanguageIdentifier:
 
     def __init__(self, supported: Iterable[str] = ("en", "fr", "es", "de")) -> None:
         self.supported = frozenset(supported)
-        ptc, pc, classes, nextmove, rowbase, output = _model()
-        self._ptc, self._pc, self._classes = ptc, pc, classes
-        self._nm, self._rowbase, self._out = nextmove.astype(np.int64), np.asarray(rowbase), output.astype(np.int64)
+        self._ptc, self._pc, self._classes, self._next_row, self._emits, self._start = _model()
 
-    def _encode(self, text: str) -> bytes:
+    @staticmethod
+    def _encode(text: str) -> bytes:
         text = _STRIP.sub(" ", text)
         if text.isupper():
             text = text.lower()
         return unicodedata.normalize("NFC", text).encode("utf-8", errors="surrogatepass")[:MAX_BYTES]
 
     def _features(self, encoded: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """Run the byte automaton over all texts at once: (text index, feature id) per emitted feature."""
-        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+        """Run the byte automaton over all texts at once: (text index, feature id) per emitted feature.
+
+        Texts are walked longest first, so at each byte position only the texts still that long are
+        stepped (a slice), and the features are collected once at the end.
+        """
+        n = len(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.intp, count=n)
+        order = np.argsort(-lengths, kind="stable")
         width = int(lengths.max())
-        grid = np.zeros((len(encoded), width), dtype=np.int64)
-        for i, b in enumerate(encoded):
-            grid[i, :len(b)] = np.frombuffer(b, dtype=np.uint8)
-        state = np.zeros(len(encoded), dtype=np.int64)
-        who: list[np.ndarray] = []
-        what: list[np.ndarray] = []
-        for pos in range(width):
-            state = self._nm[self._rowbase[state] + grid[:, pos]]
-            f = self._out[state]
-            hit = np.flatnonzero((f >= 0) & (lengths > pos))
-            if hit.size:
-                who.append(hit)
-                what.append(f[hit])
-        if not who:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        return np.concatenate(who), np.concatenate(what)
+        grid = np.frombuffer(b"".join(encoded[i].ljust(width, b"\0") for i in order.tolist()),
+                             dtype=np.uint8).reshape(n, width).T.copy()
+        active = np.searchsorted(-lengths[order], -np.arange(width), side="left").tolist()
+        offset = np.full(n, self._start, dtype=np.int32)
+        emitted = np.full((width, n), -1, dtype=np.int32)
+        for pos, k in enumerate(active):
+            move = offset[:k] + grid[pos, :k]
+            offset[:k] = self._next_row[move]
+            emitted[pos, :k] = self._emits[move]
+        pos, who = np.nonzero(emitted >= 0)
+        return order[who], emitted[pos, who].astype(np.intp)
 
     def detect_batch(self, texts: Sequence[str]) -> list[str]:
         """One language code per text (``und`` when unsupported or undecidable)."""

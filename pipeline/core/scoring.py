@@ -35,6 +35,7 @@ from river import drift, linear_model, optim
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from pipeline.core.artefact import ARTEFACT, load_artefact, pack, unpack
+from pipeline.core.featurise import TokenTable
 from pipeline.core.langid import UND, LanguageIdentifier
 from pipeline.core.text import char_ngrams, text_features
 
@@ -85,18 +86,23 @@ def _stem(token: str) -> str:
     return token[4:] if token.startswith("not_") else token
 
 
-class TokenCache:
-    """Token -> (row, n-gram count) and the rows' summed n-gram weights; shared by every scorer that
-    still has the shipped weights (so each ``buzzwatch score`` run in a process starts warm)."""
-
-    def __init__(self) -> None:
-        self.tokens: dict[str, tuple[int, int]] = {}
-        self.vectors = np.zeros((4096, 3))
-
-
 @lru_cache(maxsize=16)
-def _shared_cache(path: Path, lang: str) -> TokenCache:
-    return TokenCache()
+def _shared_table(path: Path, lang: str) -> TokenTable:
+    """One token table per artefact and language, shared by every scorer that still has the shipped
+    weights (so each ``buzzwatch score`` run in a process starts warm)."""
+    return TokenTable(lang, load_artefact(path)[2].get(lang))
+
+
+_INDEXES: dict[int, tuple[list[str], dict[str, int]]] = {}
+
+
+def _index_of(vocab: list[str]) -> dict[str, int]:
+    """Feature -> row of a (shipped, cached) vocabulary, built once per process: a model copies it
+    before it adds a feature, so starting a scorer costs no 100,000-entry dict per language."""
+    hit = _INDEXES.get(id(vocab))
+    if hit is None or hit[0] is not vocab:
+        hit = _INDEXES[id(vocab)] = (vocab, {f: i for i, f in enumerate(vocab)})
+    return hit[1]
 
 
 class LanguageModel:
@@ -104,16 +110,16 @@ class LanguageModel:
 
     def __init__(self, lang: str, vocab: list[str], weights: np.ndarray, calibration: tuple[float, float],
                  learning_rate: float = 0.1, lexicon: Mapping[str, float] | None = None,
-                 shared: TokenCache | None = None) -> None:
+                 shared: TokenTable | None = None) -> None:
         self.lang = lang
         self.lexicon = lexicon
         self.base_size = len(vocab)
-        self.index = {f: i for i, f in enumerate(vocab)}
+        self.index = _index_of(vocab)  # shared until feedback adds a feature (``_add``)
         self.new_features: list[str] = []
         self.weights = np.array(weights, dtype=np.float64)
         self.calibration = calibration
         self.learner = linear_model.SoftmaxRegression(optimizer=optim.SGD(learning_rate), l2=0.0)
-        self._cache = shared if shared is not None else TokenCache()
+        self._table = shared if shared is not None else TokenTable(lang, lexicon)
 
     def rows(self, text: str, grow: bool = False) -> dict[int, float]:
         """Feature row -> value (learning); ``grow`` adds unseen features, up to MAX_NEW_FEATURES."""
@@ -134,69 +140,18 @@ class LanguageModel:
         return out
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Scores (texts x 3) of a batch: the same sum as over ``rows``, but each distinct token's
-        character n-grams are summed once into a cached token vector (a linear model allows it),
-        so a text costs a lookup per word, bigram and token instead of one per n-gram."""
-        get = self.index.get
-        ids: list[int] = []
-        vals: list[float] = []
-        starts: list[int] = []
-        tids: list[int] = []
-        tvals: list[float] = []
-        tstarts: list[int] = []
-        for text in texts:
-            words, toks, dense = text_features(text, self.lang, self.lexicon)
-            starts.append(len(ids))
-            tstarts.append(len(tids))
-            ids.append(0)
-            vals.append(1.0)
-            if words:
-                found = [i for w in words if (i := get(w)) is not None]
-                ids += found
-                vals += [1.0 / math.sqrt(len(words))] * len(found)
-            for k, v in dense.items():
-                i = get("d:" + k)
-                if i is not None:
-                    ids.append(i)
-                    vals.append(v)
-            tokens = self._cache.tokens
-            hits = [tokens.get(t) or self._token(t) for t in toks]
-            total = sum(n for _, n in hits)
-            if total:
-                tids += [row for row, _ in hits]
-                tvals += [1.0 / math.sqrt(total)] * len(hits)
-            else:
-                tids.append(0)  # row 0 of the token matrix stays zero: every text has a segment
-                tvals.append(0.0)
-        w = self.weights
-        out = np.add.reduceat(w[np.array(ids)] * np.array(vals)[:, None], starts, axis=0)
-        out += np.add.reduceat(self._cache.vectors[np.array(tids)] * np.array(tvals)[:, None], tstarts, axis=0)
-        return out
-
-    def _token(self, token: str) -> tuple[int, int]:
-        """(row in the token matrix, number of n-grams) of a token; ``not_x`` shares x's n-grams."""
-        cache = self._cache
-        hit = cache.tokens.get(token)
-        if hit is None:
-            grams = char_ngrams(_stem(token))
-            rows = [i for g in grams if (i := self.index.get("c:" + g)) is not None]
-            if len(cache.tokens) >= 200_000:
-                self._reset_tokens()
-                cache = self._cache
-            row = len(cache.tokens) + 1
-            if row >= len(cache.vectors):
-                cache.vectors = np.vstack([cache.vectors, np.zeros((len(cache.vectors), 3))])
-            cache.vectors[row] = self.weights[rows].sum(axis=0) if rows else 0.0
-            hit = cache.tokens[token] = (row, len(grams))
-        return hit
+        """Scores (texts x 3) of a batch: the sum over ``rows``, computed for the whole batch at once."""
+        return self._table.logits(texts, self.index, self.weights)
 
     def _reset_tokens(self) -> None:
-        """A private, empty token cache (after learning: the shared one holds the shipped weights' sums)."""
-        self._cache = TokenCache()
+        """A private, empty token table (after learning: the shared one holds the shipped weights' sums)."""
+        self._table = TokenTable(self.lang, self.lexicon)
 
     def _add(self, feature: str) -> int | None:
         i = self.index.get(feature)
         if i is None and len(self.new_features) < MAX_NEW_FEATURES:
+            if not self.new_features:
+                self.index = dict(self.index)  # the shared one stays the shipped vocabulary's
             i = self.base_size + len(self.new_features)
             self.index[feature] = i
             self.new_features.append(feature)
@@ -290,7 +245,7 @@ class Scorer:
         meta, models, lexicons = load_artefact(path)
         self.meta = meta
         self.models = {lang: LanguageModel(lang, vocab, w, tuple(meta["calibration"][lang]), learning_rate,
-                                           lexicons.get(lang), _shared_cache(path, lang))
+                                           lexicons.get(lang), _shared_table(path, lang))
                        for lang, (vocab, w) in models.items()}
         self.langid = LanguageIdentifier(self.models)
         self.monitors: dict[str, ErrorMonitor] = {}

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.core.langid import LanguageIdentifier
-from pipeline.core.text import lexicon_features, normalise, tokens
+from pipeline.core.text import (
+    _CAPS,
+    _SPECIAL,
+    SPECIAL_SPEC,
+    _placeholder,
+    lexicon_features,
+    normalise,
+    tokens,
+)
 
 
 @pytest.mark.parametrize(("text", "lang", "expected"), [
@@ -43,3 +55,41 @@ def test_language_identification_batches_and_falls_back() -> None:
                                "das ist wirklich schlecht", "это ужасно", "12345 !!!", ""]) == \
         ["en", "fr", "es", "de", "und", "und", "und"]
     assert ident.detect_batch([]) == []
+
+
+# The fast regexes in core.text must match exactly as the readable ones they replace.
+_ALPHABET = st.sampled_from([*"hw@:;=8xX(<^)]DT-_/\\|{}[*3pPdo'. aAZÀÝ×éß1!?#\n", "http://", "https://a", "www.",
+                             "ttp", "😡", "ooo"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_ALPHABET, max_size=14).map("".join))
+def test_fast_regexes_match_their_readable_forms(text: str) -> None:
+    spec = re.compile(SPECIAL_SPEC)
+    assert _SPECIAL.sub(_placeholder, text) == spec.sub(lambda m: f" {m.lastgroup} ", text)
+    assert _CAPS.findall(text) == re.findall(r"\b[A-ZÀ-Ý]{3,}\b", text)
+    assert normalise(text)[2] == re.subn(r"(\w)\1{2,}", "", _SPECIAL.sub(_placeholder, text))[1]
+
+
+def test_batched_automaton_counts_what_py3langid_visits() -> None:
+    from collections import Counter
+
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, visit_counts
+    from py3langid.modelio import load_model
+
+    _, _, _, nextmove, row, output = load_model(MODEL_DIR / MODEL_FILE)
+    rowbase = [int(r) << 8 for r in row]
+    ident = LanguageIdentifier()
+    encoded = [ident._encode(t) for t in ("the service was terrible", "RT @acme: c'est NUL http://x.co",
+                                          "é", "x" * 500, "Der Service war schrecklich 😡", " ")]
+    who, what = ident._features(encoded)
+    for i, b in enumerate(encoded):
+        assert Counter(what[who == i].tolist()) == (visit_counts(nextmove, rowbase, output, b) or Counter())
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from([*"hw@#RTt p:/.a_1\né", "http", "https://", "www.", "RT"]), max_size=12).map("".join))
+def test_langid_strip_matches_its_readable_form(text: str) -> None:
+    from pipeline.core.langid import _STRIP
+
+    assert _STRIP.sub(" ", text) == re.sub(r"https?://\S+|www\.\S+|@\w+|#|\bhttp\b|\bRT\b", " ", text)

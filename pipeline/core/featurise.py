@@ -1,0 +1,205 @@
+"""A batch of texts -> one language model's logits, computed over the whole batch at once.
+
+``core.text`` defines the features of one text (training and ``learn_one`` use it); scoring needs
+the same sum for thousands of texts a second, and Python steps per token were most of its cost. So
+each distinct token is looked up once in a ``TokenTable`` row holding everything the model needs
+about it - its word feature's row, its negated form, whether it is punctuation, a negator or an
+intensifier, its lexicon valence, and the summed weights of its character n-grams (a linear model
+allows summing them once) - and negation scope, bigrams, lexicon cues and the weighted sums run as
+numpy operations over all the batch's tokens. A token then costs one dict lookup.
+``tests/unit/test_featurise.py`` checks the logits equal the per-text features' (``LanguageModel.rows``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import chain
+
+import numpy as np
+
+from pipeline.core.text import INTENSIFIERS, NEGATORS, PUNCT, TOKEN, char_ngrams, lexicon_valences, normalise
+
+DENSE = ("lex_pos", "lex_neg", "lex_npos", "lex_nneg", "lex_diff", "excl", "quest", "caps", "elong", "negations")
+MAX_TOKENS = 200_000     # distinct tokens kept before the table starts afresh (bounds memory on a long stream)
+MAX_BIGRAMS = 1_000_000
+
+
+class TokenTable:
+    """Per-token facts for one language model, filled as tokens are first seen, and the batch logits.
+
+    Rows and n-gram sums are read from the ``index``/``weights`` passed in, so a table stays valid
+    only while those do not change: a model that learns starts a new one.
+    """
+
+    def __init__(self, lang: str, lexicon: Mapping[str, float] | None = None) -> None:
+        self.lang = lang
+        self.lex, self.valence = lexicon_valences(lang, lexicon)
+        self.negators = NEGATORS.get(lang, NEGATORS["en"])
+        self.boosters = INTENSIFIERS.get(lang, INTENSIFIERS["en"])
+        self._clear()
+
+    def _clear(self, capacity: int = 4096) -> None:
+        self.ids: dict[str, int] = {}
+        self.strings: list[str] = []
+        self.bigrams: dict[int, int] = {}
+        self.word_row = np.empty(capacity, dtype=np.int64)
+        self.negated = np.empty(capacity, dtype=np.int64)   # id of "not_" + token, -1 until needed
+        self.breaker = np.empty(capacity, dtype=bool)        # punctuation or emoticon: ends a negation scope
+        self.negator = np.empty(capacity, dtype=bool)
+        self.booster = np.empty(capacity, dtype=bool)
+        self.value = np.empty(capacity)                      # lexicon valence (a negated word: -0.74 x its own)
+        self.cues = np.empty((capacity, 3), dtype=np.int64)  # counts as "!", "?", negated word (when no valence)
+        self.ngrams = np.empty(capacity, dtype=np.int64)
+        self.vectors = np.empty((capacity, 3))
+
+    def _reserve(self, size: int) -> None:
+        while size > len(self.word_row):
+            for name in ("word_row", "negated", "breaker", "negator", "booster", "value", "cues", "ngrams",
+                         "vectors"):
+                a = getattr(self, name)
+                setattr(self, name, np.concatenate([a, np.empty_like(a)]))
+
+    def _add(self, tokens: list[str], index: Mapping[str, int], weights: np.ndarray) -> None:
+        """New distinct tokens: the facts ``text.lexicon_features`` and ``LanguageModel.rows`` derive."""
+        lo, hi = len(self.strings), len(self.strings) + len(tokens)
+        self._reserve(hi)
+        self.ids.update(zip(tokens, range(lo, hi), strict=True))
+        self.strings += tokens
+        self.word_row[lo:hi] = [index.get("w:" + t, -1) for t in tokens]
+        self.negated[lo:hi] = -1
+        self.breaker[lo:hi] = [t[0] in PUNCT or t in ("xsmile", "xfrown") for t in tokens]
+        self.negator[lo:hi] = [t in self.negators or t.endswith("n't") or (t.startswith("n'") and len(t) > 2)
+                               for t in tokens]
+        self.booster[lo:hi] = [t in self.boosters for t in tokens]
+        values, cues = [], []
+        for t in tokens:
+            v = self.valence.get(t, 0.0)
+            c = (0, 0, 0)
+            if not v:
+                if t[0] == "!":
+                    c = (1, 0, 0)
+                elif t[0] == "?":
+                    c = (0, 1, 0)
+                elif t.startswith("not_"):
+                    c = (0, 0, 1)
+                    v = -0.74 * self.lex.get(t[4:], 0.0)
+            values.append(v)
+            cues.append(c)
+        self.value[lo:hi] = values
+        self.cues[lo:hi] = cues
+        # A negated token has its word's n-grams: copy them when the word is known (it usually is).
+        stems = [self.ids.get(t[4:], -1) if t.startswith("not_") and not t.startswith("not_not_") else -1
+                 for t in tokens]
+        todo = [j for j, b in enumerate(stems) if b < 0]
+        grams = [char_ngrams(t[4:] if t.startswith("not_") else t) for t in (tokens[j] for j in todo)]
+        found = [[r for g in gs if (r := index.get("c:" + g)) is not None] for gs in grams]
+        owner = np.repeat(np.arange(len(todo)), [len(f) for f in found])
+        rows = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=len(owner))
+        at = np.array(todo, dtype=np.int64) + lo
+        self.ngrams[at] = [len(g) for g in grams]
+        self.vectors[at] = _sums(owner, weights[rows], len(todo))
+        copied = [(lo + j, b) for j, b in enumerate(stems) if b >= 0]
+        if copied:
+            to, base = np.array(copied, dtype=np.int64).T
+            self.ngrams[to] = self.ngrams[base]
+            self.vectors[to] = self.vectors[base]
+
+    def _ids(self, tokens: list[str], index: Mapping[str, int], weights: np.ndarray) -> np.ndarray:
+        get = self.ids.get
+        ids = np.array([get(t, -1) for t in tokens], dtype=np.int64)
+        missing = np.flatnonzero(ids < 0).tolist()
+        if missing:
+            self._add(list(dict.fromkeys(tokens[j] for j in missing)), index, weights)
+            ids[missing] = [self.ids[tokens[j]] for j in missing]
+        return ids
+
+    def logits(self, texts: Sequence[str], index: Mapping[str, int], weights: np.ndarray) -> np.ndarray:
+        """(texts x 3): bias + word uni/bigrams + character n-grams (each block at unit norm) + lexicon cues."""
+        if len(self.strings) > MAX_TOKENS:
+            self._clear()
+        if len(self.bigrams) > MAX_BIGRAMS:
+            self.bigrams.clear()
+        n = len(texts)
+        normed = [normalise(t) for t in texts]
+        per_text = [TOKEN.findall(t.lower()) for t, _, _ in normed]
+        counts = np.fromiter(map(len, per_text), dtype=np.int64, count=n)
+        ids = self._ids(list(chain.from_iterable(per_text)), index, weights)
+        owner = np.repeat(np.arange(n), counts)
+        first = np.zeros(len(ids), dtype=bool)
+        first[(np.cumsum(counts) - counts)[counts > 0]] = True
+
+        # Negation scope (text._negate): after a negator, up to the next breaker or the end of the text.
+        at = np.arange(len(ids))
+        after_neg = np.zeros(len(ids), dtype=bool)
+        after_neg[1:] = self.negator[ids[:-1]]
+        after_brk = np.zeros(len(ids), dtype=bool)
+        after_brk[1:] = self.breaker[ids[:-1]]
+        opened = np.maximum.accumulate(np.where(after_neg & ~first, at, -1)) if len(ids) else at
+        closed = np.maximum.accumulate(np.where(after_brk | first, at, -1)) if len(ids) else at
+        scoped = (opened > closed) & ~self.breaker[ids]
+        if scoped.any():
+            base = ids[scoped]
+            todo = np.unique(base[self.negated[base] < 0])
+            if todo.size:
+                self.negated[todo] = self._ids(["not_" + self.strings[u] for u in todo.tolist()], index, weights)
+            ids[scoped] = self.negated[base]
+
+        # Word unigrams and bigrams (within a text), scaled by 1/sqrt(their number).
+        pairs = np.flatnonzero(~first[1:]) if len(ids) else at
+        keys = (ids[pairs] << 32) | ids[pairs + 1]
+        bget = self.bigrams.get
+        brow = np.array([bget(k, -2) for k in keys.tolist()], dtype=np.int64)
+        new = np.flatnonzero(brow == -2)
+        if new.size:
+            s = self.strings
+            got = [index.get(f"b:{s[a]} {s[b]}", -1)
+                   for a, b in zip(ids[pairs[new]].tolist(), ids[pairs[new] + 1].tolist(), strict=True)]
+            brow[new] = got
+            self.bigrams.update(zip(keys[new].tolist(), got, strict=True))
+        rows = np.concatenate([self.word_row[ids], brow])
+        whose = np.concatenate([owner, owner[pairs + 1]])
+        found = rows >= 0
+        word_sum = _sums(whose[found], weights[rows[found]], n)
+        word_scale = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(2 * counts - 1, 1)), 0.0)
+
+        # Character n-grams: each token's summed n-gram weights, scaled by 1/sqrt(the text's n-grams).
+        total = np.bincount(owner, self.ngrams[ids], minlength=n)
+        char_scale = np.where(total > 0, 1.0 / np.sqrt(np.maximum(total, 1)), 0.0)
+        char_sum = _sums(owner, self.vectors[ids], n)
+
+        dense = self._dense(ids, owner, first, normed, counts)
+        drows = [index.get("d:" + k, -1) for k in DENSE]
+        keep = [k for k, r in enumerate(drows) if r >= 0]
+        out = np.broadcast_to(weights[0], (n, 3)) + word_scale[:, None] * word_sum
+        out += dense[:, keep] @ weights[[drows[k] for k in keep]]
+        out += char_scale[:, None] * char_sum
+        return out
+
+    def _dense(self, ids: np.ndarray, owner: np.ndarray, first: np.ndarray,
+               normed: list[tuple[str, int, int]], counts: np.ndarray) -> np.ndarray:
+        """``text.lexicon_features`` for every text: (texts x DENSE)."""
+        n = len(counts)
+        v = self.value[ids]
+        boosted = np.zeros(len(ids), dtype=bool)
+        boosted[1:] = self.booster[ids[:-1]]
+        v = np.where(boosted & ~first, v * 1.3, v)
+        up, down = v > 0, v < 0
+        pos = np.bincount(owner[up], v[up], minlength=n)
+        neg = -np.bincount(owner[down], v[down], minlength=n)
+        npos = np.bincount(owner[up], minlength=n)
+        nneg = np.bincount(owner[down], minlength=n)
+        cues = self.cues[ids]
+        excl, quest, negations = (np.bincount(owner, cues[:, k], minlength=n) for k in range(3))
+        caps = np.fromiter((c for _, c, _ in normed), dtype=np.int64, count=n)
+        elong = np.fromiter((e for _, _, e in normed), dtype=np.int64, count=n)
+        scale = 1.0 + 0.2 * np.minimum(caps, 3) + 0.1 * np.minimum(excl, 3)
+        cols = (np.log1p(pos * scale), np.log1p(neg * scale), np.minimum(npos, 5) / 5, np.minimum(nneg, 5) / 5,
+                np.tanh((pos - neg) * scale / 4), np.minimum(excl, 3) / 3, np.minimum(quest, 3) / 3,
+                np.minimum(caps, 3) / 3, np.minimum(elong, 3) / 3, np.minimum(negations, 5) / 5)
+        return np.where((counts > 0)[:, None], np.stack(cols, axis=1), 0.0)
+
+
+def _sums(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Rows of ``values`` summed per owning text (texts x 3), in order (bincount adds sequentially)."""
+    return np.stack([np.bincount(owner, values[:, k], minlength=n) for k in range(values.shape[1])], axis=1)
+
