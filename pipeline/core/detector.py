@@ -114,6 +114,18 @@ def window_layout(windows_min: tuple[int, ...], bucket_s: int) -> tuple[tuple[in
     return widths, points, tuple((points.index(w), points.index(2 * w)) for w in widths)
 
 
+@lru_cache(maxsize=64)
+def window_edges(widths: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The distinct window widths ascending, and where each window's width is among them: a
+    bucket of age ``a`` is in every window from the ``bisect_right(edges, a)``-th edge on.
+
+    >>> window_edges((5, 10, 1, 5))
+    ((1, 5, 10), (1, 2, 0, 1))
+    """
+    edges = tuple(sorted(set(widths)))
+    return edges, tuple(edges.index(w) for w in widths)
+
+
 def _counts(b: Bucket | None) -> tuple[int, int, int, int, int]:
     return (b.mentions, b.negatives, b.effective, b.authors, b.reach) if b is not None else (0, 0, 0, 0, 0)
 
@@ -130,7 +142,7 @@ class BrandDetector:
 
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
                  "protect", "incident", "calm", "cooldown_until", "offset",
-                 "_layout", "_seg", "_seg_tick", "_rates", "_rates_key", "due")
+                 "_layout", "_edges", "_seg", "_seg_tick", "_rates", "_rates_key", "due", "_sig")
 
     def __init__(self, brand: str, cfg: DetectorConfig) -> None:
         self.brand = brand
@@ -145,11 +157,13 @@ class BrandDetector:
         self.cooldown_until = 0
         self.offset = -1  # the input position (e.g. Kafka offset) of the last mention applied
         self._layout = window_layout(tuple(cfg.windows_min), cfg.window.bucket_s)
+        self._edges = window_edges(self._layout[0])
         self._seg: list[list[int]] = []  # per segment: mentions, negatives, effective, authors, reach
         self._seg_tick: int | None = None  # the tick the segment sums end at
         self._rates: dict[int, float] = {}  # hour -> expected signal per minute (cache)
         self._rates_key = -1
         self.due: set[int] = set()  # ticks that see new signal (the first after each counted event)
+        self._sig: set[int] = set()  # buckets that received signal (a superset; derived, not stored)
 
     # -- input ----------------------------------------------------------------------------
     def accepts(self, ts: float) -> bool:
@@ -159,13 +173,18 @@ class BrandDetector:
     def add(self, ts: float, negative: bool, author: str | None, text: str, followers: int,
             sample: dict[str, Any] | None, weight: int = 1, uid: int | None = None) -> str:
         """'counted', 'late' (its bucket is final) or 'duplicate' (its id was counted)."""
-        if not self.accepts(ts):
+        cfg = self.cfg
+        bucket_s = cfg.window.bucket_s
+        learned = self.learned_upto
+        if learned is not None and ts < learned * bucket_s:  # not self.accepts(ts), inlined (hot path)
             return "late"
-        if self.cfg.signal == "volume":
+        if cfg.signal == "volume":
             negative = True  # every mention is the signal
-        idx = int(ts // self.cfg.window.bucket_s)
+        idx = int(ts // bucket_s)
         if negative:  # new signal: the first tick that sees it must be evaluated
-            self.due.add(idx + 1 if self.last_tick is None else max(idx, self.last_tick) + 1)
+            last = self.last_tick
+            self.due.add(idx + 1 if last is None or idx > last else last + 1)
+            self._sig.add(idx)
         seg_tick = self._seg_tick
         if seg_tick is None or idx >= seg_tick:  # the usual case: a bucket no window has read yet
             if not self.windows.add(ts, negative, author, text, followers, sample, weight, uid):
@@ -205,14 +224,23 @@ class BrandDetector:
             self.last_tick = upto - span
             self.due = {t for t in self.due if t > self.last_tick}
         grace = int(math.ceil(cfg.window.grace_s / bucket_s))
+        due = self.due
         while self.last_tick < upto:
-            self.last_tick += 1
-            tick = self.last_tick
             # Only a tick that sees new signal is evaluated: without it no window's count has
             # risen, so a quiet brand stays quiet (and small brands cost nothing between mentions).
-            if self.incident is None and tick not in self.due:
-                continue
-            self.due.discard(tick)
+            # Every due tick is after last_tick, so the next one to evaluate is the smallest.
+            if self.incident is None:
+                tick = min(due) if due else upto + 1
+                if tick > upto:
+                    self.last_tick = upto
+                    break
+                if tick <= self.last_tick:  # cannot happen (see add); never walk back
+                    due.discard(tick)
+                    continue
+            else:
+                tick = self.last_tick + 1
+            self.last_tick = tick
+            due.discard(tick)
             self._learn_final(tick - 1 - grace)  # what the baseline would know had it ticked every minute
             alert = self._tick(tick)
             if alert is not None:
@@ -226,11 +254,13 @@ class BrandDetector:
             return
         bucket_s = self.cfg.window.bucket_s
         protect = self.protect
+        learn = self.baseline.learn
         for i, bucket in self.windows.final(self.learned_upto, upto):
             bucket.ids = None  # final: no mention can be added, so no duplicate can be either
-            skip = any(a <= i < b for a, b in protect)
-            self.baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, bucket_s / 60.0)
-        self.protect = [r for r in protect if r[1] > upto]
+            skip = bool(protect) and any(a <= i < b for a, b in protect)
+            learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, bucket_s / 60.0)
+        if protect:
+            self.protect = [r for r in protect if r[1] > upto]
         self.baseline.close_before(int(upto * bucket_s // 3600))
         self.learned_upto = upto
         keep = 2 * max(self._layout[0]) + 1
@@ -238,6 +268,9 @@ class BrandDetector:
         if self._seg_tick is not None and anchor - self._seg_tick <= _MAX_SLIDE:
             anchor = self._seg_tick  # the segments will slide from there: keep what leaves them
         self.windows.forget_before(min(upto, anchor - keep))
+        if len(self._sig) > 2 * keep:  # a brand that always slides: drop what no window reads
+            low = min(upto, anchor - keep)
+            self._sig = {i for i in self._sig if i >= low}
 
     def _slide(self, tick: int) -> list[list[int]]:
         """The segment sums ending at ``tick``: slid one bucket from the last tick, else rebuilt."""
@@ -299,25 +332,52 @@ class BrandDetector:
             for s in seg:
                 cum.append(cum[-1] + s[f])
             observed = [cum[w[0]] for w in where]
-        else:
-            observed = [0] * len(widths)
-            span = max(widths)
-            for i, b in self.windows.buckets.items():
-                age = tick - 1 - i
-                if 0 <= age < span:
+        else:  # read only the buckets that received signal (few, on a brand evaluated rarely)
+            edges, pos = self._edges
+            hist = [0] * len(edges)  # signal by the narrowest window that holds it
+            buckets = self.windows.buckets
+            span = edges[-1]
+            stale = []
+            last = tick - 1
+            for i in self._sig:
+                age = last - i
+                if age >= span:
+                    stale.append(i)  # no later tick reads it
+                elif age >= 0 and (b := buckets.get(i)) is not None:
                     v = b.mentions if volume else b.effective
                     if v:
-                        for k, w in enumerate(widths):
-                            if age < w:
-                                observed[k] += v
+                        hist[bisect_right(edges, age)] += v
+            if stale:
+                self._sig.difference_update(stale)
+            total, nested = 0, []
+            for v in hist:  # windows nest: each holds the narrower ones
+                total += v
+                nested.append(total)
+            observed = [nested[k] for k in pos]
         if max(observed) <= 1:
             return True  # at most one event: never below the expected count's floor (~1e-3)
         limit = math.log(cfg.p_open)
+        confidence = None
+        bucket_s = cfg.window.bucket_s
+        last_hour = ((tick - 1) * bucket_s) // 3600
+        rates = None
         for obs, w in zip(observed, widths, strict=True):
             if obs >= 2:
-                expected = self._expected(tick - w, tick)
-                if obs > expected and negbin_logpmf(obs, expected, self._confidence(w)) < limit:
-                    return False
+                hour = ((tick - w) * bucket_s) // 3600
+                if hour == last_hour:  # within one hour: _expected's single step, inlined
+                    if rates is None:
+                        rates = self._hour_rates()
+                    rate = rates.get(hour)
+                    if rate is None:
+                        rate = rates[hour] = self._rate_of()(hour * 3600)
+                    expected = rate * (bucket_s / 60.0) * w
+                else:
+                    expected = self._expected(tick - w, tick)
+                if obs > expected:
+                    if confidence is None or cfg.disp_window_exp:
+                        confidence = self._confidence(w)  # the same for every width unless it scales
+                    if negbin_logpmf(obs, expected, confidence) < limit:
+                        return False
         return True
 
     # -- decision -------------------------------------------------------------------------
@@ -398,12 +458,8 @@ class BrandDetector:
         bucket_s = self.cfg.window.bucket_s
         per_bucket_min = bucket_s / 60.0
         if rate_of is None:
-            key = self.baseline.hours_seen
-            if key != self._rates_key:
-                self._rates, self._rates_key = {}, key
-            rates = self._rates
-            volume = self.cfg.signal == "volume"
-            rate_of = self.baseline.expected_mentions if volume else self.baseline.expected_negatives
+            rates = self._hour_rates()
+            rate_of = self._rate_of()
         else:
             rates = {}
         total, i = 0.0, first
@@ -416,6 +472,18 @@ class BrandDetector:
             total += rate * per_bucket_min * (j - i)
             i = j
         return total
+
+    def _hour_rates(self) -> dict[int, float]:
+        """The cache of the baseline's rate per hour (emptied when the baseline learns an hour)."""
+        key = self.baseline.hours_seen
+        if key != self._rates_key:
+            self._rates, self._rates_key = {}, key
+        return self._rates
+
+    def _rate_of(self) -> Any:
+        """The baseline's expected signal per minute at a time."""
+        b = self.baseline
+        return b.expected_mentions if self.cfg.signal == "volume" else b.expected_negatives
 
     def _fires(self, ev: Evidence) -> bool:
         """The four tests of the module docstring, cheapest first."""
@@ -578,5 +646,7 @@ class BrandDetector:
         d.incident = state["i"]
         d.offset = state.get("o", -1)
         d.due = set(state.get("d", ()))
+        volume = cfg.signal == "volume"
+        d._sig = {i for i, b in d.windows.buckets.items() if (b.mentions if volume else b.negatives)}
         return d
 

@@ -33,7 +33,7 @@ from pipeline.core.windows import id_hash
 from pipeline.records import ScoredMention
 
 CATCH_UP_TICKS = 60  # a brand with nothing to evaluate still catches up (learns) this often
-_NEVER = float("inf")
+_BEFORE_ALL = float("-inf")
 
 
 class Monitor:
@@ -70,7 +70,9 @@ class Monitor:
         ``offset`` is the mention's position in its input (a brand reads one partition): one at
         or below the last applied is a replay after a restart - its effect is already in the state.
         """
-        det = self.detector(brand)
+        det = self.brands.get(brand)
+        if det is None:
+            det = self.detector(brand)
         if offset is not None:
             if offset <= det.offset:
                 return "duplicate"
@@ -84,11 +86,18 @@ class Monitor:
         self.active.add(brand)
         self.dirty.add(brand)
         self.clock_of[brand] = clock
-        if ts > self.clocks.get(clock, float("-inf")):
-            self.clocks[clock] = ts
-            if ts >= self._due.get(clock, float("-inf")):
+        clocks = self.clocks
+        if ts > clocks.get(clock, _BEFORE_ALL):
+            clocks[clock] = ts
+            if ts >= self._due.get(clock, _BEFORE_ALL):
                 self._crossed = True
         return outcome
+
+    @property
+    def crossed(self) -> bool:
+        """True if some clock crossed a bucket boundary since the last ``advance()`` (else it has
+        nothing to evaluate: a caller may skip it)."""
+        return self._crossed
 
     @property
     def watermark(self) -> float:
@@ -112,16 +121,19 @@ class Monitor:
         self._ticked = steps
         alerts: list[dict[str, Any]] = []
         force = watermark is not None
+        brands, clock_of, clocks = self.brands, self.clock_of, self.clocks
         for brand in list(self.active):
-            clock = self.clock_of.get(brand, 0)
+            clock = clock_of.get(brand, 0)
             if clock not in moved:
                 continue
-            det = self.brands[brand]
+            det = brands[brand]
             before = det.last_tick
-            if (not force and det.incident is None and before is not None and steps[clock] - before < CATCH_UP_TICKS
-                    and min(det.due, default=_NEVER) > steps[clock]):
-                continue  # nothing to evaluate yet: learning the final buckets can wait (see module doc)
-            alerts.extend(det.advance(self.clocks[clock]))
+            if not force and det.incident is None and before is not None:
+                step = steps[clock]
+                due = det.due
+                if step - before < CATCH_UP_TICKS and (not due or min(due) > step):
+                    continue  # nothing to evaluate yet: learning the final buckets can wait (see module doc)
+            alerts.extend(det.advance(clocks[clock]))
             if det.last_tick != before:
                 self.dirty.add(brand)
             if det.is_idle():
@@ -162,10 +174,14 @@ def add_scored_dict(monitor: Monitor, obj: dict[str, Any], ts: float, clock: int
                     offset: int | None = None) -> str:
     """add_mention for a dict already checked by ``records.scored_time`` (the hot path: no record object)."""
     get = obj.get
-    negative = obj["sentiment"] == "negative"
-    return monitor.add_scored(obj["brand"], ts, negative, get("author_id"), obj["text"], get("author_followers") or 0,
-                              sample_of(obj) if negative else None, uid=id_hash(obj["id"]), clock=clock,
-                              offset=offset)
+    if obj["sentiment"] == "negative":
+        text = obj["text"]
+        sample = {"id": obj["id"], "text": text[:280], "negativity": get("negativity"),  # sample_of(obj), inlined
+                  "author_id": get("author_id"), "author_followers": get("author_followers"), "url": get("url")}
+        return monitor.add_scored(obj["brand"], ts, True, sample["author_id"], text, sample["author_followers"] or 0,
+                                  sample, 1, id_hash(obj["id"]), clock, offset)
+    return monitor.add_scored(obj["brand"], ts, False, get("author_id"), obj["text"], get("author_followers") or 0,
+                              None, 1, id_hash(obj["id"]), clock, offset)
 
 
 def add_counts(monitor: Monitor, brand: str, start: float, end: float, mentions: int, negative: int) -> None:

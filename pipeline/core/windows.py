@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
+from zlib import adler32, crc32
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _NOISE = re.compile(r"(^rt\s+)|@\w+|[^\w\s]|\d+|_")
@@ -40,7 +40,7 @@ def id_hash(mention_id: str) -> int:
     True
     """
     raw = mention_id.encode()
-    return (zlib.crc32(raw) << 31) ^ zlib.adler32(raw)
+    return (crc32(raw) << 31) ^ adler32(raw)
 
 
 def fingerprint(text: str) -> str:
@@ -110,27 +110,32 @@ class BrandWindows:
         False if ``uid`` (a hash of the mention id) was already counted in that bucket: a
         redelivered or duplicated mention is counted once.
         """
-        idx = int(ts // self.cfg.bucket_s)
-        bucket = self.buckets.get(idx)
+        cfg = self.cfg
+        idx = int(ts // cfg.bucket_s)
+        buckets = self.buckets
+        bucket = buckets.get(idx)
         if bucket is None:
-            bucket = self.buckets[idx] = Bucket()
+            bucket = buckets[idx] = Bucket()
         if uid is not None:
-            if bucket.ids is None:
+            ids = bucket.ids
+            if ids is None:
                 bucket.ids = {uid}
-            elif uid in bucket.ids:
+            elif uid in ids:
                 return False
             else:
-                bucket.ids.add(uid)
+                ids.add(uid)
         bucket.mentions += weight
-        horizon = ts - self.cfg.dedupe_s
+        horizon = ts - cfg.dedupe_s
         if author is None:
             bucket.authors += weight
         else:
-            last = self.all_authors.pop(author, None)  # re-inserted last: the dict stays in time order
+            all_authors = self.all_authors
+            last = all_authors.pop(author, None)  # re-inserted last: the dict stays in time order
             if last is None or last < horizon:
                 bucket.authors += 1
-                last = ts
-            self.all_authors[author] = max(last, ts) if last >= horizon else ts
+                all_authors[author] = ts
+            else:
+                all_authors[author] = last if last >= ts else ts  # max(last, ts)
         if not negative:
             return True
         bucket.negatives += weight
@@ -182,16 +187,22 @@ class BrandWindows:
         if low is not None and idx % 16:
             return  # memories older than dedupe_s are ignored when read; pruning them can wait
         horizon = idx * self.cfg.bucket_s - self.cfg.dedupe_s
+        # One scan from the oldest end, then the deletions: taking next(iter()) after each deletion
+        # would rescan the deleted slots at the front of the dict every time (quadratic).
         for memory in (self.neg_authors, self.all_authors):  # oldest first (see add)
-            while memory:
-                key, ts = next(iter(memory.items()))
+            stale = []
+            for key, ts in memory.items():
                 if ts >= horizon:
                     break
+                stale.append(key)
+            for key in stale:
                 del memory[key]
-        while self.copies:
-            key, seen = next(iter(self.copies.items()))
+        stale = []
+        for key, seen in self.copies.items():
             if seen and seen[-1] >= horizon:
                 break
+            stale.append(key)
+        for key in stale:
             del self.copies[key]
 
     def sum(self, first: int, last: int) -> Bucket:
