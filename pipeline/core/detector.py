@@ -166,9 +166,22 @@ class BrandDetector:
         self._sig: set[int] = set()  # buckets that received signal (a superset; derived, not stored)
 
     # -- input ----------------------------------------------------------------------------
-    def accepts(self, ts: float) -> bool:
-        """False if ``ts`` falls in a bucket that is already final (too late)."""
-        return self.learned_upto is None or ts >= self.learned_upto * self.cfg.window.bucket_s
+    def accepts(self, ts: float, watermark: float | None = None) -> bool:
+        """False if ``ts`` falls in a bucket that is already final (too late).
+
+        A brand with no state yet has no final bucket of its own; given its clock's ``watermark``,
+        the buckets the grace has closed on that clock are final for it too. A first mention
+        stamped long ago (a backfill, a broken clock: 1990) is then too late rather than the
+        brand's start: starting there, its baseline would learn up to 14 days of silence at once
+        and count them as warm-up, and the brand could page within an hour of its real traffic.
+        """
+        bucket_s = self.cfg.window.bucket_s
+        if self.learned_upto is not None:
+            return ts >= self.learned_upto * bucket_s
+        if watermark is None or watermark == -math.inf:
+            return True
+        grace = int(math.ceil(self.cfg.window.grace_s / bucket_s))
+        return ts >= (int(watermark // bucket_s) - grace) * bucket_s  # as learned_upto after an advance
 
     def add(self, ts: float, negative: bool, author: str | None, text: str, followers: int,
             sample: dict[str, Any] | None, weight: int = 1, uid: int | None = None) -> str:

@@ -78,7 +78,10 @@ class Monitor:
                 return "duplicate"
             det.offset = offset
             self.dirty.add(brand)
-        outcome = det.add(ts, negative, author, text, followers, sample, weight, uid)
+        if det.learned_upto is None and not det.accepts(ts, self.clocks.get(clock, _BEFORE_ALL)):
+            outcome = "late"  # a brand with no state does not start from a bucket its clock made final
+        else:
+            outcome = det.add(ts, negative, author, text, followers, sample, weight, uid)
         if outcome != "counted":
             if outcome == "late":
                 self.too_late += 1

@@ -158,3 +158,36 @@ def test_out_of_order_arrival_within_the_grace_finds_the_same_incident():
     assert abs(parse_time(a["at"]) - parse_time(b["at"])) <= 5 * 60
     assert [x["status"] for x in in_order if x["status"] != "escalated"] == \
         [x["status"] for x in late if x["status"] != "escalated"] == ["open", "resolved"]
+
+
+def test_an_ancient_first_mention_does_not_warm_a_new_brand_up():
+    """A new brand whose first mention is stamped 1990 while its partition is at 2026 must not count
+    36 years (14 days of catch-up) of silence as its baseline: that mention is too late for a brand
+    with no state, and the brand's warm-up runs from its real traffic, so a burst an hour later
+    does not page.
+
+    Timeline (hours after the stream start; the watermark W is set by acme)::
+
+        acme:   |=========================================|  8 h, steady
+        newco:          ^1990   |==== burst at +1 h ====|    starts at +2 h
+    """
+    from dataclasses import replace
+
+    from pipeline.records import parse_time
+
+    acme = stream(BrandSpec("acme", 60), hours=8, seed=1)
+    newco = [replace(m, ts=m.ts + 2 * 3600)
+             for m in stream(BrandSpec("newco", 30, episodes=(Episode("negative", 60, doubling_min=8,
+                                                                      start_per_hour=10, peak_min=50),)),
+                             hours=6, seed=2)]
+    ancient = replace(newco[0], id="newco-1990", ts=parse_time("1990-05-01T12:00:00Z"))
+    merged = sorted(acme + newco, key=lambda m: m.ts)
+    at = merged.index(newco[0])
+    monitor = Monitor(DetectorConfig())
+    alerts = []
+    for m in merged[:at] + [ancient] + merged[at:]:
+        add_mention(monitor, m)
+        alerts += monitor.advance()
+    assert opened(alerts, "newco") == []  # its first day is warm-up
+    assert monitor.too_late == 1  # the 1990 mention, refused
+    assert monitor.brands["newco"].baseline.hours_seen < 24
