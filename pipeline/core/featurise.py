@@ -20,8 +20,8 @@ import numpy as np
 from pipeline.core.text import INTENSIFIERS, NEGATORS, PUNCT, TOKEN, char_ngrams, lexicon_valences, normalise
 
 DENSE = ("lex_pos", "lex_neg", "lex_npos", "lex_nneg", "lex_diff", "excl", "quest", "caps", "elong", "negations")
-MAX_TOKENS = 200_000     # distinct tokens kept before the table starts afresh (bounds memory on a long stream)
-MAX_BIGRAMS = 1_000_000
+MAX_TOKENS = 200_000   # distinct tokens kept before the table starts afresh (~60 B each: bounds memory)
+MAX_BIGRAMS = 250_000  # bigram -> row answers kept (~100 B each in a dict)
 
 
 class TokenTable:
@@ -42,14 +42,14 @@ class TokenTable:
         self.ids: dict[str, int] = {}
         self.strings: list[str] = []
         self.bigrams: dict[int, int] = {}
-        self.word_row = np.empty(capacity, dtype=np.int64)
-        self.negated = np.empty(capacity, dtype=np.int64)   # id of "not_" + token, -1 until needed
+        self.word_row = np.empty(capacity, dtype=np.int32)
+        self.negated = np.empty(capacity, dtype=np.int32)   # id of "not_" + token, -1 until needed
         self.breaker = np.empty(capacity, dtype=bool)        # punctuation or emoticon: ends a negation scope
         self.negator = np.empty(capacity, dtype=bool)
         self.booster = np.empty(capacity, dtype=bool)
         self.value = np.empty(capacity)                      # lexicon valence (a negated word: -0.74 x its own)
-        self.cues = np.empty((capacity, 3), dtype=np.int64)  # counts as "!", "?", negated word (when no valence)
-        self.ngrams = np.empty(capacity, dtype=np.int64)
+        self.cues = np.empty((capacity, 3), dtype=np.int8)   # counts as "!", "?", negated word (when no valence)
+        self.ngrams = np.empty(capacity, dtype=np.int32)
         self.vectors = np.empty((capacity, 3))
 
     def _reserve(self, size: int) -> None:
