@@ -17,7 +17,7 @@ from itertools import chain
 
 import numpy as np
 
-from pipeline.core.text import INTENSIFIERS, NEGATORS, PUNCT, TOKEN, char_ngrams, lexicon_valences, normalise
+from pipeline.core.text import INTENSIFIERS, NEGATORS, PUNCT, TOKEN, lexicon_valences, normalise
 
 DENSE = ("lex_pos", "lex_neg", "lex_npos", "lex_nneg", "lex_diff", "excl", "quest", "caps", "elong", "negations")
 MAX_TOKENS = 200_000   # distinct tokens kept before the table starts afresh (~60 B each: bounds memory)
@@ -27,7 +27,7 @@ MAX_BIGRAMS = 250_000  # bigram -> row answers kept (~100 B each in a dict)
 class TokenTable:
     """Per-token facts for one language model, filled as tokens are first seen, and the batch logits.
 
-    Rows and n-gram sums are read from the ``index``/``weights`` passed in, so a table stays valid
+    Rows and n-gram sums are read from the ``index``/``grams``/``weights`` passed in, so a table stays valid
     only while those do not change: a model that learns starts a new one.
     """
 
@@ -59,7 +59,8 @@ class TokenTable:
                 a = getattr(self, name)
                 setattr(self, name, np.concatenate([a, np.empty_like(a)]))
 
-    def _add(self, tokens: list[str], index: Mapping[str, int], weights: np.ndarray) -> None:
+    def _add(self, tokens: list[str], index: Mapping[str, int], grams: Mapping[str, int], weights: np.ndarray
+             ) -> None:
         """New distinct tokens: the facts ``text.lexicon_features`` and ``LanguageModel.rows`` derive."""
         lo, hi = len(self.strings), len(self.strings) + len(tokens)
         self._reserve(hi)
@@ -91,12 +92,14 @@ class TokenTable:
         stems = [self.ids.get(t[4:], -1) if t.startswith("not_") and not t.startswith("not_not_") else -1
                  for t in tokens]
         todo = [j for j, b in enumerate(stems) if b < 0]
-        grams = [char_ngrams(t[4:] if t.startswith("not_") else t) for t in (tokens[j] for j in todo)]
-        found = [[r for g in gs if (r := index.get("c:" + g)) is not None] for gs in grams]
+        words = [f"<{t[4:]}>" if t.startswith("not_") else f"<{t}>" for t in (tokens[j] for j in todo)]
+        get = grams.get  # text.char_ngrams(word, 2, 5), without making the list
+        found = [[r for n in (2, 3, 4, 5) for i in range(len(w) - n + 1) if (r := get(w[i:i + n])) is not None]
+                 for w in words]
         owner = np.repeat(np.arange(len(todo)), [len(f) for f in found])
         rows = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=len(owner))
         at = np.array(todo, dtype=np.int64) + lo
-        self.ngrams[at] = [len(g) for g in grams]
+        self.ngrams[at] = [sum(max(0, len(w) - n + 1) for n in (2, 3, 4, 5)) for w in words]
         self.vectors[at] = _sums(owner, weights[rows], len(todo))
         copied = [(lo + j, b) for j, b in enumerate(stems) if b >= 0]
         if copied:
@@ -104,16 +107,18 @@ class TokenTable:
             self.ngrams[to] = self.ngrams[base]
             self.vectors[to] = self.vectors[base]
 
-    def _ids(self, tokens: list[str], index: Mapping[str, int], weights: np.ndarray) -> np.ndarray:
+    def _ids(self, tokens: list[str], index: Mapping[str, int], grams: Mapping[str, int], weights: np.ndarray
+             ) -> np.ndarray:
         get = self.ids.get
         ids = np.array([get(t, -1) for t in tokens], dtype=np.int64)
         missing = np.flatnonzero(ids < 0).tolist()
         if missing:
-            self._add(list(dict.fromkeys(tokens[j] for j in missing)), index, weights)
+            self._add(list(dict.fromkeys(tokens[j] for j in missing)), index, grams, weights)
             ids[missing] = [self.ids[tokens[j]] for j in missing]
         return ids
 
-    def logits(self, texts: Sequence[str], index: Mapping[str, int], weights: np.ndarray) -> np.ndarray:
+    def logits(self, texts: Sequence[str], index: Mapping[str, int], grams: Mapping[str, int],
+               weights: np.ndarray) -> np.ndarray:
         """(texts x 3): bias + word uni/bigrams + character n-grams (each block at unit norm) + lexicon cues."""
         if len(self.strings) > MAX_TOKENS:
             self._clear()
@@ -123,7 +128,7 @@ class TokenTable:
         normed = [normalise(t) for t in texts]
         per_text = [TOKEN.findall(t.lower()) for t, _, _ in normed]
         counts = np.fromiter(map(len, per_text), dtype=np.int64, count=n)
-        ids = self._ids(list(chain.from_iterable(per_text)), index, weights)
+        ids = self._ids(list(chain.from_iterable(per_text)), index, grams, weights)
         owner = np.repeat(np.arange(n), counts)
         first = np.zeros(len(ids), dtype=bool)
         first[(np.cumsum(counts) - counts)[counts > 0]] = True
@@ -141,7 +146,8 @@ class TokenTable:
             base = ids[scoped]
             todo = np.unique(base[self.negated[base] < 0])
             if todo.size:
-                self.negated[todo] = self._ids(["not_" + self.strings[u] for u in todo.tolist()], index, weights)
+                self.negated[todo] = self._ids(["not_" + self.strings[u] for u in todo.tolist()], index, grams,
+                                               weights)
             ids[scoped] = self.negated[base]
 
         # Word unigrams and bigrams (within a text), scaled by 1/sqrt(their number).

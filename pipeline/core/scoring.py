@@ -93,16 +93,19 @@ def _shared_table(path: Path, lang: str) -> TokenTable:
     return TokenTable(lang, load_artefact(path)[2].get(lang))
 
 
-_INDEXES: dict[int, tuple[list[str], dict[str, int]]] = {}
+_INDEXES: dict[int, tuple[list[str], dict[str, int], dict[str, int]]] = {}
 
 
-def _index_of(vocab: list[str]) -> dict[str, int]:
-    """Feature -> row of a (shipped, cached) vocabulary, built once per process: a model copies it
-    before it adds a feature, so starting a scorer costs no 100,000-entry dict per language."""
+def _index_of(vocab: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """(feature -> row, character n-gram -> row) of a (shipped, cached) vocabulary, built once per
+    process: a model copies them before it adds a feature, so a new scorer builds no 100,000-entry
+    dicts. The n-gram one is keyed without the ``c:`` prefix: looking up a new token's ~25 n-grams
+    then makes no string per n-gram."""
     hit = _INDEXES.get(id(vocab))
     if hit is None or hit[0] is not vocab:
-        hit = _INDEXES[id(vocab)] = (vocab, {f: i for i, f in enumerate(vocab)})
-    return hit[1]
+        index = {f: i for i, f in enumerate(vocab)}
+        hit = _INDEXES[id(vocab)] = (vocab, index, {f[2:]: i for f, i in index.items() if f.startswith("c:")})
+    return hit[1], hit[2]
 
 
 class LanguageModel:
@@ -114,7 +117,7 @@ class LanguageModel:
         self.lang = lang
         self.lexicon = lexicon
         self.base_size = len(vocab)
-        self.index = _index_of(vocab)  # shared until feedback adds a feature (``_add``)
+        self.index, self.char_index = _index_of(vocab)  # shared until feedback adds a feature (``_add``)
         self.new_features: list[str] = []
         self.weights = np.array(weights, dtype=np.float64)
         self.calibration = calibration
@@ -141,7 +144,7 @@ class LanguageModel:
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Scores (texts x 3) of a batch: the sum over ``rows``, computed for the whole batch at once."""
-        return self._table.logits(texts, self.index, self.weights)
+        return self._table.logits(texts, self.index, self.char_index, self.weights)
 
     def _reset_tokens(self) -> None:
         """A private, empty token table (after learning: the shared one holds the shipped weights' sums)."""
@@ -150,10 +153,12 @@ class LanguageModel:
     def _add(self, feature: str) -> int | None:
         i = self.index.get(feature)
         if i is None and len(self.new_features) < MAX_NEW_FEATURES:
-            if not self.new_features:
-                self.index = dict(self.index)  # the shared one stays the shipped vocabulary's
+            if not self.new_features:  # the shared ones stay the shipped vocabulary's
+                self.index, self.char_index = dict(self.index), dict(self.char_index)
             i = self.base_size + len(self.new_features)
             self.index[feature] = i
+            if feature.startswith("c:"):
+                self.char_index[feature[2:]] = i
             self.new_features.append(feature)
             if i >= len(self.weights):
                 self.weights = np.vstack([self.weights, np.zeros((max(1024, len(self.weights) // 4), 3))])
