@@ -38,8 +38,8 @@ class Settings:
     topic_replication: int = 1
     store: str = "memory://"
     data_dir: str = ".buzzwatch-data"
-    batch_size: int = 1000
-    batch_within_s: float = 0.2
+    batch_size: int = 1000  # records per fetch at most (one batch through the core)
+    fetch_max_wait_ms: int = 500  # how long the broker may hold a fetch for data (Tansu: see README)
     max_future_s: float = 900.0  # mentions stamped further ahead of the wall clock go to the DLQ
     producer_max_batch_bytes: int = 16384  # 16 = one record per batch: needed on Tansu (see README)
     commit_interval_s: float = 2.8  # processed offsets are committed this often ...
@@ -135,6 +135,7 @@ class Settings:
             store=text("BUZZWATCH_STORE", "memory://") or "memory://",
             data_dir=text("BUZZWATCH_DATA_DIR", ".buzzwatch-data") or ".buzzwatch-data",
             batch_size=max(1, int(number("BUZZWATCH_BATCH_SIZE", 1000))),
+            fetch_max_wait_ms=max(1, int(number("BUZZWATCH_FETCH_MAX_WAIT_MS", 500))),
             max_future_s=float(number("BUZZWATCH_MAX_FUTURE_S", 900.0, float)),
             producer_max_batch_bytes=max(1, int(number("BUZZWATCH_PRODUCER_MAX_BATCH_BYTES", 16384))),
             commit_interval_s=float(number("BUZZWATCH_COMMIT_INTERVAL_S", 2.8, float)),

@@ -34,7 +34,9 @@ class WorkerProcess:
                "BUZZWATCH_DATA_DIR": str(self.workdir / "data"), "PYTHONUNBUFFERED": "1",
                # Tansu (memory storage) reports a partition's end as the last *batch*'s base offset + 1,
                # so Faust's table recovery would skip the last batch of a changelog: one record a batch.
-               "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16", **self.extra_env}
+               "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16",
+               # Tansu answers a fetch when its wait is over, not when a record arrives.
+               "BUZZWATCH_FETCH_MAX_WAIT_MS": "100", **self.extra_env}
         log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the child; a fresh log per start
         self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", self.loglevel], env=env, stdout=log,
                                      stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
