@@ -163,7 +163,8 @@ class SeasonalBaseline:
         from the rest of the hour, unbiased.
         """
         hour = int(ts // HOUR_S)
-        self.close_before(hour)
+        if self.hour is not None and self.hour < hour:  # not the usual case: close_before, guarded
+            self.close_before(hour)
         if self.hour is None:
             self.hour = hour
         if self.hour == hour:

@@ -268,15 +268,16 @@ class BrandDetector:
         bucket_s = self.cfg.window.bucket_s
         protect = self.protect
         learn = self.baseline.learn
+        minutes = bucket_s / 60.0
         for i, bucket in self.windows.final(self.learned_upto, upto):
             bucket.ids = None  # final: no mention can be added, so no duplicate can be either
             skip = bool(protect) and any(a <= i < b for a, b in protect)
-            learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, bucket_s / 60.0)
+            learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, minutes)
         if protect:
             self.protect = [r for r in protect if r[1] > upto]
         self.baseline.close_before(int(upto * bucket_s // 3600))
         self.learned_upto = upto
-        keep = 2 * max(self._layout[0]) + 1
+        keep = self._layout[1][-1] + 1  # 2 x the widest window, and one
         anchor = self.last_tick if self.last_tick is not None else upto
         if self._seg_tick is not None and anchor - self._seg_tick <= _MAX_SLIDE:
             anchor = self._seg_tick  # the segments will slide from there: keep what leaves them

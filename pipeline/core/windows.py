@@ -28,8 +28,7 @@ from typing import Any
 from zlib import adler32, crc32
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
-_NOISE = re.compile(r"(^rt\s+)|@\w+|[^\w\s]|\d+|_")
-_SPACES = re.compile(r"\s+")
+_WORDS = re.compile(r"@\w+|([^\W\d_]+)")  # a handle (dropped: an empty group) or a run of letters
 
 
 def id_hash(mention_id: str) -> int:
@@ -49,10 +48,26 @@ def fingerprint(text: str) -> str:
     >>> fingerprint("RT @bob: The app is DOWN!!! https://t.co/x") == fingerprint("the app is down")
     True
     """
-    norm = _URL.sub(" ", text.lower())
-    norm = _NOISE.sub(" ", norm)
-    norm = _SPACES.sub(" ", norm).strip()[:80]
-    return hashlib.blake2b(norm.encode(), digest_size=6).hexdigest()
+    key = _FINGERPRINTS.get(text)
+    if key is not None:
+        return key
+    norm = text.lower()
+    if "http" in norm or "www." in norm:
+        norm = _URL.sub(" ", norm)
+    if norm[:2] == "rt" and norm[2:3].isspace():
+        norm = norm[2:]  # a retweet prefix (the spaces after it go with the others)
+    # Handles, digits, underscores, punctuation and spaces all separate the words that remain:
+    # the letters' runs, joined by one space (as replacing each by a space and collapsing them).
+    norm = " ".join([w for w in _WORDS.findall(norm) if w])[:80]
+    key = hashlib.blake2b(norm.encode(), digest_size=6).hexdigest()
+    if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
+        _FINGERPRINTS.clear()
+    _FINGERPRINTS[text] = key
+    return key
+
+
+_MAX_FINGERPRINTS = 4096  # texts whose fingerprint is kept: a pasted text repeats within minutes
+_FINGERPRINTS: dict[str, str] = {}
 
 
 @dataclass(slots=True)
