@@ -66,6 +66,9 @@ class Metrics:
         self.consumer_lag = Gauge("buzzwatch_consumer_lag_records",
                                   "Records between the group's position and the end of the partition.",
                                   ["topic", "partition"], registry=r)
+        self.brands_in_memory = Gauge("buzzwatch_brands_in_memory",
+                                      "Brands whose detector is in this worker's memory; idle ones wait in the "
+                                      "brand-state table until their next mention.", registry=r)
         self.scored = Counter("buzzwatch_scored_mentions", "Mentions scored, by detected language "
                               "('und' when no supported language was recognised: the fallback model scored it).",
                               ["lang"], registry=r)

@@ -36,7 +36,7 @@ class Settings:
     topic_feedback: str = "feedback"
     topic_partitions: int = 4
     topic_replication: int = 1
-    store: str = "memory://"
+    store: str = "rocksdb://"  # memory:// rebuilds every table from its changelog at each start
     data_dir: str = ".buzzwatch-data"
     batch_size: int = 1000  # records per fetch at most (one batch through the core)
     fetch_max_wait_ms: int = 500  # how long the broker may hold a fetch for data (Tansu: see README)
@@ -132,7 +132,7 @@ class Settings:
             topic_feedback=text("BUZZWATCH_TOPIC_FEEDBACK", "feedback") or "feedback",
             topic_partitions=max(1, int(number("BUZZWATCH_TOPIC_PARTITIONS", 4))),
             topic_replication=max(1, int(number("BUZZWATCH_TOPIC_REPLICATION", 1))),
-            store=text("BUZZWATCH_STORE", "memory://") or "memory://",
+            store=text("BUZZWATCH_STORE", "rocksdb://") or "rocksdb://",
             data_dir=text("BUZZWATCH_DATA_DIR", ".buzzwatch-data") or ".buzzwatch-data",
             batch_size=max(1, int(number("BUZZWATCH_BATCH_SIZE", 1000))),
             fetch_max_wait_ms=max(1, int(number("BUZZWATCH_FETCH_MAX_WAIT_MS", 500))),

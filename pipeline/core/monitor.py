@@ -150,6 +150,21 @@ class Monitor:
         self.dirty.clear()
         return out
 
+    def evict_idle(self, brands: Iterable[str]) -> int:
+        """Drop those of ``brands`` that are idle (no open bucket, no incident) and written (not
+        dirty) from memory; the next mention reloads one from the table, exactly as a restart
+        would. Most brands are idle most of the time, so memory follows the active ones. Without a
+        table (``load``, offline) nothing is dropped. Returns how many were."""
+        if self._load is None:
+            return 0
+        dropped = 0
+        for b in brands:
+            if b in self.brands and b not in self.active and b not in self.dirty:
+                del self.brands[b]
+                self.clock_of.pop(b, None)
+                dropped += 1
+        return dropped
+
     def forget(self, brands: Iterable[str]) -> None:
         """Drop brands from memory (their partition moved to another worker)."""
         for b in brands:

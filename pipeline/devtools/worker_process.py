@@ -23,6 +23,9 @@ class WorkerProcess:
         self.metrics_port = free_port()
         self.web_port = free_port()
         self.log_path = self.workdir / log_name
+        # Its own table store, as each pod has (RocksDB locks its files); a restart under the same
+        # log name finds it again, as a restarted container finds its emptyDir.
+        self.data_dir = self.workdir / ("data" if log_name == "worker.log" else f"data-{Path(log_name).stem}")
         self.extra_env = env or {}
         self.loglevel = loglevel
         self.proc: subprocess.Popen[bytes] | None = None
@@ -31,7 +34,7 @@ class WorkerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                "BUZZWATCH_METRICS_PORT": str(self.metrics_port), "BUZZWATCH_WEB_PORT": str(self.web_port),
-               "BUZZWATCH_DATA_DIR": str(self.workdir / "data"), "PYTHONUNBUFFERED": "1",
+               "BUZZWATCH_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1",
                # Tansu (memory storage) reports a partition's end as the last *batch*'s base offset + 1,
                # so Faust's table recovery would skip the last batch of a changelog: one record a batch.
                "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16",

@@ -1,7 +1,8 @@
 """``make bench``: the worker measured end to end on a real broker, next to the limits it runs against.
 
 Every streaming figure is read from outside one ``buzzwatch worker`` process (Tansu on loopback,
-the Slack stand-in): its ``/metrics`` counters polled every 0.25 s (0.2 s in the latency phase), its RSS from ``/proc``. Phases,
+the Slack stand-in): its ``/metrics`` counters polled every 1 s (0.05 s in the latency phase; only
+the counted families), its RSS from ``/proc``. Phases,
 each on a fresh broker (Tansu keeps everything in memory):
 
 1. *scorer only*: ``Ingestor.run`` (decode, brand, language id, model) over the bench's mentions in
@@ -12,12 +13,14 @@ each on a fresh broker (Tansu keeps everything in memory):
    Throughput is the slope of the windows' counter between 10% and 90% of the backlog.
 3. *latency*: on the same worker, mentions at 50% of the measured maximum for ``--latency-s``;
    latency = the poll that saw mention *k* counted - the moment *k* was handed to the producer
-   (an upper bound by one poll interval, 0.2 s), next to the worker's own per-stage histogram.
+   (an upper bound by one poll interval, 0.05 s), next to the worker's own per-stage histogram.
    Then synthetic alerts go to ``alerts`` at 2/s and the stand-in's receive time is matched to
    each (as ``make latency`` does).
 4. *pre-scored*: scored records produced straight to ``mentions.scored`` (the detect stage's
    input): the streaming machinery without the scorer, and its raw ceiling on the same records.
-5. *memory*: pre-scored mentions for 10,000 and then 100,000 distinct brands; RSS after each.
+5. *memory*: pre-scored mentions for 10,000 and then 100,000 distinct brands, in waves of 10,000
+   that go idle (one mention per partition 3 h of event time later); RSS after each, and how many
+   brands the worker still holds in memory (idle ones wait in the brand-state table).
 
 The worker runs with the producer's normal batching (``BUZZWATCH_PRODUCER_MAX_BATCH_BYTES`` 16384,
 as on real Kafka): the one-record-per-batch setting the dev tools use on Tansu only matters for
@@ -91,6 +94,23 @@ def prescored(n_brands: int, start: float, seed: int, first: int = 0) -> list[tu
     return out
 
 
+def clock_ticks(ts: float, rnd: int, partitions: int = PARTITIONS) -> list[tuple[bytes, bytes]]:
+    """One scored mention at ``ts`` on each partition (brands chosen by the partitioner): every
+    partition's watermark moves to ``ts``."""
+    partitioner, parts = DefaultPartitioner(), list(range(partitions))
+    out: dict[int, tuple[bytes, bytes]] = {}
+    i = 0
+    while len(out) < partitions:
+        brand = f"tick{rnd}-{i}"
+        part = partitioner(brand.encode(), parts, parts)
+        if part not in out:
+            rec = {"id": brand, "text": "tick", "created_at": format_time(ts), "brand": brand,
+                   "negativity": 0.1, "sentiment": "neutral", "lang": "en", "author_id": "u-tick"}
+            out[part] = (brand.encode(), orjson.dumps(rec))
+        i += 1
+    return list(out.values())
+
+
 # --- Kafka from the outside ---------------------------------------------------------------------
 
 async def create_topics(bootstrap: str, partitions: int = PARTITIONS) -> None:
@@ -149,7 +169,7 @@ async def raw_ceiling(bootstrap: str, topic: str, n: int, partitions: int = PART
 # --- the worker from the outside -----------------------------------------------------------------
 
 def scrape(port: int, names: tuple[str, ...] = ()) -> dict[str, float]:
-    """``/metrics`` (only ``names`` if given: polling every family of 500 brands every 0.2 s would
+    """``/metrics`` (only ``names`` if given: polling every family of 500 brands many times a second would
     cost the worker more CPU than Prometheus ever does) as {sample name with labels: value} plus
     each name's sum over its labels."""
     query = "?" + "&".join(f"name[]={n}" for n in names) if names else ""
@@ -325,7 +345,7 @@ def latency_phase(worker: WorkerProcess, bootstrap: str, slack: SlackStandIn, ti
             now = time.time()
             timeline.points.append((now - timeline.t0, "latency", value))
             samples.append((now, value))
-            time.sleep(0.2)  # a scrape of ~500 brands' series costs the worker CPU: not too often
+            time.sleep(0.05)  # the latency's upper bound by one poll; a scrape of the counted families is cheap
             if stop and time.time() - sent_at[-1] > 30:
                 break
 
@@ -595,18 +615,27 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
             f"{fig['raw_ceiling_scored_per_s']:,}/s)")
 
     if args.brands_rss:
-        with stack(work, "memory", slack) as (broker, worker):
+        with stack(work, "memory", slack, **({"BUZZWATCH_STORE": os.environ["BENCH_STORE"]} if os.environ.get("BENCH_STORE") else {})) as (broker, worker):
             worker.start()
             worker.wait_ready()
             fig["rss_mib_idle"] = round(rss_mib(worker.proc.pid), 1)
-            done = 0
-            for n in sorted({min(10000, args.brands_rss), args.brands_rss}):
-                batch = prescored(n - done, START, seed=3, first=done)
-                asyncio.run(produce(broker.bootstrap, "mentions.scored", batch))
-                done = n
-                timeline.poll_until(worker, "memory", n, timeout=300, interval=0.5)
-                time.sleep(2.0)  # table writes of the last batch
+            done, ticks, wave = 0, 0, min(10000, args.brands_rss)
+            for n in sorted({wave, args.brands_rss}):
+                while done < n:
+                    # Brands arrive in waves of 10,000, each wave later in event time than the last
+                    # (a new brand's first mention must not be older than its partition's watermark),
+                    # followed 3 h on by one mention per partition, which makes the wave idle: nothing
+                    # open, its state in the table, out of the worker's memory at the next commit.
+                    rnd = done // wave
+                    start = START + rnd * 4 * 3600.0
+                    batch = prescored(min(wave, n - done), start, seed=3, first=done) + clock_ticks(
+                        start + 3 * 3600.0, rnd)
+                    asyncio.run(produce(broker.bootstrap, "mentions.scored", batch))
+                    done, ticks = min(n, done + wave), ticks + PARTITIONS
+                    timeline.poll_until(worker, "memory", done + ticks, timeout=300, interval=0.5)
+                time.sleep(2 * 2.8 + 1)  # two commits: the states are written, idle brands leave memory
                 fig[f"rss_mib_{n // 1000}k_brands"] = round(rss_mib(worker.proc.pid), 1)
+                fig[f"brands_in_memory_{n // 1000}k"] = int(scrape(worker.metrics_port, ("buzzwatch_brands_in_memory",)).get("buzzwatch_brands_in_memory", -1))
                 say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB")
             if "rss_mib_10k_brands" in fig and "rss_mib_100k_brands" in fig:
                 fig["kib_per_idle_brand"] = round(

@@ -184,6 +184,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             if det is not None:
                 brand_state[brand] = orjson.dumps(det.to_state(), option=orjson.OPT_NON_STR_KEYS)
                 _export_gauges(metrics, monitor, brand)
+        monitor.evict_idle(dirty)  # written and idle: the table holds them until their next mention
+        metrics.brands_in_memory.set(len(monitor.brands))
 
     # Brand states reach the table once per commit, not once per batch: a hot brand's few KB would
     # otherwise be serialised and produced for every batch it appears in (most of the detect stage's

@@ -239,9 +239,6 @@ def offline_buckets(rows: list[dict]) -> dict[str, dict[str, int]]:
     return {b: {i: v[0] for i, v in d.to_state()["w"]["b"].items()} for b, d in monitor.brands.items()}
 
 
-@pytest.mark.soak
-@pytest.mark.skipif(not SOAK, reason="soak: make test-soak (BUZZWATCH_SOAK=1); on Tansu the survivor "
-                    "sometimes waits past the test's deadline for its new partitions (issue 7)")
 def test_one_of_two_workers_killed_mid_burst_partitions_move_nothing_lost_no_duplicate_incident(
         broker, slack, start_worker, tmp_path):
     rows = generate(demo_spec(), seed=7)

@@ -191,3 +191,27 @@ def test_an_ancient_first_mention_does_not_warm_a_new_brand_up():
     assert opened(alerts, "newco") == []  # its first day is warm-up
     assert monitor.too_late == 1  # the 1990 mention, refused
     assert monitor.brands["newco"].baseline.hours_seen < 24
+
+
+def test_idle_brands_evicted_to_the_table_and_reloaded_page_exactly_as_if_kept():
+    """The worker writes dirty states and drops idle brands from memory at each commit; a brand's
+    next mention reloads it. Same alerts as a monitor that keeps everything, with fewer brands held."""
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
+                                                        peak_min=50),)),
+                BrandSpec("quiet", 2), BrandSpec("rare", 0.5), seed=3)
+    kept, _ = run(ms, flush_minutes=120)
+    table: dict[str, dict] = {}
+    monitor = Monitor(DetectorConfig(), load=table.get)
+    alerts, held, evicted = [], [], 0
+    for i, m in enumerate(ms):
+        add_mention(monitor, m)
+        alerts += monitor.advance()
+        if i % 50 == 0:  # a commit
+            dirty = list(monitor.dirty)
+            table.update(json.loads(json.dumps(monitor.take_dirty())))
+            evicted += monitor.evict_idle(dirty)
+            held.append(len(monitor.brands))
+    alerts += monitor.advance(monitor.watermark + 120 * 60)
+    assert alerts == kept and opened(alerts, "acme")
+    assert evicted >= 2 and min(held) < 3  # "rare" went idle (dropped) and came back
+    assert Monitor(DetectorConfig()).evict_idle(["acme"]) == 0  # offline: no table, nothing dropped
