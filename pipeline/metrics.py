@@ -38,6 +38,8 @@ class Metrics:
                                     ["brand"], registry=r)
         self.alerts = Counter("buzzwatch_alerts", "Alerts emitted by the detector.", ["brand", "status"], registry=r)
         self.ingested = Counter("buzzwatch_ingested_records", "Records read from the mentions topic.", registry=r)
+        self.detected = Counter("buzzwatch_detect_records", "Scored records the detect stage has taken into the "
+                                "windows (counted, recognised as duplicates, or too late).", registry=r)
         self.dlq = Counter("buzzwatch_dlq_records", "Records sent to the dead-letter topic.", ["topic"], registry=r)
         self.unmatched = Counter("buzzwatch_unmatched_mentions", "Valid mentions about no configured brand, dropped.",
                                  registry=r)

@@ -76,6 +76,9 @@ class BrandTable(faust.Table):
     def __init__(self, app: faust.App, *, name: str, partitions: int, value_serializer: str = "json") -> None:
         super().__init__(app, name=name, partitions=partitions,
                          schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer=value_serializer))
+        # The store (rocksdb://) and the changelog writer read the table's own serializer, which
+        # Faust derives from the value type ("json"), not the schema's.
+        self.value_serializer = value_serializer
         self._partitioner = DefaultPartitioner()
         self._all = list(range(partitions))
 
@@ -252,6 +255,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 metrics.negatives.labels(label).inc(negative)
         metrics.too_late.inc(late)
         metrics.duplicates.inc(duplicates)
+        metrics.detected.inc(sum(n for n, _ in counted.values()) + late + duplicates)
         for alert in monitor.advance():
             metrics.alerts.labels(metrics.brand(alert["brand"]), alert["status"]).inc()
             log.info("alert %s %s %s: %s", alert["incident_id"], alert["status"], alert["severity"],
