@@ -133,3 +133,27 @@ def test_killed_and_restarted_worker_does_not_post_the_incident_twice(
     assert len(posts) == 1, [p["text"] for p in posts]
     updates = [m for m in slack.messages() if m["kind"] == "update"]
     assert updates and all(u["ts"] == posts[0]["ts"] for u in updates)
+
+
+def test_an_idle_brand_leaves_memory_and_its_next_mention_reloads_it_from_the_store(broker, start_worker):
+    """Default store (rocksdb://): a brand with nothing open is written, dropped from memory at the
+    next commit, and read back from the store when it is mentioned again - counted, not re-counted."""
+    import orjson
+
+    from pipeline.records import format_time
+    from pipeline.sim.bench import clock_ticks, prescored, produce
+    worker = start_worker("idle")
+    start = time.time() - 6 * 3600
+    first = prescored(20, start, seed=1) + clock_ticks(start + 3 * 3600, 0)
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", first))
+    wait_until(lambda: worker.sample("buzzwatch_detect_records_total") >= len(first), 60, "the first wave", worker)
+    wait_until(lambda: 0 < worker.sample("buzzwatch_brands_in_memory") <= 4, 30, "idle brands evicted", worker)
+    # The same 20 brands again (new ids, an hour after the ticks): each reloaded from the store.
+    again = [(key, orjson.dumps({**orjson.loads(value), "id": f"again-{i}", "created_at": format_time(start + 4 * 3600)}))
+             for i, (key, value) in enumerate(first[:20])]
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", again))
+    wait_until(lambda: worker.sample("buzzwatch_detect_records_total") >= len(first) + 20, 60, "the second wave",
+               worker)
+    assert worker.proc.poll() is None, worker.log_tail()
+    assert worker.sample("buzzwatch_mentions_total", brand="_other") == len(first) + 20
+    assert worker.sample("buzzwatch_duplicate_mentions_total") == 0
