@@ -52,7 +52,6 @@ bench: setup ## one worker on Tansu: mentions/s vs scorer and raw consumer, late
 	$(BIN)/python -m pipeline.sim.bench $(BENCH_ARGS)
 
 bench-scale: setup ## two workers on 8 partitions (ratio, rebalance time); restart with 100k brands, memory:// vs rocksdb:// (~8 min)
-	$(BIN)/python -m pip install --quiet 'rocksdict>=0.3'
 	$(BIN)/python -m pipeline.sim.bench --scale-only --recovery --png .run/bench-scale.png $(BENCH_ARGS)
 
 DATASETS ?= ../shared/datasets

@@ -386,7 +386,7 @@ def latency_phase(worker: WorkerProcess, bootstrap: str, slack: SlackStandIn, ti
 
 def scale_out(work: Path, slack: SlackStandIn, timeline: Timeline, records: list[tuple[bytes, bytes]],
               say: Callable[[str], None]) -> dict[str, Any]:
-    """Pre-scored backlog on 8 partitions: one worker alone; then one worker joined by a second at 20%.
+    """Pre-scored backlog on 8 partitions: one worker alone; then one worker joined by a second at 10%.
 
     Rebalance time: from the second process's start to its first mention counted (spawn, group
     join, assignment, table recovery, first batch); the first worker's longest stall around it is
@@ -405,7 +405,7 @@ def scale_out(work: Path, slack: SlackStandIn, timeline: Timeline, records: list
         asyncio.run(produce(broker.bootstrap, "mentions.scored", records))
         first.start()
         first.wait_ready()
-        timeline.poll_until(first, "scale: 2 workers", 0.2 * len(records), timeout=300)
+        timeline.poll_until(first, "scale: 2 workers", 0.1 * len(records), timeout=300)
         second = new_worker(broker, work / "scale-2b", slack, partitions=8)
         started = time.time()
         second.start()
@@ -583,12 +583,24 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
         fig["mentions_per_s"] = round(slope(seen, 0, len(keyed)))
         say(f"production path: {fig['mentions_per_s']:,}/s")
 
+        density = len(backlog) / span  # mentions per second of event time, kept in the live parts
+        live_start = START + span
+
+        def live_part(rate: float, seed: int) -> list[tuple[bytes, bytes]]:
+            nonlocal live_start
+            n_live = int(rate * args.latency_s)
+            part = mentions(n_live, args.brands, live_start, n_live / max(density, 1e-9), seed=seed, prefix=f"l{seed}-")
+            live_start += n_live / max(density, 1e-9) + 3600.0
+            return [(m["brand"].encode(), orjson.dumps(m)) for m in part]
+
+        # Lower fixed rates first (a rate the worker cannot hold would leave them a backlog).
+        for i, fixed in enumerate(r for r in args.latency_rates if r < 0.5 * fig["mentions_per_s"]):
+            lat = latency_phase(worker, broker.bootstrap, slack, timeline, live_part(fixed, 10 + i), fixed, 0)
+            fig[f"p50_p99_processing_ms_at_{fixed:g}"] = [round(percentile(lat["processing_ms"], q), 1)
+                                                          for q in (0.5, 0.99)]
+            say(f"latency at {fixed:,.0f}/s: p50 / p99 {fig[f'p50_p99_processing_ms_at_{fixed:g}']} ms")
         rate = 0.5 * fig["mentions_per_s"]
-        n_live = int(rate * args.latency_s)
-        live = mentions(n_live, args.brands, START + span, n_live / max(len(backlog) / span, 1e-9), seed=2,
-                        prefix="l")
-        lat = latency_phase(worker, broker.bootstrap, slack, timeline,
-                            [(m["brand"].encode(), orjson.dumps(m)) for m in live], rate, args.alerts)
+        lat = latency_phase(worker, broker.bootstrap, slack, timeline, live_part(rate, 2), rate, args.alerts)
         fig["latency_rate_per_s"] = round(rate)
         for q in (0.5, 0.99):
             fig[f"p{int(q * 100)}_processing_ms"] = round(percentile(lat["processing_ms"], q), 1)
@@ -650,12 +662,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prescored", type=int, default=60000, help="backlog for the pre-scored phase")
     ap.add_argument("--brands", type=int, default=500, help="brands in the throughput phases")
     ap.add_argument("--latency-s", type=float, default=12.0, help="seconds of load at 50%% for the latency phase")
+    ap.add_argument("--latency-rates", type=lambda v: [float(x) for x in v.split(",") if x], default=[1000.0, 3000.0],
+                    help="fixed rates (mentions/s) measured before the 50%% one, comma-separated ('' for none)")
     ap.add_argument("--alerts", type=int, default=20, help="synthetic alerts sent during the latency phase")
     ap.add_argument("--brands-rss", type=int, default=100000, help="idle brands for the memory phase (0: skip)")
     ap.add_argument("--png", default=str(ROOT / ".run" / "bench.png"), help="where the plot goes")
     ap.add_argument("--scale", action="store_true", help="then two workers on 8 partitions (make bench-scale)")
     ap.add_argument("--scale-only", action="store_true", help="only the scale-out phase")
-    ap.add_argument("--scale-mentions", type=int, default=60000, help="pre-scored backlog of the scale-out phase")
+    ap.add_argument("--scale-mentions", type=int, default=300000, help="pre-scored backlog of the scale-out phase")
     ap.add_argument("--recovery", action="store_true", help="then restart times, memory:// vs rocksdb:// (rocksdict)")
     ap.add_argument("--recovery-brands", type=int, default=100000, help="brands of state for --recovery")
     args = ap.parse_args(argv)
@@ -730,6 +744,8 @@ def print_table(fig: dict[str, Any]) -> None:
              ">= 25%, >= 30,000/s"),
             (f"processing p50 / p99 at {fig['latency_rate_per_s']:,}/s (50%)",
              f"{fig['p50_processing_ms']} / {fig['p99_processing_ms']} ms", "", "p99 <= 250 ms"),
+            *[(f"processing p50 / p99 at {k.rsplit('_', 1)[1]}/s", f"{v[0]} / {v[1]} ms", "", "")
+              for k, v in fig.items() if k.startswith("p50_p99_processing_ms_at_")],
             ("  the worker's histogram, p99 bucket: ingest / detect",
              f"<= {fig['p99_ingest_stage_ms_at_most']:g} / <= {fig['p99_detect_stage_ms_at_most']:g} ms", "", ""),
             ("alert -> Slack stand-in p50 / p99",
