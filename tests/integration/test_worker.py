@@ -9,9 +9,12 @@ import subprocess
 import sys
 import time
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from pipeline.records import format_time
+from pipeline.sim.bench import clock_ticks, prescored, produce
 from pipeline.sim.generate import demo_spec, generate
 from tests.integration.conftest import ROOT, replay, write_jsonl
 
@@ -138,10 +141,6 @@ def test_killed_and_restarted_worker_does_not_post_the_incident_twice(
 def test_an_idle_brand_leaves_memory_and_its_next_mention_reloads_it_from_the_store(broker, start_worker):
     """Default store (rocksdb://): a brand with nothing open is written, dropped from memory at the
     next commit, and read back from the store when it is mentioned again - counted, not re-counted."""
-    import orjson
-
-    from pipeline.records import format_time
-    from pipeline.sim.bench import clock_ticks, prescored, produce
     worker = start_worker("idle")
     start = time.time() - 6 * 3600
     first = prescored(20, start, seed=1) + clock_ticks(start + 3 * 3600, 0)
