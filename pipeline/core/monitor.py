@@ -144,11 +144,15 @@ class Monitor:
         alerts.sort(key=lambda a: (a["at"], a["brand"]))
         return alerts
 
+    def take_dirty_brands(self) -> list[str]:
+        """The brands changed since the last call (their states are due in the table), and reset."""
+        dirty = [b for b in self.dirty if b in self.brands]
+        self.dirty.clear()
+        return dirty
+
     def take_dirty(self) -> dict[str, dict[str, Any]]:
         """States of the brands changed since the last call (for the table), and reset."""
-        out = {b: self.brands[b].to_state() for b in self.dirty if b in self.brands}
-        self.dirty.clear()
-        return out
+        return {b: self.brands[b].to_state() for b in self.take_dirty_brands()}
 
     def evict_idle(self, brands: Iterable[str]) -> int:
         """Drop those of ``brands`` that are idle (no open bucket, no incident) and written (not

@@ -1,15 +1,16 @@
-"""The Faust shell: topics, tables and three agents around the pure core.
+"""The Faust shell: topics, tables, two batch handlers and three agents around the pure core.
 
     mentions --ingest--> mentions.scored (keyed by brand) --detect--> alerts --notify--> Slack
          \\--> mentions.dlq (bad records, with the reason)
 
 Faust does what it is good at - consumer groups, partition assignment, changelog-backed tables
-and their recovery; per-mention work stays in memory. Each agent reads in batches
-(``take_events``), does the batch's work, waits for every write the batch caused to be
-acknowledged, and only then lets Faust ack (and later commit) the batch's offsets: nothing is
-lost. Effects are idempotent so a replay after a crash doubles nothing: the windows drop mention
-ids they already counted, alerts are deterministic, and Slack delivery is deduplicated per
-incident step through the ``slack-ledger`` table.
+and their recovery; per-mention work stays in memory. ``ingest`` and ``detect`` are batch
+handlers (``stream/batches.py``): each gets a fetch's records in one call, and the records'
+offsets become committable only once every write the call caused is acknowledged: nothing is
+lost. Brand states reach their table once per commit, just before it. Effects are idempotent
+so a replay after a crash doubles nothing: the windows drop mention ids they already counted,
+alerts are deterministic, and Slack delivery is deduplicated per incident step through the
+``slack-ledger`` table.
 
 Slack's button presses arrive on the worker's HTTP port (``stream/web.py``), are written to the
 ``feedback`` topic keyed by brand, and come back through the ``slack-feedback`` agent, which
@@ -18,7 +19,7 @@ root message. A per-brand lock keeps that agent and ``notify`` from overwriting 
 ledger entry.
 
 Tables are plain (not windowed): Faust's windowed tables expire by wall clock, which would delete
-the windows of a backfill. Both tables are keyed by brand and use the producer's partitioner,
+the windows of a backfill. The brand tables are keyed by brand and use the producer's partitioner,
 so a brand's state lives in the same partition number as its scored mentions and alerts.
 """
 
@@ -180,13 +181,10 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     verifier = Verifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
 
     def write_states() -> None:
-        dirty = list(monitor.dirty)
-        monitor.dirty.clear()
+        dirty = monitor.take_dirty_brands()
         for brand in dirty:  # one state dict alive at a time: 100k of them at once would stay in RSS
-            det = monitor.brands.get(brand)
-            if det is not None:
-                brand_state[brand] = orjson.dumps(det.to_state(), option=orjson.OPT_NON_STR_KEYS)
-                _export_gauges(metrics, monitor, brand)
+            brand_state[brand] = orjson.dumps(monitor.brands[brand].to_state(), option=orjson.OPT_NON_STR_KEYS)
+            _export_gauges(metrics, monitor, brand)
         monitor.evict_idle(dirty)  # written and idle: the table holds them until their next mention
         metrics.brands_in_memory.set(len(monitor.brands))
 
@@ -215,18 +213,18 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         """Keyed records as one produce batch per partition (the key's partition, as the producer's
         partitioner and BrandTable compute it): ~4x cheaper than a send per record."""
         producer = app.producer._ensure_producer()  # aiokafka's, under Faust's Producer service
-        batches: dict[int, Any] = {}
+        open_batches: dict[int, Any] = {}  # partition -> the batch being filled
         futures = []
         for key, value in records:
             part = partitioner(key, scored_partitions, scored_partitions)
-            batch = batches.get(part)
+            batch = open_batches.get(part)
             if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
                 if batch is not None:  # full: on its way, and a new one for this partition
                     futures.append(await producer.send_batch(batch, topic, partition=part))
-                batch = batches[part] = producer.create_batch()
+                batch = open_batches[part] = producer.create_batch()
                 if batch.append(key=key, value=value, timestamp=None) is None:  # larger than a batch
                     futures.append(await producer.send(topic, value, key=key, partition=part))
-        for part, batch in batches.items():
+        for part, batch in open_batches.items():
             if batch.record_count():
                 futures.append(await producer.send_batch(batch, topic, partition=part))
         return futures
