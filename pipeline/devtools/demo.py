@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             "BUZZWATCH_BRANDS_FILE": str(brands), "SLACK_BOT_TOKEN": "xoxb-demo-token",
             "SLACK_API_URL": slack.api_url, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "BUZZWATCH_GRAFANA_URL_TEMPLATE": "http://127.0.0.1:3000/d/buzzwatch/buzzwatch?var-brand={brand}",
-        }).start()
+        })
+        # The broker starts empty (memory storage): a table store left by a previous run would be
+        # ahead of its changelogs, and Faust refuses to start on it.
+        shutil.rmtree(worker.data_dir, ignore_errors=True)
+        worker.start()
         say(f"worker starting (log: {worker.log_path}); metrics at http://127.0.0.1:{worker.metrics_port}/metrics")
         worker.wait_ready()
         say(f"worker ready after {time.monotonic() - started:.0f} s; replaying {sample.name} "
