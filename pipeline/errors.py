@@ -34,3 +34,7 @@ class DeliveryError(BuzzwatchError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Undeliverable(BuzzwatchError):
+    """An alert can never be delivered as configured (e.g. no channel); logged, counted, not retried."""

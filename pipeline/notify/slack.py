@@ -32,7 +32,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from pipeline.errors import DeliveryError
+from pipeline.errors import DeliveryError, Undeliverable
 from pipeline.notify.chart import render_chart, usable
 from pipeline.notify.render import blocks, grafana_link, notification_text
 
@@ -80,7 +80,7 @@ class BotSink:
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
              thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None:
         if not channel:
-            raise DeliveryError("no Slack channel for this brand and no SLACK_DEFAULT_CHANNEL")
+            raise Undeliverable("no Slack channel for this brand in the brands file and no SLACK_DEFAULT_CHANNEL")
         resp = _call(lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks,
                                                           thread_ts=thread_ts, unfurl_links=False,
                                                           metadata=metadata))
@@ -248,6 +248,9 @@ class Notifier:
                 result = "updated"
         except SlackApiError as exc:
             log.error("Slack refused incident %s step %s: %s", key, alert["seq"], exc.response.get("error"))
+            result = "refused"
+        except Undeliverable as exc:  # retrying would block every later alert behind this one
+            log.error("incident %s step %s of brand %r not delivered: %s", key, alert["seq"], alert["brand"], exc)
             result = "refused"
         if chart_in and self.sink.threads and self.charts and usable(alert.get("history")):
             if self._charts is not None:

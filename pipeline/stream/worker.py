@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 def choose_sink(settings: Settings) -> Sink:
     """Bot token (threads, updates) > incoming webhook > terminal."""
     if settings.slack_bot_token:
+        if not settings.slack_default_channel:
+            log.warning("SLACK_DEFAULT_CHANNEL is not set: alerts for brands without a channel in the brands file "
+                        "are refused (logged, counted in buzzwatch_slack_deliveries_total{result=\"refused\"})")
         return BotSink(settings.slack_bot_token, settings.slack_api_url)
     if settings.slack_webhook_url:
         return WebhookSink(settings.slack_webhook_url)

@@ -70,6 +70,19 @@ def test_slack_down_raises_delivery_error_and_nothing_is_recorded(standin):
     assert n.deliver(alert("awful"), ledger) == "posted"
 
 
+def test_a_brand_without_a_channel_is_refused_once_and_later_alerts_still_go_out(standin):
+    results = []
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme" if b == "acme" else None,
+                 on_result=lambda result, seconds: results.append(result))
+    ledger = {}
+    orphan = {**alert("awful"), "brand": "nochannel", "incident_id": "nochannel:1"}
+    assert n.deliver(orphan, ledger) == "refused"  # not a DeliveryError: retrying would block the queue
+    assert standin.requests("chat.postMessage") == []
+    assert n.deliver(orphan, ledger) == "duplicate"  # a replay is not refused (and logged) twice
+    assert n.deliver(alert("awful"), ledger) == "posted" and len(roots(standin)) == 1
+    assert results == ["refused", "duplicate", "posted"]
+
+
 def test_rate_limit_is_honoured_then_delivered(standin):
     standin.rate_limit_next(1, retry_after=1)
     assert notifier(standin).deliver(alert("awful"), {}) == "posted"
