@@ -8,6 +8,11 @@ intensifier, its lexicon valence, and the summed weights of its character n-gram
 allows summing them once) - and negation scope, bigrams, lexicon cues and the weighted sums run as
 numpy operations over all the batch's tokens. A token then costs one dict lookup.
 ``tests/unit/test_featurise.py`` checks the logits equal the per-text features' (``LanguageModel.rows``).
+
+Learning moves a few hundred weights and adds features; the table follows (``refresh``) instead of
+starting empty: each token keeps the rows of its character n-grams, so the tokens whose sums include
+a moved row are summed again in numpy, the tokens containing a new n-gram look theirs up again, and
+new word and bigram features update their lookups - the same values a new table would compute.
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ import numpy as np
 from pipeline.core.text import INTENSIFIERS, NEGATORS, PUNCT, TOKEN, lexicon_valences, normalise
 
 DENSE = ("lex_pos", "lex_neg", "lex_npos", "lex_nneg", "lex_diff", "excl", "quest", "caps", "elong", "negations")
-MAX_TOKENS = 200_000   # distinct tokens kept before the table starts afresh (~60 B each: bounds memory)
+MAX_TOKENS = 200_000   # distinct tokens kept before the table starts afresh (~240 B each with their n-gram rows)
 MAX_BIGRAMS = 250_000  # bigram -> row answers kept (~100 B each in a dict)
+SEARCH_GRAMS = 200     # new n-grams found by searching the table's text; more: every token looked up again
+SUM_CHUNK = 500_000    # n-gram rows summed per numpy call when refreshing (bounds temporary memory)
 
 
 class TokenTable:
     """Per-token facts for one language model, filled as tokens are first seen, and the batch logits.
 
     Rows and n-gram sums are read from the ``index``/``grams``/``weights`` passed in, so a table stays valid
-    only while those do not change: a model that learns starts a new one.
+    only while those do not change, or after ``refresh`` is told what changed.
     """
 
     def __init__(self, lang: str, lexicon: Mapping[str, float] | None = None) -> None:
@@ -51,13 +58,26 @@ class TokenTable:
         self.cues = np.empty((capacity, 3), dtype=np.int8)   # counts as "!", "?", negated word (when no valence)
         self.ngrams = np.empty(capacity, dtype=np.int32)
         self.vectors = np.empty((capacity, 3))
+        self.grams = GramRows(capacity)
+        self._text: tuple[int, str, np.ndarray] = (0, "", np.zeros(0, dtype=np.int64))  # see ``_containing``
+
+    _COLUMNS = ("word_row", "negated", "breaker", "negator", "booster", "value", "cues", "ngrams", "vectors")
 
     def _reserve(self, size: int) -> None:
         while size > len(self.word_row):
-            for name in ("word_row", "negated", "breaker", "negator", "booster", "value", "cues", "ngrams",
-                         "vectors"):
+            for name in self._COLUMNS:
                 a = getattr(self, name)
                 setattr(self, name, np.concatenate([a, np.empty_like(a)]))
+
+    def copy(self) -> TokenTable:
+        """An independent table with the same tokens (a model that learns stops sharing the shipped one)."""
+        other = object.__new__(TokenTable)
+        other.__dict__.update(self.__dict__)
+        for name in self._COLUMNS:
+            setattr(other, name, getattr(self, name).copy())
+        other.grams = self.grams.copy()
+        other.ids, other.strings, other.bigrams = dict(self.ids), list(self.strings), dict(self.bigrams)
+        return other
 
     def _add(self, tokens: list[str], index: Mapping[str, int], grams: Mapping[str, int], weights: np.ndarray
              ) -> None:
@@ -92,20 +112,72 @@ class TokenTable:
         stems = [self.ids.get(t[4:], -1) if t.startswith("not_") and not t.startswith("not_not_") else -1
                  for t in tokens]
         todo = [j for j, b in enumerate(stems) if b < 0]
-        words = [f"<{t[4:]}>" if t.startswith("not_") else f"<{t}>" for t in (tokens[j] for j in todo)]
-        get = grams.get  # text.char_ngrams(word, 2, 5), without making the list
-        found = [[r for n in (2, 3, 4, 5) for i in range(len(w) - n + 1) if (r := get(w[i:i + n])) is not None]
-                 for w in words]
-        owner = np.repeat(np.arange(len(todo)), [len(f) for f in found])
-        rows = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=len(owner))
+        words = [_gram_word(tokens[j]) for j in todo]
         at = np.array(todo, dtype=np.int64) + lo
         self.ngrams[at] = [sum(max(0, len(w) - n + 1) for n in (2, 3, 4, 5)) for w in words]
-        self.vectors[at] = _sums(owner, weights[rows], len(todo))
+        self._look_up_grams(at, words, grams, weights)
         copied = [(lo + j, b) for j, b in enumerate(stems) if b >= 0]
         if copied:
             to, base = np.array(copied, dtype=np.int64).T
             self.ngrams[to] = self.ngrams[base]
             self.vectors[to] = self.vectors[base]
+            self.grams.copy_rows(to, base)
+
+    def _look_up_grams(self, at: np.ndarray, words: list[str], grams: Mapping[str, int], weights: np.ndarray
+                       ) -> None:
+        """Tokens ``at`` (``words``: "<token>"): their n-grams' rows, kept, and summed weights."""
+        get = grams.get  # text.char_ngrams(word, 2, 5), without making the list
+        found = [[r for n in (2, 3, 4, 5) for i in range(len(w) - n + 1) if (r := get(w[i:i + n])) is not None]
+                 for w in words]
+        owner = np.repeat(np.arange(len(at)), [len(f) for f in found])
+        rows = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=len(owner))
+        self.grams.append(at[owner], rows)
+        self.vectors[at] = _sums(owner, weights[rows], len(at))
+
+    def refresh(self, moved: np.ndarray, features: Sequence[str], index: Mapping[str, int],
+                grams: Mapping[str, int], weights: np.ndarray) -> None:
+        """Follow a model that learned: rows ``moved`` changed weight, ``features`` were added to ``index``.
+
+        Afterwards every value equals what a new table would compute (bincount adds a token's rows in
+        the same order, so its sum is the same to the last bit).
+        """
+        for f in features:
+            kind, name = f[:2], f[2:]
+            if kind == "w:" and (j := self.ids.get(name)) is not None:
+                self.word_row[j] = index[f]
+            elif kind == "b:":
+                first, _, second = name.partition(" ")
+                a, b = self.ids.get(first), self.ids.get(second)
+                if a is not None and b is not None:
+                    self.bigrams.pop((a << 32) | b, None)
+        new_grams = {f[2:] for f in features if f.startswith("c:")}
+        relook = self._containing(new_grams)
+        if relook.size:
+            self.grams.drop(relook, len(self.strings))
+            self._look_up_grams(relook, [_gram_word(self.strings[j]) for j in relook.tolist()], grams, weights)
+        if len(moved):
+            self.vectors[:len(self.strings)] = self.grams.sums(weights, len(self.strings))
+
+    def _containing(self, new_grams: set[str]) -> np.ndarray:
+        """Ids of the tokens that have one of ``new_grams`` among their n-grams (all, when there are many)."""
+        size = len(self.strings)
+        if not new_grams or not size:
+            return np.zeros(0, dtype=np.int64)
+        if len(new_grams) > SEARCH_GRAMS:
+            return np.arange(size)
+        if self._text[0] < size:  # the tokens' n-gram words, one a line (tokens are only ever appended)
+            done, text, ends = self._text
+            more = [_gram_word(t) for t in self.strings[done:]]
+            ends = np.concatenate([ends, (ends[-1] if done else 0) + np.cumsum([len(w) + 1 for w in more])])
+            self._text = (size, text + "".join(w + "\n" for w in more), ends)
+        _, text, ends = self._text
+        at: list[int] = []
+        for g in new_grams:  # an n-gram has no newline: a match lies within one token's word
+            i = text.find(g)
+            while i >= 0:
+                at.append(i)
+                i = text.find(g, i + 1)
+        return np.unique(np.searchsorted(ends, np.array(at, dtype=np.int64), side="right"))
 
     def _ids(self, tokens: list[str], index: Mapping[str, int], grams: Mapping[str, int], weights: np.ndarray
              ) -> np.ndarray:
@@ -203,6 +275,84 @@ class TokenTable:
                 np.tanh((pos - neg) * scale / 4), np.minimum(excl, 3) / 3, np.minimum(quest, 3) / 3,
                 np.minimum(caps, 3) / 3, np.minimum(elong, 3) / 3, np.minimum(negations, 5) / 5)
         return np.where((counts > 0)[:, None], np.stack(cols, axis=1), 0.0)
+
+
+class GramRows:
+    """Every token's character n-gram rows, one token's contiguous, so their sums can be made again."""
+
+    def __init__(self, capacity: int) -> None:
+        self.rows = np.empty(16 * capacity, dtype=np.int32)
+        self.owner = np.empty(16 * capacity, dtype=np.int32)
+        self.used = 0
+        self.start = np.zeros(capacity, dtype=np.int64)  # per token: where its rows begin, and how many
+        self.count = np.zeros(capacity, dtype=np.int64)
+
+    def copy(self) -> GramRows:
+        other = object.__new__(GramRows)
+        for name in ("rows", "owner", "start", "count"):
+            setattr(other, name, getattr(self, name).copy())
+        other.used = self.used
+        return other
+
+    def append(self, owner: np.ndarray, rows: np.ndarray) -> None:
+        """``rows`` of tokens ``owner`` (each token's together, none stored yet)."""
+        end = self.used + len(rows)
+        if end > len(self.rows):
+            size = max(end, 2 * len(self.rows))
+            self.rows = np.concatenate([self.rows[:self.used], np.empty(size - self.used, dtype=np.int32)])
+            self.owner = np.concatenate([self.owner[:self.used], np.empty(size - self.used, dtype=np.int32)])
+        top = int(owner.max(initial=-1)) + 1
+        if top > len(self.start):
+            grow = max(top, 2 * len(self.start)) - len(self.start)
+            self.start, self.count = (np.concatenate([a, np.zeros(grow, dtype=np.int64)]) for a in (self.start, self.count))
+        self.rows[self.used:end] = rows
+        self.owner[self.used:end] = owner
+        first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
+        self.start[owner[first]] = self.used + first
+        self.count[owner[first]] = np.diff(np.r_[first, len(owner)])
+        self.used = end
+
+    def copy_rows(self, to: np.ndarray, base: np.ndarray) -> None:
+        """Tokens ``to`` get the rows of tokens ``base`` (a negated word has its word's n-grams)."""
+        n = self.count[base]
+        at = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + np.repeat(self.start[base], n)
+        self.append(np.repeat(to, n), self.rows[at].astype(np.int64))
+
+    def drop(self, tokens: np.ndarray, size: int) -> None:
+        """Forget the rows of ``tokens`` (about to be looked up again)."""
+        gone = np.zeros(size, dtype=bool)
+        gone[tokens] = True
+        keep = ~gone[self.owner[:self.used]]
+        kept = int(keep.sum())
+        self.rows[:kept] = self.rows[:self.used][keep]
+        self.owner[:kept] = self.owner[:self.used][keep]
+        self.used = 0
+        self.count[tokens] = 0
+        owner = self.owner[:kept].copy()
+        self.append(owner, self.rows[:kept].astype(np.int64))
+
+    def sums(self, weights: np.ndarray, size: int) -> np.ndarray:
+        """(size x 3): each token's rows of ``weights`` summed in order - as ``_sums`` did when it was added.
+
+        In chunks of about SUM_CHUNK rows cut between tokens, so a token's sum is made in one piece.
+        """
+        columns = [np.ascontiguousarray(weights[:, k]) for k in range(3)]  # gathers 3x faster than rows
+        out = np.zeros((size, 3))
+        lo = 0
+        while lo < self.used:
+            hi = min(lo + SUM_CHUNK, self.used)
+            while hi < self.used and self.owner[hi] == self.owner[hi - 1]:
+                hi += 1
+            owner, rows = self.owner[lo:hi], self.rows[lo:hi]
+            for k, column in enumerate(columns):
+                out[:, k] += np.bincount(owner, column[rows], minlength=size)
+            lo = hi
+        return out
+
+
+def _gram_word(token: str) -> str:
+    """The string whose character n-grams a token has: a negated token has its word's."""
+    return f"<{token[4:]}>" if token.startswith("not_") else f"<{token}>"
 
 
 def _sums(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

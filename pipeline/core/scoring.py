@@ -123,6 +123,9 @@ class LanguageModel:
         self.calibration = calibration
         self.learner = linear_model.SoftmaxRegression(optimizer=optim.SGD(learning_rate), l2=0.0)
         self._table = shared if shared is not None else TokenTable(lang, lexicon)
+        self._shared = shared is not None  # copied before the first change: other scorers read it
+        self._moved: list[np.ndarray] = []  # rows learning moved since the table last followed
+        self._followed = 0                  # new features the table knows about
 
     def rows(self, text: str, grow: bool = False) -> dict[int, float]:
         """Feature row -> value (learning); ``grow`` adds unseen features, up to MAX_NEW_FEATURES."""
@@ -144,11 +147,18 @@ class LanguageModel:
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Scores (texts x 3) of a batch: the sum over ``rows``, computed for the whole batch at once."""
+        if self._moved or self._followed < len(self.new_features):
+            self._follow_learning()
         return self._table.logits(texts, self.index, self.char_index, self.weights)
 
-    def _reset_tokens(self) -> None:
-        """A private, empty token table (after learning: the shared one holds the shipped weights' sums)."""
-        self._table = TokenTable(self.lang, self.lexicon)
+    def _follow_learning(self) -> None:
+        """Bring the token table up to date with the lessons since the last batch (all of them at once)."""
+        if self._shared:
+            self._table, self._shared = self._table.copy(), False
+        moved = np.unique(np.concatenate(self._moved)) if self._moved else np.zeros(0, dtype=np.int64)
+        self._table.refresh(moved, self.new_features[self._followed:], self.index, self.char_index, self.weights)
+        self._moved.clear()
+        self._followed = len(self.new_features)
 
     def _add(self, feature: str) -> int | None:
         i = self.index.get(feature)
@@ -194,7 +204,7 @@ class LanguageModel:
             for i, v in zip(keys, col.tolist(), strict=True):
                 w[i] = v
             self.weights[keys, k] = col
-        self._reset_tokens()  # token vectors are sums of weights that just moved
+        self._moved.append(np.array(keys, dtype=np.int64))  # the token table follows at the next batch
         return predicted
 
 
@@ -345,7 +355,7 @@ class Scorer:
             m.weights[rows] = weights
             for k, name in enumerate(LABELS):
                 m.learner.weights[name].update(zip(rows.tolist(), weights[:, k].tolist(), strict=True))
-            m._reset_tokens()
+            m._moved.append(rows)
         scorer.monitors = {lang: ErrorMonitor.from_state(s) for lang, s in state.get("monitors", {}).items()}
         scorer.seen_ids = dict.fromkeys(state.get("seen_ids", []))
         return scorer

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.core.scoring import Scorer
+from pipeline.core.featurise import TokenTable
+from pipeline.core.scoring import LABELS, Scorer
 
 TEXTS = [
     "@Acme your app is NOT working :( #fail http://t.co/x",
@@ -37,3 +38,39 @@ def test_batch_logits_follow_learning() -> None:
         scorer.learn_one(text + " zzyzx-new-word", "negative", lang="en")
     texts = [*TEXTS, "zzyzx-new-word again"]
     np.testing.assert_allclose(model.logits(texts), _per_text(model, texts), rtol=0, atol=1e-12)
+
+
+def _uncached(model, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The logits a token table built from scratch with the model's current weights gives."""
+    return TokenTable(model.lang, model.lexicon).logits(texts, model.index, model.char_index, model.weights)
+
+
+def test_learning_keeps_the_table_warm_and_exact() -> None:
+    scorer = Scorer()
+    model = scorer.models["en"]
+    untouched = Scorer().score_batch(TEXTS)
+    # Unknown words cached before lessons add their word, bigram and character n-gram features.
+    texts = [*TEXTS, "qwxjv flight", "the qwxjvz app", "not qwxjv at all", "zzyzx-new-word again"]
+    model.logits(texts)
+    warm = len(model._table.strings)
+    lessons = [("qwxjv is awful", "negative"), ("zzyzx-new-word, thank you", "positive"),
+               ("I don't like qwxjvz", "negative")]
+    for round_ in range(3):
+        for text, label in lessons:
+            scorer.learn_one(f"{text} {round_}", label, lang="en")
+        logits = model.logits(texts)
+        assert len(model._table.strings) >= warm  # the tokens stayed
+        np.testing.assert_array_equal(logits, _uncached(model, texts))
+    # Many lessons at once: every token's n-grams are looked up again (more new n-grams than searched for).
+    for i, text in enumerate(TEXTS * 4):
+        scorer.learn_one(f"{text} extraword{i}", LABELS[i % 3], lang="en")
+    np.testing.assert_array_equal(model.logits(texts), _uncached(model, texts))
+    assert Scorer().score_batch(TEXTS) == untouched  # the shared table of the shipped weights is not changed
+
+
+def test_restored_state_scores_as_a_new_table_would() -> None:
+    scorer = Scorer()
+    for i, text in enumerate(TEXTS):
+        scorer.learn_one(text + " qwxjv", LABELS[i % 3], lang="en")
+    restored = Scorer.from_state(scorer.to_state()).models["en"]
+    np.testing.assert_array_equal(restored.logits(TEXTS), _uncached(restored, TEXTS))
