@@ -42,7 +42,7 @@ class SeasonalBaseline:
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
                  "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "hours_seen",
-                 "disp", "acc_dev", "bucket_min")
+                 "disp", "acc_dev", "bucket_min", "_hourly_state")
 
     def __init__(self, cfg: BaselineConfig) -> None:
         self.cfg = cfg
@@ -63,6 +63,7 @@ class SeasonalBaseline:
         self.disp = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
         self.acc_dev = [0.0, 0.0, 0.0, 0.0]  # this hour: sum of clipped (x-mu)^2 - x, buckets (neg, all)
         self.bucket_min = 1.0
+        self._hourly_state: tuple[int, dict[str, list[float]]] | None = None  # see to_state
 
     # -- reading --------------------------------------------------------------------------
     def season(self, ts: float) -> float:
@@ -234,14 +235,30 @@ class SeasonalBaseline:
 
     # -- state ----------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
+        """The state, numbers rounded to 6 significant digits (small in the table).
+
+        The worker writes every changed brand at each commit, but ~60 of the ~70 numbers change
+        only when an hour is learned (``_learn_hour`` counts ``hours_seen`` up): those are
+        rounded once per hour and reused; only this hour's accumulators are rounded each time.
+        """
         r = _round
+        cached = self._hourly_state
+        if cached is None or cached[0] != self.hours_seen:
+            hourly = {
+                "n": [r(self.c_neg), r(self.t_neg), r(self.c_all), r(self.t_all)],
+                "r": [r(self.r_neg), r(self.rt_neg), r(self.r_all), r(self.rt_all)],
+                "hc": [r(x) for x in self.hod_c], "he": [r(x) for x in self.hod_e],
+                "dc": [r(x) for x in self.dow_c], "de": [r(x) for x in self.dow_e],
+                "d": [r(x) for x in self.disp],
+            }
+            self._hourly_state = cached = (self.hours_seen, hourly)
+        hourly = cached[1]
+        dev = self.acc_dev
         return {
-            "n": [r(self.c_neg), r(self.t_neg), r(self.c_all), r(self.t_all)],
-            "r": [r(self.r_neg), r(self.rt_neg), r(self.r_all), r(self.rt_all)],
-            "hc": [r(x) for x in self.hod_c], "he": [r(x) for x in self.hod_e],
-            "dc": [r(x) for x in self.dow_c], "de": [r(x) for x in self.dow_e],
+            "n": hourly["n"][:], "r": hourly["r"][:], "hc": hourly["hc"][:], "he": hourly["he"][:],
+            "dc": hourly["dc"][:], "de": hourly["de"][:],
             "a": [self.hour, r(self.acc_neg), r(self.acc_all), self.skip_neg, self.skip_all, self.hours_seen],
-            "d": [r(x) for x in self.disp] + [r(x) for x in self.acc_dev] + [self.bucket_min],
+            "d": [*hourly["d"], r(dev[0]), r(dev[1]), r(dev[2]), r(dev[3]), self.bucket_min],
         }
 
     @classmethod
@@ -260,4 +277,8 @@ class SeasonalBaseline:
 
 
 def _round(x: float) -> float:
+    """``x`` to 6 significant digits; a whole number below a million already is (counts: most of
+    the accumulators), and the test is ~10x cheaper than the formatting."""
+    if -1e6 < x < 1e6 and x == int(x):
+        return float(x)
     return float(f"{x:.6g}")
