@@ -18,7 +18,7 @@ new word and bigram features update their lookups - the same values a new table 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import chain
+from itertools import chain, islice
 
 import numpy as np
 
@@ -38,11 +38,13 @@ class TokenTable:
     only while those do not change, or after ``refresh`` is told what changed.
     """
 
-    def __init__(self, lang: str, lexicon: Mapping[str, float] | None = None) -> None:
+    def __init__(self, lang: str, lexicon: Mapping[str, float] | None = None,
+                 grams: Mapping[str, int] | None = None) -> None:
         self.lang = lang
         self.lex, self.valence = lexicon_valences(lang, lexicon)
         self.negators = NEGATORS.get(lang, NEGATORS["en"])
         self.boosters = INTENSIFIERS.get(lang, INTENSIFIERS["en"])
+        self._codes = GramCodes(grams or {})  # ``grams``: the n-gram index it will be used with, coded now
         self._clear()
 
     def _clear(self, capacity: int = 4096) -> None:
@@ -114,7 +116,8 @@ class TokenTable:
         todo = [j for j, b in enumerate(stems) if b < 0]
         words = [_gram_word(tokens[j]) for j in todo]
         at = np.array(todo, dtype=np.int64) + lo
-        self.ngrams[at] = [sum(max(0, len(w) - n + 1) for n in (2, 3, 4, 5)) for w in words]
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        self.ngrams[at] = np.maximum(lengths[:, None] - np.arange(1, 5), 0).sum(axis=1)  # 2- to 5-grams
         self._look_up_grams(at, words, grams, weights)
         copied = [(lo + j, b) for j, b in enumerate(stems) if b >= 0]
         if copied:
@@ -126,11 +129,9 @@ class TokenTable:
     def _look_up_grams(self, at: np.ndarray, words: list[str], grams: Mapping[str, int], weights: np.ndarray
                        ) -> None:
         """Tokens ``at`` (``words``: "<token>"): their n-grams' rows, kept, and summed weights."""
-        get = grams.get  # text.char_ngrams(word, 2, 5), without making the list
-        found = [[r for n in (2, 3, 4, 5) for i in range(len(w) - n + 1) if (r := get(w[i:i + n])) is not None]
-                 for w in words]
-        owner = np.repeat(np.arange(len(at)), [len(f) for f in found])
-        rows = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=len(owner))
+        if self._codes.grams is not grams or self._codes.seen < len(grams):
+            self._codes = self._codes.follow(grams)
+        owner, rows = self._codes.look_up(words)
         self.grams.append(at[owner], rows)
         self.vectors[at] = _sums(owner, weights[rows], len(at))
 
@@ -277,6 +278,81 @@ class TokenTable:
         return np.where((counts > 0)[:, None], np.stack(cols, axis=1), 0.0)
 
 
+class GramCodes:
+    """A vocabulary's character n-grams as integers, so that a batch of new tokens is looked up in numpy.
+
+    Each character of the n-grams is a digit (its place in their alphabet + 1), so an n-gram of up
+    to 5 characters is one int64 and different lengths never collide; a token's 2- to 5-grams are
+    made for all tokens at once and found by ``searchsorted`` (a dict lookup per n-gram was most of
+    the cost of text never seen before).
+    """
+
+    def __init__(self, grams: Mapping[str, int]) -> None:
+        self.grams = grams
+        self.seen = len(grams)
+        self.alphabet = np.unique(_points("".join(grams))).astype(np.int64)
+        self.letters = frozenset(self.alphabet.tolist())
+        self.base = len(self.alphabet) + 1
+        self.keys, self.rows = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        self._insert(list(grams), np.fromiter(grams.values(), dtype=np.int64, count=len(grams)))
+
+    def follow(self, grams: Mapping[str, int]) -> GramCodes:
+        """Codes for ``grams``: this one extended when only new n-grams were added (they only ever are)."""
+        if grams is not self.grams:
+            return GramCodes(grams)
+        added = list(islice(grams, self.seen, None))
+        if any(ord(c) not in self.letters for g in added for c in g):
+            return GramCodes(grams)  # a new character: new digits
+        self.seen = len(grams)
+        self._insert(added, np.array([grams[g] for g in added], dtype=np.int64))
+        return self
+
+    def _insert(self, names: list[str], rows: np.ndarray) -> None:
+        if not names:
+            return
+        lengths = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
+        places = np.repeat(lengths, lengths) - 1 - (np.arange(int(lengths.sum()))
+                                                    - np.repeat(np.cumsum(lengths) - lengths, lengths))
+        digits = np.searchsorted(self.alphabet, _points("".join(names))) + 1
+        keys = np.add.reduceat(digits * self.base ** places, np.cumsum(lengths) - lengths)  # n-grams are never empty
+        keys, rows = np.concatenate([self.keys, keys]), np.concatenate([self.rows, rows])
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.rows = keys[order], rows[order]
+
+    def look_up(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(word index, row) of every 2- to 5-gram of ``words`` in the vocabulary, in the order
+        ``text.char_ngrams`` lists them (n, then position) word by word: sums add up in the same order."""
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        total = int(lengths.sum())
+        if self.base ** 5 >= 2 ** 63:  # thousands of distinct characters: the codes would not fit
+            get = self.grams.get
+            found = [[r for n in (2, 3, 4, 5) for i in range(len(w) - n + 1) if (r := get(w[i:i + n])) is not None]
+                     for w in words]
+            owner = np.repeat(np.arange(len(words)), [len(f) for f in found])
+            return owner, np.fromiter(chain.from_iterable(found), dtype=np.int64, count=len(owner))
+        if not total or not len(self.keys):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        points = _points("".join(words))
+        where = np.minimum(np.searchsorted(self.alphabet, points), len(self.alphabet) - 1)
+        digits = np.zeros(total + 5, dtype=np.int64)
+        digits[:total] = np.where(self.alphabet[where] == points, where + 1, 0)
+        word = np.repeat(np.arange(len(words)), lengths)
+        left = lengths[word] - (np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths))  # chars to its end
+        key, known = digits[:total].copy(), digits[:total] > 0
+        owners, rows = [], []
+        for n in (2, 3, 4, 5):
+            key = key * self.base + digits[n - 1:total + n - 1]
+            known &= digits[n - 1:total + n - 1] > 0
+            at = np.flatnonzero(known & (left >= n))
+            pos = np.minimum(np.searchsorted(self.keys, key[at]), len(self.keys) - 1)
+            hit = self.keys[pos] == key[at]
+            owners.append(word[at[hit]])
+            rows.append(self.rows[pos[hit]])
+        owner = np.concatenate(owners)
+        order = np.argsort(owner, kind="stable")  # by word; within it n, then position, as appended
+        return owner[order], np.concatenate(rows)[order]
+
+
 class GramRows:
     """Every token's character n-gram rows, one token's contiguous, so their sums can be made again."""
 
@@ -348,6 +424,11 @@ class GramRows:
                 out[:, k] += np.bincount(owner, column[rows], minlength=size)
             lo = hi
         return out
+
+
+def _points(text: str) -> np.ndarray:
+    """The code points of ``text`` (one per Python character, lone surrogates included)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def _gram_word(token: str) -> str:

@@ -90,7 +90,8 @@ def _stem(token: str) -> str:
 def _shared_table(path: Path, lang: str) -> TokenTable:
     """One token table per artefact and language, shared by every scorer that still has the shipped
     weights (so each ``buzzwatch score`` run in a process starts warm)."""
-    return TokenTable(lang, load_artefact(path)[2].get(lang))
+    models, lexicons = load_artefact(path)[1:]
+    return TokenTable(lang, lexicons.get(lang), _index_of(models[lang][0])[1])
 
 
 _INDEXES: dict[int, tuple[list[str], dict[str, int], dict[str, int]]] = {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.core.featurise import TokenTable
+from pipeline.core.featurise import GramCodes, TokenTable
 from pipeline.core.scoring import LABELS, Scorer
+from pipeline.core.text import char_ngrams
 
 TEXTS = [
     "@Acme your app is NOT working :( #fail http://t.co/x",
@@ -74,3 +75,23 @@ def test_restored_state_scores_as_a_new_table_would() -> None:
         scorer.learn_one(text + " qwxjv", LABELS[i % 3], lang="en")
     restored = Scorer.from_state(scorer.to_state()).models["en"]
     np.testing.assert_array_equal(restored.logits(TEXTS), _uncached(restored, TEXTS))
+
+
+WORDS = ["<good>", "<a>", "<>", "<not_bad>", "<😡😡>", "<déçu>", "<zzqx>", "<\ud83d>", "<ひどい>", "<n'importe>"]
+
+
+@pytest.mark.parametrize("base", [False, True], ids=["codes", "dict fallback"])
+def test_gram_codes_find_what_the_dict_finds_in_its_order(base: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    grams = {g: i for i, g in enumerate(["go", "<g", "oo", "ood", "d>", "<a", "a>", "<>", "😡", "😡>", "éç", "déçu",
+                                         "<not", "ot_b", "bad>", "zq", "ひど", "<n'", "'imp"])}
+    codes = GramCodes(grams)
+    if base:
+        monkeypatch.setattr(codes, "base", 10_000)
+    owner, rows = codes.look_up(WORDS)
+    expected = [(w, grams[g]) for w, word in enumerate(WORDS) for g in char_ngrams(word[1:-1]) if g in grams]
+    assert list(zip(owner.tolist(), rows.tolist(), strict=True)) == expected
+    grams["zzq"] = len(grams)  # learning adds an n-gram: the codes follow
+    assert codes.follow(grams) is codes
+    grams["ひどい>"] = len(grams)  # ... with a new character: new codes
+    assert codes.follow(grams).look_up(["<zzqx>", "<ひどい>"])[1].tolist() == [grams["zq"], grams["zzq"],
+                                                                              grams["ひど"], grams["ひどい>"]]
