@@ -632,31 +632,39 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
             f"{fig['raw_ceiling_scored_per_s']:,}/s)")
 
     if args.brands_rss:
-        with stack(work, "memory", slack) as (broker, worker):
-            worker.start()
-            worker.wait_ready()
-            fig["rss_mib_idle"] = round(rss_mib(worker.proc.pid), 1)
-            done, ticks, wave = 0, 0, min(10000, args.brands_rss)
-            for n in sorted({wave, args.brands_rss}):
-                while done < n:
-                    # Brands arrive in waves of 10,000, each wave later in event time than the last
-                    # (a new brand's first mention must not be older than its partition's watermark),
-                    # followed 3 h on by one mention per partition, which makes the wave idle: nothing
-                    # open, its state in the table, out of the worker's memory at the next commit.
-                    rnd = done // wave
-                    start = START + rnd * 4 * 3600.0
-                    batch = prescored(min(wave, n - done), start, seed=3, first=done) + clock_ticks(
-                        start + 3 * 3600.0, rnd)
-                    asyncio.run(produce(broker.bootstrap, "mentions.scored", batch))
-                    done, ticks = min(n, done + wave), ticks + PARTITIONS
-                    timeline.poll_until(worker, "memory", done + ticks, timeout=300, interval=0.5)
-                time.sleep(2 * 2.8 + 1)  # two commits: the states are written, idle brands leave memory
-                fig[f"rss_mib_{n // 1000}k_brands"] = round(rss_mib(worker.proc.pid), 1)
-                fig[f"brands_in_memory_{n // 1000}k"] = int(scrape(worker.metrics_port, ("buzzwatch_brands_in_memory",)).get("buzzwatch_brands_in_memory", -1))
-                say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB")
-            if "rss_mib_10k_brands" in fig and "rss_mib_100k_brands" in fig:
-                fig["kib_per_idle_brand"] = round(
-                    (fig["rss_mib_100k_brands"] - fig["rss_mib_10k_brands"]) * 1024 / 90000, 2)
+        memory_phase(args, work, slack, timeline, say, fig)
+
+
+def memory_phase(args: argparse.Namespace, work: Path, slack: SlackStandIn, timeline: Timeline,
+                 say: Callable[[str], None], fig: dict[str, Any]) -> None:
+    """RSS idle, then with 10,000 and ``args.brands_rss`` brands, made idle wave by wave."""
+    with stack(work, "memory", slack) as (broker, worker):
+        worker.start()
+        worker.wait_ready()
+        fig["rss_mib_idle"] = round(rss_mib(worker.proc.pid), 1)
+        done, ticks, wave = 0, 0, min(10000, args.brands_rss)
+        for n in sorted({wave, args.brands_rss}):
+            while done < n:
+                # Brands arrive in waves of 10,000, each wave later in event time than the last
+                # (a new brand's first mention must not be older than its partition's watermark),
+                # followed 3 h on by one mention per partition, which makes the wave idle: nothing
+                # open, its state in the table, out of the worker's memory at the next commit.
+                rnd = done // wave
+                start = START + rnd * 4 * 3600.0
+                batch = prescored(min(wave, n - done), start, seed=3, first=done) + clock_ticks(
+                    start + 3 * 3600.0, rnd)
+                asyncio.run(produce(broker.bootstrap, "mentions.scored", batch))
+                done, ticks = min(n, done + wave), ticks + PARTITIONS
+                timeline.poll_until(worker, "memory", done + ticks, timeout=300, interval=0.5)
+            # Two commits write the states and evict the idle brands; the worker gives their memory
+            # back at a later commit, at most every 10 s (stream/heap.py).
+            time.sleep(12.0)
+            fig[f"rss_mib_{n // 1000}k_brands"] = round(rss_mib(worker.proc.pid), 1)
+            fig[f"brands_in_memory_{n // 1000}k"] = int(scrape(worker.metrics_port, ("buzzwatch_brands_in_memory",)).get("buzzwatch_brands_in_memory", -1))
+            say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB")
+        if "rss_mib_10k_brands" in fig and "rss_mib_100k_brands" in fig:
+            fig["kib_per_idle_brand"] = round(
+                (fig["rss_mib_100k_brands"] - fig["rss_mib_10k_brands"]) * 1024 / 90000, 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -669,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="fixed rates (mentions/s) measured before the 50%% one, comma-separated ('' for none)")
     ap.add_argument("--alerts", type=int, default=20, help="synthetic alerts sent during the latency phase")
     ap.add_argument("--brands-rss", type=int, default=100000, help="idle brands for the memory phase (0: skip)")
+    ap.add_argument("--memory-only", action="store_true", help="only the memory phase")
     ap.add_argument("--png", default=str(ROOT / ".run" / "bench.png"), help="where the plot goes")
     ap.add_argument("--scale", action="store_true", help="then two workers on 8 partitions (make bench-scale)")
     ap.add_argument("--scale-only", action="store_true", help="only the scale-out phase")
@@ -684,7 +693,9 @@ def main(argv: list[str] | None = None) -> int:
     fig: dict[str, Any] = {}
 
     with SlackStandIn() as slack:
-        if not args.scale_only:
+        if args.memory_only:
+            memory_phase(args, work, slack, timeline, say, fig)
+        elif not args.scale_only:
             main_phases(args, work, slack, timeline, say, fig)
         if (args.scale or args.scale_only) and args.scale_mentions:
             records = prescored_stream(args.scale_mentions, args.brands)

@@ -60,10 +60,18 @@ from pipeline.records import (
 )
 from pipeline.settings import Settings
 from pipeline.stream import batches
+from pipeline.stream.heap import HeapTrimmer
 from pipeline.stream.learning import FeedbackLearner
 from pipeline.stream.web import Health, lag_positions, make_web
 
 log = logging.getLogger(__name__)
+
+
+# RocksDB (rocksdb://) per partition of each table. Faust's defaults are sized for big hosts: a
+# 64 MiB memtable (x3) and a 2 GiB block cache per partition, which a worker's RSS grows into as
+# brands are written. Brand states are ~1 KiB and read once per idle brand's return: small
+# memtables and a small cache cost a few more compactions, not latency.
+ROCKSDB_OPTIONS = {"write_buffer_size": 4 << 20, "max_write_buffer_number": 2, "block_cache_size": 8 << 20}
 
 
 class BrandTable(faust.Table):
@@ -75,7 +83,7 @@ class BrandTable(faust.Table):
     """
 
     def __init__(self, app: faust.App, *, name: str, partitions: int, value_serializer: str = "json") -> None:
-        super().__init__(app, name=name, partitions=partitions,
+        super().__init__(app, name=name, partitions=partitions, options=dict(ROCKSDB_OPTIONS),
                          schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer=value_serializer))
         # The store (rocksdb://) and the changelog writer read the table's own serializer, which
         # Faust derives from the value type ("json"), not the schema's.
@@ -180,20 +188,52 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
 
     verifier = Verifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
 
-    def write_states() -> None:
-        dirty = monitor.take_dirty_brands()
-        for brand in dirty:  # one state dict alive at a time: 100k of them at once would stay in RSS
-            brand_state[brand] = orjson.dumps(monitor.brands[brand].to_state(), option=orjson.OPT_NON_STR_KEYS)
-            _export_gauges(metrics, monitor, brand)
-        monitor.evict_idle(dirty)  # written and idle: the table holds them until their next mention
-        metrics.brands_in_memory.set(len(monitor.brands))
+    trimmer = HeapTrimmer()
+    unsent_alerts: set[asyncio.Future[Any]] = set()  # queued in Faust's producer, not acknowledged yet
+    state_changelog = brand_state.changelog_topic.get_topic_name()
 
-    # Brand states reach the table once per commit, not once per batch: a hot brand's few KB would
-    # otherwise be serialised and produced for every batch it appears in (most of the detect stage's
-    # time). Written just before Faust flushes the producer and commits, so no committed offset is
-    # ahead of its brand's state; uncommitted mentions re-read after a crash are recognised by the
-    # offset each state carries.
-    app.sensors.add(_BeforeCommit(write_states))
+    async def write_states() -> None:
+        """Every brand changed since the last commit, into the table: its store and its changelog.
+
+        Runs at each commit (``batches.install``), which then commits the offsets processed before
+        it began: no committed offset is ahead of its brand's state, and uncommitted mentions re-read
+        after a crash are recognised by the offset each state carries. Once per commit, not per
+        batch: a hot brand's state would otherwise be serialised and produced for every batch it
+        appears in. Bypasses Faust's per-key changelog path (a queued message, JSON key encoding
+        and a send per key; thousands of them queued at once after a busy interval): the states go
+        out as produce batches and the store's changelog offsets advance once they are acknowledged.
+        """
+        trimmer.maybe_trim()  # what the last commit evicted (and allocated) is garbage by now
+        dirty = monitor.take_dirty_brands()
+        store = brand_state.data
+        states: list[tuple[str, bytes]] = []
+        for i, brand in enumerate(dirty):
+            det = monitor.brands.get(brand)
+            if det is None:  # its partition moved away meanwhile
+                continue
+            states.append((brand, orjson.dumps(det.to_state(), option=orjson.OPT_NON_STR_KEYS)))
+            _export_gauges(metrics, monitor, brand)
+            if i % 200 == 199:
+                await asyncio.sleep(0)  # fetches go on meanwhile: what they change is written next time
+        # An alert is in the broker before the state that records it as sent: otherwise a crash in
+        # between would restart from a state that never alerts again.
+        if unsent_alerts:
+            await asyncio.gather(*list(unsent_alerts))
+        records = []
+        for brand, value in states:
+            store[brand] = value  # the local store only (no changelog message per key)
+            records.append((int(brand_state.partition_for_key(brand)), store._encode_key(brand), value))
+        # Written and idle: the table holds them until their next mention.
+        trimmer.evicted(monitor.evict_idle(dirty))
+        metrics.brands_in_memory.set(len(monitor.brands))
+        written = await batches.produce_batches(app.producer._ensure_producer(), state_changelog, records)
+        if written:
+            await asyncio.gather(*(w.ack for w in written))
+        last: dict[int, int] = {}
+        for w in written:
+            last[w.partition] = max(last.get(w.partition, -1), w.last_offset)
+        for part, offset in last.items():  # a restart on the same disk replays only what follows
+            store.set_persisted_offset(TP(state_changelog, part), offset)
     app.buzzwatch_web = make_web(health, metrics, verifier, publish, clock=clock)  # type: ignore[attr-defined]
     app.buzzwatch_registry = registry  # type: ignore[attr-defined]
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
@@ -209,26 +249,6 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
 
     partitioner, scored_partitions = DefaultPartitioner(), list(range(settings.topic_partitions))
 
-    async def send_batched(topic: str, records: list[tuple[bytes, bytes]]) -> list[Awaitable[Any]]:
-        """Keyed records as one produce batch per partition (the key's partition, as the producer's
-        partitioner and BrandTable compute it): ~4x cheaper than a send per record."""
-        producer = app.producer._ensure_producer()  # aiokafka's, under Faust's Producer service
-        open_batches: dict[int, Any] = {}  # partition -> the batch being filled
-        futures = []
-        for key, value in records:
-            part = partitioner(key, scored_partitions, scored_partitions)
-            batch = open_batches.get(part)
-            if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
-                if batch is not None:  # full: on its way, and a new one for this partition
-                    futures.append(await producer.send_batch(batch, topic, partition=part))
-                batch = open_batches[part] = producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:  # larger than a batch
-                    futures.append(await producer.send(topic, value, key=key, partition=part))
-        for part, batch in open_batches.items():
-            if batch.record_count():
-                futures.append(await producer.send_batch(batch, topic, partition=part))
-        return futures
-
     async def ingest(messages: list[ConsumerRecord]) -> list[Awaitable[Any]]:
         """Score a fetch of raw mentions; each goes on to its brand's partition of the scored topic."""
         outcomes = ingestor.run([m.value or b"" for m in messages], now=clock())
@@ -242,8 +262,10 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             elif out is None:
                 metrics.unmatched.inc()
             else:
-                scored_records.append((out.brand.encode(), encode(out)))
-        pending += await send_batched(settings.topic_scored, scored_records)
+                key = out.brand.encode()
+                scored_records.append((partitioner(key, scored_partitions, scored_partitions), key, encode(out)))
+        producer = app.producer._ensure_producer()  # aiokafka's, under Faust's Producer service
+        pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, scored_records)]
         metrics.ingested.inc(len(messages))
         _observe_latency(metrics, "ingest", [m.timestamp / 1000 for m in messages[::50]])
         return pending  # the fetch's offsets become committable once these are acknowledged
@@ -281,13 +303,15 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             metrics.alerts.labels(metrics.brand(alert["brand"]), alert["status"]).inc()
             log.info("alert %s %s %s: %s", alert["incident_id"], alert["status"], alert["severity"],
                      alert["reason"])
-            # Queued without yielding: a commit (which writes the states) cannot slip in between
-            # the tick that made an alert and the alert being in the producer's queue before them.
-            pending.append(alerts.send_soon(key=alert["brand"].encode(), value=encode(alert)))
+            sent = alerts.send_soon(key=alert["brand"].encode(), value=encode(alert))
+            unsent_alerts.add(sent)  # the next write_states waits for it
+            sent.add_done_callback(unsent_alerts.discard)
+            pending.append(sent)
         _observe_latency(metrics, "detect", [m.timestamp / 1000 for m in messages[::50]])
         return pending
 
-    batches.install(app, {mentions: ingest, scored: detect}, fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    batches.install(app, {mentions: ingest, scored: detect}, fetch_max_wait_ms=settings.fetch_max_wait_ms,
+                    before_commit=write_states)
 
     @app.task
     async def declare_dlq() -> None:
@@ -362,18 +386,6 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         health.observe(positions, time.monotonic())
 
     return app
-
-
-class _BeforeCommit(faust.Sensor):
-    """Calls ``hook`` as Faust starts a commit, before it flushes the producer and commits offsets."""
-
-    def __init__(self, hook: Callable[[], None]) -> None:
-        super().__init__()
-        self._hook = hook
-
-    def on_commit_initiated(self, consumer: Any) -> Any:
-        self._hook()
-        return super().on_commit_initiated(consumer)
 
 
 async def _until_done(step: Callable[[dict[str, Any], dict[str, Any]], str], record: dict[str, Any],
