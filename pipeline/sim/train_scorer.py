@@ -2,8 +2,16 @@
 
 Per language: featurise (``core.scoring.feature_strings``), keep features seen in >= 2 tweets (the
 most frequent ``MAX_FEATURES``), fit a softmax regression with balanced class weights and L2 by
-L-BFGS (deterministic: no sampling), fit a Platt calibration of P(negative) on the fifth of the
-tweets that model did not see, then refit on everything (starting from it). Online learning (river SGD) continues from these weights.
+L-BFGS (deterministic: no sampling), fit a Platt calibration of P(negative) on predictions for tweets
+the model did not see, then refit on everything (starting from the first fold's model). Online
+learning (river SGD) continues from these weights.
+
+Calibration data: a fifth of English's 47,500 tweets (9,500) pins Platt's two numbers down, but a
+fifth of French's 4,557 (911) left them noisy; smaller sets are therefore cross-fitted - each fifth
+predicted by a model fitted on the other four - and calibrated on all of their tweets. The final
+weights are the same as before (so are the labels); only the calibration moves: XLM-T fr val ECE
+0.053 -> 0.044, DEFT held-out 0.044 -> 0.041, es 0.073 -> 0.074, de 0.067 -> 0.070 (on 324 tweets
+an ECE moves by +-0.02 from sampling alone; the validation splits are never used for fitting).
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from pipeline.sim.sentiment_data import training_sets
 
 MAX_FEATURES = {"en": 120_000, "fr": 50_000, "es": 40_000, "de": 40_000}
 L2 = {"en": 4.0, "fr": 0.1, "es": 0.1, "de": 1.0}  # chosen on the validation splits
+FOLDS = 5
+CROSS_FIT_BELOW = 20_000  # tweets: fewer than this are calibrated on all five folds' predictions, not one
 
 
 def vectorise(docs: list[dict[str, float]], vocab: dict[str, int]) -> csr_matrix:
@@ -118,10 +128,16 @@ def train_language(lang: str, texts: list[str], labels: list[int], lexicon: dict
     vocab = build_vocab(docs, MAX_FEATURES[lang])
     x = vectorise(docs, {f: i for i, f in enumerate(vocab)})
     y = np.asarray(labels)
-    held = np.arange(len(y)) % 5 == 0
-    w = fit_softmax(x[~held], y[~held], L2[lang])
-    calibration = fit_platt(softmax(x[held] @ w)[:, 0], (y[held] == 0).astype(float))
-    return vocab, fit_softmax(x, y, L2[lang], w0=w), calibration
+    fold = np.arange(len(y)) % FOLDS
+    calibrated = FOLDS if len(y) < CROSS_FIT_BELOW else 1  # folds predicted by a model that did not see them
+    p_neg, models = np.zeros(len(y)), []
+    for k in range(calibrated):
+        held = fold == k
+        models.append(fit_softmax(x[~held], y[~held], L2[lang]))
+        p_neg[held] = softmax(x[held] @ models[-1])[:, 0]
+    seen = fold < calibrated
+    calibration = fit_platt(p_neg[seen], (y[seen] == 0).astype(float))
+    return vocab, fit_softmax(x, y, L2[lang], w0=models[0]), calibration
 
 
 def main(argv: list[str] | None = None) -> int:
