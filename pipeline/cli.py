@@ -20,7 +20,7 @@ from pipeline.errors import BuzzwatchError, ConfigError, InvalidRecord
 from pipeline.records import encode, parse_time
 
 EXIT_BAD_INPUT = 2
-DEFAULT_SENSITIVITY = 3e-8  # DetectorConfig.p_open (not imported here: the CLI starts without the core)
+DEFAULT_SENSITIVITY = 2e-7  # DetectorConfig.p_open (not imported here: the CLI starts without the core)
 
 
 class BadInput(BuzzwatchError):

@@ -23,6 +23,7 @@ class BaselineConfig:
 
     level_hours: float = 72.0  # level memory (e-folding), in hours
     recent_hours: float = 6.0  # memory of the *recent* level a rise must also beat (drifts follow it)
+    share_prior: float = 60.0  # pseudo-mentions pulling the recent negative share to the long-run one
     season_days: float = 14.0  # hour-of-day profile memory, in days
     weekday_weeks: float = 4.0  # day-of-week profile memory, in weeks
     season_prior: float = 30.0  # pseudo-mentions pulling each seasonal factor to 1
@@ -111,6 +112,13 @@ class SeasonalBaseline:
     def negative_share(self) -> float:
         """Long-run share of negatives (Laplace-smoothed)."""
         return (self.c_neg + 1.0) / (self.c_all + 2.0)
+
+    def recent_negative_share(self) -> float:
+        """Share of negatives over the last ``recent_hours``, shrunk towards the long-run share by
+        ``share_prior`` mentions (a quiet night says little): a share that crept up over days is
+        usual by now."""
+        k = self.cfg.share_prior
+        return (self.r_neg + k * self.negative_share()) / (self.r_all + k)
 
     def history_minutes(self) -> float:
         """How long this brand has been watched (the detector's warm-up clock)."""

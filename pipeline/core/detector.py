@@ -8,8 +8,9 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
   as certain as the counts it was learned from - so 6 negatives on a brand that expects 0.2 can
   fire, 130 on a brand that expects 100 cannot, and a brand known from a handful of mentions
   needs more evidence);
-- **share**: negatives are a larger share of the brand's mentions than usual (binomial tail
-  ``< p_share``): a viral positive or neutral burst lifts negatives with volume and is ignored;
+- **share**: negatives are a larger share of the brand's mentions than usual - than over the
+  last days and than over the last few hours (binomial tail ``< p_share``): a viral positive or
+  neutral burst lifts negatives with volume and is ignored, and so is a share that crept up;
 - **growth**: the window holds at least ``growth`` x the previous window of the same length
   (and of its expectation), and is improbable under the brand's level of the last few hours
   too (``p_recent``): a steady, chronically negative brand or a slow drift does not page;
@@ -50,7 +51,7 @@ class DetectorConfig:
 
     signal: str = "negative"
     windows_min: tuple[int, ...] = (5, 10, 20, 40, 80)
-    p_open: float = 3e-8  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off)
+    p_open: float = 2e-7  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off)
     p_share: float = 1e-3
     growth: float = 1.5
     p_recent: float = 1e-4  # ... and improbable under the brand's recent level too (a drift is not a rise)
@@ -448,7 +449,8 @@ class BrandDetector:
                 ev.p_share = 0.0
             else:
                 trials = max(ev.mentions - (ev.raw_negatives - int(ev.observed)), 0)
-                ev.p_share = binomial_sf(int(ev.observed), trials, ev.baseline_share)
+                usual = max(ev.baseline_share, self.baseline.recent_negative_share())
+                ev.p_share = binomial_sf(int(ev.observed), trials, usual)
         return ev.p_share
 
     def _confidence(self, width: int = 1) -> float:

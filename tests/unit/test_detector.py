@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from pipeline.core.detector import DetectorConfig
+from pipeline.cli import DEFAULT_SENSITIVITY
+from pipeline.core.detector import BrandDetector, DetectorConfig, Evidence
 from pipeline.core.monitor import Monitor, add_mention
 from tests.conftest import BrandSpec, Episode, stream
 
@@ -215,3 +216,25 @@ def test_idle_brands_evicted_to_the_table_and_reloaded_page_exactly_as_if_kept()
     assert alerts == kept and opened(alerts, "acme")
     assert evicted >= 2 and min(held) < 3  # "rare" went idle (dropped) and came back
     assert Monitor(DetectorConfig()).evict_idle(["acme"]) == 0  # offline: no table, nothing dropped
+
+
+def test_a_share_that_crept_up_over_the_last_hours_is_not_surprising():
+    """The share test compares a window with the recent share too: a brand whose negatives went from
+    10% to 40% of its mentions over the last hours (a drift) is not paged for a window at 44%, while
+    the same window on a brand still at 10% is a surprising share."""
+    def window_share_p(recent_negatives: float) -> float:
+        det = BrandDetector("acme", DetectorConfig())
+        b = det.baseline
+        b.c_neg, b.c_all = 100.0, 1000.0  # the last days: 10% negative
+        b.r_neg, b.r_all = recent_negatives, 200.0  # the last hours
+        ev = Evidence(window_minutes=20, observed=20.0, expected=2.0, previous=5.0, mentions=45,
+                      raw_negatives=20, authors=20, reach=0, share=20 / 45, baseline_share=b.negative_share(), tick=0)
+        return det._share_surprise(ev)
+
+    p_share = DetectorConfig().p_share
+    assert window_share_p(recent_negatives=20.0) < p_share  # still 10%: 44% is a surprising share
+    assert window_share_p(recent_negatives=80.0) > p_share  # 40% for hours: 44% is the new usual
+
+
+def test_the_cli_default_sensitivity_is_the_detector_default():
+    assert DEFAULT_SENSITIVITY == DetectorConfig().p_open
