@@ -18,7 +18,7 @@ new word and bigram features update their lookups - the same values a new table 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 
 import numpy as np
 
@@ -182,8 +182,7 @@ class TokenTable:
 
     def _ids(self, tokens: list[str], index: Mapping[str, int], grams: Mapping[str, int], weights: np.ndarray
              ) -> np.ndarray:
-        get = self.ids.get
-        ids = np.array([get(t, -1) for t in tokens], dtype=np.int64)
+        ids = np.fromiter(map(self.ids.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
         missing = np.flatnonzero(ids < 0).tolist()
         if missing:
             self._add(list(dict.fromkeys(tokens[j] for j in missing)), index, grams, weights)
@@ -226,8 +225,7 @@ class TokenTable:
         # Word unigrams and bigrams (within a text), scaled by 1/sqrt(their number).
         pairs = np.flatnonzero(~first[1:]) if len(ids) else at
         keys = (ids[pairs] << 32) | ids[pairs + 1]
-        bget = self.bigrams.get
-        brow = np.array([bget(k, -2) for k in keys.tolist()], dtype=np.int64)
+        brow = np.fromiter(map(self.bigrams.get, keys.tolist(), repeat(-2)), dtype=np.int64, count=len(keys))
         new = np.flatnonzero(brow == -2)
         if new.size:
             s = self.strings

@@ -67,7 +67,9 @@ class LanguageIdentifier:
         text = _STRIP.sub(" ", text)
         if text.isupper():
             text = text.lower()
-        return unicodedata.normalize("NFC", text).encode("utf-8", errors="surrogatepass")[:MAX_BYTES]
+        if not text.isascii():  # (ASCII is already NFC)
+            text = unicodedata.normalize("NFC", text)
+        return text.encode("utf-8", errors="surrogatepass")[:MAX_BYTES]
 
     def _features(self, encoded: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """Run the byte automaton over all texts at once: (text index, feature id) per emitted feature.
@@ -98,10 +100,12 @@ class LanguageIdentifier:
         if not rows:
             return langs
         who, what = self._features([self._encode(texts[i]) for i in rows])
-        counts = csr_matrix((np.ones(len(who), dtype=np.float32), (who, what)),
-                            shape=(len(rows), self._ptc.shape[0]))
-        counts.sum_duplicates()
-        counts.data = np.log1p(counts.data)
+        # Feature counts per text as CSR, built directly: (text, feature) keys sorted, runs counted.
+        features = self._ptc.shape[0]
+        keys, times = np.unique(who * features + what, return_counts=True)
+        indptr = np.searchsorted(keys, np.arange(len(rows) + 1) * features)
+        counts = csr_matrix((np.log1p(times.astype(np.float32)), keys % features, indptr),
+                            shape=(len(rows), features))
         scores = counts @ self._ptc + self._pc
         has = np.diff(counts.indptr) > 0
         for i, best, ok in zip(rows, scores.argmax(axis=1).tolist(), has.tolist(), strict=True):
