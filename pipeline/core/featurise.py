@@ -22,7 +22,7 @@ from itertools import chain, islice, repeat
 
 import numpy as np
 
-from pipeline.core.text import INTENSIFIERS, NEGATORS, PUNCT, TOKEN, lexicon_valences, normalise
+from pipeline.core.text import INTENSIFIERS, NEGATORS, PUNCT, lexicon_valences, normalise, split_tokens
 
 DENSE = ("lex_pos", "lex_neg", "lex_npos", "lex_nneg", "lex_diff", "excl", "quest", "caps", "elong", "negations")
 MAX_TOKENS = 200_000   # distinct tokens kept before the table starts afresh (~240 B each with their n-gram rows)
@@ -198,7 +198,7 @@ class TokenTable:
             self.bigrams.clear()
         n = len(texts)
         normed = [normalise(t) for t in texts]
-        per_text = [TOKEN.findall(t.lower()) for t, _, _ in normed]
+        per_text = [split_tokens(t.lower()) for t, _, _ in normed]
         counts = np.fromiter(map(len, per_text), dtype=np.int64, count=n)
         ids = self._ids(list(chain.from_iterable(per_text)), index, grams, weights)
         owner = np.repeat(np.arange(n), counts)

@@ -13,9 +13,11 @@ from pipeline.core.text import (
     _CAPS,
     _SPECIAL,
     SPECIAL_SPEC,
+    TOKEN,
     _placeholder,
     lexicon_features,
     normalise,
+    split_tokens,
     tokens,
 )
 
@@ -93,3 +95,10 @@ def test_langid_strip_matches_its_readable_form(text: str) -> None:
     from pipeline.core.langid import _STRIP
 
     assert _STRIP.sub(" ", text) == re.sub(r"https?://\S+|www\.\S+|@\w+|#|\bhttp\b|\bRT\b", " ", text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*"ab_1'!?.:-) ", "\t", "\n", "\u00a0", "\u2003", "\x1c", "\x85", "é", "½",
+                                         "٣", "\u200b", "ǅ", "😡", "の"]), max_size=20))
+def test_split_tokens_equal_the_token_regex(text: str) -> None:
+    assert split_tokens(text) == TOKEN.findall(text)
