@@ -94,6 +94,11 @@ def _shared_table(path: Path, lang: str) -> TokenTable:
     return TokenTable(lang, lexicons.get(lang), _index_of(models[lang][0])[1])
 
 
+def forget_tokens() -> None:
+    """Start the shared token tables empty again (a benchmark of text never scored before)."""
+    _shared_table.cache_clear()
+
+
 _INDEXES: dict[int, tuple[list[str], dict[str, int], dict[str, int]]] = {}
 
 
