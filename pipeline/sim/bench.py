@@ -65,6 +65,9 @@ START = 1772323200.0  # 2026-03-01T00:00:00Z: the bench's event time starts here
 # Mentions the windows have taken (counted, duplicates, late): one label-free counter, cheap to poll
 # 20 times a second (the per-brand families cost the worker ~12% of a core at that rate).
 COUNTED = ("buzzwatch_detect_records_total",)
+# Kafka answers a fetch as soon as a record is there; Tansu holds it for the whole wait. A short
+# wait makes Tansu's hop latency close to Kafka's (a few idle fetches a second more per consumer).
+FETCH_WAIT_MS = {"BUZZWATCH_FETCH_MAX_WAIT_MS": "20"}
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -272,7 +275,8 @@ def new_worker(broker: LocalBroker, workdir: Path, slack: SlackStandIn, partitio
                **env: str) -> WorkerProcess:
     return WorkerProcess(broker.bootstrap, workdir, env={
         "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_API_URL": slack.api_url, "SLACK_DEFAULT_CHANNEL": "#bench",
-        "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16384", "BUZZWATCH_TOPIC_PARTITIONS": str(partitions), **env})
+        "BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16384", "BUZZWATCH_TOPIC_PARTITIONS": str(partitions),
+        **FETCH_WAIT_MS, **env})
 
 
 # --- phases --------------------------------------------------------------------------------------
@@ -677,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="fixed rates (mentions/s) measured before the 50%% one, comma-separated ('' for none)")
     ap.add_argument("--alerts", type=int, default=20, help="synthetic alerts sent during the latency phase")
     ap.add_argument("--brands-rss", type=int, default=100000, help="idle brands for the memory phase (0: skip)")
+    ap.add_argument("--fetch-wait-ms", type=int, default=20, help="the worker's BUZZWATCH_FETCH_MAX_WAIT_MS")
     ap.add_argument("--memory-only", action="store_true", help="only the memory phase")
     ap.add_argument("--png", default=str(ROOT / ".run" / "bench.png"), help="where the plot goes")
     ap.add_argument("--scale", action="store_true", help="then two workers on 8 partitions (make bench-scale)")
@@ -685,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recovery", action="store_true", help="then restart times, memory:// vs rocksdb:// (rocksdict)")
     ap.add_argument("--recovery-brands", type=int, default=100000, help="brands of state for --recovery")
     args = ap.parse_args(argv)
+    FETCH_WAIT_MS["BUZZWATCH_FETCH_MAX_WAIT_MS"] = str(args.fetch_wait_ms)
     work = Path(tempfile.mkdtemp(prefix="buzzwatch-bench-"))
     t0 = time.time()
     timeline = Timeline(t0)
