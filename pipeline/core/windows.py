@@ -29,6 +29,8 @@ from zlib import adler32, crc32
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _WORDS = re.compile(r"@\w+|([^\W\d_]+)")  # a handle (dropped: an empty group) or a run of letters
+_HANDLE = re.compile(r"@\w+")
+_ASCII_NOT_LETTER = bytes(b if 97 <= b <= 122 else 32 for b in range(256))  # a-z kept, the rest spaces
 
 
 def id_hash(mention_id: str) -> int:
@@ -58,8 +60,13 @@ def fingerprint(text: str) -> str:
         norm = norm[2:]  # a retweet prefix (the spaces after it go with the others)
     # Handles, digits, underscores, punctuation and spaces all separate the words that remain:
     # the letters' runs, joined by one space (as replacing each by a space and collapsing them).
-    norm = " ".join([w for w in _WORDS.findall(norm) if w])[:80]
-    key = hashlib.blake2b(norm.encode(), digest_size=6).hexdigest()
+    if norm.isascii():  # the usual text: the letters' runs by a byte table, ~4x cheaper than the regex
+        if "@" in norm:
+            norm = _HANDLE.sub(" ", norm)
+        words = b" ".join(norm.encode().translate(_ASCII_NOT_LETTER).split())[:80]
+    else:
+        words = " ".join([w for w in _WORDS.findall(norm) if w])[:80].encode()
+    key = hashlib.blake2b(words, digest_size=6).hexdigest()
     if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
         _FINGERPRINTS.clear()
     _FINGERPRINTS[text] = key
