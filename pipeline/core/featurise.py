@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.core.text import INTENSIFIERS, NEGATORS, PUNCT, lexicon_valences, normalise, split_tokens
 
 DENSE = ("lex_pos", "lex_neg", "lex_npos", "lex_nneg", "lex_diff", "excl", "quest", "caps", "elong", "negations")
-MAX_TOKENS = 200_000   # distinct tokens kept before the table starts afresh (~240 B each with their n-gram rows)
+MAX_TOKENS = 200_000   # distinct tokens kept before the table starts afresh (~240 B of arrays each)
 MAX_BIGRAMS = 250_000  # bigram -> row answers kept (~100 B each in a dict)
 SEARCH_GRAMS = 200     # new n-grams found by searching the table's text; more: every token looked up again
 SUM_CHUNK = 500_000    # n-gram rows summed per numpy call when refreshing (bounds temporary memory)
@@ -155,7 +155,8 @@ class TokenTable:
         relook = self._containing(new_grams)
         if relook.size:
             self.grams.drop(relook, len(self.strings))
-            self._look_up_grams(relook, [_gram_word(self.strings[j]) for j in relook.tolist()], grams, weights)
+            words = [_gram_word(self.strings[j]) for j in relook.tolist()]
+            self._look_up_grams(relook, words, grams, weights)
         if len(moved):
             self.vectors[:len(self.strings)] = self.grams.sums(weights, len(self.strings))
 
@@ -312,7 +313,8 @@ class GramCodes:
         places = np.repeat(lengths, lengths) - 1 - (np.arange(int(lengths.sum()))
                                                     - np.repeat(np.cumsum(lengths) - lengths, lengths))
         digits = np.searchsorted(self.alphabet, _points("".join(names))) + 1
-        keys = np.add.reduceat(digits * self.base ** places, np.cumsum(lengths) - lengths)  # n-grams are never empty
+        # (an n-gram is never empty, so every reduceat segment has a character)
+        keys = np.add.reduceat(digits * self.base ** places, np.cumsum(lengths) - lengths)
         keys, rows = np.concatenate([self.keys, keys]), np.concatenate([self.rows, rows])
         order = np.argsort(keys, kind="stable")
         self.keys, self.rows = keys[order], rows[order]
@@ -324,8 +326,8 @@ class GramCodes:
         total = int(lengths.sum())
         if self.base ** 5 >= 2 ** 63:  # thousands of distinct characters: the codes would not fit
             get = self.grams.get
-            found = [[r for n in (2, 3, 4, 5) for i in range(len(w) - n + 1) if (r := get(w[i:i + n])) is not None]
-                     for w in words]
+            found = [[r for n in (2, 3, 4, 5) for i in range(len(w) - n + 1)
+                      if (r := get(w[i:i + n])) is not None] for w in words]
             owner = np.repeat(np.arange(len(words)), [len(f) for f in found])
             return owner, np.fromiter(chain.from_iterable(found), dtype=np.int64, count=len(owner))
         if not total or not len(self.keys):
@@ -335,7 +337,8 @@ class GramCodes:
         digits = np.zeros(total + 5, dtype=np.int64)
         digits[:total] = np.where(self.alphabet[where] == points, where + 1, 0)
         word = np.repeat(np.arange(len(words)), lengths)
-        left = lengths[word] - (np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths))  # chars to its end
+        at_in_word = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        left = lengths[word] - at_in_word  # characters from here to the end of its word
         key, known = digits[:total].copy(), digits[:total] > 0
         owners, rows = [], []
         for n in (2, 3, 4, 5):
@@ -378,7 +381,8 @@ class GramRows:
         top = int(owner.max(initial=-1)) + 1
         if top > len(self.start):
             grow = max(top, 2 * len(self.start)) - len(self.start)
-            self.start, self.count = (np.concatenate([a, np.zeros(grow, dtype=np.int64)]) for a in (self.start, self.count))
+            self.start = np.concatenate([self.start, np.zeros(grow, dtype=np.int64)])
+            self.count = np.concatenate([self.count, np.zeros(grow, dtype=np.int64)])
         self.rows[self.used:end] = rows
         self.owner[self.used:end] = owner
         first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner

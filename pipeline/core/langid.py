@@ -5,7 +5,8 @@ Why py3langid: its 97-language model ships inside the wheel as an ``.npz`` (load
 en 99%, fr 99%, es 97%, de 93%), and its features come from a byte automaton that we step through a
 whole batch at once in numpy, then score with one sparse product. Its own ``classify`` walks the
 bytes in Python and does a small product per text (~6,000-8,000 texts/s on all 97 languages); batched,
-50,000-65,000/s. fastText's lid.176 model is not in a wheel, lingua is slower, langdetect is not deterministic.
+50,000-65,000/s. fastText's lid.176 model is not in a wheel, lingua is slower, langdetect is not
+deterministic.
 
 A text whose best language is not one we score (or that has no letters: emoji, empty) is ``und``.
 
@@ -52,7 +53,8 @@ def _model() -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, int]:
     next_row = (np.asarray(row, dtype=np.int64) << 8)[nextmove]
     emits = np.asarray(output, dtype=np.int64)[nextmove]
     moves = (next_row << 32) | (emits + 1)
-    return np.asarray(ptc, dtype=np.float32), np.asarray(pc, dtype=np.float32), list(classes), moves, int(row[0]) << 8
+    return (np.asarray(ptc, dtype=np.float32), np.asarray(pc, dtype=np.float32), list(classes), moves,
+            int(row[0]) << 8)
 
 
 class LanguageIdentifier:

@@ -162,7 +162,8 @@ class LanguageModel:
         if self._shared:
             self._table, self._shared = self._table.copy(), False
         moved = np.unique(np.concatenate(self._moved)) if self._moved else np.zeros(0, dtype=np.int64)
-        self._table.refresh(moved, self.new_features[self._followed:], self.index, self.char_index, self.weights)
+        added = self.new_features[self._followed:]
+        self._table.refresh(moved, added, self.index, self.char_index, self.weights)
         self._moved.clear()
         self._followed = len(self.new_features)
 
