@@ -67,6 +67,10 @@ def test_learning_keeps_the_table_warm_and_exact() -> None:
         scorer.learn_one(f"{text} extraword{i}", LABELS[i % 3], lang="en")
     np.testing.assert_array_equal(model.logits(texts), _uncached(model, texts))
     assert Scorer().score_batch(TEXTS) == untouched  # the shared table of the shipped weights is not changed
+    uncached = Scorer.from_state(scorer.to_state())  # the same weights, scored without any token table kept
+    for m in uncached.models.values():
+        m.logits = lambda batch, m=m: _uncached(m, batch)  # type: ignore[method-assign]
+    assert scorer.score_batch(texts) == uncached.score_batch(texts)
 
 
 def test_restored_state_scores_as_a_new_table_would() -> None:
