@@ -68,6 +68,10 @@ COUNTED = ("buzzwatch_detect_records_total",)
 # Kafka answers a fetch as soon as a record is there; Tansu holds it for the whole wait. A short
 # wait makes Tansu's hop latency close to Kafka's (a few idle fetches a second more per consumer).
 FETCH_WAIT_MS = {"BUZZWATCH_FETCH_MAX_WAIT_MS": "20"}
+# Tansu (memory storage) also answers with what it has read when the wait is over: a fetch over
+# thousands of one-record batches (the changelogs below) came back empty at 20 ms, and a restart's
+# table recovery crawled for minutes. The phases that recover tables use the dev tools' 100 ms.
+RECOVERY_SAFE = {"BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16", "BUZZWATCH_FETCH_MAX_WAIT_MS": "100"}
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -400,7 +404,7 @@ def scale_out(work: Path, slack: SlackStandIn, timeline: Timeline, records: list
     out: dict[str, Any] = {}
     # One record per producer batch: the rebalance makes Faust recover table partitions, and Tansu's
     # end offsets (the last batch's base + 1) would put rocksdb's persisted offsets past the end.
-    tansu = {"BUZZWATCH_PRODUCER_MAX_BATCH_BYTES": "16"}
+    tansu = RECOVERY_SAFE
     with stack(work, "scale-1", slack, partitions=8, **tansu) as (broker, worker):
         asyncio.run(produce(broker.bootstrap, "mentions.scored", records))
         worker.start()
@@ -473,8 +477,7 @@ def recovery(work: Path, slack: SlackStandIn, timeline: Timeline, brands: int,
     records = prescored(brands, START, seed=5)
     for store in ("memory://", "rocksdb://"):
         name = store.split(":")[0]
-        with stack(work, f"recovery-{name}", slack, BUZZWATCH_STORE=store,
-                   BUZZWATCH_PRODUCER_MAX_BATCH_BYTES="16") as (broker, worker):
+        with stack(work, f"recovery-{name}", slack, BUZZWATCH_STORE=store, **RECOVERY_SAFE) as (broker, worker):
             worker.start()
             worker.wait_ready()
             asyncio.run(produce(broker.bootstrap, "mentions.scored", records))
