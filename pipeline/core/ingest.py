@@ -8,11 +8,12 @@ None (valid but about no configured brand: counted and dropped).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pipeline.core.brands import BrandMatcher
 from pipeline.core.scoring import BatchScorer
 from pipeline.errors import InvalidRecord
-from pipeline.records import Mention, ScoredMention, decode_mention
+from pipeline.records import ScoredMention, load_json, mention_time, new_scored
 
 Outcome = ScoredMention | InvalidRecord | None
 
@@ -24,37 +25,36 @@ class Ingestor:
         self.matcher = matcher
         self.max_future_s = max_future_s
 
-    def brand_of(self, mention: Mention) -> str | None:
-        """The mention's own brand, else the first brands-file match, else None."""
-        if mention.brand:
-            return mention.brand
-        if self.matcher is None:
-            return None
-        hits = self.matcher.match(mention.text)
-        return hits[0] if hits else None
-
     def run(self, raws: Sequence[bytes], now: float | None = None) -> list[Outcome]:
-        """One outcome per input, in order. ``now`` (wall clock) enables the future-time check."""
+        """One outcome per input, in order. ``now`` (wall clock) enables the future-time check.
+
+        Valid mentions stay the decoded dicts (no Mention built): ``mention_time`` checks them and
+        ``new_scored`` builds the one record that leaves.
+        """
         outcomes: list[Outcome] = [None] * len(raws)
-        todo: list[tuple[int, Mention, str]] = []
+        todo: list[tuple[int, dict[str, Any], float, str]] = []
+        latest = now + self.max_future_s if now is not None and self.max_future_s is not None else None
+        match = self.matcher.match if self.matcher is not None else None
         for i, raw in enumerate(raws):
             try:
-                mention = decode_mention(raw)
+                ts = mention_time(obj := load_json(raw))
             except InvalidRecord as exc:
                 outcomes[i] = exc
                 continue
-            if now is not None and self.max_future_s is not None and mention.ts > now + self.max_future_s:
+            if latest is not None and ts > latest:
                 outcomes[i] = InvalidRecord(
-                    f"created_at: {mention.created_at} is more than {self.max_future_s:.0f} s in the future")
+                    f"created_at: {obj['created_at']} is more than {self.max_future_s:.0f} s in the future")
                 continue
-            brand = self.brand_of(mention)
-            if brand is not None:
-                todo.append((i, mention, brand))
-        scores = self.scorer.score_batch([m.text for _, m, _ in todo], [m.lang for _, m, _ in todo])
-        for (i, m, brand), s in zip(todo, scores, strict=True):
-            outcomes[i] = ScoredMention(
-                id=m.id, text=m.text, created_at=m.created_at, ts=m.ts, brand=brand,
-                negativity=s.negativity, sentiment=s.sentiment, lang=s.lang, author_id=m.author_id,
-                author_followers=m.author_followers, url=m.url, source=m.source,
-            )
+            brand = obj.get("brand")  # the mention's own brand, else the first brands-file match
+            if not brand and match is not None:
+                hits = match(obj["text"])
+                brand = hits[0] if hits else None
+            if brand:
+                todo.append((i, obj, ts, brand))
+        scores = self.scorer.score_batch([obj["text"] for _, obj, _, _ in todo],
+                                         [obj.get("lang") for _, obj, _, _ in todo])
+        for (i, obj, ts, brand), s in zip(todo, scores, strict=True):
+            get = obj.get
+            outcomes[i] = new_scored(obj["id"], obj["text"], obj["created_at"], ts, brand, s.negativity, s.sentiment,
+                                     s.lang, get("author_id"), get("author_followers"), get("url"), get("source"))
         return outcomes
