@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -35,26 +36,59 @@ MAX_BYTES = 400  # language is clear long before; bounds the per-batch automaton
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-@lru_cache(maxsize=1)
-def _model() -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, int]:
-    """(ptc, pc, classes, moves, start): the automaton folded so that a step is one gather.
+_OFFSET = 0xFFFFFF  # a move's low 24 bits: the next state's row offset (row << 8; rows < 65,536)
+_CODE_SHIFT = 24    # its high 8 bits: which of the features emitted from states of that row (0: none)
 
-    py3langid steps ``state = nextmove[row[state] * 256 + byte]`` and emits ``output[state]``; here the
-    state is kept as its row offset, and what a move leads to is looked up directly by ``offset +
-    byte``: one int64 holding the next offset (high half) and the feature emitted + 1 (low half, 0
-    for none). The table is 78 MB and read at random, so one gather a byte instead of two halves the
-    cache misses that were most of the walk's cost.
+
+@dataclass(frozen=True)
+class _Model:
+    """py3langid's model, its automaton folded so that a byte step is one gather from a uint32 table.
+
+    py3langid steps ``state = nextmove[row[state] * 256 + byte]`` and emits ``output[state]``; here
+    the state is kept as its row offset, and what a move leads to is looked up directly by ``offset
+    + byte``: one uint32 with the next offset (low 24 bits) and a code (high 8 bits) for the feature
+    the move emits. A code only tells apart the features of states sharing a row (at most 204 of
+    them), so the feature itself is looked up once per emitted word after the walk (``features_of``),
+    not per byte. The table is 39 MB, read at random: the walk is bound by its cache misses.
     """
+
+    ptc: np.ndarray        # (features, classes) float32: log P(feature | class)
+    pc: np.ndarray         # (classes,) float32: log P(class)
+    classes: list[str]
+    moves: np.ndarray      # uint32 per (row offset + byte)
+    start: int             # the start state's row offset
+    row_first: np.ndarray  # per row: where its features start in ``features`` ...
+    features: np.ndarray   # ... the features emitted from each row's states, in code order
+
+    def features_of(self, emitted: np.ndarray) -> np.ndarray:
+        """Feature ids of emitting move words (two gathers from small tables)."""
+        return self.features[self.row_first[(emitted & _OFFSET) >> 8] + (emitted >> _CODE_SHIFT) - 1]
+
+
+@lru_cache(maxsize=1)
+def _model() -> _Model:
     from py3langid.langid import MODEL_DIR, MODEL_FILE
     from py3langid.modelio import load_model
 
     ptc, pc, classes, nextmove, row, output = load_model(MODEL_DIR / MODEL_FILE)
-    nextmove = np.asarray(nextmove, dtype=np.intp)
-    next_row = (np.asarray(row, dtype=np.int64) << 8)[nextmove]
-    emits = np.asarray(output, dtype=np.int64)[nextmove]
-    moves = (next_row << 32) | (emits + 1)
-    return (np.asarray(ptc, dtype=np.float32), np.asarray(pc, dtype=np.float32), list(classes), moves,
-            int(row[0]) << 8)
+    row, output = np.asarray(row, dtype=np.int64), np.asarray(output, dtype=np.int64)
+    if row.max() >= 1 << 16:
+        raise ValueError("py3langid model: more than 65,536 automaton rows; the uint32 move table cannot hold them")
+    # Each emitting state's (row, feature), sorted; its code is its rank within its row, from 1.
+    emitting = np.flatnonzero(output >= 0)
+    pairs, which = np.unique(row[emitting] * len(ptc) + output[emitting], return_inverse=True)
+    pair_row = pairs // len(ptc)
+    code = np.arange(len(pairs)) - np.searchsorted(pair_row, pair_row) + 1
+    if code.max() >= 1 << (32 - _CODE_SHIFT):
+        raise ValueError("py3langid model: too many features emitted from one automaton row for an 8-bit code")
+    state_word = (row << 8).astype(np.uint32)
+    state_word[emitting] |= (code[which] << _CODE_SHIFT).astype(np.uint32)
+    moves = state_word[np.asarray(nextmove)]
+    del nextmove, state_word  # py3langid's 39 MB next-state table: not kept alive by this frame
+    row_first = np.searchsorted(pair_row, np.arange(int(row.max()) + 1)).astype(np.int32)
+    return _Model(ptc=np.asarray(ptc, dtype=np.float32), pc=np.asarray(pc, dtype=np.float32), classes=list(classes),
+                  moves=moves, start=int(row[0]) << 8, row_first=row_first,
+                  features=(pairs % len(ptc)).astype(np.int32))
 
 
 class LanguageIdentifier:
@@ -62,7 +96,7 @@ class LanguageIdentifier:
 
     def __init__(self, supported: Iterable[str] = ("en", "fr", "es", "de")) -> None:
         self.supported = frozenset(supported)
-        self._ptc, self._pc, self._classes, self._moves, self._start = _model()
+        self._model = _model()
 
     @staticmethod
     def _encode(text: str) -> bytes:
@@ -86,14 +120,15 @@ class LanguageIdentifier:
         grid = np.frombuffer(b"".join(encoded[i].ljust(width, b"\0") for i in order.tolist()),
                              dtype=np.uint8).reshape(n, width).T.copy()
         active = np.searchsorted(-lengths[order], -np.arange(width), side="left").tolist()
-        offset = np.full(n, self._start, dtype=np.int32)
-        emitted = np.zeros((width, n), dtype=np.int32)  # feature + 1
+        moves = self._model.moves
+        offset = np.full(n, self._model.start, dtype=np.uint32)
+        emitted = np.zeros((width, n), dtype=np.uint32)  # the move word taken at each byte
         for pos, k in enumerate(active):
-            step = self._moves[offset[:k] + grid[pos, :k]]
-            offset[:k] = step >> 32
-            emitted[pos, :k] = step & 0xFFFFFFFF
-        pos, who = np.nonzero(emitted)
-        return order[who], emitted[pos, who].astype(np.intp) - 1
+            step = emitted[pos, :k]
+            np.take(moves, offset[:k] + grid[pos, :k], out=step, mode="clip")  # (clip: no bounds buffer)
+            np.bitwise_and(step, _OFFSET, out=offset[:k])
+        pos, who = np.nonzero(emitted >> _CODE_SHIFT)
+        return order[who], self._model.features_of(emitted[pos, who])
 
     def detect_batch(self, texts: Sequence[str]) -> list[str]:
         """One language code per text (``und`` when unsupported or undecidable)."""
@@ -103,15 +138,16 @@ class LanguageIdentifier:
             return langs
         who, what = self._features([self._encode(texts[i]) for i in rows])
         # Feature counts per text as CSR, built directly: (text, feature) keys sorted, runs counted.
-        features = self._ptc.shape[0]
+        ptc, pc, classes = self._model.ptc, self._model.pc, self._model.classes
+        features = ptc.shape[0]
         keys, times = np.unique(who * features + what, return_counts=True)
         indptr = np.searchsorted(keys, np.arange(len(rows) + 1) * features)
         counts = csr_matrix((np.log1p(times.astype(np.float32)), keys % features, indptr),
                             shape=(len(rows), features))
-        scores = counts @ self._ptc + self._pc
+        scores = counts @ ptc + pc
         has = np.diff(counts.indptr) > 0
         for i, best, ok in zip(rows, scores.argmax(axis=1).tolist(), has.tolist(), strict=True):
-            lang = self._classes[best]
+            lang = classes[best]
             if ok and lang in self.supported:
                 langs[i] = lang
         return langs
