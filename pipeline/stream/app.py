@@ -7,7 +7,8 @@ Faust does what it is good at - consumer groups, partition assignment, changelog
 and their recovery; per-mention work stays in memory. ``ingest`` and ``detect`` are batch
 handlers (``stream/batches.py``): each gets a fetch's records in one call, and the records'
 offsets become committable only once every write the call caused is acknowledged: nothing is
-lost. Brand states reach their table once per commit, just before it. Effects are idempotent
+lost. Brand states reach their table once per commit (``write_states``), acknowledged before the
+offsets they cover are committed. Effects are idempotent
 so a replay after a crash doubles nothing: the windows drop mention ids they already counted,
 alerts are deterministic, and Slack delivery is deduplicated per incident step through the
 ``slack-ledger`` table.

@@ -237,4 +237,4 @@ def test_a_share_that_crept_up_over_the_last_hours_is_not_surprising():
 
 
 def test_the_cli_default_sensitivity_is_the_detector_default():
-    assert DEFAULT_SENSITIVITY == DetectorConfig().p_open
+    assert DetectorConfig().p_open == DEFAULT_SENSITIVITY
