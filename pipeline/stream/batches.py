@@ -99,7 +99,9 @@ class BatchConsumer(AIOKafkaConsumer):
                         self._ack_parts(parts)
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
-                    await self.commit()
+                    # In the background: the commit waits for the brand states' acknowledgements,
+                    # and fetching goes on meanwhile (one commit at a time, Faust's ``_commit_fut``).
+                    asyncio.ensure_future(self.commit()).add_done_callback(self._on_committed)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 return
@@ -148,6 +150,11 @@ class BatchConsumer(AIOKafkaConsumer):
                 self._gap[tp].addi(start, records[0].offset)
                 self._gap[tp].merge_overlaps()
         return records
+
+    def _on_committed(self, done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            self.log.error("a commit failed (%r): stopping", done.exception())
+            asyncio.ensure_future(self.app.crash(done.exception()))
 
     def _on_written(self, parts: list[tuple[TP, list[ConsumerRecord]]], done: asyncio.Future[Any]) -> None:
         if done.cancelled() or done.exception() is not None:
