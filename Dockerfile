@@ -7,18 +7,24 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# A compiler only for dependencies that ship no wheel for this platform; it stays in this stage.
+# A compiler for the compiled detection core and for dependencies that ship no wheel for this
+# platform; it stays in this stage.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY pipeline ./pipeline
+# The wheel carries the detection core compiled by mypyc (setup.py, BUZZWATCH_COMPILE=1), built
+# in a throwaway environment that holds mypy: the runtime virtualenv gets only the wheel.
 RUN python -m venv /opt/buzzwatch \
  && /opt/buzzwatch/bin/pip install --upgrade pip \
- && /opt/buzzwatch/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
+ && python -m venv /tmp/build-env \
+ && /tmp/build-env/bin/pip install "setuptools>=68" wheel "mypy>=1.13" \
+ && BUZZWATCH_COMPILE=1 /tmp/build-env/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /tmp/wheels . \
  && /opt/buzzwatch/bin/pip install /tmp/wheels/buzzwatch-*.whl \
  && /opt/buzzwatch/bin/python -m compileall -q /opt/buzzwatch/lib \
+ && /opt/buzzwatch/bin/python -c "import pipeline.core as c; assert c.compiled(), 'core not compiled'" \
  && /opt/buzzwatch/bin/buzzwatch --help > /dev/null
 
 FROM ${PYTHON_IMAGE}

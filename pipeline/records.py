@@ -113,7 +113,7 @@ def _fields_of(record: Mention | ScoredMention) -> dict[str, Any]:
             and (value := getattr(record, name)) is not None}
 
 
-def _slot_setters(cls: type) -> tuple[Any, ...]:
+def _slot_setters(cls: Any) -> tuple[Any, ...]:
     return tuple(getattr(cls, name).__set__ for name in cls.__slots__)
 
 

@@ -179,7 +179,7 @@ class Monitor:
 
 def sample_of(m: ScoredMention | dict[str, Any]) -> dict[str, Any]:
     """What an alert shows of one mention (text cut to a tweet's length)."""
-    get = m.get if isinstance(m, dict) else m.__getattribute__
+    get: Any = m.get if isinstance(m, dict) else m.__getattribute__
     return {"id": get("id"), "text": get("text")[:280], "negativity": get("negativity"),
             "author_id": get("author_id"), "author_followers": get("author_followers"), "url": get("url")}
 
@@ -198,7 +198,7 @@ def add_scored_dict(monitor: Monitor, obj: dict[str, Any], ts: float, clock: int
     get = obj.get
     if obj["sentiment"] == "negative":
         text = obj["text"]
-        sample = {"id": obj["id"], "text": text[:280], "negativity": get("negativity"),  # sample_of(obj), inlined
+        sample: dict[str, Any] = {"id": obj["id"], "text": text[:280], "negativity": get("negativity"),  # sample_of(obj), inlined
                   "author_id": get("author_id"), "author_followers": get("author_followers"), "url": get("url")}
         return monitor.add_scored(obj["brand"], ts, True, sample["author_id"], text, sample["author_followers"] or 0,
                                   sample, 1, id_hash(obj["id"]), clock, offset)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 
-def poisson_sf(n: float, lam: float) -> float:
-    """P(X >= n) for X ~ Poisson(lam); exact, stable for tiny tails.
+def poisson_sf(count: float, lam: float) -> float:
+    """P(X >= count) for X ~ Poisson(lam); exact, stable for tiny tails.
 
     >>> round(poisson_sf(0, 3.0), 6)
     1.0
@@ -15,7 +15,7 @@ def poisson_sf(n: float, lam: float) -> float:
     >>> poisson_sf(30, 2.0) < 1e-20
     True
     """
-    n = math.ceil(n)
+    n = math.ceil(count)
     if n <= 0:
         return 1.0
     if lam <= 0:
@@ -77,8 +77,8 @@ def binomial_sf_complement(k: int, n: int, p: float) -> float:
     return min(1.0, cdf)
 
 
-def negbin_sf(n: float, mean: float, size: float) -> float:
-    """P(X >= n) for a negative binomial with this mean and ``size`` (r); Poisson as size -> inf.
+def negbin_sf(count: float, mean: float, size: float) -> float:
+    """P(X >= count) for a negative binomial with this mean and ``size`` (r); Poisson as size -> inf.
 
     The count of a window whose Poisson rate is itself uncertain (Gamma with shape ``size``):
     a brand known from 5 negatives is less surprising at 10 than one known from 5,000.
@@ -88,7 +88,7 @@ def negbin_sf(n: float, mean: float, size: float) -> float:
     >>> negbin_sf(10, 2.0, 3.0) > poisson_sf(10, 2.0)
     True
     """
-    n = math.ceil(n)
+    n = math.ceil(count)
     if n <= 0:
         return 1.0
     if mean <= 0:
@@ -115,13 +115,13 @@ def negbin_sf(n: float, mean: float, size: float) -> float:
     return min(1.0, math.exp(log_pmf) * total)
 
 
-def negbin_logpmf(n: float, mean: float, size: float) -> float:
-    """log P(X = n) for the negative binomial of :func:`negbin_sf` (a cheap lower bound of its tail).
+def negbin_logpmf(count: float, mean: float, size: float) -> float:
+    """log P(X = count) for the negative binomial of :func:`negbin_sf` (a cheap lower bound of its tail).
 
     >>> math.exp(negbin_logpmf(3, 2.0, 5.0)) <= negbin_sf(3, 2.0, 5.0)
     True
     """
-    n = math.ceil(n)
+    n = math.ceil(count)
     if mean <= 0:
         return 0.0 if n <= 0 else -math.inf
     if size > 1e6:

@@ -95,8 +95,8 @@ class Bucket:
 
     @classmethod
     def from_list(cls, data: list[Any]) -> Bucket:
-        *counts, ids = data
-        return cls(*counts, ids=set(ids) if ids else None)
+        mentions, negatives, effective, authors, reach, samples, ids = data
+        return cls(mentions, negatives, effective, authors, reach, samples, set(ids) if ids else None)
 
 
 @dataclass(frozen=True, slots=True)

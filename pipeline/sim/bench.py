@@ -49,6 +49,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
+from pipeline.core import compiled
 from pipeline.core.ingest import Ingestor
 from pipeline.core.scoring import Scorer
 from pipeline.devtools.broker import LocalBroker
@@ -712,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.recovery:
             fig.update(recovery(work, slack, timeline, args.recovery_brands, say))
 
+    fig["core_compiled"] = compiled()  # the worker's detection core as the image runs it (see setup.py)
     fig["load_avg_1m_before"] = round(load_before, 2)
     fig["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     fig["wall_s"] = round(time.time() - t0, 1)
@@ -798,6 +800,8 @@ def print_table(fig: dict[str, Any]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     print(f"load average (1 min) before / after: {fig['load_avg_1m_before']} / {fig['load_avg_1m_after']} "
           f"(2 shared cores); {fig['wall_s']} s; plot: {fig['png']}")
+    print("detection core: " + ("compiled (mypyc), as in the image" if fig["core_compiled"] else
+                                "Python source (the image compiles it: `make bench CORE=compiled`)"))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import logging
 import faust
 from prometheus_client import CollectorRegistry, start_http_server
 
+from pipeline.core import compiled
 from pipeline.core.brands import Brand, load_brands
 from pipeline.notify.slack import BotSink, Sink, TerminalSink, WebhookSink
 from pipeline.settings import Settings
@@ -43,10 +44,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     app = build_app(settings, brands, choose_sink(settings), registry=registry)
     start_http_server(settings.metrics_port, registry=registry)
     loop.run_until_complete(start_web(app.buzzwatch_web, settings.web_port))  # type: ignore[attr-defined]
-    log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s", len(brands),
-                settings.metrics_port, settings.web_port,
+    log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s, detection core %s",
+                len(brands), settings.metrics_port, settings.web_port,
                 "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: buttons refused)",
-                settings.kafka_bootstrap_servers)
+                settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source")
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, loop=loop)
     worker.execute_from_commandline()  # returns only through sys.exit
     return 0

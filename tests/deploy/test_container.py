@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -130,3 +131,88 @@ def test_the_wheel_runs_buzzwatch_from_a_clean_virtualenv(tmp_path: Path) -> Non
                            env=clean_env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(site), f"buzzwatch imported from {where}, not from the wheel"
     assert time.monotonic() - started < 60
+
+
+def _fresh_venv(tmp_path: Path, wheel: Path) -> tuple[Path, dict[str, str]]:
+    """A virtualenv holding only ``wheel``, borrowing this venv's dependencies; and a clean env."""
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+                   check=True, capture_output=True, timeout=120)
+    (Path(site) / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return env_dir, {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _counts_stream(path: Path) -> None:
+    """Per-bucket counts (`detect --format counts`) for three brands over 3 days, with two spikes."""
+    import random
+
+    rng = random.Random(3)
+    start = 1767225600  # 2026-01-01T00:00:00Z
+    with open(path, "w") as fh:
+        for i in range(3 * 24 * 12):
+            for brand, level in (("a", 40), ("b", 3), ("c", 400)):
+                t = start + i * 300
+                mentions = max(0, int(rng.gauss(level, level ** 0.5 + 1)))
+                if (brand, i) in {("a", 700), ("a", 701), ("b", 800), ("b", 801), ("b", 802)}:
+                    mentions = mentions * 6 + 20
+                negative = sum(rng.random() < 0.2 for _ in range(mentions))
+                fh.write(json.dumps({"brand": brand, "start": f"{_rfc3339(t)}", "end": f"{_rfc3339(t + 300)}",
+                                     "mentions": mentions, "negative": negative}) + "\n")
+
+
+def _rfc3339(ts: float) -> str:
+    from pipeline.records import format_time
+
+    return format_time(ts)
+
+
+def test_the_compiled_core_alerts_exactly_as_the_source(tmp_path: Path) -> None:
+    """The image's wheel is built with BUZZWATCH_COMPILE=1 (setup.py): mypyc compiles the detection
+    core from the same sources into C extensions. Installed in a clean virtualenv, that core must
+    produce byte-identical alerts to the source: on a generated suite (bursts, bots, copies,
+    out-of-order arrival, small brands) and on per-bucket counts in volume mode.
+    """
+    required_module("mypyc", extra="dev")
+    src = tmp_path / "src"  # a copy: the in-tree build/ of other wheels must not see these extensions
+    src.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        (src / name).write_bytes((ROOT / name).read_bytes())
+    subprocess.run(["cp", "-r", str(ROOT / "pipeline"), str(src / "pipeline")], check=True)
+    dist = tmp_path / "dist"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(dist)], env={**os.environ, "BUZZWATCH_COMPILE": "1"},
+                           capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stderr[-3000:]
+    wheel = next(dist.glob("buzzwatch-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        extensions = {n for n in archive.namelist() if n.endswith(".so")}
+    assert {f"pipeline/core/{m}" for m in ("detector", "windows", "baseline", "monitor", "stats")} <= {
+        n.split(".")[0] for n in extensions}, extensions
+    env_dir, clean_env = _fresh_venv(tmp_path, wheel)
+    probe = "import pipeline.core as c, pipeline.core.detector as d; print(c.compiled(), d.__file__)"
+    compiled, where = subprocess.run([env_dir / "bin" / "python", "-c", probe], cwd=tmp_path, env=clean_env,
+                                     capture_output=True, text=True, check=True).stdout.split()
+    assert compiled == "True" and where.endswith(".so"), where
+    from pipeline.core import compiled as source_is_compiled
+
+    assert not source_is_compiled(), "this test compares against the Python source"
+
+    suite, counts = tmp_path / "suite.jsonl", tmp_path / "counts.jsonl"
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "simulate", "--scenario", "suite", "--days", "3",
+                    "--scale", "0.3", "--seed", "5", "-o", str(suite), "--truth", str(tmp_path / "truth.json")],
+                   check=True, timeout=300)
+    _counts_stream(counts)
+    runs = {"mentions": ["-i", str(suite)],
+            "counts": ["-i", str(counts), "--format", "counts", "--signal", "volume", "--min-authors", "0"]}
+    for name, args in runs.items():
+        source = subprocess.run([sys.executable, "-m", "pipeline.cli", "detect", *args], capture_output=True,
+                                timeout=300, check=True).stdout
+        native = subprocess.run([env_dir / "bin" / "buzzwatch", "detect", *args], cwd=tmp_path, env=clean_env,
+                                capture_output=True, timeout=300, check=True).stdout
+        opened = [a for a in map(json.loads, source.splitlines()) if a["status"] == "open"]
+        assert len(opened) >= 2, f"{name}: the stream should open incidents ({len(opened)})"
+        assert native == source, f"{name}: compiled and source alerts differ"
