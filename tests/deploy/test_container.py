@@ -114,15 +114,8 @@ def test_the_wheel_runs_buzzwatch_from_a_clean_virtualenv(tmp_path: Path) -> Non
                 if p.is_file() and "__pycache__" not in p.parts
                 and (p.suffix == ".py" or p.name == "py.typed" or p.parent.name == "data")}
     assert expected - packed == set(), "modules or package data missing from the wheel"
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=False).create(env_dir)
+    env_dir, clean_env, site = _fresh_venv(tmp_path, wheel)
     python = env_dir / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, capture_output=True, timeout=120)
-    (Path(site) / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    clean_env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
     out = subprocess.run([env_dir / "bin" / "buzzwatch", "--help"], cwd=tmp_path, env=clean_env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -133,8 +126,9 @@ def test_the_wheel_runs_buzzwatch_from_a_clean_virtualenv(tmp_path: Path) -> Non
     assert time.monotonic() - started < 60
 
 
-def _fresh_venv(tmp_path: Path, wheel: Path) -> tuple[Path, dict[str, str]]:
-    """A virtualenv holding only ``wheel``, borrowing this venv's dependencies; and a clean env."""
+def _fresh_venv(tmp_path: Path, wheel: Path) -> tuple[Path, dict[str, str], str]:
+    """A virtualenv holding only ``wheel`` and borrowing this venv's dependencies; a clean
+    environment to run it in; its site-packages."""
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
@@ -143,7 +137,8 @@ def _fresh_venv(tmp_path: Path, wheel: Path) -> tuple[Path, dict[str, str]]:
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
                    check=True, capture_output=True, timeout=120)
     (Path(site) / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return env_dir, {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    return env_dir, {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path),
+                     "PYTHONDONTWRITEBYTECODE": "1"}, site
 
 
 def _counts_stream(path: Path) -> None:
@@ -192,7 +187,7 @@ def test_the_compiled_core_alerts_exactly_as_the_source(tmp_path: Path) -> None:
         extensions = {n for n in archive.namelist() if n.endswith(".so")}
     assert {f"pipeline/core/{m}" for m in ("detector", "windows", "baseline", "monitor", "stats")} <= {
         n.split(".")[0] for n in extensions}, extensions
-    env_dir, clean_env = _fresh_venv(tmp_path, wheel)
+    env_dir, clean_env, _ = _fresh_venv(tmp_path, wheel)
     probe = "import pipeline.core as c, pipeline.core.detector as d; print(c.compiled(), d.__file__)"
     compiled, where = subprocess.run([env_dir / "bin" / "python", "-c", probe], cwd=tmp_path, env=clean_env,
                                      capture_output=True, text=True, check=True).stdout.split()
