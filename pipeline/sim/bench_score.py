@@ -7,6 +7,10 @@ Throughput times ``buzzwatch score`` in-process (``pipeline.cli.main``) on a JSO
 ``brand`` field, pinned to one core, after a warm-up (start-up is reported apart), in wall time and in
 CPU time (the second is what one uncontended core would do), with empty token tables (fresh) and
 again warm, three rounds each.
+Next to each ECE, ``ece_floor`` and ``ece_p`` put it in scale (they do not change it): the median
+ECE a perfectly calibrated scorer would show with the same predictions on as many tweets (labels
+drawn from the predicted P(negative)), and the share of such draws at least as high as the measured
+one. On 324 tweets the floor is about 0.05: there, an ECE up to ~0.075 is sampling noise (p > 0.05).
 Prints a table, then the learning curve, and last one JSON object of every figure.
 """
 
@@ -57,11 +61,36 @@ def metrics(y: list[int], pred: list[int], negativity: list[float], bins: int = 
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def evaluate(scorer: Scorer | LexiconScorer, texts: list[str], labels: list[int]) -> dict[str, float]:
+def ece_reference(negativity: list[float], ece: float, bins: int = 10, draws: int = 2000, seed: int = 0
+                  ) -> dict[str, float]:
+    """The ECE a perfectly calibrated scorer would show with these predictions, and how unusual ``ece`` is.
+
+    Draws every label from its own predicted P(negative) (``draws`` times, fixed seed) and measures
+    each draw as ``metrics`` does: ``ece_floor`` is the median, ``ece_p`` the share of draws with an
+    ECE >= ``ece`` (small: miscalibration that sampling alone would rarely show). Printing only.
+
+    >>> na = np.random.default_rng(1).random(324)
+    >>> ref = ece_reference(na.tolist(), 0.2)
+    >>> 0.03 < ref["ece_floor"] < 0.07 and ref["ece_p"] == 0.0
+    True
+    """
+    na = np.asarray(negativity, dtype=float)
+    which = np.minimum((na * bins).astype(int), bins - 1)
+    onehot = np.eye(bins)[which]  # ECE = sum over bins of |sum(p - y)| / n, as in ``metrics``
+    rng = np.random.default_rng(seed)
+    got = np.concatenate([np.abs((na - (rng.random((min(200, draws - i), len(na))) < na)) @ onehot).sum(axis=1)
+                          for i in range(0, draws, 200)]) / len(na)
+    return {"ece_floor": round(float(np.median(got)), 4), "ece_p": round(float(np.mean(got >= ece - 1e-9)), 3)}
+
+
+def evaluate(scorer: Scorer | LexiconScorer, texts: list[str], labels: list[int], reference: bool = False
+             ) -> dict[str, float]:
     scores = []
     for i in range(0, len(texts), 1000):
         scores += scorer.score_batch(texts[i:i + 1000])
-    return metrics(labels, [LABELS.index(s.sentiment) for s in scores], [s.negativity for s in scores])
+    negativity = [s.negativity for s in scores]
+    m = metrics(labels, [LABELS.index(s.sentiment) for s in scores], negativity)
+    return {**m, **ece_reference(negativity, m["ece"])} if reference else m
 
 
 def datasets(root: Path) -> dict[str, tuple[list[str], list[int]]]:
@@ -140,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     scorer, vader = Scorer(), LexiconScorer()
     figures: dict[str, object] = {"sets": {}, "vader": {}}
-    cols = ("n", "macro_recall", "macro_f1", "neg_precision", "neg_recall", "neg_f1", "ece")
+    cols = ("n", "macro_recall", "macro_f1", "neg_precision", "neg_recall", "neg_f1", "ece", "ece_floor", "ece_p")
     print(f"{'data set':<24}{'model':<8}" + "".join(f"{c:>14}" for c in cols))
     for name, (texts, labels) in datasets(args.datasets).items():
         for label, model, key in (("model", scorer, "sets"), ("vader", vader, "vader")):
-            m = evaluate(model, texts, labels)
+            m = evaluate(model, texts, labels, reference=True)
             figures[key][name] = m  # type: ignore[index]
             print(f"{name:<24}{label:<8}" + "".join(f"{m[c]:>14}" for c in cols), flush=True)
     curve = learning_curve(args.datasets)

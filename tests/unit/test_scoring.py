@@ -113,3 +113,19 @@ def test_learning_in_one_scorer_does_not_leak_into_another() -> None:
         a.learn_one(text, "negative", feedback_id=str(i))
     assert a.score(text) != before
     assert b.score(text) == before == Scorer().score(text)
+
+
+def test_calibration_is_monotone_bounded_and_survives_learning() -> None:
+    """Each language's shipped calibration maps P(negative) into [0, 1], increasing, and stays as shipped
+    after feedback and a state round trip (learning moves the weights, not the calibration)."""
+    scorer = Scorer()
+    p = np.linspace(0.0, 1.0, 201)
+    for lang, model in scorer.models.items():
+        neg = model.negativity(p)
+        assert np.all((neg >= 0.0) & (neg <= 1.0)), lang
+        assert np.all(np.diff(neg) > 0), lang
+    scorer.learn_one("el servicio zorgblat es horrible", "negative", lang="es", feedback_id="x")
+    restored = Scorer.from_state(json.loads(json.dumps(scorer.to_state())))
+    for lang, model in restored.models.items():
+        assert np.array_equal(model.negativity(p), Scorer().models[lang].negativity(p)), lang
+        assert model.calibration == tuple(load_artefact(ARTEFACT)[0]["calibration"][lang])
