@@ -6,7 +6,14 @@ Standard profile: detections in the first 15% of a series are ignored (probation
 window the earliest detection scores the scaled sigmoid of its position (1 at the window's left
 edge, 0 at its right); a window with no detection costs 1; a detection outside every window costs
 0.11 x the sigmoid of its distance past the previous window (0.11 far away). The normalised score
-is 100 x (raw - null) / (perfect - null) with null = -windows and perfect = +windows.
+is 100 x (raw - null) / (perfect - null) with null = -windows and perfect = +windows: the figure
+the published scores on these five series were computed with (ARTime 80.2, ...).
+
+Checked against NAB's own ``nab/sweeper.py`` (``Sweeper.scoreDataSet`` on the same detections
+as 0/1 anomaly scores, threshold 1): the raw score of every series is the same. NAB's
+normaliser (``runner.normalize``) differs in one respect: its perfect score is the number of
+*labelled anomalies* (labels.json), not of windows - GOOG has two labels in one window, so 16,
+not 15, here. ``nab_exact_score`` is that figure (ARTime 77.6, CAD-OSE 62.4, HTM 54.1 by it).
 """
 
 from __future__ import annotations
@@ -94,13 +101,15 @@ def score_series(n_rows: int, timestamps: list[float], windows: list[tuple[float
         else:
             raw -= A_FP
         fp += 1
-    missed = detected.count(False)
+    # NAB scores a window only if some of its rows are past probation (else it is in no score part).
+    missed = sum(1 for k, (lo, hi) in enumerate(spans) if not detected[k] and hi >= probation)
     return raw - missed, tp, fp, missed
 
 
 def run(datasets: Path, cfg: DetectorConfig) -> dict:
     windows = json.loads((datasets / "nab" / "windows.json").read_text())
-    rows, raw_total, n_windows = [], 0.0, 0
+    labels = json.loads((datasets / "nab" / "labels.json").read_text())
+    rows, raw_total, n_windows, n_labels = [], 0.0, 0, 0
     for path in sorted((datasets / "nab" / "realTweets").glob("*.csv")):
         series = load_series(path)
         hits = detect(series, cfg)
@@ -108,10 +117,21 @@ def run(datasets: Path, cfg: DetectorConfig) -> dict:
         raw, tp, fp, missed = score_series(len(series), [t for t, _ in series], spans, hits)
         raw_total += raw
         n_windows += len(spans)
+        n_labels += len(labels[f"realTweets/{path.name}"])
         rows.append({"series": path.stem, "windows": len(spans), "detected": tp, "false_alarms": fp,
                      "missed": missed, "raw": round(raw, 3)})
-    score = 100 * (raw_total + n_windows) / (2 * n_windows) if n_windows else 0.0
-    return {"series": rows, "nab_standard_score": round(score, 1)}
+    score = normalised(raw_total, n_windows, n_windows)
+    exact = normalised(raw_total, n_windows, n_labels)
+    return {"series": rows, "nab_standard_score": round(score, 1), "nab_exact_score": round(exact, 1)}
+
+
+def normalised(raw: float, windows: int, perfect: float) -> float:
+    """100 x (raw - null) / (perfect - null), null = -windows (NAB's null detector detects nothing).
+
+    >>> normalised(-15.0, 15, 15), normalised(15.0, 15, 15), round(normalised(8.887, 15, 16), 1)
+    (0.0, 100.0, 77.1)
+    """
+    return 100 * (raw + windows) / (perfect + windows) if windows else 0.0
 
 
 def nab_config() -> DetectorConfig:
@@ -120,7 +140,13 @@ def nab_config() -> DetectorConfig:
     Each series learns its own overdispersion (Twitter volume is far from Poisson, and unequally so:
     AAPL's negative-binomial size is ~0.6, AMZN's ~10); p-values stay uncalibrated in the far tail
     (spikes are heavier-tailed than any negative binomial), hence the tiny p_open; after an incident
-    a brand stays quiet for the rest of the day."""
+    a brand stays quiet for the rest of the day.
+
+    Measured and not adopted (see the README's detection paragraph): p_open 1e-20..1e-24 (79.3-80.0:
+    one false alarm sits at 3e-23), bursts scored against the recent (6 h) or a robust (median of
+    3 h / 6 h) level instead of the seasonal one (at most 76: nights page), a stricter recent-level
+    gate (no change), day-scale elevation z-scores (12-24 h), and a 3-day level-shift test that
+    catches AMZN 04-01 alone (86.1 for z in ~3.0-3.5; leave-one-out 79.6-85.5)."""
     return DetectorConfig(signal="volume", min_authors=0, p_open=1e-22, cooldown_minutes=1380,
                           disp_window_exp=0.75, window=WindowConfig(bucket_s=300, grace_s=600),
                           baseline=BaselineConfig(dispersion=True))
@@ -139,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in result["series"]:
         print(f"{r['series']:<24}{r['windows']:>8}{r['detected']:>9}{r['false_alarms']:>7}{r['missed']:>7}{r['raw']:>8}")
     print(f"NAB standard-profile score: {result['nab_standard_score']} (ARTime 80.2, CAD-OSE 64.4, HTM 55.9)")
-    print(json.dumps({"nab_standard_score": result["nab_standard_score"]}))
+    print(f"  normalised as NAB's runner does (perfect = labelled anomalies): {result['nab_exact_score']}"
+          " (ARTime 77.6, CAD-OSE 62.4, HTM 54.1)")
+    print(json.dumps({"nab_standard_score": result["nab_standard_score"], "nab_exact_score": result["nab_exact_score"]}))
     return 0
 
 

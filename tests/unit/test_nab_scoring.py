@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.sim.nab import scaled_sigmoid, score_series
+from pipeline.sim.nab import normalised, scaled_sigmoid, score_series
 
 TIMES = [float(i) for i in range(100)]  # one row a second; probation = first 15 rows
 WINDOW = [(40.0, 49.0)]  # rows 40..49
@@ -34,3 +34,14 @@ def test_probation_is_15_percent_but_at_most_750_rows_like_nab():
     window = [(5000.0, 5099.0)]
     assert score_series(10_000, times, window, [800, 5000])[2] == 1  # row 800 is past NAB's 750: a false alarm
     assert score_series(100, TIMES, WINDOW, [14, 40])[2] == 0  # 15% of 100 rows: row 14 is in probation
+
+
+def test_a_window_inside_probation_is_not_missed_like_nab():
+    # NAB's Sweeper gives a window a score part only if one of its rows is past probation.
+    raw, tp, fp, missed = score_series(100, TIMES, [(2.0, 9.0), (40.0, 49.0)], [40])
+    assert (tp, fp, missed) == (1, 0, 0) and raw == pytest.approx(1.0)
+
+
+def test_normalised_like_nab_runner():
+    assert normalised(-3.0, 3, 3) == 0.0 and normalised(3.0, 3, 3) == 100.0
+    assert normalised(3.0, 3, 4) == pytest.approx(600 / 7)  # NAB: perfect = labelled anomalies
