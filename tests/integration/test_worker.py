@@ -95,6 +95,17 @@ def offline_buckets(rows: list[dict]) -> dict[str, dict[str, int]]:
     return {b: {i: v[0] for i, v in d.to_state()["w"]["b"].items()} for b, d in monitor.brands.items()}
 
 
+def assert_counted_once(bootstrap: str, rows: list[dict]) -> None:
+    """Every bucket the brand-state table holds (as its changelog ends) counts exactly what the
+    offline pipeline counts over ``rows`` once: nothing lost, nothing doubled."""
+    online, offline = final_states(bootstrap), offline_buckets(rows)
+    for brand in ("acme", "globex", "initech"):
+        held = {i: v[0] for i, v in online[brand]["w"]["b"].items()}
+        common = set(held) & set(offline[brand])
+        assert len(common) >= min(50, 0.6 * len(offline[brand])), (brand, len(held), len(offline[brand]))
+        assert {i: held[i] for i in common} == {i: offline[brand][i] for i in common}, brand
+
+
 @pytest.fixture(scope="module")
 def demo_rows() -> list[dict]:
     return generate(demo_spec(), seed=7)
@@ -175,12 +186,7 @@ def test_killed_and_restarted_worker_restores_its_states_counts_every_mention_on
     updates = [m for m in slack.messages() if m["kind"] == "update"]
     assert updates and all(u["ts"] == posts[0]["ts"] for u in updates)
     # Every bucket the table holds counts what the offline pipeline counts over the stream once.
-    online, offline = final_states(broker.bootstrap), offline_buckets(demo_rows)
-    for brand in ("acme", "globex", "initech"):
-        held = {i: v[0] for i, v in online[brand]["w"]["b"].items()}
-        common = set(held) & set(offline[brand])
-        assert len(common) >= min(50, 0.6 * len(offline[brand])), (brand, len(held), len(offline[brand]))
-        assert {i: held[i] for i in common} == {i: offline[brand][i] for i in common}, brand
+    assert_counted_once(broker.bootstrap, demo_rows)
     # ... and part of acme's count came from the restored state, not from the second process.
     acme = sum(1 for r in demo_rows if r["text"].startswith("@acme "))
     assert counted_by_second < acme
