@@ -198,8 +198,9 @@ def add_scored_dict(monitor: Monitor, obj: dict[str, Any], ts: float, clock: int
     get = obj.get
     if obj["sentiment"] == "negative":
         text = obj["text"]
-        sample: dict[str, Any] = {"id": obj["id"], "text": text[:280], "negativity": get("negativity"),  # sample_of(obj), inlined
-                  "author_id": get("author_id"), "author_followers": get("author_followers"), "url": get("url")}
+        sample: dict[str, Any] = {  # sample_of(obj), inlined
+            "id": obj["id"], "text": text[:280], "negativity": get("negativity"), "author_id": get("author_id"),
+            "author_followers": get("author_followers"), "url": get("url")}
         return monitor.add_scored(obj["brand"], ts, True, sample["author_id"], text, sample["author_followers"] or 0,
                                   sample, 1, id_hash(obj["id"]), clock, offset)
     return monitor.add_scored(obj["brand"], ts, False, get("author_id"), obj["text"], get("author_followers") or 0,

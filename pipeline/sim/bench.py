@@ -405,20 +405,19 @@ def scale_out(work: Path, slack: SlackStandIn, timeline: Timeline, records: list
     out: dict[str, Any] = {}
     # One record per producer batch: the rebalance makes Faust recover table partitions, and Tansu's
     # end offsets (the last batch's base + 1) would put rocksdb's persisted offsets past the end.
-    tansu = RECOVERY_SAFE
-    with stack(work, "scale-1", slack, partitions=8, **tansu) as (broker, worker):
+    with stack(work, "scale-1", slack, partitions=8, **RECOVERY_SAFE) as (broker, worker):
         asyncio.run(produce(broker.bootstrap, "mentions.scored", records))
         worker.start()
         worker.wait_ready()
         seen = timeline.poll_until(worker, "scale: 1 worker", len(records), timeout=300)
         out["scale_1_worker_per_s"] = round(slope(seen, 0, len(records)))
     say(f"8 partitions, 1 worker: {out['scale_1_worker_per_s']:,}/s")
-    with stack(work, "scale-2a", slack, partitions=8, **tansu) as (broker, first):
+    with stack(work, "scale-2a", slack, partitions=8, **RECOVERY_SAFE) as (broker, first):
         asyncio.run(produce(broker.bootstrap, "mentions.scored", records))
         first.start()
         first.wait_ready()
         timeline.poll_until(first, "scale: 2 workers", 0.1 * len(records), timeout=300)
-        second = new_worker(broker, work / "scale-2b", slack, partitions=8, **tansu)
+        second = new_worker(broker, work / "scale-2b", slack, partitions=8, **RECOVERY_SAFE)
         started = time.time()
         second.start()
         try:

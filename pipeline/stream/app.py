@@ -8,10 +8,9 @@ and their recovery; per-mention work stays in memory. ``ingest`` and ``detect`` 
 handlers (``stream/batches.py``): each gets a fetch's records in one call, and the records'
 offsets become committable only once every write the call caused is acknowledged: nothing is
 lost. Brand states reach their table once per commit (``write_states``), acknowledged before the
-offsets they cover are committed. Effects are idempotent
-so a replay after a crash doubles nothing: the windows drop mention ids they already counted,
-alerts are deterministic, and Slack delivery is deduplicated per incident step through the
-``slack-ledger`` table.
+offsets they cover are committed. Effects are idempotent, so a replay after a crash doubles
+nothing: the windows drop mention ids they already counted, alerts are deterministic, and Slack
+delivery is deduplicated per incident step through the ``slack-ledger`` table.
 
 Slack's button presses arrive on the worker's HTTP port (``stream/web.py``), are written to the
 ``feedback`` topic keyed by brand, and come back through the ``slack-feedback`` agent, which

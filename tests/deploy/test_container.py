@@ -145,6 +145,8 @@ def _counts_stream(path: Path) -> None:
     """Per-bucket counts (`detect --format counts`) for three brands over 3 days, with two spikes."""
     import random
 
+    from pipeline.records import format_time
+
     rng = random.Random(3)
     start = 1767225600  # 2026-01-01T00:00:00Z
     with open(path, "w") as fh:
@@ -155,14 +157,8 @@ def _counts_stream(path: Path) -> None:
                 if (brand, i) in {("a", 700), ("a", 701), ("b", 800), ("b", 801), ("b", 802)}:
                     mentions = mentions * 6 + 20
                 negative = sum(rng.random() < 0.2 for _ in range(mentions))
-                fh.write(json.dumps({"brand": brand, "start": f"{_rfc3339(t)}", "end": f"{_rfc3339(t + 300)}",
+                fh.write(json.dumps({"brand": brand, "start": format_time(t), "end": format_time(t + 300),
                                      "mentions": mentions, "negative": negative}) + "\n")
-
-
-def _rfc3339(ts: float) -> str:
-    from pipeline.records import format_time
-
-    return format_time(ts)
 
 
 def test_the_compiled_core_alerts_exactly_as_the_source(tmp_path: Path) -> None:
