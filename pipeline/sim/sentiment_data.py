@@ -3,6 +3,12 @@
 Labels come back as indices into ``pipeline.core.scoring.LABELS`` (0 negative, 1 neutral, 2 positive).
 DEFT 2017 has no split of its own here: ids divisible by 5 are held out (never trained on), and its
 ``mixed`` tweets are left out (neither label fits).
+
+XLM-T's English is not a second English distribution: it is a class-balanced resample of TweetEval's
+validation split (all 324 of its val tweets and 1,430 of its 1,839 training tweets are TweetEval val
+tweets, with the same labels; the other 409, all negative, are in no set here). Training on it would
+train on the English evaluation, so it is only ever evaluated on, and ``training_sets`` refuses any
+training text that an evaluation set (``evaluation_sets``) also holds.
 """
 
 from __future__ import annotations
@@ -61,9 +67,48 @@ def airline(root: Path) -> tuple[list[str], list[int], list[str]]:
     return texts, labels, ids
 
 
+def evaluation_sets(root: Path) -> dict[str, Labelled]:
+    """What ``make bench-score`` reports on: validation splits, DEFT's held-out part, the airline tweets."""
+    air_x, air_y, _ = airline(root)
+    out = {"tweets_en val": tweets_en(root, "val")}
+    out.update({f"xlmt {lang} val": xlmt(root, lang, "val") for lang in ("en", "fr", "es", "de")})
+    out["deft2017_fr held-out"] = deft2017_fr(root, "heldout")
+    out["airline tweets_dev"] = (air_x, air_y)
+    return out
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def overlaps(training: dict[str, Labelled], evaluation: dict[str, Labelled]) -> dict[str, int]:
+    """``"train LANG / EVAL SET"`` -> how many of the evaluation set's texts the training set also holds.
+
+    Texts are compared with whitespace collapsed and case folded; pairs with no text in common are left out.
+
+    >>> overlaps({"en": (["Good  day", "bad"], [2, 0])}, {"val": (["good day", "meh"], [2, 1])})
+    {'train en / val': 1}
+    """
+    out = {}
+    for lang, (texts, _) in training.items():
+        keys = {_key(t) for t in texts}
+        for name, (ev, _) in evaluation.items():
+            n = sum(_key(t) in keys for t in ev)
+            if n:
+                out[f"train {lang} / {name}"] = n
+    return out
+
+
 def training_sets(root: Path) -> dict[str, Labelled]:
-    """What ``make train`` learns from, per language (validation splits and DEFT's held-out part excluded)."""
+    """What ``make train`` learns from, per language (validation splits and DEFT's held-out part excluded).
+
+    Raises ``ValueError`` if a training text is also in an evaluation set (see the module docstring).
+    """
     fr_x, fr_y = xlmt(root, "fr", "train")
     deft_x, deft_y = deft2017_fr(root, "train")
-    return {"en": tweets_en(root, "train"), "fr": (fr_x + deft_x, fr_y + deft_y),
+    sets = {"en": tweets_en(root, "train"), "fr": (fr_x + deft_x, fr_y + deft_y),
             "es": xlmt(root, "es", "train"), "de": xlmt(root, "de", "train")}
+    leaked = overlaps(sets, evaluation_sets(root))
+    if leaked:
+        raise ValueError(f"training texts found in evaluation sets: {leaked}")
+    return sets
