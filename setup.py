@@ -1,7 +1,8 @@
 """Packaging is in pyproject.toml; this file only adds the optional compiled detection core.
 
 ``BUZZWATCH_COMPILE=1`` compiles the pure-Python modules of the per-mention hot path with mypyc
-(the same source files, type annotations enforced at run time) into C extensions that shadow
+(the same source files, type annotations enforced at run time; with them the records' cheap shape
+test, core/shape.py) into C extensions that shadow
 them: `buzzwatch detect` and the worker's detect handler run ~1.7x faster. The container image
 and `make bench*` use it; `make test` proves the compiled core's alerts byte-identical to the
 source's (tests/deploy/test_container.py). Needs a C compiler and mypy (the dev extra) in the
@@ -13,6 +14,7 @@ import os
 from setuptools import setup
 
 COMPILED_CORE = [
+    "pipeline/core/shape.py",
     "pipeline/core/stats.py",
     "pipeline/core/windows.py",
     "pipeline/core/baseline.py",

@@ -14,13 +14,12 @@ from typing import Any
 
 import orjson
 
+from pipeline.core.shape import MAX_TEXT_CHARS, SENTIMENTS, mention_time_or_none, scored_time_or_none
 from pipeline.errors import InvalidRecord
 
-SENTIMENTS = ("negative", "neutral", "positive")
 ALERT_STATUSES = ("open", "escalated", "resolved")
 SEVERITIES = ("warning", "high", "critical")
 FEEDBACK_ACTIONS = ("acknowledge", "not_a_crisis", "confirmed")
-MAX_TEXT_CHARS = 20_000
 _OPTIONAL_STR = ("brand", "lang", "author_id", "url", "source")
 
 
@@ -171,58 +170,26 @@ def mention_from_dict(obj: Any) -> Mention:
                        obj.get("author_id"), followers, obj.get("url"), obj.get("source"))
 
 
-def _shared_fields_ok(get: Any) -> bool:
-    """Cheap type checks of the fields Mention and ScoredMention share (``get``: the dict's ``get``),
-    ``created_at`` apart; False only sends the record to the field-by-field checks."""
-    i, text, author, followers, url, source = (get("id"), get("text"), get("author_id"), get("author_followers"),
-                                               get("url"), get("source"))
-    return (type(i) is str and i != "" and type(text) is str and len(text) <= MAX_TEXT_CHARS
-            and (author is None or type(author) is str)
-            and (followers is None or (type(followers) is int and followers >= 0))
-            and (url is None or type(url) is str) and (source is None or type(source) is str))
-
-
-def _aware_time(created: Any) -> float | None:
-    """Seconds since the epoch of an RFC 3339 string with an offset, else None (``parse_time`` says why)."""
-    if type(created) is not str:
-        return None
-    try:
-        parsed = datetime.fromisoformat(created)
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
-
-
 def mention_time(obj: Any) -> float:
     """Check a decoded JSON value against the Mention schema; return its event time.
 
-    The ingest hot path, which reads the checked dict directly: the common, valid record is checked
-    with cheap type tests; anything else goes through ``mention_from_dict``, which says what is wrong.
+    The ingest hot path, which reads the checked dict directly: the common, valid record passes
+    the cheap test of ``core.shape``; anything else goes through ``mention_from_dict``, which says
+    what is wrong.
     """
-    if type(obj) is dict:
-        get = obj.get
-        brand, lang = get("brand"), get("lang")
-        if ((brand is None or type(brand) is str) and (lang is None or type(lang) is str) and _shared_fields_ok(get)
-                and (ts := _aware_time(get("created_at"))) is not None):
-            return ts
-    return mention_from_dict(obj).ts
+    ts = mention_time_or_none(obj)
+    return ts if ts is not None else mention_from_dict(obj).ts
 
 
 def scored_time(obj: Any) -> float:
     """Check a decoded JSON value against the ScoredMention schema; return its event time.
 
     The hot path of ``buzzwatch detect`` and the detect agent, which read the checked dict
-    directly: the common, valid record is checked with cheap type tests; anything else goes through
-    the field-by-field checks, which say what is wrong.
+    directly: the common, valid record passes the cheap test of ``core.shape``; anything else goes
+    through the field-by-field checks, which say what is wrong.
     """
-    if type(obj) is dict:
-        get = obj.get
-        brand, neg = get("brand"), get("negativity")
-        if (type(brand) is str and brand and type(neg) is float and 0.0 <= neg <= 1.0
-                and get("sentiment") in SENTIMENTS and type(get("lang")) is str and _shared_fields_ok(get)
-                and (ts := _aware_time(get("created_at"))) is not None):
-            return ts
-    return _scored_checked(obj).ts
+    ts = scored_time_or_none(obj)
+    return ts if ts is not None else _scored_checked(obj).ts
 
 
 def scored_from_dict(obj: Any) -> ScoredMention:
