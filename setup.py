@@ -1,11 +1,11 @@
 """Packaging is in pyproject.toml; this file only adds the optional compiled detection core.
 
 ``BUZZWATCH_COMPILE=1`` compiles the pure-Python modules of the per-mention hot path with mypyc
-(the same source files, type annotations enforced at run time; with them the records' cheap shape
-test, core/shape.py) into C extensions that shadow
-them: `buzzwatch detect` and the worker's detect handler run ~1.7x faster. The container image
-and `make bench*` use it; `make test` proves the compiled core's alerts byte-identical to the
-source's (tests/deploy/test_container.py). Needs a C compiler and mypy (the dev extra) in the
+(the same source files, type annotations enforced at run time; the records' cheap shape test,
+core/shape.py, with them) into C extensions that shadow them: `buzzwatch detect` and the
+worker's detect handler run ~1.7x faster. The container image and `make bench*` use it; `make
+test` proves the compiled core's alerts byte-identical to the source's
+(tests/deploy/test_container.py). Needs a C compiler and mypy (the dev extra) in the
 build environment: ``BUZZWATCH_COMPILE=1 pip wheel --no-build-isolation --no-deps .``.
 """
 
