@@ -663,15 +663,25 @@ def memory_phase(args: argparse.Namespace, work: Path, slack: SlackStandIn, time
                 asyncio.run(produce(broker.bootstrap, "mentions.scored", batch))
                 done, ticks = min(n, done + wave), ticks + PARTITIONS
                 timeline.poll_until(worker, "memory", done + ticks, timeout=300, interval=0.5)
-            # Two commits write the states and evict the idle brands; the worker gives their memory
-            # back at a later commit, at most every 10 s (stream/heap.py).
+            # A commit writes the states and evicts the idle brands, and gives their memory back at its
+            # end, or at the next one if it trimmed < 5 s before (stream/heap.py). On a loaded machine
+            # a commit of a 10,000-brand wave runs 5-14 s, so a fixed wait read RSS before or after
+            # the trim by chance: wait until the wave has left memory, then as long as before.
+            evicted_by = time.monotonic() + 120
+            while time.monotonic() < evicted_by and in_memory(worker) > PARTITIONS * 2:
+                time.sleep(0.5)
             time.sleep(12.0)
             fig[f"rss_mib_{n // 1000}k_brands"] = round(rss_mib(worker.proc.pid), 1)
-            fig[f"brands_in_memory_{n // 1000}k"] = int(scrape(worker.metrics_port, ("buzzwatch_brands_in_memory",)).get("buzzwatch_brands_in_memory", -1))
+            fig[f"brands_in_memory_{n // 1000}k"] = int(in_memory(worker))
             say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB")
         if "rss_mib_10k_brands" in fig and "rss_mib_100k_brands" in fig:
             fig["kib_per_idle_brand"] = round(
                 (fig["rss_mib_100k_brands"] - fig["rss_mib_10k_brands"]) * 1024 / 90000, 2)
+
+
+def in_memory(worker: WorkerProcess) -> float:
+    """The worker's ``buzzwatch_brands_in_memory`` (-1 if unread)."""
+    return scrape(worker.metrics_port, ("buzzwatch_brands_in_memory",)).get("buzzwatch_brands_in_memory", -1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,7 +203,6 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         and a send per key; thousands of them queued at once after a busy interval): the states go
         out as produce batches and the store's changelog offsets advance once they are acknowledged.
         """
-        trimmer.maybe_trim()  # what the last commit evicted (and allocated) is garbage by now
         dirty = monitor.take_dirty_brands()
         store = brand_state.data
         states: list[tuple[str, bytes]] = []
@@ -234,6 +233,11 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             last[w.partition] = max(last.get(w.partition, -1), w.last_offset)
         for part, offset in last.items():  # a restart on the same disk replays only what follows
             store.set_persisted_offset(TP(state_changelog, part), offset)
+        # What this commit evicted, and what it allocated to write them, is garbage now: give it back
+        # to the OS here rather than at the next commit, which may come many seconds later when
+        # commits run long (stream/heap.py).
+        del states, records, written
+        trimmer.maybe_trim()
     app.buzzwatch_web = make_web(health, metrics, verifier, publish, clock=clock)  # type: ignore[attr-defined]
     app.buzzwatch_registry = registry  # type: ignore[attr-defined]
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]

@@ -1,20 +1,63 @@
 """Give the memory of evicted brands back to the operating system.
 
 A worker evicts idle brands in bulk (``Monitor.evict_idle``): thousands of small objects freed at
-once. glibc's allocator keeps such freed pages mapped in the middle of its heap, so RSS stays at
-the high-water mark of the busiest interval (measured: 100,000 brands made idle in waves of
-10,000 left RSS 100 MiB higher without trimming; 1.18 vs 0.75 KiB per idle brand). ``malloc_trim``
-returns them (~15 ms on a 400 MiB heap), so it runs only after many evictions, and not often:
-at the commit after them, when what the eviction's commit itself allocated is freed too.
-Where libc has no ``malloc_trim`` (musl, macOS) this does nothing.
+once. What is left alive per idle brand is small (~0.3 KiB: RocksDB's memtables and index), but
+the memory of the busiest interval stays mapped unless something gives it back (issue #7,
+measured on 100,000 brands made idle in waves of 10,000, `make bench BENCH_ARGS=--memory-only`):
+
+* Python's own small-object allocator (pymalloc) holds objects of up to 512 bytes in 1 MiB arenas
+  and returns an arena only once *every* object in it is free. A wave of 10,000 active brands
+  (~20-40 KiB each) fills a few hundred arenas, and the few long-lived objects allocated meanwhile
+  pin nearly all of them: 430 arenas (450 MB) held 89 MB of live objects - the same 89 MB as the
+  idle worker - at 100,000 brands. Nothing can trim that. ``use_system_malloc`` makes the worker
+  run with ``PYTHONMALLOC=malloc``, so every object comes from glibc, whose free pages can be.
+* glibc keeps freed pages mapped in the middle of its heap; ``malloc_trim`` returns them. It runs
+  only after many evictions, at most every ``min_interval_s``: at the end of the commit that
+  evicted them, once its writes are acknowledged, and once more ``min_interval_s`` later for what
+  was still held then (produce buffers, the fetch under way: 450-470 MiB at 100,000 brands without
+  this second trim, 370-380 with it); 20 ms on a 360 MiB heap, 50-180 ms on 600-900 MiB. It used to wait for the next commit, which under load came >10 s
+  later (commits ran 7-10 s): whether a reading caught the memory given back or not was the
+  run-to-run drift of the memory figure (475 to 1,100 MiB for the same code).
+
+Both together: 100,000 idle brands ~380 MiB instead of 550-1,100. Where libc has no ``malloc_trim`` (musl,
+macOS) the trimmer does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
+import os
+import sys
 import time
 from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+#: Environment the worker re-executes itself with, unless already set (an operator's choice wins).
+SYSTEM_MALLOC_ENV = {"PYTHONMALLOC": "malloc"}
+
+
+def use_system_malloc(environ: dict[str, str] | None = None,
+                      execv: Callable[[str, list[str]], object] | None = None) -> bool:
+    """Re-execute this process (same pid, same arguments) with ``PYTHONMALLOC=malloc`` if it is not
+    set; False if nothing was done (already set, an operator's own value, or no original command
+    line to run again). Call first thing in the worker's entry point: the interpreter reads it at
+    start-up only. ``BUZZWATCH_PYMALLOC=1`` keeps pymalloc (a little faster to allocate, but its
+    memory is never given back)."""
+    env = os.environ if environ is None else environ
+    if env.get("BUZZWATCH_PYMALLOC") == "1" or all(k in env for k in SYSTEM_MALLOC_ENV):
+        return False
+    argv = list(getattr(sys, "orig_argv", []) or [])
+    if not argv:
+        return False
+    for key, value in SYSTEM_MALLOC_ENV.items():
+        env.setdefault(key, value)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    (execv or os.execv)(sys.executable, argv)
+    return True
 
 
 def _libc_malloc_trim() -> Callable[[], object] | None:
@@ -29,9 +72,9 @@ def _libc_malloc_trim() -> Callable[[], object] | None:
 
 class HeapTrimmer:
     """``maybe_trim`` calls ``malloc_trim`` once ``every`` brands were evicted since the last trim
-    and ``min_interval_s`` have passed."""
+    and ``min_interval_s`` have passed, and once more ``min_interval_s`` after that."""
 
-    def __init__(self, every: int = 1000, min_interval_s: float = 10.0,
+    def __init__(self, every: int = 1000, min_interval_s: float = 5.0,
                  trim: Callable[[], object] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.every = every
         self.min_interval_s = min_interval_s
@@ -39,17 +82,29 @@ class HeapTrimmer:
         self.clock = clock
         self._evicted = 0
         self._last = float("-inf")
+        self._follow_up = False
         self.trims = 0
 
     def evicted(self, n: int) -> None:
         self._evicted += n
 
     def maybe_trim(self) -> bool:
-        """True if it trimmed."""
+        """True if it trimmed. A trim after evictions is followed by one more, ``min_interval_s`` on:
+        what was still held during the first (the commit's produce buffers, the fetch under way)
+        is garbage by then."""
         now = self.clock()
-        if self.trim is None or self._evicted < self.every or now - self._last < self.min_interval_s:
+        if self.trim is None or now - self._last < self.min_interval_s:
             return False
+        if self._evicted < self.every:
+            if not self._follow_up:
+                return False
+            self._follow_up = False
+        else:
+            self._follow_up = True
         self.trim()
+        took = self.clock() - now
+        if took > 0.05:
+            log.info("malloc_trim after %d evictions took %.0f ms", self._evicted, took * 1000)
         self._evicted, self._last = 0, now
         self.trims += 1
         return True

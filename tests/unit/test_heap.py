@@ -1,12 +1,16 @@
-"""The worker gives evicted brands' memory back: malloc_trim after many evictions, not often."""
+"""The worker gives evicted brands' memory back: malloc_trim after many evictions, not often, on
+the system allocator (PYTHONMALLOC=malloc, which the worker re-executes itself with)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from pipeline.stream.heap import HeapTrimmer
+from pipeline.stream.heap import HeapTrimmer, use_system_malloc
 
 
 def test_trims_once_enough_brands_were_evicted_and_not_more_often_than_the_interval():
@@ -16,14 +20,18 @@ def test_trims_once_enough_brands_were_evicted_and_not_more_often_than_the_inter
     assert not t.maybe_trim()
     t.evicted(1)
     assert t.maybe_trim() and calls == [0.0]
-    now[0] = 10.0
+    now[0] = 10.0  # (the follow-up of the first trim would be due at 30)
     t.evicted(5000)
     assert not t.maybe_trim()  # enough brands, too soon
     now[0] = 31.0
     assert t.maybe_trim() and calls == [0.0, 31.0]  # the 5,000 still count
+    now[0] = 40.0
+    assert not t.maybe_trim()  # the follow-up waits for the interval too
     now[0] = 100.0
     t.evicted(10)
-    assert not t.maybe_trim()  # the count started again
+    assert t.maybe_trim() and calls == [0.0, 31.0, 100.0]  # one follow-up after a trim
+    now[0] = 200.0
+    assert not t.maybe_trim()  # and only one: the count started again
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
@@ -31,3 +39,36 @@ def test_uses_the_c_librarys_malloc_trim_on_linux():
     t = HeapTrimmer(every=1, min_interval_s=0.0)
     t.evicted(1)
     assert t.trim is not None and t.maybe_trim() and t.trims == 1
+
+
+def test_the_worker_runs_again_with_the_system_allocator_once(monkeypatch):
+    monkeypatch.setattr(sys, "orig_argv", ["/venv/bin/python", "-m", "pipeline.cli", "worker"], raising=False)
+    runs = []
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
+    assert use_system_malloc(env, execv=lambda exe, argv: runs.append((exe, argv)))
+    assert runs == [(sys.executable, ["/venv/bin/python", "-m", "pipeline.cli", "worker"])]  # same command line
+    assert env == {"KAFKA_BOOTSTRAP_SERVERS": "k:9092", "PYTHONMALLOC": "malloc"}
+    # The new process has it set: it goes on instead of running itself again.
+    assert not use_system_malloc(env, execv=lambda exe, argv: runs.append((exe, argv))) and len(runs) == 1
+
+
+@pytest.mark.parametrize("env", [{"PYTHONMALLOC": "pymalloc"}, {"BUZZWATCH_PYMALLOC": "1"}])
+def test_an_operators_allocator_choice_wins(monkeypatch, env):
+    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "pipeline.cli", "worker"], raising=False)
+    before = dict(env)
+    assert not use_system_malloc(env, execv=lambda exe, argv: pytest.fail("ran again"))
+    assert env == before
+
+
+def test_a_real_interpreter_runs_again_with_it(tmp_path):
+    """End to end through a real interpreter: the re-executed process reports PYTHONMALLOC=malloc."""
+    script = tmp_path / "probe.py"
+    script.write_text("import os, sys\n"
+                      "from pipeline.stream.heap import use_system_malloc\n"
+                      "use_system_malloc()\n"
+                      "print(os.environ.get('PYTHONMALLOC'), flush=True)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONMALLOC", "BUZZWATCH_PYMALLOC")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "malloc"
