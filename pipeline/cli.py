@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import orjson
 
-from pipeline.errors import BuzzwatchError, ConfigError, InvalidRecord
+from pipeline.errors import BuzzwatchError, ConfigError, InvalidLine, InvalidRecord
 from pipeline.records import encode, parse_time
 
 EXIT_BAD_INPUT = 2
@@ -132,31 +132,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def _detect_mentions(monitor: Any, src: IO[bytes], dst: IO[bytes], name: str) -> None:
-    """The loop of ``buzzwatch detect`` on scored mentions - the hot path, kept lean: a line is
-    decoded as it is (JSON ignores the newline; a line that fails is stripped and retried, so blank
-    lines are skipped as elsewhere) and the monitor is advanced only once a clock crossed a minute."""
-    from pipeline.core.monitor import add_scored_dict
-    from pipeline.records import scored_time
+    """``buzzwatch detect`` on scored mentions: the hot path, a loop compiled with the core."""
+    from pipeline.core.monitor import count_json_lines
 
-    loads, write = orjson.loads, dst.write
-    for n, raw in enumerate(src, start=1):
-        try:
-            obj = loads(raw)
-        except orjson.JSONDecodeError:
-            raw = raw.strip()
-            if not raw:
-                continue
-            try:
-                obj = loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise BadInput(f"{name} line {n}: not valid JSON: {exc}") from None
-        try:
-            add_scored_dict(monitor, obj, scored_time(obj))
-        except InvalidRecord as exc:
-            raise BadInput(f"{name} line {n}: {exc.reason}") from None
-        if monitor.crossed:
-            for alert in monitor.advance():
-                write(encode(alert) + b"\n")
+    write = dst.write
+    try:
+        count_json_lines(monitor, src, lambda alert: write(encode(alert) + b"\n"))
+    except InvalidLine as exc:
+        raise BadInput(f"{name} line {exc.line}: {exc.reason}") from None
     dst.flush()
 
 

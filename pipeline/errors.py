@@ -28,6 +28,14 @@ class InvalidRecord(BuzzwatchError):
         self.reason = reason
 
 
+class InvalidLine(InvalidRecord):
+    """Line ``line`` (from 1) of an input file is not a valid record; ``reason`` says why."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+
+
 class DeliveryError(BuzzwatchError):
     """An alert could not be delivered yet; the caller retries and does not commit its offset."""
 

@@ -268,12 +268,12 @@ class BrandDetector:
             return
         bucket_s = self.cfg.window.bucket_s
         protect = self.protect
-        learn = self.baseline.learn
+        baseline = self.baseline  # called as a method: compiled, a direct call (a bound method is not)
         minutes = bucket_s / 60.0
         for i, bucket in self.windows.final(self.learned_upto, upto):
             bucket.ids = None  # final: no mention can be added, so no duplicate can be either
             skip = bool(protect) and any(a <= i < b for a, b in protect)
-            learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, minutes)
+            baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, minutes)
         if protect:
             self.protect = [r for r in protect if r[1] > upto]
         self.baseline.close_before(int(upto * bucket_s // 3600))
@@ -349,7 +349,8 @@ class BrandDetector:
             observed = [cum[w[0]] for w in where]
         else:  # read only the buckets that received signal (few, on a brand evaluated rarely)
             edges, pos = self._edges
-            hist = [0] * len(edges)  # signal by the narrowest window that holds it
+            n_edges = len(edges)
+            hist: list[int] = [0] * n_edges  # signal by the narrowest window that holds it
             buckets = self.windows.buckets
             span = edges[-1]
             stale = []
@@ -361,7 +362,10 @@ class BrandDetector:
                 elif age >= 0 and (b := buckets.get(i)) is not None:
                     v = b.mentions if volume else b.effective
                     if v:
-                        hist[bisect_right(edges, age)] += v
+                        j = 0  # bisect_right(edges, age), inlined: a handful of widths, compiled to a few compares
+                        while j < n_edges and edges[j] <= age:
+                            j += 1
+                        hist[j] += v
             if stale:
                 self._sig.difference_update(stale)
             total, nested = 0, []

@@ -17,14 +17,57 @@ MAX_TEXT_CHARS = 20_000
 
 
 def aware_time(created: Any) -> float | None:
-    """Seconds since the epoch of an RFC 3339 string with an offset, else None (``parse_time`` says why)."""
+    """Seconds since the epoch of an RFC 3339 string with an offset, else None (``parse_time`` says why).
+
+    The usual form, ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z``, is read from its hour's start (looked up
+    by the first 13 characters, learned from ``datetime`` the first time) plus its minutes, seconds
+    and fraction, in exact integer microseconds over 10**6 as ``datetime.timestamp`` computes them:
+    the same float, without building a datetime. Anything else goes through ``datetime``.
+
+    >>> aware_time("2026-03-02T10:15:07.016Z") == datetime.fromisoformat("2026-03-02T10:15:07.016Z").timestamp()
+    True
+    >>> aware_time("2026-03-02T10:15:60Z") is None, aware_time("2026-03-02T10:15:07") is None
+    (True, True)
+    """
     if type(created) is not str:
         return None
+    n = len(created)
+    if (n == 24 or n == 20 or n == 27) and created[n - 1] == "Z" and created[13] == ":" and created[16] == ":":
+        start = _HOUR_STARTS.get(created[:13])
+        if start is not None:
+            minute, second = _digits(created, 14, 2), _digits(created, 17, 2)
+            micros = 0 if n == 20 else _digits(created, 20, n - 21) if created[19] == "." else -1
+            if 0 <= minute < 60 and 0 <= second < 60 and micros >= 0:
+                if n == 24:
+                    micros *= 1000
+                return (start + (minute * 60 + second) * 1_000_000 + micros) / 1_000_000
     try:
         parsed = datetime.fromisoformat(created)
     except ValueError:
         return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
+    if parsed.tzinfo is None:
+        return None
+    if (n in (20, 24, 27) and created[n - 1] == "Z" and created[4] == "-" and created[7] == "-"
+            and created[10] == "T" and created[13] == ":" and created[16] == ":"):  # the usual form: learn its hour
+        if len(_HOUR_STARTS) >= _MAX_HOURS:
+            _HOUR_STARTS.clear()
+        _HOUR_STARTS[created[:13]] = int(parsed.replace(minute=0, second=0, microsecond=0).timestamp()) * 1_000_000
+    return parsed.timestamp()
+
+
+def _digits(text: str, first: int, count: int) -> int:
+    """The number ``text[first:first + count]`` writes in ASCII digits, -1 if a character is not one."""
+    value = 0
+    for k in range(first, first + count):
+        d = ord(text[k]) - 48
+        if d < 0 or d > 9:
+            return -1
+        value = value * 10 + d
+    return value
+
+
+_MAX_HOURS = 4096  # hours whose start is kept: a stream's mentions fall in a few recent ones
+_HOUR_STARTS: dict[str, int] = {}  # "YYYY-MM-DDTHH" (as a parsed UTC time began) -> its epoch microseconds
 
 
 def shared_fields_ok(obj: dict[str, Any]) -> bool:

@@ -1,0 +1,52 @@
+"""core.shape.aware_time reads the usual RFC 3339 form without datetime: same float, same refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.core import shape
+
+
+def reference(text: str) -> float | None:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None
+
+
+moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1)).map(
+    lambda d: d.replace(tzinfo=UTC))
+usual = st.tuples(moments, st.sampled_from(["seconds", "milliseconds", "microseconds"])).map(
+    lambda m: m[0].isoformat(timespec=m[1]).replace("+00:00", "Z"))
+
+
+@settings(max_examples=400)
+@given(usual)
+def test_the_usual_form_gives_datetimes_float_cold_and_warm(text):
+    shape._HOUR_STARTS.clear()
+    cold = shape.aware_time(text)
+    warm = shape.aware_time(text)  # now from the hour's start learned by the first call
+    assert cold == warm == reference(text)
+    assert text[:13] in shape._HOUR_STARTS
+
+
+@settings(max_examples=600)
+@given(usual, st.integers(min_value=11, max_value=26), st.sampled_from(list("0956:.-TZz +/٣²x")))
+def test_a_damaged_string_is_read_as_datetime_reads_it(text, at, char):
+    shape.aware_time(text)  # its hour learned: the fast path is tried on the damaged one
+    damaged = (text[:at] + char + text[at + 1:])[:len(text)]
+    assert shape.aware_time(damaged) == reference(damaged)
+
+
+def test_other_forms_and_offsets_go_through_datetime():
+    base = datetime(2026, 3, 2, 10, 15, 7, 16000, tzinfo=UTC)
+    for text in ("2026-03-02T10:15:07.016+00:00", "2026-03-02T11:15:07.016+01:00", "2026-03-02 10:15:07.016Z",
+                 "2026-03-02T10:15:07.0160Z", "2026-03-02T10:15:07.016", "2026-03-02T10:15Z", "2026-03-02T10:15:60Z",
+                 "2026-03-02T24:00:00Z", "2026-02-30T10:15:07Z", "", None, 1772446507.016):
+        assert shape.aware_time(text) == reference(text) if isinstance(text, str) else shape.aware_time(text) is None
+    assert shape.aware_time("2026-03-02T10:15:07.016Z") == base.timestamp()
+    assert shape.aware_time("2026-03-02T10:15:07.016Z") == (base - timedelta(hours=1)).timestamp() + 3600
