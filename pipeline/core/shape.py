@@ -75,7 +75,8 @@ def shared_fields_ok(obj: dict[str, Any]) -> bool:
     i, text = obj.get("id"), obj.get("text")
     if type(i) is not str or not i or type(text) is not str or len(text) > MAX_TEXT_CHARS:
         return False
-    author, followers, url, source = obj.get("author_id"), obj.get("author_followers"), obj.get("url"), obj.get("source")
+    author, followers = obj.get("author_id"), obj.get("author_followers")
+    url, source = obj.get("url"), obj.get("source")
     return ((author is None or type(author) is str)
             and (followers is None or (type(followers) is int and followers >= 0))
             and (url is None or type(url) is str) and (source is None or type(source) is str))

@@ -15,12 +15,13 @@ measured on 100,000 brands made idle in waves of 10,000, `make bench BENCH_ARGS=
   only after many evictions, at most every ``min_interval_s``: at the end of the commit that
   evicted them, once its writes are acknowledged, and once more ``min_interval_s`` later for what
   was still held then (produce buffers, the fetch under way: 450-470 MiB at 100,000 brands without
-  this second trim, 370-380 with it); 20 ms on a 360 MiB heap, 50-180 ms on 600-900 MiB. It used to wait for the next commit, which under load came >10 s
-  later (commits ran 7-10 s): whether a reading caught the memory given back or not was the
-  run-to-run drift of the memory figure (475 to 1,100 MiB for the same code).
+  this second trim, 370-380 with it); 20 ms on a 360 MiB heap, 50-180 ms on 600-900 MiB. It used
+  to wait for the next commit, which under load came >10 s later (commits ran 7-10 s): whether a
+  reading caught the memory given back or not was the run-to-run drift of the memory figure (475
+  to 1,100 MiB for the same code).
 
-Both together: 100,000 idle brands ~380 MiB instead of 550-1,100. Where libc has no ``malloc_trim`` (musl,
-macOS) the trimmer does nothing.
+Both together: 100,000 idle brands ~380 MiB instead of 550-1,100. Where libc has no
+``malloc_trim`` (musl, macOS) the trimmer does nothing.
 """
 
 from __future__ import annotations
