@@ -18,7 +18,8 @@ def reference(text: str) -> float | None:
     return parsed.timestamp() if parsed.tzinfo is not None else None
 
 
-moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1)).map(
+# hypothesis draws naive datetimes between naive bounds; each is then made UTC
+moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1)).map(  # noqa: DTZ001
     lambda d: d.replace(tzinfo=UTC))
 usual = st.tuples(moments, st.sampled_from(["seconds", "milliseconds", "microseconds"])).map(
     lambda m: m[0].isoformat(timespec=m[1]).replace("+00:00", "Z"))
