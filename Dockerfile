@@ -40,7 +40,10 @@ RUN groupadd --system --gid 10001 buzzwatch \
 COPY --from=build /opt/buzzwatch /opt/buzzwatch
 # Read-only root filesystem: no bytecode writes (compiled in the build stage), caches and
 # temporary files under /tmp (an emptyDir in Kubernetes), table data under /var/lib/buzzwatch.
+# PYTHONMALLOC=malloc: the memory of evicted brands can go back to the OS (stream/heap.py); set
+# here, the worker need not re-execute itself with it at start-up.
 ENV PATH=/opt/buzzwatch/bin:$PATH \
+    PYTHONMALLOC=malloc \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \

@@ -77,6 +77,7 @@ def test_read_only_root_filesystem_friendly(stages: list[list[dict]]) -> None:
     assert "PYTHONDONTWRITEBYTECODE=1" in env
     assert "HOME=/tmp" in env, "caches go to /tmp (an emptyDir), not to a read-only home"
     assert "BUZZWATCH_DATA_DIR=/var/lib/buzzwatch" in env
+    assert "PYTHONMALLOC=malloc" in env, "set in the image, the worker does not re-execute itself at start-up"
     assert any("compileall" in run for run in values_of(stages[0], "RUN")), "bytecode compiled at build time"
 
 
