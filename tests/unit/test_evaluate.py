@@ -153,7 +153,8 @@ def test_a_small_suite_goes_through_buzzwatch_detect_and_is_scored(tmp_path):
     from pipeline.sim import bench_detect
 
     mentions, truth_path, suite = bench_detect.write_suite(tmp_path, seed=3, days=3, scale=0.05)
-    assert bench_detect.timed_detect(mentions, tmp_path / "alerts.jsonl") > 0
+    runs = bench_detect.timed_detect(mentions, tmp_path / "alerts.jsonl", runs=2)
+    assert len(runs) == 2 and all(t > 0 for t in runs)
     truth = suite.truth
     counts = ev.minute_counts(suite.rows, parse_time(truth["start"]), truth["days"] * 1440)
     oracle = ev.oracle_delays(truth, counts)
