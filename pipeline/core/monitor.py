@@ -238,7 +238,7 @@ def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[d
             except InvalidRecord as exc:
                 raise InvalidLine(n, exc.reason) from None
         add_scored_dict(monitor, obj, ts)
-        if monitor._crossed:
+        if monitor.crossed:
             for alert in monitor.advance():
                 emit(alert)
 

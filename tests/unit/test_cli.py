@@ -79,6 +79,16 @@ def test_detect_counts_format_in_volume_mode():
     assert alerts and alerts[0]["status"] == "open" and alerts[0]["at"] >= _t(1772409600 + spike * 300)
 
 
+def test_detect_names_the_bad_line_blank_lines_counted_and_skipped():
+    good = (b'{"id":"1","text":"late again","created_at":"2026-03-02T10:00:00.250Z","brand":"acme",'
+            b'"negativity":0.9,"sentiment":"negative","lang":"en"}\n')
+    assert bw("detect", stdin=good + b"\n" + good.replace(b'"1"', b'"2"')).returncode == 0
+    r = bw("detect", stdin=good + b"\n" + b"{not json\n")
+    assert r.returncode == 2 and b"stdin line 3: not valid JSON" in r.stderr
+    r = bw("detect", stdin=good + good.replace(b'"2026-03-02T10:00:00.250Z"', b'"2026-03-02T10:00:61Z"'))
+    assert r.returncode == 2 and b"stdin line 2: created_at: not an RFC 3339 time" in r.stderr
+
+
 def test_detect_counts_bad_line():
     r = bw("detect", "--format", "counts", stdin=b'{"brand":"a","start":"2026-03-02T10:00:00Z",'
                                                  b'"end":"2026-03-02T10:05:00Z","mentions":3,"negative":5}\n')
