@@ -100,47 +100,40 @@ def detector_config(args: argparse.Namespace, bucket_s: int = 60) -> Any:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from pipeline.core.monitor import Monitor, add_counts, add_scored_dict
-    from pipeline.records import scored_time
+    from pipeline.core.monitor import Monitor, count_json_lines
 
     name = args.input or "stdin"
     with ExitStack() as stack:
         src, dst = _open_in(stack, args.input), _open_out(stack, args.output)
-        if args.format == "mentions":
-            _detect_mentions(Monitor(detector_config(args)), src, dst, name)
-            return 0
-        monitor: Monitor | None = None
-        for n, raw in _lines(src):
+        write = dst.write
+        if args.format == "counts":
+            _detect_counts(args, src, write, name)
+        else:  # scored mentions: the hot path, a loop compiled with the core
             try:
-                obj = orjson.loads(raw)
-                if args.format == "counts":
-                    brand, start, end, mentions, negative = _count_row(obj)
-                    if monitor is None:
-                        monitor = Monitor(detector_config(args, bucket_s=max(1, int(end - start))))
-                    add_counts(monitor, brand, start, end, mentions, negative)
-                else:
-                    monitor = monitor or Monitor(detector_config(args))
-                    add_scored_dict(monitor, obj, scored_time(obj))
-            except orjson.JSONDecodeError as exc:
-                raise BadInput(f"{name} line {n}: not valid JSON: {exc}") from None
-            except InvalidRecord as exc:
-                raise BadInput(f"{name} line {n}: {exc.reason}") from None
-            for alert in monitor.advance():
-                dst.write(encode(alert) + b"\n")
+                count_json_lines(Monitor(detector_config(args)), src, lambda alert: write(encode(alert) + b"\n"))
+            except InvalidLine as exc:
+                raise BadInput(f"{name} line {exc.line}: {exc.reason}") from None
         dst.flush()
     return 0
 
 
-def _detect_mentions(monitor: Any, src: IO[bytes], dst: IO[bytes], name: str) -> None:
-    """``buzzwatch detect`` on scored mentions: the hot path, a loop compiled with the core."""
-    from pipeline.core.monitor import count_json_lines
+def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: str) -> None:
+    """``buzzwatch detect --format counts``: per-bucket counts; the first row's span sets the bucket size."""
+    from pipeline.core.monitor import Monitor, add_counts
 
-    write = dst.write
-    try:
-        count_json_lines(monitor, src, lambda alert: write(encode(alert) + b"\n"))
-    except InvalidLine as exc:
-        raise BadInput(f"{name} line {exc.line}: {exc.reason}") from None
-    dst.flush()
+    monitor: Monitor | None = None
+    for n, raw in _lines(src):
+        try:
+            brand, start, end, mentions, negative = _count_row(orjson.loads(raw))
+            if monitor is None:
+                monitor = Monitor(detector_config(args, bucket_s=max(1, int(end - start))))
+            add_counts(monitor, brand, start, end, mentions, negative)
+        except orjson.JSONDecodeError as exc:
+            raise BadInput(f"{name} line {n}: not valid JSON: {exc}") from None
+        except InvalidRecord as exc:
+            raise BadInput(f"{name} line {n}: {exc.reason}") from None
+        for alert in monitor.advance():
+            write(encode(alert) + b"\n")
 
 
 def _count_row(obj: Any) -> tuple[str, float, float, int, int]:

@@ -61,14 +61,16 @@ def test_an_operators_allocator_choice_wins(monkeypatch, env):
 
 
 def test_a_real_interpreter_runs_again_with_it(tmp_path):
-    """End to end through a real interpreter: the re-executed process reports PYTHONMALLOC=malloc."""
+    """End to end through a real interpreter: the process starts twice, and the second one allocates
+    from the system (pymalloc's block count is 0 when it is not in use)."""
     script = tmp_path / "probe.py"
     script.write_text("import os, sys\n"
+                      "print('start', flush=True)\n"
                       "from pipeline.stream.heap import use_system_malloc\n"
                       "use_system_malloc()\n"
-                      "print(os.environ.get('PYTHONMALLOC'), flush=True)\n")
+                      "print(os.environ.get('PYTHONMALLOC'), sys.getallocatedblocks(), flush=True)\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONMALLOC", "BUZZWATCH_PYMALLOC")}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split()[0] == "malloc"
+    assert out.stdout.split() == ["start", "start", "malloc", "0"]
