@@ -222,12 +222,6 @@ def decode_mention(raw: bytes) -> Mention:
     return mention_from_dict(load_json(raw))
 
 
-def decode_scored_dict(raw: bytes) -> tuple[dict[str, Any], float]:
-    """Bytes from ``mentions.scored`` -> (the checked dict, its event time): the detect hot path."""
-    obj = load_json(raw)
-    return obj, scored_time(obj)
-
-
 def decode_scored(raw: bytes) -> ScoredMention:
     """Bytes from the ``mentions.scored`` topic -> ScoredMention, or InvalidRecord."""
     return scored_from_dict(load_json(raw))

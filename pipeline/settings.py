@@ -38,7 +38,7 @@ class Settings:
     topic_replication: int = 1
     store: str = "rocksdb://"  # memory:// rebuilds every table from its changelog at each start
     data_dir: str = ".buzzwatch-data"
-    batch_size: int = 1000  # records per fetch at most (one batch through the core)
+    batch_size: int = 5000  # records per fetch at most (one batch through the core)
     fetch_max_wait_ms: int = 500  # how long the broker may hold a fetch for data (Tansu: see README)
     max_future_s: float = 900.0  # mentions stamped further ahead of the wall clock go to the DLQ
     producer_max_batch_bytes: int = 16384  # 16 = one record per batch: needed on Tansu (see README)
@@ -134,7 +134,7 @@ class Settings:
             topic_replication=max(1, int(number("BUZZWATCH_TOPIC_REPLICATION", 1))),
             store=text("BUZZWATCH_STORE", "rocksdb://") or "rocksdb://",
             data_dir=text("BUZZWATCH_DATA_DIR", ".buzzwatch-data") or ".buzzwatch-data",
-            batch_size=max(1, int(number("BUZZWATCH_BATCH_SIZE", 1000))),
+            batch_size=max(1, int(number("BUZZWATCH_BATCH_SIZE", 5000))),
             fetch_max_wait_ms=max(1, int(number("BUZZWATCH_FETCH_MAX_WAIT_MS", 500))),
             max_future_s=float(number("BUZZWATCH_MAX_FUTURE_S", 900.0, float)),
             producer_max_batch_bytes=max(1, int(number("BUZZWATCH_PRODUCER_MAX_BATCH_BYTES", 16384))),

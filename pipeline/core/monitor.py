@@ -34,7 +34,7 @@ from pipeline.core.detector import BrandDetector, DetectorConfig
 from pipeline.core.shape import scored_time_or_none
 from pipeline.core.windows import id_hash
 from pipeline.errors import InvalidLine, InvalidRecord
-from pipeline.records import ScoredMention, scored_time
+from pipeline.records import ScoredMention, load_json, scored_time
 
 CATCH_UP_TICKS = 60  # a brand with nothing to evaluate still catches up (learns) this often
 _BEFORE_ALL = float("-inf")
@@ -241,6 +241,61 @@ def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[d
         if monitor.crossed:
             for alert in monitor.advance():
                 emit(alert)
+
+
+class FetchTally:
+    """What ``count_records`` did with a fetch: per-brand counts (for the metrics), the records it
+    refused (their index in the fetch and the dead letter's reason), and the alerts that fired."""
+
+    def __init__(self) -> None:
+        self.counted: dict[str, list[int]] = {}  # brand -> [mentions, negatives]
+        self.late = 0
+        self.duplicates = 0
+        self.bad: list[tuple[int, str]] = []
+        self.alerts: list[dict[str, Any]] = []
+
+
+def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
+    """The worker's detect handler over one fetch of ``mentions.scored``: each record (anything with
+    ``value``, ``partition`` and ``offset``, e.g. aiokafka's ConsumerRecord) decoded, checked and
+    counted on its partition's clock, then the brands ticked once. The same steps as
+    ``count_json_lines`` and compiled with it for the same reason; a bad record is set aside for the
+    dead-letter topic instead of stopping the fetch."""
+    tally = FetchTally()
+    counted = tally.counted
+    loads = orjson.loads
+    for i, record in enumerate(records):
+        raw = record.value
+        try:
+            obj = loads(raw)
+        except (orjson.JSONDecodeError, TypeError):
+            try:
+                load_json(raw if raw is not None else b"")  # raises with the dead letter's reason
+            except InvalidRecord as exc:
+                tally.bad.append((i, exc.reason))
+            continue
+        ts = scored_time_or_none(obj)
+        if ts is None:
+            try:
+                ts = scored_time(obj)
+            except InvalidRecord as exc:
+                tally.bad.append((i, exc.reason))
+                continue
+        outcome = add_scored_dict(monitor, obj, ts, record.partition, record.offset)
+        if outcome == "counted":
+            brand: str = obj["brand"]
+            c = counted.get(brand)
+            if c is None:
+                c = counted[brand] = [0, 0]
+            c[0] += 1
+            if obj["sentiment"] == "negative":
+                c[1] += 1
+        elif outcome == "late":
+            tally.late += 1
+        else:
+            tally.duplicates += 1
+    tally.alerts = monitor.advance()
+    return tally
 
 
 def add_counts(monitor: Monitor, brand: str, start: float, end: float, mentions: int, negative: int) -> None:

@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry
 from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
 from pipeline.core.ingest import Ingestor
-from pipeline.core.monitor import Monitor, add_scored_dict
+from pipeline.core.monitor import Monitor, count_records
 from pipeline.core.scoring import Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
@@ -54,7 +54,6 @@ from pipeline.records import (
     dead_letter,
     decode_alert,
     decode_feedback,
-    decode_scored_dict,
     encode,
     is_label_bytes,
 )
@@ -276,34 +275,17 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
 
     async def detect(messages: list[ConsumerRecord]) -> list[Awaitable[Any]]:
         """Count a fetch of scored mentions into the windows, then evaluate the brands it touched."""
-        pending = []
-        counted: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
-        late = duplicates = 0
-        for msg in messages:
-            try:  # the same hot path as `buzzwatch detect`: a checked dict, no record object
-                obj, ts = decode_scored_dict(msg.value or b"")
-            except InvalidRecord as exc:
-                pending.append(await dead_letter_message(msg, exc.reason))
-                continue
-            outcome = add_scored_dict(monitor, obj, ts, clock=msg.partition, offset=msg.offset)
-            if outcome == "counted":
-                c = counted[obj["brand"]]
-                c[0] += 1
-                if obj["sentiment"] == "negative":
-                    c[1] += 1
-            elif outcome == "late":
-                late += 1
-            else:
-                duplicates += 1
-        for brand, (n, negative) in counted.items():
+        tally = count_records(monitor, messages)  # the same compiled steps as `buzzwatch detect`
+        pending = [await dead_letter_message(messages[i], reason) for i, reason in tally.bad]
+        for brand, (n, negative) in tally.counted.items():
             label = metrics.brand(brand)
             metrics.mentions.labels(label).inc(n)
             if negative:
                 metrics.negatives.labels(label).inc(negative)
-        metrics.too_late.inc(late)
-        metrics.duplicates.inc(duplicates)
-        metrics.detected.inc(sum(n for n, _ in counted.values()) + late + duplicates)
-        for alert in monitor.advance():
+        metrics.too_late.inc(tally.late)
+        metrics.duplicates.inc(tally.duplicates)
+        metrics.detected.inc(len(messages) - len(tally.bad))
+        for alert in tally.alerts:
             metrics.alerts.labels(metrics.brand(alert["brand"]), alert["status"]).inc()
             log.info("alert %s %s %s: %s", alert["incident_id"], alert["status"], alert["severity"],
                      alert["reason"])

@@ -238,3 +238,40 @@ def test_a_share_that_crept_up_over_the_last_hours_is_not_surprising():
 
 def test_the_cli_default_sensitivity_is_the_detector_default():
     assert DetectorConfig().p_open == DEFAULT_SENSITIVITY
+
+
+def test_count_records_counts_a_fetch_as_the_lines_are_counted_and_sets_bad_records_aside():
+    """The worker's detect handler (``count_records``) and ``buzzwatch detect`` run the same steps:
+    the same alerts from the same mentions; a bad record is set aside with the dead letter's
+    reason and the rest of its fetch is still counted; a replayed offset counts nothing."""
+    from collections import namedtuple
+
+    from pipeline.core.monitor import count_records
+    from pipeline.records import encode
+
+    Record = namedtuple("Record", "value partition offset")
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
+                                                        peak_min=50),)), BrandSpec("quiet", 3), seed=1)
+    expected, _ = run(ms)
+    bad = {5: b"{not json", 6: b"\xff\xfe", 7: None, 8: b'{"id": 1}', 9: b"[]"}
+    monitor, alerts, records, offset = Monitor(DetectorConfig()), [], [], 0
+    for i, m in enumerate(ms):
+        if i in bad:
+            records.append(Record(bad[i], 0, offset))
+            offset += 1
+        records.append(Record(encode(m), 0, offset))
+        offset += 1
+    tallies = [count_records(monitor, records[i:i + 100]) for i in range(0, len(records), 100)]
+    alerts = [a for t in tallies for a in t.alerts]
+    assert alerts == expected and opened(alerts, "acme")
+    first = tallies[0]
+    assert [i for i, _ in first.bad] == [5, 7, 9, 11, 13]  # their places in the fetch
+    reasons = [r for _, r in first.bad]
+    assert all(r.startswith("not valid JSON (or not UTF-8): ") for r in reasons[:3])
+    assert "not valid UTF-8" in reasons[1] and "empty document" in reasons[2]  # the None value: as b""
+    assert reasons[3:] == ["id: required string, got int", "mention: expected a JSON object, got list"]
+    assert sum(n for t in tallies for n, _ in t.counted.values()) == len(ms)
+    negatives = sum(m.sentiment == "negative" for m in ms)
+    assert sum(neg for t in tallies for _, neg in t.counted.values()) == negatives
+    replay = count_records(monitor, records[-50:])  # after a restart: offsets already applied
+    assert replay.counted == {} and replay.duplicates == 50 and not replay.bad
