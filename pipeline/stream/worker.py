@@ -17,7 +17,7 @@ from pipeline.core.brands import Brand, load_brands
 from pipeline.notify.slack import BotSink, Sink, TerminalSink, WebhookSink
 from pipeline.settings import Settings
 from pipeline.stream.app import build_app
-from pipeline.stream.heap import use_system_malloc
+from pipeline.stream.heap import tune_gc, use_system_malloc
 from pipeline.stream.web import start_web
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
                 len(brands), settings.metrics_port, settings.web_port,
                 "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: buttons refused)",
                 settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source")
+    tune_gc()  # after start-up's allocations, before the stream's (stream/heap.py)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, loop=loop)
     worker.execute_from_commandline()  # returns only through sys.exit
     return 0

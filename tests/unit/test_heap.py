@@ -74,3 +74,20 @@ def test_a_real_interpreter_runs_again_with_it(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["start", "start", "malloc", "0"]
+
+
+def test_tune_gc_takes_start_ups_objects_out_of_every_collection(tmp_path):
+    """In a fresh interpreter that imported the worker's stack: once tuned, a full collection no
+    longer scans what start-up allocated, and young collections wait for 50,000 allocations."""
+    script = tmp_path / "gc_check.py"
+    script.write_text(
+        "import gc, faust, pipeline.stream.app\n"
+        "from pipeline.stream.heap import GC_YOUNG_THRESHOLD, tune_gc\n"
+        "before = len(gc.get_objects())\n"
+        "tune_gc()\n"
+        "print(before, len(gc.get_objects()), gc.get_freeze_count(), gc.get_threshold()[0], GC_YOUNG_THRESHOLD)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    before, after, frozen, young, expected = map(int, out.stdout.split())
+    assert before > 50_000 and after < 1_000 and frozen >= before - after - 5_000
+    assert young == expected == 50_000
