@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from zlib import adler32, crc32
 
@@ -77,17 +77,24 @@ _MAX_FINGERPRINTS = 4096  # texts whose fingerprint is kept: a pasted text repea
 _FINGERPRINTS: dict[str, str] = {}
 
 
-@dataclass(slots=True)
 class Bucket:
-    """Counts for one brand in one bucket."""
+    """Counts for one brand in one bucket.
 
-    mentions: int = 0
-    negatives: int = 0
-    effective: int = 0  # negatives after author / copy collapsing
-    authors: int = 0  # distinct authors first seen (in dedupe_s) in this bucket, all sentiments
-    reach: int = 0  # followers of the authors of negatives
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    ids: set[int] | None = None  # hashes of the mention ids counted here, while the bucket is open
+    A plain class, not a dataclass: compiled, a dataclass's generated ``__init__`` stays
+    interpreted, and a busy stream makes a bucket every few mentions.
+    """
+
+    __slots__ = ("mentions", "negatives", "effective", "authors", "reach", "samples", "ids")
+
+    def __init__(self, mentions: int = 0, negatives: int = 0, effective: int = 0, authors: int = 0,
+                 reach: int = 0, samples: list[dict[str, Any]] | None = None, ids: set[int] | None = None) -> None:
+        self.mentions = mentions
+        self.negatives = negatives
+        self.effective = effective  # negatives after author / copy collapsing
+        self.authors = authors  # distinct authors first seen (in dedupe_s) in this bucket, all sentiments
+        self.reach = reach  # followers of the authors of negatives
+        self.samples: list[dict[str, Any]] = [] if samples is None else samples
+        self.ids = ids  # hashes of the mention ids counted here, while the bucket is open
 
     def to_list(self) -> list[Any]:
         ids = sorted(self.ids) if self.ids else []
