@@ -365,7 +365,7 @@ class BrandDetector:
                         j = 0  # bisect_right(edges, age), inlined: a handful of widths, compiled to a few compares
                         while j < n_edges and edges[j] <= age:
                             j += 1
-                        hist[j] += v
+                        hist[j] = hist[j] + v  # not +=: compiled, that one is a generic (boxed) add
             if stale:
                 self._sig.difference_update(stale)
             total, nested = 0, []
@@ -373,14 +373,15 @@ class BrandDetector:
                 total += v
                 nested.append(total)
             observed = [nested[k] for k in pos]
-        if max(observed) <= 1:
+        if all(obs <= 1 for obs in observed):  # not max(): compiled, a loop rather than a builtin call
             return True  # at most one event: never below the expected count's floor (~1e-3)
         limit = math.log(cfg.p_open)
         confidence = None
         bucket_s = cfg.window.bucket_s
         last_hour = ((tick - 1) * bucket_s) // 3600
         rates = None
-        for obs, w in zip(observed, widths, strict=True):
+        for k in range(len(widths)):  # not zip(): compiled, an indexed loop is native
+            obs, w = observed[k], widths[k]
             if obs >= 2:
                 hour = ((tick - w) * bucket_s) // 3600
                 if hour == last_hour:  # within one hour: _expected's single step, inlined
