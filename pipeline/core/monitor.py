@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.core.detector import BrandDetector, DetectorConfig
+from pipeline.core.detector import BrandDetector, DetectorConfig, smallest
 from pipeline.core.shape import scored_fields
 from pipeline.core.windows import id_hash
 from pipeline.errors import InvalidLine, InvalidRecord
@@ -138,7 +138,7 @@ class Monitor:
             if not force and det.incident is None and before is not None:
                 step = steps[clock]
                 due = det.due
-                if step - before < CATCH_UP_TICKS and (not due or min(due) > step):
+                if step - before < CATCH_UP_TICKS and (not due or smallest(due) > step):
                     continue  # nothing to evaluate yet: learning the final buckets can wait (see module doc)
             alerts.extend(det.advance(clocks[clock]))
             if det.last_tick != before:
