@@ -33,7 +33,7 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
 from pipeline.core.stats import binomial_sf, negbin_logpmf, negbin_sf
@@ -41,8 +41,8 @@ from pipeline.core.terms import top_terms
 from pipeline.core.windows import BrandWindows, Bucket, WindowConfig
 from pipeline.records import SEVERITIES, format_time
 
-SIGNALS = ("negative", "volume")
-_MAX_SLIDE = 16  # ticks the window sums are slid one by one; further, they are rebuilt
+SIGNALS: Final = ("negative", "volume")
+_MAX_SLIDE: Final = 16  # ticks the window sums are slid one by one; further, they are rebuilt
 
 
 @dataclass(frozen=True, slots=True)

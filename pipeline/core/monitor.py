@@ -26,7 +26,7 @@ flush rather than once per mention.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -36,8 +36,8 @@ from pipeline.core.windows import id_hash
 from pipeline.errors import InvalidLine, InvalidRecord
 from pipeline.records import ScoredMention, scored_time
 
-CATCH_UP_TICKS = 60  # a brand with nothing to evaluate still catches up (learns) this often
-_BEFORE_ALL = float("-inf")
+CATCH_UP_TICKS: Final = 60  # a brand with nothing to evaluate still catches up (learns) this often
+_BEFORE_ALL: Final = float("-inf")
 
 
 class Monitor:

@@ -10,10 +10,10 @@ compile it with the detection core: ``records`` itself cannot be (its constructo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-SENTIMENTS = ("negative", "neutral", "positive")
-MAX_TEXT_CHARS = 20_000
+SENTIMENTS: Final = ("negative", "neutral", "positive")
+MAX_TEXT_CHARS: Final = 20_000
 
 
 def aware_time(created: Any) -> float | None:
@@ -66,8 +66,8 @@ def _digits(text: str, first: int, count: int) -> int:
     return value
 
 
-_MAX_HOURS = 4096  # hours whose start is kept: a stream's mentions fall in a few recent ones
-_HOUR_STARTS: dict[str, int] = {}  # "YYYY-MM-DDTHH" (as a parsed UTC time began) -> its epoch microseconds
+_MAX_HOURS: Final = 4096  # hours whose start is kept: a stream's mentions fall in a few recent ones
+_HOUR_STARTS: Final[dict[str, int]] = {}  # "YYYY-MM-DDTHH" (as a parsed UTC time began) -> its epoch microseconds
 
 
 def shared_fields_ok(obj: dict[str, Any]) -> bool:

@@ -24,13 +24,13 @@ import hashlib
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from zlib import adler32, crc32
 
-_URL = re.compile(r"https?://\S+|www\.\S+")
-_WORDS = re.compile(r"@\w+|([^\W\d_]+)")  # a handle (dropped: an empty group) or a run of letters
-_ASCII_WORD = "abcdefghijklmnopqrstuvwxyz0123456789_"  # what \w matches in lowercased ASCII
-_ASCII_NOT_LETTER = bytes(b if 97 <= b <= 122 else 32 for b in range(256))  # a-z kept, the rest spaces
+_URL: Final = re.compile(r"https?://\S+|www\.\S+")
+_WORDS: Final = re.compile(r"@\w+|([^\W\d_]+)")  # a handle (dropped: an empty group) or a run of letters
+_ASCII_WORD: Final = "abcdefghijklmnopqrstuvwxyz0123456789_"  # what \w matches in lowercased ASCII
+_ASCII_NOT_LETTER: Final = bytes(b if 97 <= b <= 122 else 32 for b in range(256))  # a-z kept, the rest spaces
 
 
 def id_hash(mention_id: str) -> int:
@@ -76,8 +76,8 @@ def fingerprint(text: str) -> str:
     return key
 
 
-_MAX_FINGERPRINTS = 4096  # texts whose fingerprint is kept: a pasted text repeats within minutes
-_FINGERPRINTS: dict[str, str] = {}
+_MAX_FINGERPRINTS: Final = 4096  # texts whose fingerprint is kept: a pasted text repeats within minutes
+_FINGERPRINTS: Final[dict[str, str]] = {}
 
 
 class Bucket:
