@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Final
-from zlib import adler32, crc32
 
+_CRC32: Final = zlib.crc32  # Final: compiled, a C static (an imported name is a module-dict lookup per call)
+_ADLER32: Final = zlib.adler32
 _URL: Final = re.compile(r"https?://\S+|www\.\S+")
 _WORDS: Final = re.compile(r"@\w+|([^\W\d_]+)")  # a handle (dropped: an empty group) or a run of letters
 _ASCII_WORD: Final = "abcdefghijklmnopqrstuvwxyz0123456789_"  # what \w matches in lowercased ASCII
@@ -41,7 +43,7 @@ def id_hash(mention_id: str) -> int:
     True
     """
     raw = mention_id.encode()
-    return (crc32(raw) << 31) ^ adler32(raw)
+    return (_CRC32(raw) << 31) ^ _ADLER32(raw)
 
 
 def fingerprint(text: str) -> str:
