@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-HOUR_S = 3600
+HOUR_S: Final = 3600
 
 
 @dataclass(frozen=True, slots=True)

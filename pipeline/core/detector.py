@@ -33,7 +33,7 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
 from pipeline.core.stats import binomial_sf, negbin_logpmf, negbin_sf
@@ -41,8 +41,8 @@ from pipeline.core.terms import top_terms
 from pipeline.core.windows import BrandWindows, Bucket, WindowConfig
 from pipeline.records import SEVERITIES, format_time
 
-SIGNALS = ("negative", "volume")
-_MAX_SLIDE = 16  # ticks the window sums are slid one by one; further, they are rebuilt
+SIGNALS: Final = ("negative", "volume")
+_MAX_SLIDE: Final = 16  # ticks the window sums are slid one by one; further, they are rebuilt
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +125,16 @@ def window_edges(widths: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, .
     """
     edges = tuple(sorted(set(widths)))
     return edges, tuple(edges.index(w) for w in widths)
+
+
+def smallest(ticks: set[int]) -> int:
+    """``min(ticks)`` of a non-empty set (a few ticks): compiled, a native loop costs less than the builtin call."""
+    it = iter(ticks)
+    low = next(it)
+    for t in it:
+        if t < low:
+            low = t
+    return low
 
 
 def _counts(b: Bucket | None) -> tuple[int, int, int, int, int]:
@@ -231,7 +241,7 @@ class BrandDetector:
             self.last_tick = first
             self.learned_upto = first
         alerts: list[dict[str, Any]] = []
-        span = 2 * max(self._layout[0])
+        span = self._layout[1][-1]  # 2 x the widest window
         if upto - self.last_tick > span + cfg.resolve_minutes and self.incident is None:
             # Long silence: nothing to evaluate in between, jump ahead.
             self._learn_final(upto - span)
@@ -244,7 +254,7 @@ class BrandDetector:
             # risen, so a quiet brand stays quiet (and small brands cost nothing between mentions).
             # Every due tick is after last_tick, so the next one to evaluate is the smallest.
             if self.incident is None:
-                tick = min(due) if due else upto + 1
+                tick = smallest(due) if due else upto + 1
                 if tick > upto:
                     self.last_tick = upto
                     break
@@ -365,7 +375,7 @@ class BrandDetector:
                         j = 0  # bisect_right(edges, age), inlined: a handful of widths, compiled to a few compares
                         while j < n_edges and edges[j] <= age:
                             j += 1
-                        hist[j] += v
+                        hist[j] = hist[j] + v  # not +=: compiled, that one is a generic (boxed) add
             if stale:
                 self._sig.difference_update(stale)
             total, nested = 0, []
@@ -373,22 +383,24 @@ class BrandDetector:
                 total += v
                 nested.append(total)
             observed = [nested[k] for k in pos]
-        if max(observed) <= 1:
+        if all(obs <= 1 for obs in observed):  # not max(): compiled, a loop rather than a builtin call
             return True  # at most one event: never below the expected count's floor (~1e-3)
         limit = math.log(cfg.p_open)
         confidence = None
         bucket_s = cfg.window.bucket_s
         last_hour = ((tick - 1) * bucket_s) // 3600
         rates = None
-        for obs, w in zip(observed, widths, strict=True):
+        for k in range(len(widths)):  # not zip(): compiled, an indexed loop is native
+            obs, w = observed[k], widths[k]
             if obs >= 2:
                 hour = ((tick - w) * bucket_s) // 3600
                 if hour == last_hour:  # within one hour: _expected's single step, inlined
                     if rates is None:
                         rates = self._hour_rates()
-                    rate = rates.get(hour)
-                    if rate is None:
-                        rate = rates[hour] = self._rate_of()(hour * 3600)
+                    cached = rates.get(hour)
+                    if cached is None:
+                        cached = rates[hour] = self._rate_of()(hour * 3600)
+                    rate: float = cached  # compiled, a float: the optional one is an object (boxed arithmetic)
                     expected = rate * (bucket_s / 60.0) * w
                 else:
                     expected = self._expected(tick - w, tick)
@@ -486,9 +498,10 @@ class BrandDetector:
         while i < upto:
             hour = (i * bucket_s) // 3600
             j = min(upto, max(i + 1, int(math.ceil((hour + 1) * 3600 / bucket_s))))
-            rate = rates.get(hour)
-            if rate is None:
-                rate = rates[hour] = rate_of(hour * 3600)
+            cached = rates.get(hour)
+            if cached is None:
+                cached = rates[hour] = rate_of(hour * 3600)
+            rate: float = cached  # compiled, a float: the optional one is an object (boxed arithmetic)
             total += rate * per_bucket_min * (j - i)
             i = j
         return total

@@ -26,18 +26,18 @@ flush rather than once per mention.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
-from pipeline.core.detector import BrandDetector, DetectorConfig
-from pipeline.core.shape import scored_time_or_none
+from pipeline.core.detector import BrandDetector, DetectorConfig, smallest
+from pipeline.core.shape import scored_fields
 from pipeline.core.windows import id_hash
 from pipeline.errors import InvalidLine, InvalidRecord
 from pipeline.records import ScoredMention, load_json, scored_time
 
-CATCH_UP_TICKS = 60  # a brand with nothing to evaluate still catches up (learns) this often
-_BEFORE_ALL = float("-inf")
+CATCH_UP_TICKS: Final = 60  # a brand with nothing to evaluate still catches up (learns) this often
+_BEFORE_ALL: Final = float("-inf")
 
 
 class Monitor:
@@ -138,7 +138,7 @@ class Monitor:
             if not force and det.incident is None and before is not None:
                 step = steps[clock]
                 due = det.due
-                if step - before < CATCH_UP_TICKS and (not due or min(due) > step):
+                if step - before < CATCH_UP_TICKS and (not due or smallest(due) > step):
                     continue  # nothing to evaluate yet: learning the final buckets can wait (see module doc)
             alerts.extend(det.advance(clocks[clock]))
             if det.last_tick != before:
@@ -200,15 +200,20 @@ def add_scored_dict(monitor: Monitor, obj: dict[str, Any], ts: float, clock: int
                     offset: int | None = None) -> str:
     """add_mention for a dict already checked by ``records.scored_time`` (the hot path: no record object)."""
     get = obj.get
-    if obj["sentiment"] == "negative":
-        text = obj["text"]
-        sample: dict[str, Any] = {  # sample_of(obj), inlined
-            "id": obj["id"], "text": text[:280], "negativity": get("negativity"), "author_id": get("author_id"),
-            "author_followers": get("author_followers"), "url": get("url")}
-        return monitor.add_scored(obj["brand"], ts, True, sample["author_id"], text, sample["author_followers"] or 0,
-                                  sample, 1, id_hash(obj["id"]), clock, offset)
-    return monitor.add_scored(obj["brand"], ts, False, get("author_id"), obj["text"], get("author_followers") or 0,
-                              None, 1, id_hash(obj["id"]), clock, offset)
+    return _add_fields(monitor, obj, ts, obj["brand"], obj["id"], obj["text"], obj["sentiment"] == "negative",
+                       get("author_id"), get("author_followers"), clock, offset)
+
+
+def _add_fields(monitor: Monitor, obj: dict[str, Any], ts: float, brand: str, mention_id: str, text: str,
+                negative: bool, author: str | None, followers: int | None, clock: int, offset: int | None) -> str:
+    """add_scored_dict with the fields already read (``shape.scored_fields``); ``obj`` is read
+    again only for a negative's sample (``sample_of(obj)``, inlined)."""
+    sample: dict[str, Any] | None = None
+    if negative:
+        sample = {"id": mention_id, "text": text[:280], "negativity": obj.get("negativity"), "author_id": author,
+                  "author_followers": followers, "url": obj.get("url")}
+    return monitor.add_scored(brand, ts, negative, author, text, followers or 0, sample, 1, id_hash(mention_id),
+                              clock, offset)
 
 
 def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[dict[str, Any]], object]) -> None:
@@ -231,13 +236,15 @@ def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[d
                 obj = loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise InvalidLine(n, f"not valid JSON: {exc}") from None
-        ts = scored_time_or_none(obj)
-        if ts is None:
+        ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
+        if ok:
+            _add_fields(monitor, obj, ts, brand, mention_id, text, negative, author, followers, 0, None)
+        else:
             try:
                 ts = scored_time(obj)  # not the usual record: the field-by-field checks say what is wrong
             except InvalidRecord as exc:
                 raise InvalidLine(n, exc.reason) from None
-        add_scored_dict(monitor, obj, ts)
+            add_scored_dict(monitor, obj, ts)
         if monitor.crossed:
             for alert in monitor.advance():
                 emit(alert)

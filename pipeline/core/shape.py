@@ -10,10 +10,10 @@ compile it with the detection core: ``records`` itself cannot be (its constructo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-SENTIMENTS = ("negative", "neutral", "positive")
-MAX_TEXT_CHARS = 20_000
+SENTIMENTS: Final = ("negative", "neutral", "positive")
+MAX_TEXT_CHARS: Final = 20_000
 
 
 def aware_time(created: Any) -> float | None:
@@ -66,8 +66,8 @@ def _digits(text: str, first: int, count: int) -> int:
     return value
 
 
-_MAX_HOURS = 4096  # hours whose start is kept: a stream's mentions fall in a few recent ones
-_HOUR_STARTS: dict[str, int] = {}  # "YYYY-MM-DDTHH" (as a parsed UTC time began) -> its epoch microseconds
+_MAX_HOURS: Final = 4096  # hours whose start is kept: a stream's mentions fall in a few recent ones
+_HOUR_STARTS: Final[dict[str, int]] = {}  # "YYYY-MM-DDTHH" (as a parsed UTC time began) -> its epoch microseconds
 
 
 def shared_fields_ok(obj: dict[str, Any]) -> bool:
@@ -95,11 +95,30 @@ def mention_time_or_none(obj: Any) -> float | None:
 
 def scored_time_or_none(obj: Any) -> float | None:
     """The event time of a valid ScoredMention, None if anything looks off."""
-    if type(obj) is not dict:
-        return None
-    d: dict[str, Any] = obj
-    brand, neg = d.get("brand"), d.get("negativity")
-    if (type(brand) is str and brand and type(neg) is float and 0.0 <= neg <= 1.0
-            and d.get("sentiment") in SENTIMENTS and type(d.get("lang")) is str and shared_fields_ok(d)):
-        return aware_time(d.get("created_at"))
-    return None
+    fields = scored_fields(obj)
+    return fields[1] if fields[0] else None
+
+
+def scored_fields(obj: Any) -> tuple[bool, float, str, str, str, bool, str | None, int | None]:
+    """``(ok, ts, brand, id, text, negative, author_id, author_followers)`` of a valid
+    ScoredMention, ``ok`` False if anything looks off (the other fields are then placeholders).
+
+    The check reads each field once and hands it on, so the counting that follows does not look
+    the fields up again; compiled, a fixed-size tuple is a C struct (nothing allocated).
+    """
+    if type(obj) is dict:
+        d: dict[str, Any] = obj
+        brand, neg, sentiment = d.get("brand"), d.get("negativity"), d.get("sentiment")
+        if (type(brand) is str and brand and type(neg) is float and 0.0 <= neg <= 1.0
+                and sentiment in SENTIMENTS and type(d.get("lang")) is str):
+            i, text = d.get("id"), d.get("text")
+            author, followers = d.get("author_id"), d.get("author_followers")
+            url, source = d.get("url"), d.get("source")
+            if (type(i) is str and i and type(text) is str and len(text) <= MAX_TEXT_CHARS  # shared_fields_ok, inlined
+                    and (author is None or type(author) is str)
+                    and (followers is None or (type(followers) is int and followers >= 0))
+                    and (url is None or type(url) is str) and (source is None or type(source) is str)):
+                ts = aware_time(d.get("created_at"))
+                if ts is not None:
+                    return True, ts, brand, i, text, sentiment == "negative", author, followers
+    return False, 0.0, "", "", "", False, None, None

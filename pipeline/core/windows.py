@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from bisect import bisect_left
-from dataclasses import dataclass, field
-from typing import Any
-from zlib import adler32, crc32
+from dataclasses import dataclass
+from typing import Any, Final
 
-_URL = re.compile(r"https?://\S+|www\.\S+")
-_WORDS = re.compile(r"@\w+|([^\W\d_]+)")  # a handle (dropped: an empty group) or a run of letters
-_HANDLE = re.compile(r"@\w+")
-_ASCII_NOT_LETTER = bytes(b if 97 <= b <= 122 else 32 for b in range(256))  # a-z kept, the rest spaces
+_CRC32: Final = zlib.crc32  # Final: compiled, a C static (an imported name is a module-dict lookup per call)
+_ADLER32: Final = zlib.adler32
+_URL: Final = re.compile(r"https?://\S+|www\.\S+")
+_WORDS: Final = re.compile(r"@\w+|([^\W\d_]+)")  # a handle (dropped: an empty group) or a run of letters
+_ASCII_WORD: Final = "abcdefghijklmnopqrstuvwxyz0123456789_"  # what \w matches in lowercased ASCII
+_ASCII_NOT_LETTER: Final = bytes(b if 97 <= b <= 122 else 32 for b in range(256))  # a-z kept, the rest spaces
 
 
 def id_hash(mention_id: str) -> int:
@@ -41,7 +43,7 @@ def id_hash(mention_id: str) -> int:
     True
     """
     raw = mention_id.encode()
-    return (crc32(raw) << 31) ^ adler32(raw)
+    return (_CRC32(raw) << 31) ^ _ADLER32(raw)
 
 
 def fingerprint(text: str) -> str:
@@ -61,8 +63,11 @@ def fingerprint(text: str) -> str:
     # Handles, digits, underscores, punctuation and spaces all separate the words that remain:
     # the letters' runs, joined by one space (as replacing each by a space and collapsing them).
     if norm.isascii():  # the usual text: the letters' runs by a byte table, ~4x cheaper than the regex
-        if "@" in norm:
-            norm = _HANDLE.sub(" ", norm)
+        if "@" in norm:  # each handle's word characters dropped (the @ becomes a space anyway), as @\w+ would be
+            parts = norm.split("@")
+            for k in range(1, len(parts)):
+                parts[k] = parts[k].lstrip(_ASCII_WORD)
+            norm = " ".join(parts)
         words = b" ".join(norm.encode().translate(_ASCII_NOT_LETTER).split())[:80]
     else:
         words = " ".join([w for w in _WORDS.findall(norm) if w])[:80].encode()
@@ -73,21 +78,28 @@ def fingerprint(text: str) -> str:
     return key
 
 
-_MAX_FINGERPRINTS = 4096  # texts whose fingerprint is kept: a pasted text repeats within minutes
-_FINGERPRINTS: dict[str, str] = {}
+_MAX_FINGERPRINTS: Final = 4096  # texts whose fingerprint is kept: a pasted text repeats within minutes
+_FINGERPRINTS: Final[dict[str, str]] = {}
 
 
-@dataclass(slots=True)
 class Bucket:
-    """Counts for one brand in one bucket."""
+    """Counts for one brand in one bucket.
 
-    mentions: int = 0
-    negatives: int = 0
-    effective: int = 0  # negatives after author / copy collapsing
-    authors: int = 0  # distinct authors first seen (in dedupe_s) in this bucket, all sentiments
-    reach: int = 0  # followers of the authors of negatives
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    ids: set[int] | None = None  # hashes of the mention ids counted here, while the bucket is open
+    A plain class, not a dataclass: compiled, a dataclass's generated ``__init__`` stays
+    interpreted, and a busy stream makes a bucket every few mentions.
+    """
+
+    __slots__ = ("mentions", "negatives", "effective", "authors", "reach", "samples", "ids")
+
+    def __init__(self, mentions: int = 0, negatives: int = 0, effective: int = 0, authors: int = 0,
+                 reach: int = 0, samples: list[dict[str, Any]] | None = None, ids: set[int] | None = None) -> None:
+        self.mentions = mentions
+        self.negatives = negatives
+        self.effective = effective  # negatives after author / copy collapsing
+        self.authors = authors  # distinct authors first seen (in dedupe_s) in this bucket, all sentiments
+        self.reach = reach  # followers of the authors of negatives
+        self.samples: list[dict[str, Any]] = [] if samples is None else samples
+        self.ids = ids  # hashes of the mention ids counted here, while the bucket is open
 
     def to_list(self) -> list[Any]:
         ids = sorted(self.ids) if self.ids else []
@@ -152,7 +164,7 @@ class BrandWindows:
             bucket.authors += weight
         else:
             all_authors = self.all_authors
-            last = all_authors.pop(author, None)  # re-inserted last: the dict stays in time order
+            last = _take(all_authors, author)  # re-inserted last: the dict stays in time order
             if last is None or last < horizon:
                 bucket.authors += 1
                 all_authors[author] = ts
@@ -176,17 +188,23 @@ class BrandWindows:
 
     def _counts(self, ts: float, author: str | None, text: str, horizon: float) -> bool:
         if author is not None:
-            last = self.neg_authors.pop(author, None)
+            last = _take(self.neg_authors, author)
             if last is not None and last >= horizon:
                 self.neg_authors[author] = max(last, ts)
                 return False
             self.neg_authors[author] = ts
         key = fingerprint(text)
-        seen = [t for t in self.copies.pop(key, ()) if t >= horizon]
+        copies = self.copies
+        before = copies.get(key)  # not pop(): compiled, a lookup and a deletion cost less than the method call
+        if before is None:
+            seen = []
+        else:
+            del copies[key]
+            seen = [t for t in before if t >= horizon]
         counted = len(seen) < self.cfg.max_copies
         if counted:
             seen.append(ts)
-        self.copies[key] = seen  # re-inserted last: the dict stays in time order
+        copies[key] = seen  # re-inserted last: the dict stays in time order
         return counted
 
     def final(self, first: int, upto: int) -> list[tuple[int, Bucket]]:
@@ -294,6 +312,14 @@ class Totals:
         hi = self.cum[bisect_left(self.index, b)]
         lo = self.cum[bisect_left(self.index, a)]
         return (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], hi[3] - lo[3], hi[4] - lo[4])
+
+
+def _take(memory: dict[str, float], key: str) -> float | None:
+    """``memory.pop(key, None)``: compiled, a lookup and a deletion cost less than the method call."""
+    last = memory.get(key)
+    if last is not None:
+        del memory[key]
+    return last
 
 
 def _sample_rank(sample: dict[str, Any]) -> tuple[float, int]:
