@@ -281,21 +281,24 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
             except InvalidRecord as exc:
                 tally.bad.append((i, exc.reason))
             continue
-        ts = scored_time_or_none(obj)
-        if ts is None:
+        ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
+        if ok:
+            outcome = _add_fields(monitor, obj, ts, brand, mention_id, text, negative, author, followers,
+                                  record.partition, record.offset)
+        else:
             try:
-                ts = scored_time(obj)
+                ts = scored_time(obj)  # not the usual record: the field-by-field checks say what is wrong
             except InvalidRecord as exc:
                 tally.bad.append((i, exc.reason))
                 continue
-        outcome = add_scored_dict(monitor, obj, ts, record.partition, record.offset)
+            outcome = add_scored_dict(monitor, obj, ts, record.partition, record.offset)
+            brand, negative = obj["brand"], obj["sentiment"] == "negative"
         if outcome == "counted":
-            brand: str = obj["brand"]
             c = counted.get(brand)
             if c is None:
                 c = counted[brand] = [0, 0]
             c[0] += 1
-            if obj["sentiment"] == "negative":
+            if negative:
                 c[1] += 1
         elif outcome == "late":
             tally.late += 1
