@@ -12,7 +12,7 @@ each on a fresh broker (Tansu keeps everything in memory):
    and drains the backlog: mentions -> ingest/score -> ``mentions.scored`` -> windows/detect.
    Throughput is the slope of the windows' counter between 10% and 90% of the backlog.
 3. *latency*: on the same worker, mentions at 50% of the measured maximum for ``--latency-s``,
-   stamped with the time they are due to be sent (a live stream's event time is the clock); latency = the poll that saw mention *k* counted - the moment *k* was handed to the producer
+   their event time going on from the backlog's at the clock's pace, as a live stream's; latency = the poll that saw mention *k* counted - the moment *k* was handed to the producer
    (an upper bound by one poll interval, 0.05 s), next to the worker's own per-stage histogram.
    Then synthetic alerts go to ``alerts`` at 2/s and the stand-in's receive time is matched to
    each (as ``make latency`` does).
@@ -288,16 +288,21 @@ def new_worker(broker: LocalBroker, workdir: Path, slack: SlackStandIn, partitio
 
 # --- phases --------------------------------------------------------------------------------------
 
-def scorer_only(raws: list[bytes]) -> float:
+def scorer_only(raws: list[bytes], passes: int = 3) -> float:
+    """The best of ``passes`` runs over ``raws``: one pass is ~1 s, and fresh processes on this
+    machine measured the same pass at 31,000 to 44,000/s. The best makes the ratio the hardest."""
     ingestor = Ingestor(Scorer())
     ingestor.run(raws[:200])  # warm the caches, as a running worker has
     threshold = gc.get_threshold()
     tune_gc()  # the garbage collector set as the worker sets it: this process's data out of its scans
     try:
-        started = time.perf_counter()
-        for i in range(0, len(raws), 1000):
-            ingestor.run(raws[i:i + 1000])
-        return len(raws) / (time.perf_counter() - started)
+        best = 0.0
+        for _ in range(passes):
+            started = time.perf_counter()
+            for i in range(0, len(raws), 1000):
+                ingestor.run(raws[i:i + 1000])
+            best = max(best, len(raws) / (time.perf_counter() - started))
+        return best
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
@@ -600,13 +605,17 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
         fig["mentions_per_s"] = round(slope(seen, 0, len(keyed)))
         say(f"production path: {fig['mentions_per_s']:,}/s")
 
+        live_start = START + span  # the live parts go on from the backlog's last minute
+
         def live_part(rate: float, seed: int) -> list[tuple[bytes, bytes]]:
-            """Live traffic: each mention's event time is when it is due to be sent, as on a real
-            stream, where a brand's buckets close once a minute. (Before, the live parts went on in
-            the backlog's event time, 42 h of it in 15 s: every fetch closed minutes for all 500
-            brands, a ticking load no live stream has at these rates.)"""
+            """Live traffic: event time goes on at the pace of the clock (mention *k* is stamped
+            ``k / rate`` s after the part's start), as on a real stream, where a brand's buckets close
+            once a minute. (Before, the live parts kept the backlog's density, 42 h of event time
+            in 15 s: every fetch closed minutes for all 500 brands, a load no live stream has.)"""
+            nonlocal live_start
             n_live = int(rate * args.latency_s)
-            part = mentions(n_live, args.brands, time.time(), n_live / rate, seed=seed, prefix=f"l{seed}-")
+            part = mentions(n_live, args.brands, live_start, n_live / rate, seed=seed, prefix=f"l{seed}-")
+            live_start += n_live / rate
             return [(m["brand"].encode(), orjson.dumps(m)) for m in part]
 
         # Lower fixed rates first (a rate the worker cannot hold would leave them a backlog).
@@ -774,7 +783,7 @@ def print_table(fig: dict[str, Any]) -> None:
     rows: list[tuple[str, str, str, str]] = []
     if "mentions_per_s" in fig:
         rows += [
-            ("scorer only (Ingestor.run, batches of 1,000)", f"{fig['scorer_only_per_s']:,}/s", "", ""),
+            ("scorer only (Ingestor.run, batches of 1,000, best of 3)", f"{fig['scorer_only_per_s']:,}/s", "", ""),
             ("raw ceiling: aiokafka + orjson, mentions", f"{fig['raw_ceiling_per_s']:,}/s", "", ""),
             ("raw ceiling: aiokafka + orjson, scored", f"{fig['raw_ceiling_scored_per_s']:,}/s", "", ""),
             ("worker, production scorer (end to end)", f"{fig['mentions_per_s']:,}/s",
