@@ -457,7 +457,11 @@ def scale_out(work: Path, slack: SlackStandIn, timeline: Timeline, records: list
             second.stop()
     if out.get("scale_2_workers_per_s"):
         out["scale_ratio"] = round(out["scale_2_workers_per_s"] / out["scale_1_worker_per_s"], 2)
-    say(f"8 partitions, 2 workers: {out.get('scale_2_workers_per_s', 0):,}/s; rebalance {out['rebalance_s']} s")
+    if math.isnan(out["rebalance_s"]):
+        say("8 partitions, 2 workers: the first worker drained the backlog before the second joined "
+            "(raise --scale-mentions)")
+    else:
+        say(f"8 partitions, 2 workers: {out.get('scale_2_workers_per_s', 0):,}/s; rebalance {out['rebalance_s']} s")
     return out
 
 
@@ -714,7 +718,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--png", default=str(ROOT / ".run" / "bench.png"), help="where the plot goes")
     ap.add_argument("--scale", action="store_true", help="then two workers on 8 partitions (make bench-scale)")
     ap.add_argument("--scale-only", action="store_true", help="only the scale-out phase")
-    ap.add_argument("--scale-mentions", type=int, default=300000, help="pre-scored backlog of the scale-out phase")
+    ap.add_argument("--scale-mentions", type=int, default=1000000,
+                    help="pre-scored backlog of the scale-out phase (the first worker must still be busy "
+                         "when the second has joined: ~12 s of rebalance)")
     ap.add_argument("--recovery", action="store_true", help="then restart times, memory:// vs rocksdb:// (rocksdict)")
     ap.add_argument("--recovery-brands", type=int, default=100000, help="brands of state for --recovery")
     args = ap.parse_args(argv)
