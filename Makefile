@@ -69,7 +69,7 @@ lint: setup ## ruff
 bench: setup $(CORE_DEP) ## one worker on Tansu: mentions/s vs scorer and raw consumer, latency, RSS; .run/bench.png (~3 min, last line: JSON)
 	$(CORE_ENV) $(BIN)/python -m pipeline.sim.bench --png $(CURDIR)/.run/bench.png $(BENCH_ARGS)
 
-bench-scale: setup $(CORE_DEP) ## two workers on 8 partitions (ratio, rebalance time); restart with 100k brands, memory:// vs rocksdb:// (~8 min)
+bench-scale: setup $(CORE_DEP) ## two workers on 8 partitions (ratio, rebalance time); restart with 100k brands, memory:// vs rocksdb:// (~10 min)
 	$(CORE_ENV) $(BIN)/python -m pipeline.sim.bench --scale-only --recovery --png $(CURDIR)/.run/bench-scale.png $(BENCH_ARGS)
 
 DATASETS ?= ../shared/datasets
