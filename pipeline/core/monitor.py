@@ -216,6 +216,18 @@ def _add_fields(monitor: Monitor, obj: dict[str, Any], ts: float, brand: str, me
                               clock, offset)
 
 
+def _count_checked(monitor: Monitor, obj: Any, clock: int, offset: int | None) -> tuple[str, str, bool]:
+    """Check a decoded scored mention and count it: ``(outcome, brand, negative)``. The usual record
+    passes ``shape.scored_fields`` and is counted from the fields it read; anything else goes
+    through the field-by-field checks, whose InvalidRecord says what is wrong."""
+    ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
+    if ok:
+        return _add_fields(monitor, obj, ts, brand, mention_id, text, negative, author, followers, clock,
+                           offset), brand, negative
+    ts = scored_time(obj)
+    return add_scored_dict(monitor, obj, ts, clock, offset), obj["brand"], obj["sentiment"] == "negative"
+
+
 def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[dict[str, Any]], object]) -> None:
     """The loop of ``buzzwatch detect`` over scored mentions, one JSON object a line: each line
     decoded, checked and counted, the alerts handed to ``emit`` as they fire. It sits here, compiled
@@ -236,15 +248,10 @@ def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[d
                 obj = loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise InvalidLine(n, f"not valid JSON: {exc}") from None
-        ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
-        if ok:
-            _add_fields(monitor, obj, ts, brand, mention_id, text, negative, author, followers, 0, None)
-        else:
-            try:
-                ts = scored_time(obj)  # not the usual record: the field-by-field checks say what is wrong
-            except InvalidRecord as exc:
-                raise InvalidLine(n, exc.reason) from None
-            add_scored_dict(monitor, obj, ts)
+        try:
+            _count_checked(monitor, obj, 0, None)
+        except InvalidRecord as exc:
+            raise InvalidLine(n, exc.reason) from None
         if monitor.crossed:
             for alert in monitor.advance():
                 emit(alert)
@@ -281,18 +288,11 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
             except InvalidRecord as exc:
                 tally.bad.append((i, exc.reason))
             continue
-        ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
-        if ok:
-            outcome = _add_fields(monitor, obj, ts, brand, mention_id, text, negative, author, followers,
-                                  record.partition, record.offset)
-        else:
-            try:
-                ts = scored_time(obj)  # not the usual record: the field-by-field checks say what is wrong
-            except InvalidRecord as exc:
-                tally.bad.append((i, exc.reason))
-                continue
-            outcome = add_scored_dict(monitor, obj, ts, record.partition, record.offset)
-            brand, negative = obj["brand"], obj["sentiment"] == "negative"
+        try:
+            outcome, brand, negative = _count_checked(monitor, obj, record.partition, record.offset)
+        except InvalidRecord as exc:
+            tally.bad.append((i, exc.reason))
+            continue
         if outcome == "counted":
             c = counted.get(brand)
             if c is None:

@@ -12,8 +12,9 @@ each on a fresh broker (Tansu keeps everything in memory):
    and drains the backlog: mentions -> ingest/score -> ``mentions.scored`` -> windows/detect.
    Throughput is the slope of the windows' counter between 10% and 90% of the backlog.
 3. *latency*: on the same worker, mentions at 50% of the measured maximum for ``--latency-s``,
-   their event time going on from the backlog's at the clock's pace, as a live stream's; latency = the poll that saw mention *k* counted - the moment *k* was handed to the producer
-   (an upper bound by one poll interval, 0.05 s), next to the worker's own per-stage histogram.
+   their event time going on from the backlog's at the clock's pace, as a live stream's. Latency =
+   the poll that saw mention *k* counted - the moment *k* was handed to the producer (an upper
+   bound by one poll interval, 0.05 s), next to the worker's own per-stage histogram.
    Then synthetic alerts go to ``alerts`` at 2/s and the stand-in's receive time is matched to
    each (as ``make latency`` does).
 4. *pre-scored*: scored records produced straight to ``mentions.scored`` (the detect stage's

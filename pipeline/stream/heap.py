@@ -24,12 +24,13 @@ Both together: 100,000 idle brands ~380 MiB instead of 550-1,100. Where libc has
 ``malloc_trim`` (musl, macOS) the trimmer does nothing.
 
 The same heap costs latency: CPython's cyclic garbage collector stops the worker to scan every
-container object of its oldest generation, and after start-up that holds ~80,000 objects of
+container object of its oldest generation, and after start-up that holds ~125,000 objects of
 Faust, aiokafka, the scorer and their imports that never die. Measured at 6,000 mentions/s live
 (timed with a ``gc.callbacks`` hook): a full collection every ~2 s taking 180-330 ms, the largest
 term of the p99 latency. ``tune_gc`` freezes what start-up allocated (never scanned again) and
-lets 50,000 net allocations, not 700, start a young collection: full collections then took
-60-70 ms, and collections over 2 ms went from ~90 to ~7 a run.
+lets 50,000 net allocations, not 700, start a young collection: collections over 2 ms went from
+~90 to ~7 a run, and the full ones left are the explicit ``gc.collect()`` of Faust's RocksDB store
+at a rebalance (60-70 ms).
 """
 
 from __future__ import annotations
