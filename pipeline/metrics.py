@@ -40,6 +40,9 @@ class Metrics:
         self.ingested = Counter("buzzwatch_ingested_records", "Records read from the mentions topic.", registry=r)
         self.detected = Counter("buzzwatch_detect_records", "Scored records the detect stage has taken into the "
                                 "windows (counted, recognised as duplicates, or too late).", registry=r)
+        self.batch_records = Histogram("buzzwatch_batch_records", "Records per fetch a stage takes in one call "
+                                       "(a live trickle comes in small batches, which cost more per record).",
+                                       ["stage"], registry=r, buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
         self.dlq = Counter("buzzwatch_dlq_records", "Records sent to the dead-letter topic.", ["topic"], registry=r)
         self.unmatched = Counter("buzzwatch_unmatched_mentions", "Valid mentions about no configured brand, dropped.",
                                  registry=r)
@@ -50,7 +53,8 @@ class Metrics:
         self.latency = Histogram("buzzwatch_processing_latency_seconds",
                                  "From a record's append to the broker to the end of its processing.",
                                  ["stage"], registry=r,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5,
+                                          0.75, 1, 2.5, 5, 10, 30))  # fine near the 250 ms target
         self.slack_deliveries = Counter("buzzwatch_slack_deliveries", "Slack deliveries by outcome.",
                                         ["result"], registry=r)
         self.slack_latency = Histogram("buzzwatch_slack_delivery_seconds",

@@ -14,7 +14,9 @@ each on a fresh broker (Tansu keeps everything in memory):
 3. *latency*: on the same worker, mentions at 50% of the measured maximum for ``--latency-s``,
    their event time going on from the backlog's at the clock's pace, as a live stream's. Latency =
    the poll that saw mention *k* counted - the moment *k* was handed to the producer (an upper
-   bound by one poll interval, 0.05 s), next to the worker's own per-stage histogram.
+   bound by one poll interval, 0.05 s), next to the worker's own per-stage histogram (from the
+   mention's append to its scoring, and to its window's update: a scored record carries its
+   mention's timestamp).
    Then synthetic alerts go to ``alerts`` at 2/s and the stand-in's receive time is matched to
    each (as ``make latency`` does).
 4. *pre-scored*: scored records produced straight to ``mentions.scored`` (the detect stage's
@@ -802,7 +804,7 @@ def print_table(fig: dict[str, Any]) -> None:
              f"{fig['p50_processing_ms']} / {fig['p99_processing_ms']} ms", "", "p99 <= 250 ms"),
             *[(f"processing p50 / p99 at {k.rsplit('_', 1)[1]}/s", f"{v[0]} / {v[1]} ms", "", "")
               for k, v in fig.items() if k.startswith("p50_p99_processing_ms_at_")],
-            ("  the worker's histogram, p99 bucket: ingest / detect",
+            ("  the worker's histogram, p99 bucket: scored / window updated",
              f"<= {fig['p99_ingest_stage_ms_at_most']:g} / <= {fig['p99_detect_stage_ms_at_most']:g} ms", "", ""),
             ("alert -> Slack stand-in p50 / p99",
              f"{fig['p50_alert_to_slack_ms']} / {fig['p99_alert_to_slack_ms']} ms",

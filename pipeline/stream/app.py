@@ -248,7 +248,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         records = []
         for brand, value in states:
             store[brand] = value  # the local store only (no changelog message per key)
-            records.append((int(brand_state.partition_for_key(brand)), store._encode_key(brand), value))
+            records.append((int(brand_state.partition_for_key(brand)), store._encode_key(brand), value, None))
         # Written and idle: the table holds them until their next mention.
         trimmer.evicted(monitor.evict_idle(dirty))
         metrics.brands_in_memory.set(len(monitor.brands))
@@ -294,10 +294,11 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 metrics.unmatched.inc()
             else:
                 key = out.brand.encode()
-                scored_records.append((scored_partition(key), key, encode(out)))
+                scored_records.append((scored_partition(key), key, encode(out), msg.timestamp))
         producer = app.producer._ensure_producer()  # aiokafka's, under Faust's Producer service
         pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, scored_records)]
         metrics.ingested.inc(len(messages))
+        metrics.batch_records.labels("ingest").observe(len(messages))
         _observe_latency(metrics, "ingest", [m.timestamp / 1000 for m in messages[::50]])
         return pending  # the fetch's offsets become committable once these are acknowledged
 
@@ -313,6 +314,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         metrics.too_late.inc(tally.late)
         metrics.duplicates.inc(tally.duplicates)
         metrics.detected.inc(len(messages) - len(tally.bad))
+        metrics.batch_records.labels("detect").observe(len(messages))
         for alert in tally.alerts:
             metrics.alerts.labels(metrics.brand(alert["brand"]), alert["status"]).inc()
             log.info("alert %s %s %s: %s", alert["incident_id"], alert["status"], alert["severity"],
@@ -321,6 +323,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             unsent_alerts.add(sent)  # the next write_states waits for it
             sent.add_done_callback(unsent_alerts.discard)
             pending.append(sent)
+        # A scored record carries its mention's timestamp (``ingest``): this is the mention's latency.
         _observe_latency(metrics, "detect", [m.timestamp / 1000 for m in messages[::50]])
         return pending
 

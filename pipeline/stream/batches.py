@@ -244,19 +244,26 @@ class Written(NamedTuple):
         return int(cast(Any, self.ack).result().offset) + self.records - 1
 
 
-async def produce_batches(producer: Any, topic: str, records: Iterable[tuple[int, bytes, bytes]]) -> list[Written]:
-    """``(partition, key, value)`` records as one produce batch per partition, filled in order
-    (aiokafka's ``create_batch``/``send_batch``); a record larger than a batch goes alone."""
+async def produce_batches(producer: Any, topic: str,
+                          records: Iterable[tuple[int, bytes, bytes, int | None]]) -> list[Written]:
+    """``(partition, key, value, timestamp_ms)`` records as one produce batch per partition, filled
+    in order (aiokafka's ``create_batch``/``send_batch``); a record larger than a batch goes alone.
+
+    A timestamp of ``None`` is the time of the append. A record derived from an input record
+    carries the input's timestamp, as Kafka Streams does: a scored mention keeps the time its
+    mention reached the broker, so the detect stage's latency is the mention's, end to end.
+    """
     open_batches: dict[int, Any] = {}  # partition -> the batch being filled
     written = []
-    for part, key, value in records:
+    for part, key, value, ts in records:
         batch = open_batches.get(part)
-        if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
+        if batch is None or batch.append(key=key, value=value, timestamp=ts) is None:
             if batch is not None:  # full: on its way, and a new one for this partition
                 written.append(Written(part, batch.record_count(), await producer.send_batch(batch, topic, partition=part)))
             batch = open_batches[part] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:  # larger than a batch
-                written.append(Written(part, 1, await producer.send(topic, value, key=key, partition=part)))
+            if batch.append(key=key, value=value, timestamp=ts) is None:  # larger than a batch
+                written.append(Written(part, 1, await producer.send(topic, value, key=key, partition=part,
+                                                                    timestamp_ms=ts)))
     for part, batch in open_batches.items():
         if batch.record_count():
             written.append(Written(part, batch.record_count(), await producer.send_batch(batch, topic, partition=part)))
