@@ -69,6 +69,11 @@ class LocalBroker:
             self.proc.kill()
             self.proc.wait()
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
     def pause(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)

@@ -233,14 +233,17 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         dirty = monitor.take_dirty_brands()
         store = brand_state.data
         states: list[tuple[str, bytes]] = []
-        for i, brand in enumerate(dirty):
+        # Hundreds of brands' states take ~0.1 s to serialise: in slices, so that fetches and their
+        # handlers go on meanwhile (what they change is written next time) instead of waiting for
+        # the whole commit - at 2,000 mentions/s, commits were what made the p99 (~200 against ~100 ms).
+        pause = batches.TimeSlices()
+        for brand in dirty:
             det = monitor.brands.get(brand)
             if det is None:  # its partition moved away meanwhile
                 continue
             states.append((brand, orjson.dumps(det.to_state(), option=orjson.OPT_NON_STR_KEYS)))
             _export_gauges(metrics, monitor, brand)
-            if i % 200 == 199:
-                await asyncio.sleep(0)  # fetches go on meanwhile: what they change is written next time
+            await pause()
         # An alert is in the broker before the state that records it as sent: otherwise a crash in
         # between would restart from a state that never alerts again.
         if unsent_alerts:
@@ -249,6 +252,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         for brand, value in states:
             store[brand] = value  # the local store only (no changelog message per key)
             records.append((int(brand_state.partition_for_key(brand)), store._encode_key(brand), value, None))
+            await pause()
         # Written and idle: the table holds them until their next mention.
         trimmer.evicted(monitor.evict_idle(dirty))
         metrics.brands_in_memory.set(len(monitor.brands))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple, cast
 
@@ -183,6 +184,20 @@ class BatchConsumer(AIOKafkaConsumer):
                     acked.append(offset)
                     n += 1
             self._n_acked += n
+
+
+class TimeSlices:
+    """``await pause()`` in a long loop yields to the event loop once every ``slice_s`` of work, so
+    that a commit's bulk work does not hold up the fetch loop (and every mention waiting in it)."""
+
+    def __init__(self, slice_s: float = 0.005) -> None:
+        self.slice_s = slice_s
+        self._since = time.perf_counter()
+
+    async def __call__(self) -> None:
+        if time.perf_counter() - self._since >= self.slice_s:
+            await asyncio.sleep(0)
+            self._since = time.perf_counter()
 
 
 def unread(records: list[Any], read_offset: int | None) -> list[Any]:
