@@ -66,7 +66,7 @@ dashboard: setup ## regenerate helm/buzzwatch/dashboards/buzzwatch.json from pip
 lint: setup ## ruff
 	$(BIN)/ruff check pipeline tests
 
-bench: setup $(CORE_DEP) ## one worker on Tansu: mentions/s vs scorer and raw consumer, latency, RSS; .run/bench.png (~3 min, last line: JSON)
+bench: setup $(CORE_DEP) ## one worker on Tansu: mentions/s vs scorer and raw consumer, latency, RSS; .run/bench.png (~5 min, last line: JSON)
 	$(CORE_ENV) $(BIN)/python -m pipeline.sim.bench --png $(CURDIR)/.run/bench.png $(BENCH_ARGS)
 
 bench-scale: setup $(CORE_DEP) ## two workers on 8 partitions (ratio, rebalance time); restart with 100k brands, memory:// vs rocksdb:// (~10 min)

@@ -619,10 +619,10 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
         fig["mentions_per_s"] = round(slope(seen, 0, len(keyed)))
         say(f"production path: {fig['mentions_per_s']:,}/s")
 
-    # Each latency rate on a fresh broker and worker: Tansu's memory storage lists a partition's
-    # stored batches at every fetch, so its CPU grows with what it holds (at a constant 2,000/s:
-    # 15% of a core in the first 10 s, 58% in the sixth), and after the backlog it took the core
-    # the worker needed. Kafka's fetch cost does not depend on the log's length.
+    # Each latency rate on a fresh broker and worker: Tansu's memory storage costs more CPU the more
+    # it holds (at a constant 2,000/s: 15% of a core in the first 10 s, 61% in the sixth -
+    # `python -m pipeline.devtools.broker_growth`), and after the backlog it took the core the
+    # worker needed. Kafka's fetch cost does not depend on the log's length.
     def live(rate: float, seed: int, alerts: int) -> dict[str, Any]:
         """Live traffic at ``rate``: event time goes on at the pace of the clock (mention *k* is
         stamped ``k / rate`` s after the part's start), as on a real stream, where a brand's buckets
