@@ -286,7 +286,9 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
 
     async def ingest(messages: list[ConsumerRecord]) -> list[Awaitable[Any]]:
         """Score a fetch of raw mentions; each goes on to its brand's partition of the scored topic."""
-        outcomes = ingestor.run([m.value or b"" for m in messages], now=clock())
+        now = clock()
+        outcomes = ingestor.run([m.value or b"" for m in messages], now=now)
+        now_ms = int(now * 1000)
         for lang, n in ingestor.scorer.last_counts.items():
             metrics.scored.labels(lang).inc(n)
         pending = []
@@ -298,7 +300,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 metrics.unmatched.inc()
             else:
                 key = out.brand.encode()
-                scored_records.append((scored_partition(key), key, encode(out), msg.timestamp))
+                scored_records.append((scored_partition(key), key, encode(out),
+                                       batches.carried_timestamp(msg.timestamp, now_ms)))
         producer = app.producer._ensure_producer()  # aiokafka's, under Faust's Producer service
         pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, scored_records)]
         metrics.ingested.inc(len(messages))
@@ -327,7 +330,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             unsent_alerts.add(sent)  # the next write_states waits for it
             sent.add_done_callback(unsent_alerts.discard)
             pending.append(sent)
-        # A scored record carries its mention's timestamp (``ingest``): this is the mention's latency.
+        # A scored record carries its mention's timestamp (``ingest``): this is the mention's latency
+        # (for a mention appended within the hour; an older one's is from its scoring).
         _observe_latency(metrics, "detect", [m.timestamp / 1000 for m in messages[::50]])
         return pending
 

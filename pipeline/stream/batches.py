@@ -186,6 +186,25 @@ class BatchConsumer(AIOKafkaConsumer):
             self._n_acked += n
 
 
+CARRIED_AGE_MS = 3_600_000  # an input timestamp older than this is not carried to a derived record
+
+
+def carried_timestamp(input_ms: int, now_ms: int) -> int | None:
+    """The timestamp a record derived from an input record gets: the input's, as Kafka Streams
+    does, so a scored mention's latency is its mention's end to end - unless the input's is more
+    than an hour old or over a minute ahead (a producer that stamps a post's own time, a day-old
+    backlog, a clock far off): then the time of the append, so that a time-based retention of the derived topic
+    does not drop a record before it is read.
+
+    >>> now = 1_772_323_200_000
+    >>> carried_timestamp(now - 120, now), carried_timestamp(now - 2 * CARRIED_AGE_MS, now)
+    (1772323199880, None)
+    >>> carried_timestamp(now + 5_000, now), carried_timestamp(now + 120_000, now)
+    (1772323205000, None)
+    """
+    return input_ms if now_ms - CARRIED_AGE_MS <= input_ms <= now_ms + 60_000 else None
+
+
 class TimeSlices:
     """``await pause()`` in a long loop yields to the event loop once every ``slice_s`` of work, so
     that a commit's bulk work does not hold up the fetch loop (and every mention waiting in it)."""
@@ -264,9 +283,8 @@ async def produce_batches(producer: Any, topic: str,
     """``(partition, key, value, timestamp_ms)`` records as one produce batch per partition, filled
     in order (aiokafka's ``create_batch``/``send_batch``); a record larger than a batch goes alone.
 
-    A timestamp of ``None`` is the time of the append. A record derived from an input record
-    carries the input's timestamp, as Kafka Streams does: a scored mention keeps the time its
-    mention reached the broker, so the detect stage's latency is the mention's, end to end.
+    A timestamp of ``None`` is the time of the append; a record derived from an input record
+    carries the input's (``carried_timestamp``).
     """
     open_batches: dict[int, Any] = {}  # partition -> the batch being filled
     written = []
