@@ -30,8 +30,9 @@ async def _interleaving(slice_s: float, steps: int, step_s: float) -> list[str]:
 
 def test_a_spent_slice_lets_a_waiting_task_run_before_the_loop_ends() -> None:
     order = asyncio.run(_interleaving(slice_s=0.003, steps=10, step_s=0.002))
-    # the other task ran once the first slice was spent (two steps of 2 ms), not after all ten
-    assert order.index("other") == 2, order
+    # the other task ran once the first slice was spent - after two steps of 2 ms, or after one if
+    # the machine held this process past the slice - and not after all ten
+    assert order.index("other") in (1, 2), order
 
 
 def test_within_a_slice_the_loop_does_not_yield() -> None:
