@@ -38,8 +38,12 @@ class Metrics:
                                     ["brand"], registry=r)
         self.alerts = Counter("buzzwatch_alerts", "Alerts emitted by the detector.", ["brand", "status"], registry=r)
         self.ingested = Counter("buzzwatch_ingested_records", "Records read from the mentions topic.", registry=r)
-        self.detected = Counter("buzzwatch_detect_records", "Scored records the detect stage has taken into the "
-                                "windows (counted, recognised as duplicates, or too late).", registry=r)
+        self.detected = Counter("buzzwatch_detect_records", "Scored mentions taken into the windows (counted, "
+                                "recognised as duplicates, or too late): where they were scored, or from the "
+                                "scored topic.", registry=r)
+        self.repartitioned = Counter("buzzwatch_repartitioned_mentions", "Scored mentions sent on to their brand's "
+                                     "partition through the scored topic (not keyed by brand at the source, or "
+                                     "that partition is another worker's).", registry=r)
         self.batch_records = Histogram("buzzwatch_batch_records", "Records per fetch a stage takes in one call "
                                        "(a live trickle comes in small batches, which cost more per record).",
                                        ["stage"], registry=r, buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))

@@ -44,6 +44,7 @@ class Settings:
     producer_max_batch_bytes: int = 16384  # 16 = one record per batch: needed on Tansu (see README)
     commit_interval_s: float = 2.8  # processed offsets are committed this often ...
     commit_every: int = 10_000  # ... or after this many messages, whichever comes first
+    publish_scored: bool = False  # every scored mention to the scored topic, not only those that must move
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 2.0
     slack_api_url: str | None = None
@@ -100,6 +101,16 @@ class Settings:
                     raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
             return value
 
+        def flag(name: str, default: bool) -> bool:
+            raw = text(name)
+            if raw is None:
+                return default
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
         def choice(name: str, default: str | None, allowed: tuple[str, ...]) -> str | None:
             value = text(name, default)
             if value is not None and value.upper() not in allowed:
@@ -140,6 +151,7 @@ class Settings:
             producer_max_batch_bytes=max(1, int(number("BUZZWATCH_PRODUCER_MAX_BATCH_BYTES", 16384))),
             commit_interval_s=float(number("BUZZWATCH_COMMIT_INTERVAL_S", 2.8, float)),
             commit_every=max(1, int(number("BUZZWATCH_COMMIT_EVERY", 10_000))),
+            publish_scored=flag("BUZZWATCH_PUBLISH_SCORED", False),
             session_timeout_s=float(number("BUZZWATCH_SESSION_TIMEOUT_S", 6.0, float)),
             heartbeat_interval_s=float(number("BUZZWATCH_HEARTBEAT_INTERVAL_S", 2.0, float)),
             slack_api_url=text("SLACK_API_URL"),

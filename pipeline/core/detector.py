@@ -152,7 +152,7 @@ class BrandDetector:
     """
 
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
-                 "protect", "incident", "calm", "cooldown_until", "offset",
+                 "protect", "incident", "calm", "cooldown_until", "offset", "source_offset",
                  "_layout", "_edges", "_seg", "_seg_tick", "_rates", "_rates_key", "due", "_sig")
 
     def __init__(self, brand: str, cfg: DetectorConfig) -> None:
@@ -167,6 +167,7 @@ class BrandDetector:
         self.calm = 0
         self.cooldown_until = 0
         self.offset = -1  # the input position (e.g. Kafka offset) of the last mention applied
+        self.source_offset = -1  # the same for mentions counted straight from the raw input (``Monitor.add_scored``)
         self._layout = window_layout(tuple(cfg.windows_min), cfg.window.bucket_s)
         self._edges = window_edges(self._layout[0])
         self._seg: list[list[int]] = []  # per segment: mentions, negatives, effective, authors, reach
@@ -663,11 +664,14 @@ class BrandDetector:
 
     # -- state ----------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "w": self.windows.to_state(), "b": self.baseline.to_state(),
             "t": [self.last_tick, self.learned_upto, self.calm, self.cooldown_until],
             "p": self.protect, "i": self.incident, "o": self.offset, "d": sorted(self.due),
         }
+        if self.source_offset >= 0:
+            state["so"] = self.source_offset
+        return state
 
     @classmethod
     def from_state(cls, brand: str, cfg: DetectorConfig, state: dict[str, Any]) -> BrandDetector:
@@ -678,6 +682,7 @@ class BrandDetector:
         d.protect = [list(r) for r in state["p"]]
         d.incident = state["i"]
         d.offset = state.get("o", -1)
+        d.source_offset = state.get("so", -1)
         d.due = set(state.get("d", ()))
         volume = cfg.signal == "volume"
         d._sig = {i for i, b in d.windows.buckets.items() if (b.mentions if volume else b.negatives)}

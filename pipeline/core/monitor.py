@@ -1,6 +1,7 @@
 """Many brands, a few event clocks: route scored mentions to brand detectors and tick them.
 
-A *clock* is one ordered input - in the worker, one partition of ``mentions.scored`` (a brand
+A *clock* is one ordered input - in the worker, one brand partition (of ``mentions.scored``, and of
+``mentions`` for what is counted where it is scored: the same number, the same clock; a brand
 lives in exactly one); offline, the one input file. Its watermark is the largest event time
 seen on it (inputs are roughly ordered; the buckets' grace absorbs the rest). Kafka orders
 nothing across partitions, so one partition running ahead must not make another's mentions
@@ -68,19 +69,26 @@ class Monitor:
 
     def add_scored(self, brand: str, ts: float, negative: bool, author: str | None, text: str,
                    followers: int, sample: dict[str, Any] | None = None, weight: int = 1,
-                   uid: int | None = None, clock: int = 0, offset: int | None = None) -> str:
+                   uid: int | None = None, clock: int = 0, offset: int | None = None,
+                   source: bool = False) -> str:
         """Count one mention: 'counted', 'late' (its bucket is final) or 'duplicate'.
 
         ``offset`` is the mention's position in its input (a brand reads one partition): one at
         or below the last applied is a replay after a restart - its effect is already in the state.
+        A brand has up to two inputs, each with its own position: its partition of the scored
+        topic, and (``source``) the same partition of the raw mentions when they are keyed by brand
+        and counted where they are scored (``count_scored``).
         """
         det = self.brands.get(brand)
         if det is None:
             det = self.detector(brand)
         if offset is not None:
-            if offset <= det.offset:
+            if offset <= (det.source_offset if source else det.offset):
                 return "duplicate"
-            det.offset = offset
+            if source:
+                det.source_offset = offset
+            else:
+                det.offset = offset
             self.dirty.add(brand)
         if det.learned_upto is None and not det.accepts(ts, self.clocks.get(clock, _BEFORE_ALL)):
             outcome = "late"  # a brand with no state does not start from a bucket its clock made final
@@ -188,12 +196,13 @@ def sample_of(m: ScoredMention | dict[str, Any]) -> dict[str, Any]:
             "author_id": get("author_id"), "author_followers": get("author_followers"), "url": get("url")}
 
 
-def add_mention(monitor: Monitor, m: ScoredMention, clock: int = 0, offset: int | None = None) -> str:
+def add_mention(monitor: Monitor, m: ScoredMention, clock: int = 0, offset: int | None = None,
+                source: bool = False) -> str:
     """Count a scored mention (negative: the scorer's 3-way label says so); see add_scored."""
     negative = m.sentiment == "negative"
     return monitor.add_scored(m.brand, m.ts, negative, m.author_id, m.text, m.author_followers or 0,
                               sample_of(m) if negative else None, uid=id_hash(m.id), clock=clock,
-                              offset=offset)
+                              offset=offset, source=source)
 
 
 def add_scored_dict(monitor: Monitor, obj: dict[str, Any], ts: float, clock: int = 0,
@@ -268,6 +277,19 @@ class FetchTally:
         self.bad: list[tuple[int, str]] = []
         self.alerts: list[dict[str, Any]] = []
 
+    def record(self, outcome: str, brand: str, negative: bool) -> None:
+        if outcome == "counted":
+            c = self.counted.get(brand)
+            if c is None:
+                c = self.counted[brand] = [0, 0]
+            c[0] += 1
+            if negative:
+                c[1] += 1
+        elif outcome == "late":
+            self.late += 1
+        else:
+            self.duplicates += 1
+
 
 def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
     """The worker's detect handler over one fetch of ``mentions.scored``: each record (anything with
@@ -276,7 +298,6 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
     ``count_json_lines`` and compiled with it for the same reason; a bad record is set aside for the
     dead-letter topic instead of stopping the fetch."""
     tally = FetchTally()
-    counted = tally.counted
     loads = orjson.loads
     for i, record in enumerate(records):
         raw = record.value
@@ -293,17 +314,20 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
         except InvalidRecord as exc:
             tally.bad.append((i, exc.reason))
             continue
-        if outcome == "counted":
-            c = counted.get(brand)
-            if c is None:
-                c = counted[brand] = [0, 0]
-            c[0] += 1
-            if negative:
-                c[1] += 1
-        elif outcome == "late":
-            tally.late += 1
-        else:
-            tally.duplicates += 1
+        tally.record(outcome, brand, negative)
+    tally.alerts = monitor.advance()
+    return tally
+
+
+def count_scored(monitor: Monitor, scored: list[tuple[ScoredMention, int, int]]) -> FetchTally:
+    """The worker's shortcut for mentions already in their brand's partition (keyed by brand at
+    the source): each ``(mention, partition, offset)`` counted where it was scored, on that
+    partition's clock and with its offset in the raw topic as the replay guard (``source``), then
+    the brands ticked once - what ``count_records`` does after the round trip through the scored
+    topic that it saves."""
+    tally = FetchTally()
+    for m, partition, offset in scored:
+        tally.record(add_mention(monitor, m, partition, offset, source=True), m.brand, m.sentiment == "negative")
     tally.alerts = monitor.advance()
     return tally
 

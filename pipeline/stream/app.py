@@ -1,7 +1,16 @@
 """The Faust shell: topics, tables, two batch handlers and three agents around the pure core.
 
     mentions --ingest--> mentions.scored (keyed by brand) --detect--> alerts --notify--> Slack
-         \\--> mentions.dlq (bad records, with the reason)
+         |   \\--> mentions.dlq (bad records, with the reason)      ^
+         \\-- already in its brand's partition: counted where scored --/
+
+A mention keyed by its brand at the source is already in its brand's partition, which this
+worker holds with the brand's state: ``ingest`` counts it in the windows right there, and only
+the others go through ``mentions.scored`` (a repartition, as Kafka Streams does only when the
+key changes). That round trip - encode, produce, fetch, decode, check - was two fifths of a
+mention's cost. ``BUZZWATCH_PUBLISH_SCORED=true`` publishes every scored mention anyway (for
+other readers), the ones already counted marked with the ``buzzwatch-counted`` header that
+``detect`` skips.
 
 Faust does what it is good at - consumer groups, partition assignment, changelog-backed tables
 and their recovery; per-mention work stays in memory. ``ingest`` and ``detect`` are batch
@@ -43,7 +52,7 @@ from prometheus_client import CollectorRegistry
 from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
 from pipeline.core.ingest import Ingestor
-from pipeline.core.monitor import Monitor, count_records
+from pipeline.core.monitor import FetchTally, Monitor, count_records, count_scored
 from pipeline.core.scoring import Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
@@ -51,6 +60,7 @@ from pipeline.notify.interact import Verifier
 from pipeline.notify.slack import Notifier, Sink
 from pipeline.records import (
     SEVERITIES,
+    ScoredMention,
     dead_letter,
     decode_alert,
     decode_feedback,
@@ -64,6 +74,9 @@ from pipeline.stream.learning import FeedbackLearner
 from pipeline.stream.web import Health, lag_positions, make_web
 
 log = logging.getLogger(__name__)
+
+#: Marks a scored record already counted where it was scored: ``detect`` skips it.
+COUNTED_HEADER = "buzzwatch-counted"
 
 
 # RocksDB (rocksdb://) per partition of each table. Faust's defaults are sized for big hosts: a
@@ -283,16 +296,22 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         return await app.producer.send(settings.topic_dlq, msg.key, encode(record), None, None, None)
 
     scored_partition = PartitionMemo(settings.topic_partitions)
+    held: set[int] = set()  # the brand partitions this worker holds now (``drop_moved_brands``)
+    counted_header = [(COUNTED_HEADER, b"1")]
 
     async def ingest(messages: list[ConsumerRecord]) -> list[Awaitable[Any]]:
-        """Score a fetch of raw mentions; each goes on to its brand's partition of the scored topic."""
+        """Score a fetch of raw mentions. One already in its brand's partition, held here, is counted
+        in the windows now; the others go on to their brand's partition of the scored topic."""
         now = clock()
         outcomes = ingestor.run([m.value or b"" for m in messages], now=now)
         now_ms = int(now * 1000)
         for lang, n in ingestor.scorer.last_counts.items():
             metrics.scored.labels(lang).inc(n)
         pending = []
-        scored_records = []
+        moved = []  # to another partition: through the scored topic
+        here: list[tuple[ScoredMention, int, int]] = []  # (mention, partition, offset): counted here
+        published = []  # counted here and published all the same (BUZZWATCH_PUBLISH_SCORED)
+        here_appended: list[float] = []  # a sample of their append times (the latency histogram)
         for msg, out in zip(messages, outcomes, strict=True):
             if isinstance(out, InvalidRecord):
                 pending.append(await dead_letter_message(msg, out.reason))
@@ -300,10 +319,25 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 metrics.unmatched.inc()
             else:
                 key = out.brand.encode()
-                scored_records.append((scored_partition(key), key, encode(out),
-                                       batches.carried_timestamp(msg.timestamp, now_ms)))
+                part = scored_partition(key)
+                if part == msg.partition and part in held:
+                    here.append((out, part, msg.offset))
+                    if len(here) % 50 == 1:
+                        here_appended.append(msg.timestamp / 1000)
+                    if not settings.publish_scored:
+                        continue
+                    published.append((part, key, encode(out), batches.carried_timestamp(msg.timestamp, now_ms)))
+                else:
+                    moved.append((part, key, encode(out), batches.carried_timestamp(msg.timestamp, now_ms)))
         producer = app.producer._ensure_producer()  # aiokafka's, under Faust's Producer service
-        pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, scored_records)]
+        pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, moved)]
+        if published:
+            pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, published,
+                                                                     headers=counted_header)]
+        if here:
+            pending += await settle(count_scored(monitor, here), [])
+            _observe_latency(metrics, "detect", here_appended)  # their window is updated
+        metrics.repartitioned.inc(len(moved))
         metrics.ingested.inc(len(messages))
         metrics.batch_records.labels("ingest").observe(len(messages))
         _observe_latency(metrics, "ingest", [m.timestamp / 1000 for m in messages[::50]])
@@ -311,8 +345,20 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
 
     async def detect(messages: list[ConsumerRecord]) -> list[Awaitable[Any]]:
         """Count a fetch of scored mentions into the windows, then evaluate the brands it touched."""
+        if any(m.headers for m in messages):  # those counted where they were scored are not counted again
+            messages = [m for m in messages if not any(k == COUNTED_HEADER for k, _ in m.headers)]
         tally = count_records(monitor, messages)  # the same compiled steps as `buzzwatch detect`
-        pending = [await dead_letter_message(messages[i], reason) for i, reason in tally.bad]
+        pending = await settle(tally, messages)
+        metrics.batch_records.labels("detect").observe(len(messages))
+        # A scored record carries its mention's timestamp (``ingest``): this is the mention's latency
+        # (for a mention appended within the hour; an older one's is from its scoring).
+        _observe_latency(metrics, "detect", [m.timestamp / 1000 for m in messages[::50]])
+        return pending
+
+    async def settle(tally: FetchTally, records: list[ConsumerRecord]) -> list[Awaitable[Any]]:
+        """What counting ``records`` (or mentions counted where they were scored) did: its dead letters,
+        metrics and alerts; returns the writes to wait for."""
+        pending = [await dead_letter_message(records[i], reason) for i, reason in tally.bad]
         for brand, (n, negative) in tally.counted.items():
             label = metrics.brand(brand)
             metrics.mentions.labels(label).inc(n)
@@ -320,8 +366,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 metrics.negatives.labels(label).inc(negative)
         metrics.too_late.inc(tally.late)
         metrics.duplicates.inc(tally.duplicates)
-        metrics.detected.inc(len(messages) - len(tally.bad))
-        metrics.batch_records.labels("detect").observe(len(messages))
+        metrics.detected.inc(sum(n for n, _ in tally.counted.values()) + tally.late + tally.duplicates)
         for alert in tally.alerts:
             metrics.alerts.labels(metrics.brand(alert["brand"]), alert["status"]).inc()
             log.info("alert %s %s %s: %s", alert["incident_id"], alert["status"], alert["severity"],
@@ -330,9 +375,6 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             unsent_alerts.add(sent)  # the next write_states waits for it
             sent.add_done_callback(unsent_alerts.discard)
             pending.append(sent)
-        # A scored record carries its mention's timestamp (``ingest``): this is the mention's latency
-        # (for a mention appended within the hour; an older one's is from its scoring).
-        _observe_latency(metrics, "detect", [m.timestamp / 1000 for m in messages[::50]])
         return pending
 
     batches.install(app, {mentions: ingest, scored: detect}, fetch_max_wait_ms=settings.fetch_max_wait_ms,
@@ -347,6 +389,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         """Brands whose partition went to another worker leave memory: if one comes back, its state is
         read again from the table, which its other owner kept writing."""
         kept = batches.partitions_of(assigned, settings.topic_scored)
+        held.clear()
+        held.update(kept)
         monitor.forget([b for b in list(monitor.brands) if brand_state.partition_for_key(b) not in kept])
 
     @app.agent(alerts, name="notify")

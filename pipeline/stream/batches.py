@@ -279,9 +279,11 @@ class Written(NamedTuple):
 
 
 async def produce_batches(producer: Any, topic: str,
-                          records: Iterable[tuple[int, bytes, bytes, int | None]]) -> list[Written]:
+                          records: Iterable[tuple[int, bytes, bytes, int | None]],
+                          headers: list[tuple[str, bytes]] | None = None) -> list[Written]:
     """``(partition, key, value, timestamp_ms)`` records as one produce batch per partition, filled
     in order (aiokafka's ``create_batch``/``send_batch``); a record larger than a batch goes alone.
+    ``headers`` go on every record.
 
     A timestamp of ``None`` is the time of the append; a record derived from an input record
     carries the input's (``carried_timestamp``).
@@ -290,13 +292,13 @@ async def produce_batches(producer: Any, topic: str,
     written = []
     for part, key, value, ts in records:
         batch = open_batches.get(part)
-        if batch is None or batch.append(key=key, value=value, timestamp=ts) is None:
+        if batch is None or batch.append(key=key, value=value, timestamp=ts, headers=headers or []) is None:
             if batch is not None:  # full: on its way, and a new one for this partition
                 written.append(Written(part, batch.record_count(), await producer.send_batch(batch, topic, partition=part)))
             batch = open_batches[part] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=ts) is None:  # larger than a batch
+            if batch.append(key=key, value=value, timestamp=ts, headers=headers or []) is None:  # larger than a batch
                 written.append(Written(part, 1, await producer.send(topic, value, key=key, partition=part,
-                                                                    timestamp_ms=ts)))
+                                                                    timestamp_ms=ts, headers=headers)))
     for part, batch in open_batches.items():
         if batch.record_count():
             written.append(Written(part, batch.record_count(), await producer.send_batch(batch, topic, partition=part)))

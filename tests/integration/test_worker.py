@@ -21,6 +21,7 @@ from pipeline.core.scoring import Scorer
 from pipeline.records import ScoredMention, format_time
 from pipeline.sim.bench import clock_ticks, prescored, produce
 from pipeline.sim.generate import demo_spec, generate
+from pipeline.stream.app import COUNTED_HEADER, brand_partition
 from tests.integration.conftest import BRANDS, ROOT, replay, write_jsonl
 
 pytestmark = pytest.mark.integration
@@ -57,12 +58,15 @@ async def read_topic(bootstrap: str, topic: str, n: int, timeout: float = 20.0) 
     return out
 
 
-def wait_caught_up(worker, topic: str = "mentions.scored", quiet_s: float = 3.0, timeout: float = 90.0) -> None:
-    """Until ``worker`` has read ``topic`` to its end on every partition it holds (its lag gauge at 0)
-    and its detect counter has not moved for ``quiet_s``: everything fetched went through the windows."""
+def wait_caught_up(worker, topics: tuple[str, ...] = ("mentions", "mentions.scored"), quiet_s: float = 3.0,
+                   timeout: float = 90.0) -> None:
+    """Until ``worker`` has read ``topics`` to their end on every partition it holds (its lag gauges at
+    0) and its detect counter has not moved for ``quiet_s``: everything fetched went through the
+    windows (where it was scored, or through the scored topic)."""
     def lags() -> list[float]:
         return [float(line.rsplit(" ", 1)[1]) for line in worker.metrics().splitlines()
-                if line.startswith("buzzwatch_consumer_lag_records{") and f'topic="{topic}"' in line]
+                if line.startswith("buzzwatch_consumer_lag_records{")
+                and any(f'topic="{t}"' in line for t in topics)]
 
     deadline = time.monotonic() + timeout
     last, since = None, time.monotonic()
@@ -73,7 +77,7 @@ def wait_caught_up(worker, topic: str = "mentions.scored", quiet_s: float = 3.0,
         elif time.monotonic() - since >= quiet_s and (lag := lags()) and not any(lag):
             return
         time.sleep(0.5)
-    raise AssertionError(f"{topic}: not caught up after {timeout:.0f} s (lags {lags()})\n{worker.log_tail()}")
+    raise AssertionError(f"{topics}: not caught up after {timeout:.0f} s (lags {lags()})\n{worker.log_tail()}")
 
 
 def final_states(bootstrap: str, timeout: float = 15.0) -> dict[str, dict]:
@@ -210,3 +214,36 @@ def test_an_idle_brand_leaves_memory_and_its_next_mention_reloads_it_from_the_st
     assert worker.proc.poll() is None, worker.log_tail()
     assert worker.sample("buzzwatch_mentions_total", brand="_other") == len(first) + 20
     assert worker.sample("buzzwatch_duplicate_mentions_total") == 0
+
+
+@pytest.mark.parametrize("publish", [False, True], ids=["moved-only", "publish-all"])
+def test_a_mention_keyed_by_its_brand_is_counted_where_scored_the_others_move_through_the_scored_topic(
+        broker, start_worker, publish):
+    """Keyed by brand, a mention is in its brand's partition already: counted by ``ingest``, it never
+    makes the scored topic's round trip (unless every scored mention is published, then marked so
+    that ``detect`` skips it). One under another key must move: it goes through the scored topic.
+    Every mention is counted exactly once either way."""
+    worker = start_worker("keyed", BUZZWATCH_PUBLISH_SCORED=str(publish).lower())
+    brands = ("acme", "globex", "initech")
+    # For each brand, a key that puts its mention in another partition than the brand's.
+    elsewhere = {b: next(k for k in (f"k{i}".encode() for i in range(100))
+                         if brand_partition(k, 4) != brand_partition(b.encode(), 4)) for b in brands}
+    start = time.time() - 1800
+    rows = [{"id": f"m{i}", "text": f"@{b} flight {i} was on time", "created_at": format_time(start + i), "brand": b,
+             "author_id": f"u{i}"} for i, b in enumerate(brands * 20)]
+    keyed = [(r["brand"].encode(), orjson.dumps(r)) for r in rows[:45]]
+    moved = [(elsewhere[r["brand"]], orjson.dumps(r)) for r in rows[45:]]
+    asyncio.run(produce(broker.bootstrap, "mentions", keyed + moved))
+    wait_until(lambda: worker.sample("buzzwatch_detect_records_total") >= len(rows), 60, "every mention counted", worker)
+    wait_caught_up(worker, quiet_s=2.0)
+    for b in brands:
+        assert worker.sample("buzzwatch_mentions_total", brand=b) == 20, b
+    assert worker.sample("buzzwatch_detect_records_total") == len(rows)
+    assert worker.sample("buzzwatch_duplicate_mentions_total") == 0
+    assert worker.sample("buzzwatch_repartitioned_mentions_total") == len(moved)
+    scored = asyncio.run(read_topic(broker.bootstrap, "mentions.scored", len(rows), timeout=5))
+    marked = [r for r in scored if (COUNTED_HEADER, b"1") in list(r.headers)]
+    assert len(scored) == (len(rows) if publish else len(moved))
+    assert len(marked) == (len(keyed) if publish else 0)
+    assert sorted(json.loads(r.value)["id"] for r in scored if r not in marked) == sorted(
+        json.loads(v)["id"] for _, v in moved)

@@ -275,3 +275,46 @@ def test_count_records_counts_a_fetch_as_the_lines_are_counted_and_sets_bad_reco
     assert sum(neg for t in tallies for _, neg in t.counted.values()) == negatives
     replay = count_records(monitor, records[-50:])  # after a restart: offsets already applied
     assert replay.counted == {} and replay.duplicates == 50 and not replay.bad
+
+
+def test_mentions_counted_where_scored_and_through_the_scored_topic_alert_as_one_input_and_replay_apart():
+    """A brand's mentions may come two ways - counted where they were scored (``count_scored``,
+    keyed by brand at the source) or through the scored topic (``count_records``) - each with its
+    own offsets. Mixed, they page as the same arrival counted one way does; a replay of either
+    input after a restart (state restored from the table) counts nothing again; and the
+    two positions survive the state's round trip."""
+    import dataclasses
+    import itertools
+    from collections import namedtuple
+
+    from pipeline.core.monitor import count_records, count_scored
+    from pipeline.records import encode
+
+    Record = namedtuple("Record", "value partition offset")
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
+                                                        peak_min=50),)), seed=3)
+    saved: dict = {}
+    monitor, one_way = Monitor(DetectorConfig(), load=saved.get), Monitor(DetectorConfig())
+    here, moved, alerts, expected = [], [], [], []
+    position = itertools.count()
+    for i in range(0, len(ms), 5):  # a fetch (minutes apart): every third mention under another key
+        chunk = list(enumerate(ms[i:i + 5], start=i))
+        local = [(m, 0, len(here) + k) for k, (j, m) in enumerate([(j, m) for j, m in chunk if j % 3])]
+        records = [Record(encode(m), 0, len(moved) + k) for k, m in enumerate([m for j, m in chunk if not j % 3])]
+        here += local
+        moved += records
+        alerts += count_scored(monitor, local).alerts
+        alerts += count_records(monitor, records).alerts
+        for fetch in ([encode(m) for m, _, _ in local], [r.value for r in records]):  # one input: one offset
+            expected += count_records(one_way, [Record(v, 0, next(position)) for v in fetch]).alerts
+    assert alerts == expected and opened(alerts, "acme")
+    saved.update({b: json.loads(json.dumps(s)) for b, s in monitor.take_dirty().items()})
+    assert (saved["acme"]["o"], saved["acme"]["so"]) == (len(moved) - 1, len(here) - 1)
+    restored = Monitor(DetectorConfig(), load=saved.get)
+    again = count_scored(restored, here[-40:])
+    assert again.counted == {} and again.duplicates == 40
+    again = count_records(restored, moved[-20:])
+    assert again.counted == {} and again.duplicates == 20
+    # ... and the next mention of either input counts.
+    fresh = count_scored(restored, [(dataclasses.replace(ms[-1], id="new-1"), 0, len(here))])
+    assert fresh.counted == {"acme": [1, int(ms[-1].sentiment == "negative")]} and fresh.duplicates == 0
