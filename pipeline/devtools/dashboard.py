@@ -59,10 +59,11 @@ DRILL_DOWN = [
      [(f"sum by (status) (increase(buzzwatch_alerts_total{{{B}}}{R}))", "{{status}}")]),
 ]
 HEALTH = [
-    ("Throughput", "Records read from the mentions topic, mentions scored (by language), dropped as "
-     "unmatched, late or duplicate; per second.", "ops",
+    ("Throughput", "Records read from the mentions topic, mentions scored (by language), sent on to "
+     "another partition (not keyed by brand), dropped as unmatched, late or duplicate; per second.", "ops",
      [(f"sum(rate(buzzwatch_ingested_records_total{R}))", "ingested"),
       (f"sum by (lang) (rate(buzzwatch_scored_mentions_total{R}))", "scored {{lang}}"),
+      (f"sum(rate(buzzwatch_repartitioned_mentions_total{R}))", "repartitioned"),
       (f"sum(rate(buzzwatch_unmatched_mentions_total{R}))", "unmatched"),
       (f"sum(rate(buzzwatch_late_mentions_total{R}))", "late"),
       (f"sum(rate(buzzwatch_duplicate_mentions_total{R}))", "duplicate")]),
