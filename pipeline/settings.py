@@ -43,7 +43,7 @@ class Settings:
     max_future_s: float = 900.0  # mentions stamped further ahead of the wall clock go to the DLQ
     producer_max_batch_bytes: int = 16384  # 16 = one record per batch: needed on Tansu (see README)
     commit_interval_s: float = 2.8  # processed offsets are committed this often ...
-    commit_every: int = 10_000  # ... or after this many messages, whichever comes first
+    commit_every: int = 100_000  # ... or after this many messages, whichever comes first (see README)
     publish_scored: bool = False  # every scored mention to the scored topic, not only those that must move
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 2.0
@@ -150,7 +150,7 @@ class Settings:
             max_future_s=float(number("BUZZWATCH_MAX_FUTURE_S", 900.0, float)),
             producer_max_batch_bytes=max(1, int(number("BUZZWATCH_PRODUCER_MAX_BATCH_BYTES", 16384))),
             commit_interval_s=float(number("BUZZWATCH_COMMIT_INTERVAL_S", 2.8, float)),
-            commit_every=max(1, int(number("BUZZWATCH_COMMIT_EVERY", 10_000))),
+            commit_every=max(1, int(number("BUZZWATCH_COMMIT_EVERY", 100_000))),
             publish_scored=flag("BUZZWATCH_PUBLISH_SCORED", False),
             session_timeout_s=float(number("BUZZWATCH_SESSION_TIMEOUT_S", 6.0, float)),
             heartbeat_interval_s=float(number("BUZZWATCH_HEARTBEAT_INTERVAL_S", 2.0, float)),
