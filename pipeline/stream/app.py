@@ -320,15 +320,15 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             else:
                 key = out.brand.encode()
                 part = scored_partition(key)
+                out_to = moved
                 if part == msg.partition and part in held:
                     here.append((out, part, msg.offset))
                     if len(here) % 50 == 1:
                         here_appended.append(msg.timestamp / 1000)
                     if not settings.publish_scored:
                         continue
-                    published.append((part, key, encode(out), batches.carried_timestamp(msg.timestamp, now_ms)))
-                else:
-                    moved.append((part, key, encode(out), batches.carried_timestamp(msg.timestamp, now_ms)))
+                    out_to = published
+                out_to.append((part, key, encode(out), batches.carried_timestamp(msg.timestamp, now_ms)))
         producer = app.producer._ensure_producer()  # aiokafka's, under Faust's Producer service
         pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, moved)]
         if published:

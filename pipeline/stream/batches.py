@@ -290,13 +290,14 @@ async def produce_batches(producer: Any, topic: str,
     """
     open_batches: dict[int, Any] = {}  # partition -> the batch being filled
     written = []
+    headers = headers or []
     for part, key, value, ts in records:
         batch = open_batches.get(part)
-        if batch is None or batch.append(key=key, value=value, timestamp=ts, headers=headers or []) is None:
+        if batch is None or batch.append(key=key, value=value, timestamp=ts, headers=headers) is None:
             if batch is not None:  # full: on its way, and a new one for this partition
                 written.append(Written(part, batch.record_count(), await producer.send_batch(batch, topic, partition=part)))
             batch = open_batches[part] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=ts, headers=headers or []) is None:  # larger than a batch
+            if batch.append(key=key, value=value, timestamp=ts, headers=headers) is None:  # larger than a batch
                 written.append(Written(part, 1, await producer.send(topic, value, key=key, partition=part,
                                                                     timestamp_ms=ts, headers=headers)))
     for part, batch in open_batches.items():

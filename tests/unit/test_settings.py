@@ -11,6 +11,9 @@ def test_defaults_and_overrides():
                            "SLACK_DEFAULT_CHANNEL": "#buzz"})
     assert s.kafka_bootstrap_servers == "k1:9092,k2:9092"
     assert s.metrics_port == 9200 and s.slack_default_channel == "#buzz" and s.brands_file is None
+    assert s.publish_scored is False and s.commit_every == 100_000
+    for raw, value in (("true", True), ("1", True), ("YES", True), ("off", False), ("0", False)):
+        assert Settings.from_env({"BUZZWATCH_PUBLISH_SCORED": raw}).publish_scored is value, raw
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -18,6 +21,7 @@ def test_defaults_and_overrides():
     ("BUZZWATCH_METRICS_PORT", "70000", "BUZZWATCH_METRICS_PORT: not a port number"),
     ("BUZZWATCH_BATCH_SIZE", "-5", "BUZZWATCH_BATCH_SIZE: must not be negative"),
     ("BUZZWATCH_MAX_FUTURE_S", "soon", "BUZZWATCH_MAX_FUTURE_S: expected a number"),
+    ("BUZZWATCH_PUBLISH_SCORED", "sometimes", "BUZZWATCH_PUBLISH_SCORED: expected true or false, got 'sometimes'"),
 ])
 def test_bad_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError, match=message):
