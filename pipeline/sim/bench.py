@@ -9,8 +9,10 @@ each on a fresh broker (Tansu keeps everything in memory):
    batches of 1,000, in this process - the ceiling the production path can reach.
 2. *production*: the mentions are produced to ``mentions`` (keyed by brand), a bare aiokafka
    consumer reads them back decoding each with orjson (the raw ceiling), then the worker starts
-   and drains the backlog: mentions -> ingest/score -> ``mentions.scored`` -> windows/detect.
-   Throughput is the slope of the windows' counter between 10% and 90% of the backlog.
+   and drains the backlog: mentions -> ingest/score -> windows/detect (keyed by brand, each is
+   counted where it is scored). Throughput is the slope of the windows' counter between 10% and
+   90% of the backlog. A process that scores and consumes, one after the other, cannot beat
+   1 / (1/scorer + 1/raw ceiling): that bound is printed beside the worker's figure.
 3. *latency*: each rate on a fresh broker and worker (Tansu's memory storage slows down with what
    it holds, Kafka does not), mentions at 50% of the measured maximum for ``--latency-s``,
    their event time going on from the backlog's at the clock's pace, as a live stream's. Latency =
@@ -318,6 +320,18 @@ def scorer_only(raws: list[bytes], passes: int = 3) -> float:
         gc.set_threshold(*threshold)
 
 
+def decode_only(raws: list[bytes], passes: int = 3) -> float:
+    """orjson's decode rate over ``raws``, best of ``passes``: the share the scorer and the raw
+    consumer both include, counted once in the one-process bound."""
+    loads, best = orjson.loads, 0.0
+    for _ in range(passes):
+        started = time.perf_counter()
+        for raw in raws:
+            loads(raw)
+        best = max(best, len(raws) / (time.perf_counter() - started))
+    return best
+
+
 async def send_alerts(bootstrap: str, alerts: int, alert_sent: dict[str, float]) -> None:
     """``alerts`` synthetic incidents (with chart data) at 2/s, as ``make latency`` sends them."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
@@ -618,6 +632,12 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
         seen = timeline.poll_until(worker, "production", len(keyed), timeout=300)
         fig["mentions_per_s"] = round(slope(seen, 0, len(keyed)))
         say(f"production path: {fig['mentions_per_s']:,}/s")
+    # One process does, per mention, at least what the scorer and the bare consumer each do alone, one
+    # after the other - the JSON decoding, which both include, once: its throughput cannot pass
+    # 1 / (1/scorer + 1/raw - 1/decode), whatever the rest of the machinery costs.
+    fig["orjson_decode_per_s"] = round(decode_only(raws[:60000]))
+    fig["one_process_bound_per_s"] = round(1 / (1 / fig["scorer_only_per_s"] + 1 / fig["raw_ceiling_per_s"]
+                                                - 1 / fig["orjson_decode_per_s"]))
 
     # Each latency rate on a fresh broker and worker: Tansu's memory storage costs more CPU the more
     # it holds (at a constant 2,000/s: 15% of a core in the first 10 s, 61% in the sixth -
@@ -818,6 +838,10 @@ def print_table(fig: dict[str, Any]) -> None:
             ("raw ceiling: aiokafka + orjson, scored", f"{fig['raw_ceiling_scored_per_s']:,}/s", "", ""),
             ("worker, production scorer (end to end)", f"{fig['mentions_per_s']:,}/s",
              f"{ratio('mentions_per_s', 'scorer_only_per_s')} of scorer only", ">= 80%, >= 10,000/s"),
+            ("  bound for one process: scorer + raw consumer, nothing else",
+             f"{fig['one_process_bound_per_s']:,}/s",
+             f"{ratio('one_process_bound_per_s', 'scorer_only_per_s')} of scorer only; the worker "
+             f"{ratio('mentions_per_s', 'one_process_bound_per_s')} of it", ""),
             ("worker, pre-scored (streaming machinery)", f"{fig['prescored_mentions_per_s']:,}/s",
              f"{ratio('prescored_mentions_per_s', 'raw_ceiling_scored_per_s')} of raw ceiling",
              ">= 25%, >= 30,000/s"),
