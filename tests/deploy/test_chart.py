@@ -137,11 +137,23 @@ def test_every_document_matches_its_schema(chart: Any, scenario: Path) -> None:
     errors = [e for doc in docs if (doc["apiVersion"], doc["kind"]) not in SHARED_CRDS for e in schema_errors(doc)]
     assert not errors, "\n".join(errors)
     assert all(d["metadata"].get("namespace") for d in docs), "every object names its namespace"
+    assert {d["kind"] for d in docs if (d["apiVersion"], d["kind"]) in SHARED_CRDS} == operator_kinds(
+        values_of(scenario)), "a ServiceMonitor / PrometheusRule exactly when the values enable it"
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def operator_kinds(values: dict) -> set[str]:
+    """The prometheus-operator objects a scenario's values enable."""
+    return {kind for kind, key in (("ServiceMonitor", "serviceMonitor"), ("PrometheusRule", "prometheusRule"))
+            if (values.get(key) or {}).get("enabled")}
+
+
+MONITORED = [p for p in SCENARIOS if operator_kinds(values_of(p))]
+
+
+@pytest.mark.parametrize("scenario", MONITORED, ids=[f"{p.parent.name}/{p.name}" for p in MONITORED])
 def test_prometheus_operator_documents_match_their_schemas(chart: Any, scenario: Path) -> None:
     docs = [d for d in render(chart, values_of(scenario)) if (d["apiVersion"], d["kind"]) in SHARED_CRDS]
+    assert docs
     errors = [e for doc in docs for e in schema_errors(doc)]
     assert not errors, "\n".join(errors)
 
@@ -310,13 +322,16 @@ def test_monitoring_objects_only_when_asked(chart: Any) -> None:
 
 
 def test_pods_roll_when_the_brands_change(chart: Any) -> None:
-    def checksum(values: dict) -> str:
-        return one(render(chart, values), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    def checksum(values: dict) -> str:  # rendered afresh each time (render() caches by values)
+        out = chart.render(values=values, name=RELEASE, namespace=NAMESPACE)
+        docs = [d for name, text in out.items() if name.endswith("deployment.yaml") for d in yaml.safe_load_all(text) if d]
+        return one(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
     a = {"brands": [{"id": "acme", "handles": ["@acme"]}]}
     b = {"brands": [{"id": "acme", "handles": ["@acme", "@acmeair"]}]}
     assert checksum(a) != checksum(b)
-    assert checksum(a) == checksum(a)
+    assert checksum(a) == checksum(a), "the same values, two renders: the same checksum (no roll)"
+    assert checksum({**a, "replicaCount": 3}) == checksum(a), "scaling alone does not roll the pods"
 
 
 def test_notes_tell_how_to_watch_the_rollout(chart: Any) -> None:

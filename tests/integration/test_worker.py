@@ -11,7 +11,7 @@ import time
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.core.brands import BrandMatcher, load_brands
 from pipeline.core.detector import DetectorConfig
@@ -43,13 +43,31 @@ def root_posts(slack, channel: str) -> list[dict]:
 
 
 async def read_topic(bootstrap: str, topic: str, n: int, timeout: float = 20.0) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    """At least ``n`` records of ``topic`` (waiting up to ``timeout`` for them), then the rest of what it
+    holds by then: read to its end offsets, so that a test asserting an exact count sees a duplicate
+    written after the first ``n`` too. ``n=0``: the topic as it is now. Fewer than ``n`` come back
+    when the time runs out (the caller's assertion says what is missing)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     out: list = []
     try:
         deadline = time.monotonic() + timeout
-        while len(out) < n and time.monotonic() < deadline:
+        tps: list[TopicPartition] = []
+        while not tps and time.monotonic() < deadline:  # the topic may not exist yet
+            await consumer.topics()  # refreshes the metadata
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            if not tps:
+                await asyncio.sleep(0.5)
+        if not tps:
+            return out
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends: dict | None = None
+        while time.monotonic() < deadline:
+            if ends is None and len(out) >= n:
+                ends = await consumer.end_offsets(tps)
+            if ends is not None and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                break
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 out.extend(records)
@@ -82,7 +100,7 @@ def wait_caught_up(worker, topics: tuple[str, ...] = ("mentions", "mentions.scor
 
 def final_states(bootstrap: str, timeout: float = 15.0) -> dict[str, dict]:
     """The brand-state table as its changelog ends: the last state written per brand."""
-    msgs = asyncio.run(read_topic(bootstrap, "buzzwatch-brand-state-changelog", 10**9, timeout=timeout))
+    msgs = asyncio.run(read_topic(bootstrap, "buzzwatch-brand-state-changelog", 0, timeout=timeout))
     return {json.loads(m.key): json.loads(m.value) for m in sorted(msgs, key=lambda m: m.offset) if m.value}
 
 

@@ -165,10 +165,14 @@ def test_quiet_hours_post_without_the_ping(standin):
     brand = Brand("acme", "Acme Air", handles=("@acme",), mention_on=(("warning", "<!subteam^S0COMMS>"),),
                   quiet_hours=QuietHours("22:00", "07:00", "Europe/Paris", "critical"))
     paris_3am = 1772416800.0
+    now = [paris_3am]
     n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
-                 ping_for=lambda b, sev, ts: brand.ping(sev, ts), clock=lambda: paris_3am)
+                 ping_for=lambda b, sev, ts: brand.ping(sev, ts), clock=lambda: now[0])
     n.deliver(full(), {})
     assert "<!subteam" not in str(standin.messages()) and len(roots(standin)) == 1
+    now[0] = paris_3am + 9 * 3600  # noon in Paris: the same kind of incident pings the team
+    n.deliver({**full(), "incident_id": "acme-noon"}, {})
+    assert len(roots(standin)) == 2 and roots(standin)[1]["text"].startswith("<!subteam^S0COMMS>")
 
 
 def test_unknown_incident_ack_is_ignored(standin):
