@@ -235,7 +235,7 @@ def read_alerts(path: Path) -> list[dict[str, Any]]:
 
 
 # -- matching and metrics ----------------------------------------------------------------------
-def _quantile(values: list[float], q: float) -> float | None:
+def quantile(values: list[float], q: float) -> float | None:
     """Nearest-rank quantile (None for no values)."""
     if not values:
         return None
@@ -318,8 +318,8 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, Any], oracle: dict[s
         "recall": r(len(delays) / len(bursts) if bursts else None, 3),
         "incidents": len(incidents),
         "precision": r(true_pos / len(incidents) if incidents else None, 3),
-        "delay_median_min": r(_quantile(delays, 0.5)), "delay_p90_min": r(_quantile(delays, 0.9)),
-        "excess_median_min": r(_quantile(excess, 0.5)), "excess_p90_min": r(_quantile(excess, 0.9)),
+        "delay_median_min": r(quantile(delays, 0.5)), "delay_p90_min": r(quantile(delays, 0.9)),
+        "excess_median_min": r(quantile(excess, 0.5)), "excess_p90_min": r(quantile(excess, 0.9)),
         "before_peak": r(before_peak / len(bursts) if bursts else None, 3),
         "duplicates_per_burst": r(dups / len(delays) if delays else None, 3),
         "quiet_false": len(quiet), "quiet_brand_weeks": round(weeks, 2),
@@ -344,6 +344,6 @@ def breakdown(truth: dict[str, Any], per_burst: dict[str, float | None], oracle:
         x = [per_burst[e["id"]] - oracle[e["id"]] for e in eps  # type: ignore[operator]
              if per_burst.get(e["id"]) is not None and oracle.get(e["id"]) is not None]
         o = [oracle[e["id"]] for e in eps if oracle.get(e["id"]) is not None]
-        out[value] = {"bursts": len(eps), "recall": round(len(d) / len(eps), 2), "delay_median": _quantile(d, 0.5),
-                      "excess_median": _quantile(x, 0.5), "oracle_median": _quantile(o, 0.5)}
+        out[value] = {"bursts": len(eps), "recall": round(len(d) / len(eps), 2), "delay_median": quantile(d, 0.5),
+                      "excess_median": quantile(x, 0.5), "oracle_median": quantile(o, 0.5)}
     return out
