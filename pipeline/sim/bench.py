@@ -12,7 +12,8 @@ each on a fresh broker (Tansu keeps everything in memory):
    and drains the backlog: mentions -> ingest/score -> windows/detect (keyed by brand, each is
    counted where it is scored). Throughput is the slope of the windows' counter between 10% and
    90% of the backlog. A process that scores and consumes, one after the other, cannot beat
-   1 / (1/scorer + 1/raw ceiling): that bound is printed beside the worker's figure.
+   1 / (1/scorer + 1/raw ceiling - 1/orjson decode): that bound is printed beside the worker's
+   figure.
 3. *latency*: each rate on a fresh broker and worker (Tansu's memory storage slows down with what
    it holds, Kafka does not), mentions at 50% of the measured maximum for ``--latency-s``,
    their event time going on from the backlog's at the clock's pace, as a live stream's. Latency =

@@ -199,14 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", help="write the suite, truth and alerts into this folder instead of a temporary one")
     ap.add_argument("--seeds", type=parse_seeds, help="only the suite's quality on each of these seeds (1-10, or 3,5,8)")
     args = ap.parse_args(argv)
-    if args.seeds:
+    if not 0 < args.scale <= 20 or args.days < 3:
+        print("--scale must be in (0, 20] and --days at least 3", file=sys.stderr)
+        return 2
+    if args.seeds:  # the suite only: no NAB
         return sweep(args.seeds, args.days, args.scale)
     datasets = Path(args.datasets)
     if not (datasets / "nab" / "windows.json").exists():
         print(f"NAB data not found under {datasets}/nab: pass --datasets", file=sys.stderr)
-        return 2
-    if not 0 < args.scale <= 20 or args.days < 3:
-        print("--scale must be in (0, 20] and --days at least 3", file=sys.stderr)
         return 2
 
     with tempfile.TemporaryDirectory() as tmp:

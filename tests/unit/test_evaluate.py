@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pipeline.records import format_time, parse_time
@@ -171,3 +173,23 @@ def test_bench_detect_refuses_a_missing_dataset_folder(tmp_path, capsys):
 
     assert bench_detect.main(["--datasets", str(tmp_path)]) == 2
     assert "NAB data not found" in capsys.readouterr().err
+
+
+def test_the_seed_sweep_scores_each_seed_as_one_suite_would_and_pools_every_burst(tmp_path, capsys):
+    from pipeline.sim import bench_detect
+
+    assert bench_detect.main(["--seeds", "3,4", "--days", "3", "--scale", "0.05"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    caught = 0
+    for seed, row in zip((3, 4), out["seeds"], strict=True):  # each seed on its own, as the single-suite bench scores it
+        folder = tmp_path / str(seed)
+        folder.mkdir()
+        mentions, _, suite = bench_detect.write_suite(folder, seed=seed, days=3, scale=0.05)
+        bench_detect.timed_detect(mentions, folder / "alerts.jsonl", runs=1)
+        truth = suite.truth
+        counts = ev.minute_counts(suite.rows, parse_time(truth["start"]), truth["days"] * 1440)
+        oracle = ev.oracle_delays(truth, counts)
+        m = ev.score(ev.incidents_from_alerts(ev.read_alerts(folder / "alerts.jsonl")), truth, oracle)
+        assert row == {"seed": seed, **{k: m[k] for k, _, _ in bench_detect.SWEEP}}
+        caught += sum(1 for b, d in m["per_burst_delay"].items() if d is not None and oracle.get(b) is not None)
+    assert out["pooled_bursts"] == caught
