@@ -44,6 +44,8 @@ import json
 import math
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -319,6 +321,24 @@ def scorer_only(raws: list[bytes], passes: int = 3) -> float:
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+_SCORER_ONLY = """
+import sys
+import orjson
+from pipeline.sim.bench import START, mentions, scorer_only
+backlog = mentions(int(sys.argv[1]), int(sys.argv[2]), START, 12 * 3600.0, seed=1)  # as main_phases makes it
+print(round(scorer_only([orjson.dumps(m) for m in backlog[:60_000]])))
+"""
+
+
+def scorer_only_system_malloc(n: int, brands: int) -> int:
+    """``scorer_only`` on the same 60,000 mentions in a process running on glibc's allocator, as the
+    worker runs (``stream/heap.py``): the scorer allocates many small objects and pays ~19% for it."""
+    env = {**os.environ, "PYTHONMALLOC": "malloc"}
+    done = subprocess.run([sys.executable, "-c", _SCORER_ONLY, str(n), str(brands)], env=env, capture_output=True,
+                          text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1])
 
 
 def decode_only(raws: list[bytes], passes: int = 3) -> float:
@@ -621,7 +641,9 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
     backlog = mentions(args.mentions, args.brands, START, span, seed=1)
     raws = [orjson.dumps(m) for m in backlog]
     fig["scorer_only_per_s"] = round(scorer_only(raws[:60000]))
-    say(f"scorer only: {fig['scorer_only_per_s']:,}/s")
+    fig["scorer_only_system_malloc_per_s"] = scorer_only_system_malloc(args.mentions, args.brands)
+    say(f"scorer only: {fig['scorer_only_per_s']:,}/s; on the worker's allocator (PYTHONMALLOC=malloc): "
+        f"{fig['scorer_only_system_malloc_per_s']:,}/s")
 
     with stack(work, "production", slack) as (broker, worker):
         keyed = [(m["brand"].encode(), r) for m, r in zip(backlog, raws, strict=True)]
@@ -835,6 +857,9 @@ def print_table(fig: dict[str, Any]) -> None:
     if "mentions_per_s" in fig:
         rows += [
             ("scorer only (Ingestor.run, batches of 1,000, best of 3)", f"{fig['scorer_only_per_s']:,}/s", "", ""),
+            ("  the same on the worker's allocator (PYTHONMALLOC=malloc)",
+             f"{fig['scorer_only_system_malloc_per_s']:,}/s",
+             f"the worker end to end: {ratio('mentions_per_s', 'scorer_only_system_malloc_per_s')} of it", ""),
             ("raw ceiling: aiokafka + orjson, mentions", f"{fig['raw_ceiling_per_s']:,}/s", "", ""),
             ("raw ceiling: aiokafka + orjson, scored", f"{fig['raw_ceiling_scored_per_s']:,}/s", "", ""),
             ("worker, production scorer (end to end)", f"{fig['mentions_per_s']:,}/s",
