@@ -6,7 +6,8 @@ the counted families), its RSS from ``/proc``. Phases,
 each on a fresh broker (Tansu keeps everything in memory):
 
 1. *scorer only*: ``Ingestor.run`` (decode, brand, language id, model) over the bench's mentions in
-   batches of 1,000, in this process - the ceiling the production path can reach.
+   batches of 1,000, in this process - the ceiling the production path can reach; and the same
+   in a process on glibc's allocator, which the worker runs on (``stream/heap.py``).
 2. *production*: the mentions are produced to ``mentions`` (keyed by brand), a bare aiokafka
    consumer reads them back decoding each with orjson (the raw ceiling), then the worker starts
    and drains the backlog: mentions -> ingest/score -> windows/detect (keyed by brand, each is
