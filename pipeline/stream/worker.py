@@ -17,7 +17,7 @@ from pipeline.core.brands import Brand, load_brands
 from pipeline.notify.slack import BotSink, Sink, TerminalSink, WebhookSink
 from pipeline.settings import Settings
 from pipeline.stream.app import build_app
-from pipeline.stream.heap import tune_gc, use_system_malloc
+from pipeline.stream.heap import allocator, tune_gc, use_system_malloc
 from pipeline.stream.web import start_web
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,11 @@ def choose_sink(settings: Settings) -> Sink:
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
-    # Runs again from the start with PYTHONMALLOC=malloc (same pid): memory of evicted brands can
-    # then go back to the OS (stream/heap.py). Settings were checked already; they are read again.
+    # Runs again from the start with PYTHONMALLOC=malloc, and mimalloc preloaded where installed (same
+    # pid): memory of evicted brands can then go back to the OS (stream/heap.py). Settings were
+    # checked already; they are read again.
     use_system_malloc()
+    log.info("allocator: %s", allocator())
     brands: list[Brand] = load_brands(settings.brands_file) if settings.brands_file else []
     registry = CollectorRegistry()
     # One event loop for Faust and the web port, created first so both use it; the web port

@@ -18,6 +18,8 @@ import pytest
 import yaml
 from deploykit import CHART, ROOT, required_module
 
+from pipeline.stream.heap import MIMALLOC_ENV
+
 BUILD_TOOLS = ("build-essential", "gcc", "g++", "make", "cmake", "git", "cargo", "rustc")
 
 
@@ -78,6 +80,10 @@ def test_read_only_root_filesystem_friendly(stages: list[list[dict]]) -> None:
     assert "HOME=/tmp" in env, "caches go to /tmp (an emptyDir), not to a read-only home"
     assert "BUZZWATCH_DATA_DIR=/var/lib/buzzwatch" in env
     assert "PYTHONMALLOC=malloc" in env, "set in the image, the worker does not re-execute itself at start-up"
+    assert "LD_PRELOAD=/opt/buzzwatch/lib/libmimalloc.so.2" in env, "mimalloc, from the build stage's virtualenv"
+    assert all(f"{k}={v}" in env for k, v in MIMALLOC_ENV.items()), "the worker's mimalloc options"
+    assert any("/opt/buzzwatch/lib/libmimalloc.so.2" in run for run in values_of(stages[0], "RUN")), \
+        "the build stage copies mimalloc into the virtualenv the final stage copies"
     assert any("compileall" in run for run in values_of(stages[0], "RUN")), "bytecode compiled at build time"
 
 

@@ -3,6 +3,7 @@ the system allocator (PYTHONMALLOC=malloc, which the worker re-executes itself w
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stream.heap import HeapTrimmer, use_system_malloc
+from pipeline.stream.heap import MIMALLOC_ENV, HeapTrimmer, find_mimalloc, use_system_malloc
 
 
 def test_trims_once_enough_brands_were_evicted_and_not_more_often_than_the_interval():
@@ -45,7 +46,7 @@ def test_the_worker_runs_again_with_the_system_allocator_once(monkeypatch):
     monkeypatch.setattr(sys, "orig_argv", ["/venv/bin/python", "-m", "pipeline.cli", "worker"], raising=False)
     runs = []
     env = {"KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
-    assert use_system_malloc(env, execv=lambda exe, argv: runs.append((exe, argv)))
+    assert use_system_malloc(env, execv=lambda exe, argv: runs.append((exe, argv)), mimalloc=False)
     assert runs == [(sys.executable, ["/venv/bin/python", "-m", "pipeline.cli", "worker"])]  # same command line
     assert env == {"KAFKA_BOOTSTRAP_SERVERS": "k:9092", "PYTHONMALLOC": "malloc"}
     # The new process has it set: it goes on instead of running itself again.
@@ -58,6 +59,24 @@ def test_an_operators_allocator_choice_wins(monkeypatch, env):
     before = dict(env)
     assert not use_system_malloc(env, execv=lambda exe, argv: pytest.fail("ran again"))
     assert env == before
+
+
+def test_mimalloc_is_preloaded_with_its_options_beside_what_was_preloaded(monkeypatch):
+    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "pipeline.cli", "worker"], raising=False)
+    env = {"LD_PRELOAD": "libfoo.so", "MIMALLOC_RESET_DELAY": "25"}
+    assert use_system_malloc(env, execv=lambda exe, argv: None, mimalloc="libmimalloc.so.2")
+    assert env["LD_PRELOAD"] == "libfoo.so libmimalloc.so.2" and env["PYTHONMALLOC"] == "malloc"
+    assert env["MIMALLOC_RESET_DELAY"] == "25"  # an operator's option wins
+    assert all(env[k] == v for k, v in MIMALLOC_ENV.items() if k != "MIMALLOC_RESET_DELAY")
+    plain: dict[str, str] = {}
+    assert use_system_malloc(plain, execv=lambda exe, argv: None, mimalloc=False)
+    assert plain == {"PYTHONMALLOC": "malloc"}  # no mimalloc: glibc's allocator, as before
+
+
+def test_the_mimalloc_library_is_the_operators_or_the_systems():
+    assert find_mimalloc({"BUZZWATCH_MIMALLOC": "/opt/lib/libmimalloc.so"}) == "/opt/lib/libmimalloc.so"
+    assert find_mimalloc({"BUZZWATCH_MIMALLOC": "0"}) is None
+    assert find_mimalloc({}) == ctypes.util.find_library("mimalloc")
 
 
 def test_a_real_interpreter_runs_again_with_it(tmp_path):
@@ -91,3 +110,23 @@ def test_tune_gc_takes_start_ups_objects_out_of_every_collection(tmp_path):
     before, after, frozen, young, expected = map(int, out.stdout.split())
     assert before > 50_000 and after < 1_000 and frozen >= before - after - 5_000
     assert young == expected == 50_000
+
+
+def test_a_real_worker_start_loads_mimalloc_where_it_is_installed(tmp_path):
+    """Through a real interpreter: with mimalloc installed (Debian's libmimalloc2.0; .ci/run installs
+    it) the process runs again with it loaded, and ``allocator()`` says so; without it, glibc's."""
+    script = tmp_path / "probe.py"
+    script.write_text("from pipeline.stream.heap import allocator, use_system_malloc\n"
+                      "use_system_malloc()\n"
+                      "print(allocator(), flush=True)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONMALLOC", "BUZZWATCH_PYMALLOC", "LD_PRELOAD")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    expected = "mimalloc" if find_mimalloc(env) else "malloc"
+    if expected == "malloc" and os.environ.get("CI", "").lower() == "true":
+        pytest.fail("libmimalloc not found: .ci/run installs Debian's libmimalloc2.0")
+    assert out.stdout.split() == [expected]
+    env["BUZZWATCH_MIMALLOC"] = "0"  # turned off: glibc's allocator
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert out.stdout.split() == ["malloc"], out.stderr
