@@ -40,7 +40,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     # pid): memory of evicted brands can then go back to the OS (stream/heap.py). Settings were
     # checked already; they are read again.
     use_system_malloc()
-    log.info("allocator: %s", allocator())
     brands: list[Brand] = load_brands(settings.brands_file) if settings.brands_file else []
     registry = CollectorRegistry()
     # One event loop for Faust and the web port, created first so both use it; the web port
@@ -50,10 +49,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     app = build_app(settings, brands, choose_sink(settings), registry=registry)
     start_http_server(settings.metrics_port, registry=registry)
     loop.run_until_complete(start_web(app.buzzwatch_web, settings.web_port))  # type: ignore[attr-defined]
-    log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s, detection core %s",
-                len(brands), settings.metrics_port, settings.web_port,
+    log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s, detection core %s, "
+                "allocator %s", len(brands), settings.metrics_port, settings.web_port,
                 "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: buttons refused)",
-                settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source")
+                settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source", allocator())
     tune_gc()  # after start-up's allocations, before the stream's (stream/heap.py)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, loop=loop)
     worker.execute_from_commandline()  # returns only through sys.exit

@@ -22,6 +22,7 @@ from pipeline.records import ScoredMention, format_time
 from pipeline.sim.bench import clock_ticks, prescored, produce
 from pipeline.sim.generate import demo_spec, generate
 from pipeline.stream.app import COUNTED_HEADER, brand_partition
+from pipeline.stream.heap import find_mimalloc
 from tests.integration.conftest import BRANDS, ROOT, replay, write_jsonl
 
 pytestmark = pytest.mark.integration
@@ -136,6 +137,8 @@ def demo_rows() -> list[dict]:
 def test_negative_burst_alerts_positive_burst_does_not_bad_record_goes_to_dlq(
         broker, slack, start_worker, tmp_path, demo_rows):
     worker = start_worker()
+    # It runs again on the allocator that gives memory back: mimalloc where installed (stream/heap.py).
+    assert f"allocator {'mimalloc' if find_mimalloc() else 'malloc'}" in worker.log_path.read_text()
     early = len(demo_rows) // 10  # the malformed record sits early: everything after it must still count
     path = write_jsonl(tmp_path / "stream.jsonl", [*demo_rows[:early], MALFORMED, *demo_rows[early:]])
     replay(path, broker.bootstrap)
