@@ -79,16 +79,10 @@ def timed_detect(mentions: Path, alerts: Path, runs: int = DETECT_RUNS) -> list[
 # 233,952/s at 21:40 the same day), so the same sitting's orjson decode rate over the same lines is printed next
 # to the detect figure: their ratio is the figure to compare across machines and days.
 _DECODE = """
-import sys, time, orjson
-lines = open(sys.argv[1], "rb").readlines()
-loads = orjson.loads
-best = 0.0
-for _ in range(3):
-    t = time.perf_counter()
-    for line in lines:
-        loads(line)
-    best = max(best, len(lines) / (time.perf_counter() - t))
-print(round(best))
+import sys
+from pipeline.sim.bench import decode_only
+with open(sys.argv[1], "rb") as fh:
+    print(round(decode_only(fh.readlines())))
 """
 
 
