@@ -60,6 +60,8 @@ class Settings:
     kafka_ssl_cafile: str | None = None
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
+    keep_pymalloc: bool = False  # read again by stream/heap.py before anything else; checked here
+    mimalloc: str | None = None  # likewise: a path or library name, "0" for none, unset: the system's
 
     def __repr__(self) -> str:
         parts = []
@@ -127,6 +129,9 @@ class Settings:
         if template is not None and "{brand}" not in template:
             raise ConfigError(f"BUZZWATCH_GRAFANA_URL_TEMPLATE: must contain {{brand}}, got {template!r}")
 
+        mimalloc = text("BUZZWATCH_MIMALLOC")
+        if mimalloc is not None and "/" in mimalloc and not os.path.isfile(mimalloc):
+            raise ConfigError(f"BUZZWATCH_MIMALLOC: no such file: {mimalloc}")
         port = int(number("BUZZWATCH_METRICS_PORT", 9108))
         if port > 65535:
             raise ConfigError(f"BUZZWATCH_METRICS_PORT: not a port number: {port}")
@@ -167,4 +172,6 @@ class Settings:
             kafka_ssl_cafile=text("KAFKA_SSL_CAFILE"),
             kafka_ssl_certfile=text("KAFKA_SSL_CERTFILE"),
             kafka_ssl_keyfile=text("KAFKA_SSL_KEYFILE"),
+            keep_pymalloc=flag("BUZZWATCH_PYMALLOC", False),
+            mimalloc=mimalloc,
         )

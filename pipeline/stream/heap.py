@@ -82,9 +82,11 @@ def use_system_malloc(environ: dict[str, str] | None = None,
     allocates many small objects, 19% slower than pymalloc, and the worker's production path 27%
     slower; on mimalloc the production path runs 18% faster than on glibc's and gives its free pages
     back as glibc does after ``malloc_trim`` (382 MiB at 100,000 idle brands; README, "Memory").
-    ``BUZZWATCH_PYMALLOC=1`` keeps pymalloc, whose memory is never given back (587 MiB)."""
+    ``BUZZWATCH_PYMALLOC=1`` keeps pymalloc, whose memory is never given back (587 MiB). The image
+    sets ``PYTHONMALLOC`` and ``LD_PRELOAD`` itself (no second start): there, those choose."""
     env = os.environ if environ is None else environ
-    if env.get("BUZZWATCH_PYMALLOC") == "1" or all(k in env for k in SYSTEM_MALLOC_ENV):
+    keep = env.get("BUZZWATCH_PYMALLOC", "").lower() in ("1", "true", "yes", "on")  # Settings checked it
+    if keep or all(k in env for k in SYSTEM_MALLOC_ENV):
         return False
     argv = list(getattr(sys, "orig_argv", []) or [])
     if not argv:

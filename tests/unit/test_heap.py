@@ -53,7 +53,7 @@ def test_the_worker_runs_again_with_the_system_allocator_once(monkeypatch):
     assert not use_system_malloc(env, execv=lambda exe, argv: runs.append((exe, argv))) and len(runs) == 1
 
 
-@pytest.mark.parametrize("env", [{"PYTHONMALLOC": "pymalloc"}, {"BUZZWATCH_PYMALLOC": "1"}])
+@pytest.mark.parametrize("env", [{"PYTHONMALLOC": "pymalloc"}, {"BUZZWATCH_PYMALLOC": "1"}, {"BUZZWATCH_PYMALLOC": "true"}])
 def test_an_operators_allocator_choice_wins(monkeypatch, env):
     monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "pipeline.cli", "worker"], raising=False)
     before = dict(env)

@@ -22,6 +22,8 @@ def test_defaults_and_overrides():
     ("BUZZWATCH_BATCH_SIZE", "-5", "BUZZWATCH_BATCH_SIZE: must not be negative"),
     ("BUZZWATCH_MAX_FUTURE_S", "soon", "BUZZWATCH_MAX_FUTURE_S: expected a number"),
     ("BUZZWATCH_PUBLISH_SCORED", "sometimes", "BUZZWATCH_PUBLISH_SCORED: expected true or false, got 'sometimes'"),
+    ("BUZZWATCH_PYMALLOC", "please", "BUZZWATCH_PYMALLOC: expected true or false, got 'please'"),
+    ("BUZZWATCH_MIMALLOC", "/nowhere/libmimalloc.so", "BUZZWATCH_MIMALLOC: no such file: /nowhere/libmimalloc.so"),
 ])
 def test_bad_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError, match=message):
