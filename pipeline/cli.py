@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -17,7 +18,7 @@ from typing import IO, Any
 import orjson
 
 from pipeline.errors import BuzzwatchError, ConfigError, InvalidLine, InvalidRecord
-from pipeline.records import encode, parse_time
+from pipeline.records import encode, format_time, parse_time
 
 EXIT_BAD_INPUT = 2
 DEFAULT_SENSITIVITY = 2e-7  # DetectorConfig.p_open (not imported here: the CLI starts without the core)
@@ -36,13 +37,26 @@ def _open_in(stack: ExitStack, path: str | None) -> IO[bytes]:
         raise BadInput(f"{path}: cannot open: {exc.strerror}") from None
 
 
-def _open_out(stack: ExitStack, path: str | None) -> IO[bytes]:
+def _open_out(stack: ExitStack, path: str | None, source: str | None = None) -> IO[bytes]:
+    """``path`` opened for writing; refused if it is the input ``source`` (opening would empty it)."""
     if path in (None, "-"):
         return sys.stdout.buffer
+    _check_writable(path)
+    if source not in (None, "-") and os.path.exists(path) and os.path.samefile(path, source):
+        raise BadInput(f"{path}: is also the input: write the output elsewhere")
     try:
         return stack.enter_context(open(path, "wb"))
     except OSError as exc:
         raise BadInput(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _check_writable(path: str) -> None:
+    """Fail before any file is opened (and emptied) if ``path`` cannot be an output file."""
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise BadInput(f"{path}: cannot write: Is a directory")
+    if not os.path.isdir(folder):
+        raise BadInput(f"{path}: cannot write: No such directory {folder}")
 
 
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -73,7 +87,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     ingestor = Ingestor(Scorer(), matcher)
     name = args.input or "stdin"
     with ExitStack() as stack:
-        src, dst = _open_in(stack, args.input), _open_out(stack, args.output)
+        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
         for chunk in _chunks(_lines(src), 1000):
             outcomes = ingestor.run([raw for _, raw in chunk])
             for (n, _), out in zip(chunk, outcomes, strict=True):
@@ -104,29 +118,55 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     name = args.input or "stdin"
     with ExitStack() as stack:
-        src, dst = _open_in(stack, args.input), _open_out(stack, args.output)
+        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
         write = dst.write
         if args.format == "counts":
-            _detect_counts(args, src, write, name)
+            monitor = _detect_counts(args, src, write, name)
         else:  # scored mentions: the hot path, a loop compiled with the core
+            monitor = Monitor(detector_config(args))
             try:
-                count_json_lines(Monitor(detector_config(args)), src, lambda alert: write(encode(alert) + b"\n"))
+                count_json_lines(monitor, src, lambda alert: write(encode(alert) + b"\n"))
             except InvalidLine as exc:
                 raise BadInput(f"{name} line {exc.line}: {exc.reason}") from None
         dst.flush()
+    _report_uncounted(monitor, name)
     return 0
 
 
-def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: str) -> None:
-    """``buzzwatch detect --format counts``: per-bucket counts; the first row's span sets the bucket size."""
+def _report_uncounted(monitor: Any, name: str) -> None:
+    """Say what was not counted, as the worker's metrics do (late, duplicate): never silently."""
+    if monitor is None:
+        return
+    if monitor.too_late:
+        grace = monitor.cfg.window.grace_s
+        print(f"buzzwatch detect: {name}: {monitor.too_late} not counted: their bucket was already final "
+              f"(more than {grace:g} s older than the latest event time seen; the input must be roughly in "
+              "event-time order; the worker counts these in buzzwatch_late_mentions_total)", file=sys.stderr)
+    if monitor.duplicates:
+        print(f"buzzwatch detect: {name}: {monitor.duplicates} duplicates (an id seen before) not counted again",
+              file=sys.stderr)
+
+
+def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: str) -> Any:
+    """``buzzwatch detect --format counts``: per-bucket counts; the first row's span sets the bucket
+    size, and every row must be one bucket of that grid, each (brand, start) once."""
     from pipeline.core.monitor import Monitor, add_counts
 
     monitor: Monitor | None = None
+    span = phase = first = 0.0
+    seen: set[tuple[str, float]] = set()
     for n, raw in _lines(src):
         try:
             brand, start, end, mentions, negative = _count_row(orjson.loads(raw))
             if monitor is None:
-                monitor = Monitor(detector_config(args, bucket_s=max(1, int(end - start))))
+                span, phase, first = end - start, start % (end - start), start
+                monitor = Monitor(detector_config(args, bucket_s=max(1, int(span))))
+            elif end - start != span or start % span != phase:
+                raise InvalidRecord(f"start, end: not one bucket of line 1's grid ({span:g} s buckets starting "
+                                    f"{format_time(first)}): every line must count one bucket of that size")
+            if (brand, start) in seen:
+                raise InvalidRecord(f"brand {brand!r}, start: this bucket was given before")
+            seen.add((brand, start))
             add_counts(monitor, brand, start, end, mentions, negative)
         except orjson.JSONDecodeError as exc:
             raise BadInput(f"{name} line {n}: not valid JSON: {exc}") from None
@@ -134,6 +174,7 @@ def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: s
             raise BadInput(f"{name} line {n}: {exc.reason}") from None
         for alert in monitor.advance():
             write(encode(alert) + b"\n")
+    return monitor
 
 
 def _count_row(obj: Any) -> tuple[str, float, float, int, int]:
@@ -207,6 +248,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise BadInput(f"--scale: expected a number in (0, 20], got {scale}")
         suite = make_suite(seed=1 if args.seed is None else args.seed, days=days, scale=scale)
         rows, truth = suite.rows, suite.truth
+    for path in (args.output, args.truth):  # both checked before either is opened (and emptied)
+        if path not in (None, "-"):
+            _check_writable(path)
     with ExitStack() as stack:
         dst = _open_out(stack, args.output)
         truth_out = _open_out(stack, args.truth) if args.truth else None
@@ -223,6 +267,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from pipeline.stream.worker import run_worker
 
     return run_worker(Settings.from_env(), loglevel=args.loglevel)
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a probability strictly between 0 and 1, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,10 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what must accelerate: negative mentions (default) or all mentions")
     d.add_argument("--format", choices=["mentions", "counts"], default="mentions",
                    help='input lines: scored mentions, or {"brand","start","end","mentions","negative"}')
-    d.add_argument("--sensitivity", type=float, default=DEFAULT_SENSITIVITY,
+    d.add_argument("--sensitivity", type=_probability, default=DEFAULT_SENSITIVITY,
                    help=f"tail probability below which a window is surprising (default {DEFAULT_SENSITIVITY:g})")
-    d.add_argument("--min-authors", type=int, default=3, help="distinct authors needed to page (default 3)")
-    d.add_argument("--cooldown", type=int, default=60, help="quiet minutes after an incident resolves (default 60)")
+    d.add_argument("--min-authors", type=_non_negative, default=3, help="distinct authors needed to page (default 3)")
+    d.add_argument("--cooldown", type=_non_negative, default=60, help="quiet minutes after an incident resolves (default 60)")
     d.set_defaults(func=cmd_detect)
 
     r = sub.add_parser("replay", help="produce a Mention JSONL file into the mentions topic")
@@ -290,8 +354,15 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInput, ConfigError) as exc:
         print(f"buzzwatch {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BuzzwatchError as exc:  # e.g. the broker cannot be reached
+        print(f"buzzwatch {args.command}: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a full disk, a vanished output: one line, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"buzzwatch {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -46,3 +46,7 @@ class DeliveryError(BuzzwatchError):
 
 class Undeliverable(BuzzwatchError):
     """An alert can never be delivered as configured (e.g. no channel); logged, counted, not retried."""
+
+
+class BrokerUnavailable(BuzzwatchError):
+    """A command-line producer (replay, feedback) could not reach the Kafka broker it was given."""

@@ -8,6 +8,7 @@ in ``repr`` so they never reach a log.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -88,6 +89,8 @@ class Settings:
                 value = kind(raw)
             except ValueError:
                 raise ConfigError(f"{name}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+            if not math.isfinite(value):
+                raise ConfigError(f"{name}: expected a finite number, got {raw!r}")
             if value < 0:
                 raise ConfigError(f"{name}: must not be negative, got {raw!r}")
             return value
@@ -101,6 +104,10 @@ class Settings:
                         value = fh.read().strip()
                 except OSError as exc:
                     raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+                except UnicodeDecodeError:
+                    raise ConfigError(f"{name}_FILE: {path} is not UTF-8 text") from None
+                if not value:
+                    raise ConfigError(f"{name}_FILE: {path} is empty")
             return value
 
         def flag(name: str, default: bool) -> bool:
@@ -132,14 +139,27 @@ class Settings:
         mimalloc = text("BUZZWATCH_MIMALLOC")
         if mimalloc is not None and "/" in mimalloc and not os.path.isfile(mimalloc):
             raise ConfigError(f"BUZZWATCH_MIMALLOC: no such file: {mimalloc}")
-        port = int(number("BUZZWATCH_METRICS_PORT", 9108))
-        if port > 65535:
-            raise ConfigError(f"BUZZWATCH_METRICS_PORT: not a port number: {port}")
+        ports = {}
+        for name, default in (("BUZZWATCH_METRICS_PORT", 9108), ("BUZZWATCH_WEB_PORT", 6066)):
+            ports[name] = int(number(name, default))
+            if ports[name] > 65535:
+                raise ConfigError(f"{name}: not a port number: {ports[name]}")
+        port, web_port = ports.values()
+        if port == web_port and port:
+            raise ConfigError(f"BUZZWATCH_METRICS_PORT and BUZZWATCH_WEB_PORT: both {port}; they need a port each")
+        session_s = float(number("BUZZWATCH_SESSION_TIMEOUT_S", 6.0, float))
+        heartbeat_s = float(number("BUZZWATCH_HEARTBEAT_INTERVAL_S", 2.0, float))
+        if not 0 < heartbeat_s < session_s:
+            raise ConfigError(f"BUZZWATCH_HEARTBEAT_INTERVAL_S: must be above 0 and below BUZZWATCH_SESSION_TIMEOUT_S "
+                              f"({session_s:g}), got {heartbeat_s:g}")
+        commit_s = float(number("BUZZWATCH_COMMIT_INTERVAL_S", 2.8, float))
+        if commit_s <= 0:
+            raise ConfigError(f"BUZZWATCH_COMMIT_INTERVAL_S: must be above 0, got {commit_s:g}")
         return cls(
             kafka_bootstrap_servers=text("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092") or "",
             brands_file=text("BUZZWATCH_BRANDS_FILE"),
             metrics_port=port,
-            web_port=int(number("BUZZWATCH_WEB_PORT", 6066)),
+            web_port=web_port,
             app_id=text("BUZZWATCH_APP_ID", "buzzwatch") or "buzzwatch",
             topic_mentions=text("BUZZWATCH_TOPIC_MENTIONS", "mentions") or "mentions",
             topic_scored=text("BUZZWATCH_TOPIC_SCORED", "mentions.scored") or "mentions.scored",
@@ -154,11 +174,11 @@ class Settings:
             fetch_max_wait_ms=max(1, int(number("BUZZWATCH_FETCH_MAX_WAIT_MS", 500))),
             max_future_s=float(number("BUZZWATCH_MAX_FUTURE_S", 900.0, float)),
             producer_max_batch_bytes=max(1, int(number("BUZZWATCH_PRODUCER_MAX_BATCH_BYTES", 16384))),
-            commit_interval_s=float(number("BUZZWATCH_COMMIT_INTERVAL_S", 2.8, float)),
+            commit_interval_s=commit_s,
             commit_every=max(1, int(number("BUZZWATCH_COMMIT_EVERY", 100_000))),
             publish_scored=flag("BUZZWATCH_PUBLISH_SCORED", False),
-            session_timeout_s=float(number("BUZZWATCH_SESSION_TIMEOUT_S", 6.0, float)),
-            heartbeat_interval_s=float(number("BUZZWATCH_HEARTBEAT_INTERVAL_S", 2.0, float)),
+            session_timeout_s=session_s,
+            heartbeat_interval_s=heartbeat_s,
             slack_api_url=text("SLACK_API_URL"),
             slack_default_channel=text("SLACK_DEFAULT_CHANNEL"),
             slack_bot_token=secret("SLACK_BOT_TOKEN"),

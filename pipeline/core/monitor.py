@@ -52,6 +52,7 @@ class Monitor:
         self.clocks: dict[int, float] = {}  # clock -> watermark
         self.clock_of: dict[str, int] = {}  # brand -> its clock
         self.too_late = 0
+        self.duplicates = 0  # mentions seen before (same id, or an offset already applied): not counted again
         self._ticked: dict[int, int] = {}  # clock -> bucket boundary at the last advance()
         self._due: dict[int, float] = {}  # clock -> watermark at which it crosses its next boundary
         self._crossed = True  # some clock reached its _due since the last advance()
@@ -84,6 +85,7 @@ class Monitor:
             det = self.detector(brand)
         if offset is not None:
             if offset <= (det.source_offset if source else det.offset):
+                self.duplicates += 1
                 return "duplicate"
             if source:
                 det.source_offset = offset
@@ -97,6 +99,8 @@ class Monitor:
         if outcome != "counted":
             if outcome == "late":
                 self.too_late += 1
+            else:
+                self.duplicates += 1
             return outcome
         self.active.add(brand)
         self.dirty.add(brand)

@@ -16,7 +16,9 @@ import time
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
+from pipeline.errors import BrokerUnavailable
 from pipeline.records import parse_time
 
 
@@ -50,6 +52,15 @@ def _key_and_time(line: bytes) -> tuple[bytes | None, float | None]:
     return (brand.encode() if isinstance(brand, str) and brand else None), ts
 
 
+async def _start(producer: AIOKafkaProducer, bootstrap: str) -> None:
+    """Start ``producer``; a broker that cannot be reached is a BrokerUnavailable naming it, not a traceback."""
+    try:
+        await producer.start()
+    except (KafkaError, OSError, OverflowError, ValueError) as exc:
+        await producer.stop()  # releases what start() had opened
+        raise BrokerUnavailable(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from None
+
+
 async def replay(path: str, bootstrap: str | None, topic: str, speed: float | None, progress: bool = True) -> int:
     bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     try:
@@ -61,7 +72,7 @@ async def replay(path: str, bootstrap: str | None, topic: str, speed: float | No
     bar = Progress(len(lines), progress and sys.stderr.isatty() or progress == "force")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024,
                                 request_timeout_ms=30000)
-    await producer.start()
+    await _start(producer, bootstrap)
     try:
         first_ts: float | None = None
         wall0 = time.monotonic()
@@ -90,7 +101,7 @@ async def send_labels(records: list[dict], bootstrap: str | None, topic: str) ->
     partition: one worker learns each label once and shares the model through its table)."""
     bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=30000)
-    await producer.start()
+    await _start(producer, bootstrap)
     try:
         await asyncio.gather(*[await producer.send(topic, orjson.dumps(r), key=b"scorer") for r in records])
     finally:

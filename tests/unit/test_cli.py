@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,83 @@ def test_worker_with_a_bad_setting_names_it():
     r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=60, cwd=ROOT,
                        env={**os.environ, "BUZZWATCH_METRICS_PORT": "lots"})
     assert r.returncode == 2 and b"BUZZWATCH_METRICS_PORT: expected an integer" in r.stderr
+
+
+def test_detect_says_what_it_did_not_count(demo, tmp_path):
+    # Mentions more than the grace late against the stream's event time, and repeated ids, are not
+    # counted - as in the worker - but never silently: stderr says how many.
+    scored = bw("score", "--brands", str(BRANDS), "--input", str(demo)).stdout.splitlines(keepends=True)
+    r = bw("detect", stdin=b"".join(scored))
+    assert r.returncode == 0 and r.stderr == b""  # in event-time order: everything counted
+    late = scored[-1:] + scored[:-1]  # the last mention (hours later) first: the rest are late
+    r = bw("detect", stdin=b"".join(late))
+    found = re.search(rb"stdin: (\d+) not counted: their bucket was already final", r.stderr)
+    assert r.returncode == 0 and found, r.stderr
+    # All but the few within the grace (10 min) of the last one, which still count.
+    last = json.loads(scored[-1])["created_at"]
+    recent = sum(1 for line in scored[:-1] if _ts(json.loads(line)["created_at"]) > _ts(last) - 600)
+    assert len(scored) - 1 - recent <= int(found[1]) <= len(scored) - 1 - recent + 60
+    r = bw("detect", stdin=b"".join(line for line in scored[:100] for _ in range(2)))  # each line twice
+    assert b"stdin: 100 duplicates (an id seen before) not counted again" in r.stderr
+
+
+def test_detect_and_score_refuse_to_write_over_their_input(demo, tmp_path):
+    same = tmp_path / "same.jsonl"
+    same.write_bytes(demo.read_bytes())
+    for cmd in (["score", "--brands", str(BRANDS)], ["detect"]):
+        r = bw(*cmd, "-i", str(same), "-o", str(same))
+        assert r.returncode == 2 and b"is also the input" in r.stderr
+        assert same.read_bytes() == demo.read_bytes()  # untouched
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sensitivity", "0"], b"--sensitivity: expected a probability strictly between 0 and 1"),
+    (["--sensitivity", "nan"], b"--sensitivity: expected a probability strictly between 0 and 1"),
+    (["--sensitivity", "5"], b"--sensitivity: expected a probability strictly between 0 and 1"),
+    (["--min-authors", "-1"], b"--min-authors: must not be negative"),
+    (["--cooldown", "soon"], b"--cooldown: expected an integer"),
+])
+def test_detect_refuses_bad_options(args, message):
+    r = bw("detect", *args, stdin=b"")
+    assert r.returncode == 2 and message in r.stderr
+
+
+def test_detect_counts_refuses_rows_off_the_grid_and_repeated_buckets():
+    def row(start: float, span: float = 300, brand: str = "a") -> bytes:
+        return json.dumps({"brand": brand, "start": _t(start), "end": _t(start + span), "mentions": 3}).encode() + b"\n"
+
+    t0 = 1772409600
+    assert bw("detect", "--format", "counts", stdin=row(t0) + row(t0, brand="b") + row(t0 + 300)).returncode == 0
+    r = bw("detect", "--format", "counts", stdin=row(t0) + row(t0 + 300, span=60))
+    assert r.returncode == 2 and b"line 2: start, end: not one bucket of line 1's grid (300 s buckets" in r.stderr
+    r = bw("detect", "--format", "counts", stdin=row(t0) + row(t0 + 330))
+    assert r.returncode == 2 and b"line 2: start, end: not one bucket" in r.stderr
+    r = bw("detect", "--format", "counts", stdin=row(t0) + row(t0 + 300) + row(t0))
+    assert r.returncode == 2 and b"line 3: brand 'a', start: this bucket was given before" in r.stderr
+
+
+def test_simulate_checks_both_outputs_before_writing_either(tmp_path):
+    existing = tmp_path / "keep.jsonl"
+    existing.write_text("keep me\n")
+    r = bw("simulate", "--scenario", "suite", "--days", "3", "--scale", "0.05", "-o", str(existing),
+           "--truth", str(tmp_path / "missing" / "truth.json"))
+    assert r.returncode == 2 and b"truth.json: cannot write: No such directory" in r.stderr
+    assert existing.read_text() == "keep me\n"
+
+
+def test_a_failed_write_is_one_line_not_a_traceback():
+    r = bw("simulate", "-o", "/dev/full")
+    assert r.returncode == 1 and r.stderr.strip() == b"buzzwatch simulate: No space left on device"
+
+
+def test_feedback_to_an_unreachable_broker_says_so(tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"id":"l1","text":"never again","label":"negative"}\n')
+    r = bw("feedback", str(labels), "--bootstrap", "127.0.0.1:1")
+    assert r.returncode == 1 and b"buzzwatch feedback: cannot reach the Kafka broker at 127.0.0.1:1" in r.stderr
+    assert b"Traceback" not in r.stderr
+
+
+def _ts(text: str) -> float:
+    from pipeline.records import parse_time
+    return parse_time(text)

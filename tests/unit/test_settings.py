@@ -22,6 +22,13 @@ def test_defaults_and_overrides():
     ("BUZZWATCH_BATCH_SIZE", "-5", "BUZZWATCH_BATCH_SIZE: must not be negative"),
     ("BUZZWATCH_MAX_FUTURE_S", "soon", "BUZZWATCH_MAX_FUTURE_S: expected a number"),
     ("BUZZWATCH_PUBLISH_SCORED", "sometimes", "BUZZWATCH_PUBLISH_SCORED: expected true or false, got 'sometimes'"),
+    ("BUZZWATCH_MAX_FUTURE_S", "nan", "BUZZWATCH_MAX_FUTURE_S: expected a finite number, got 'nan'"),
+    ("BUZZWATCH_COMMIT_INTERVAL_S", "inf", "BUZZWATCH_COMMIT_INTERVAL_S: expected a finite number"),
+    ("BUZZWATCH_COMMIT_INTERVAL_S", "0", "BUZZWATCH_COMMIT_INTERVAL_S: must be above 0"),
+    ("BUZZWATCH_WEB_PORT", "99999", "BUZZWATCH_WEB_PORT: not a port number: 99999"),
+    ("BUZZWATCH_WEB_PORT", "9108", "BUZZWATCH_METRICS_PORT and BUZZWATCH_WEB_PORT: both 9108"),
+    ("BUZZWATCH_HEARTBEAT_INTERVAL_S", "100", "BUZZWATCH_HEARTBEAT_INTERVAL_S: must be above 0 and below "
+                                              "BUZZWATCH_SESSION_TIMEOUT_S \\(6\\), got 100"),
     ("BUZZWATCH_PYMALLOC", "please", "BUZZWATCH_PYMALLOC: expected true or false, got 'please'"),
     ("BUZZWATCH_MIMALLOC", "/nowhere/libmimalloc.so", "BUZZWATCH_MIMALLOC: no such file: /nowhere/libmimalloc.so"),
 ])
@@ -72,3 +79,13 @@ def test_sasl_credentials_reach_faust():
 def test_bad_kafka_security_is_named(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+def test_a_secret_file_must_hold_text(tmp_path):
+    empty, binary = tmp_path / "empty", tmp_path / "binary"
+    empty.write_text("\n")
+    binary.write_bytes(b"\xff\xfe\x00token")
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN_FILE: .*empty is empty"):
+        Settings.from_env({"SLACK_BOT_TOKEN_FILE": str(empty)})
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN_FILE: .*binary is not UTF-8 text"):
+        Settings.from_env({"SLACK_BOT_TOKEN_FILE": str(binary)})
