@@ -35,6 +35,12 @@ def say(text: str) -> None:
     print(f"\033[1m==> {text}\033[0m", flush=True)
 
 
+def _hold_signals() -> None:
+    """Ignore further SIGINT/SIGTERM: the stops below run to the end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--speed", type=float, default=1600.0, help="event time / wall time (default 1600)")
@@ -92,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
+        _hold_signals()
         print()
         say("stopping")
         return 0
     finally:
+        _hold_signals()  # a second Ctrl-C (or make's SIGTERM after it) must not cut the clean-up short
         if replayer is not None and replayer.poll() is None:
             replayer.terminate()
         if worker is not None:
