@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.core.shape import MAX_TEXT_CHARS, SENTIMENTS, mention_time_or_none, scored_time_or_none
+from pipeline.core.shape import MAX_TEXT_CHARS, SENTIMENTS, mention_time_or_none, rfc3339, scored_time_or_none
 from pipeline.errors import InvalidRecord
 
 ALERT_STATUSES = ("open", "escalated", "resolved")
@@ -33,10 +33,9 @@ def parse_time(value: Any, field_name: str = "created_at") -> float:
     """
     if not isinstance(value, str):
         raise InvalidRecord(f"{field_name}: required RFC 3339 string, got {_kind(value)}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidRecord(f"{field_name}: not an RFC 3339 time: {value[:40]!r}") from None
+    parsed = rfc3339(value)
+    if parsed is None:
+        raise InvalidRecord(f"{field_name}: not an RFC 3339 time: {value[:40]!r}")
     if parsed.tzinfo is None:
         raise InvalidRecord(f"{field_name}: time has no UTC offset: {value[:40]!r}")
     return parsed.timestamp()

@@ -9,11 +9,28 @@ compile it with the detection core: ``records`` itself cannot be (its constructo
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Final
 
 SENTIMENTS: Final = ("negative", "neutral", "positive")
 MAX_TEXT_CHARS: Final = 20_000
+
+
+#: RFC 3339's date-time (section 5.6), the offset optional here so that a missing one gets its own
+#: message: ``datetime.fromisoformat`` alone also takes ISO 8601's other forms (week dates, basic
+#: format, hours only), which the schema refuses.
+_RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def rfc3339(text: str) -> datetime | None:
+    """``text`` as a datetime if it is an RFC 3339 date-time (lower-case ``t``/``z`` too), else None."""
+    if _RFC3339.fullmatch(text) is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.upper())
+    except ValueError:
+        return None
 
 
 def aware_time(created: Any) -> float | None:
@@ -41,11 +58,8 @@ def aware_time(created: Any) -> float | None:
                 if n == 24:
                     micros *= 1000
                 return (start + (minute * 60 + second) * 1_000_000 + micros) / 1_000_000
-    try:
-        parsed = datetime.fromisoformat(created)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
+    parsed = rfc3339(created)
+    if parsed is None or parsed.tzinfo is None:
         return None
     if (n in (20, 24, 27) and created[n - 1] == "Z" and created[4] == "-" and created[7] == "-"
             and created[10] == "T" and created[13] == ":" and created[16] == ":"):  # the usual form: learn its hour

@@ -148,3 +148,27 @@ def test_scored_time_says_what_the_field_by_field_checks_say(parts):
     record = {**parts[0], **parts[1], **parts[2]}
     assert outcome_of(scored_time, record) == outcome_of(lambda r: _scored_checked(r).ts, record)
     assert outcome_of(mention_time, record) == outcome_of(lambda r: mention_from_dict(r).ts, record)
+
+
+@pytest.mark.parametrize("text", ["2026-03-01T06:00:00z", "2026-03-01t06:00:00Z", "2026-03-01 06:00:00Z",
+                                  "2026-03-01T06:00:00.5+05:30", "2026-03-01T06:00:00.123456Z"])
+def test_rfc3339_times_are_read_in_every_form_the_schema_allows(text):
+    from datetime import datetime
+
+    from pipeline.core.shape import aware_time
+    from pipeline.records import parse_time
+
+    expected = datetime.fromisoformat(text.upper()).timestamp()
+    assert parse_time(text) == aware_time(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2026-03-01T06:00:00+05:30:15", "2026-03-01T06:00:00+00", "2026W091T060000Z",
+                                  "20260301T060000Z", "2026-03-01T06Z", "2026-03-01T06:00:00,5Z"])
+def test_other_iso_8601_forms_are_refused_as_the_schema_refuses_them(text):
+    from pipeline.core.shape import aware_time
+    from pipeline.errors import InvalidRecord
+    from pipeline.records import parse_time
+
+    with pytest.raises(InvalidRecord, match="not an RFC 3339 time"):
+        parse_time(text)
+    assert aware_time(text) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
@@ -9,10 +10,16 @@ from hypothesis import strategies as st
 
 from pipeline.core import shape
 
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
 
 def reference(text: str) -> float | None:
+    """What an RFC 3339 date-time with an offset means, by ``datetime`` (which alone also takes ISO
+    8601's other forms: written out here, separately from the code's own pattern)."""
+    if not RFC3339.fullmatch(text):
+        return None
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text.upper())
     except ValueError:
         return None
     return parsed.timestamp() if parsed.tzinfo is not None else None
