@@ -106,23 +106,63 @@ def score_series(n_rows: int, timestamps: list[float], windows: list[tuple[float
     return raw - missed, tp, fp, missed
 
 
+DEVELOPMENT = ("AAPL", "AMZN", "FB", "GOOG", "IBM")  # the five series in ../shared/datasets: everything was tuned on them
+
+
+def layout(root: Path) -> tuple[list[Path], dict, dict]:
+    """The series, windows and labels under ``root``: this project's datasets folder (``nab/``) or a
+    checkout of numenta/NAB (``data/realTweets``, ``labels/combined_*.json``), which holds all ten."""
+    if (root / "nab" / "windows.json").exists():
+        series, windows, labels = root / "nab" / "realTweets", root / "nab" / "windows.json", root / "nab" / "labels.json"
+    elif (root / "labels" / "combined_windows.json").exists():
+        series = root / "data" / "realTweets"
+        windows, labels = root / "labels" / "combined_windows.json", root / "labels" / "combined_labels.json"
+    else:
+        raise FileNotFoundError(f"no NAB data under {root}: expected nab/windows.json or labels/combined_windows.json")
+    return sorted(series.glob("*.csv")), json.loads(windows.read_text()), json.loads(labels.read_text())
+
+
 def run(datasets: Path, cfg: DetectorConfig) -> dict:
-    windows = json.loads((datasets / "nab" / "windows.json").read_text())
-    labels = json.loads((datasets / "nab" / "labels.json").read_text())
-    rows, raw_total, n_windows, n_labels = [], 0.0, 0, 0
-    for path in sorted((datasets / "nab" / "realTweets").glob("*.csv")):
+    paths, windows, labels = layout(datasets)
+    rows = []
+    for path in paths:
         series = load_series(path)
         hits = detect(series, cfg)
         spans = [(_ts(a), _ts(b)) for a, b in windows[f"realTweets/{path.name}"]]
         raw, tp, fp, missed = score_series(len(series), [t for t, _ in series], spans, hits)
-        raw_total += raw
-        n_windows += len(spans)
-        n_labels += len(labels[f"realTweets/{path.name}"])
         rows.append({"series": path.stem, "windows": len(spans), "detected": tp, "false_alarms": fp,
-                     "missed": missed, "raw": round(raw, 3)})
-    score = normalised(raw_total, n_windows, n_windows)
-    exact = normalised(raw_total, n_windows, n_labels)
-    return {"series": rows, "nab_standard_score": round(score, 1), "nab_exact_score": round(exact, 1)}
+                     "missed": missed, "raw": round(raw, 3), "labels": len(labels[f"realTweets/{path.name}"]),
+                     "development": path.stem.rsplit("_", 1)[-1] in DEVELOPMENT})
+    dev = [r for r in rows if r["development"]]
+    held = [r for r in rows if not r["development"]]
+    out = {"series": rows, "nab_standard_score": group_score(dev), "nab_exact_score": group_score(dev, exact=True)}
+    if held:
+        out["held_back_score"] = group_score(held)
+    return out
+
+
+def group_score(rows: list[dict], exact: bool = False) -> float:
+    """The normalised score of some series together (their raw scores summed, as NAB sums them)."""
+    windows = sum(r["windows"] for r in rows)
+    raw = sum(r["raw"] for r in rows)
+    return round(normalised(raw, windows, sum(r["labels"] for r in rows) if exact else windows), 1)
+
+
+def published(root: Path) -> dict[str, dict[str, float]]:
+    """Published detectors' standard-profile scores on the development and the held-back series,
+    from a NAB checkout's own per-file results (``results/<detector>/<detector>_standard_scores.csv``)."""
+    _, windows, _ = layout(root)
+    out: dict[str, dict[str, float]] = {}
+    for path in sorted((root / "results").glob("*/*_standard_scores.csv")):
+        with open(path, newline="") as fh:
+            raw = {r["File"]: float(r["Score"]) for r in csv.DictReader(fh) if r["File"].startswith("realTweets/")}
+        groups: dict[str, list[dict]] = {"development": [], "held_back": []}
+        for name, score in raw.items():
+            key = "development" if name.rsplit("_", 1)[-1].removesuffix(".csv") in DEVELOPMENT else "held_back"
+            groups[key].append({"raw": score, "windows": len(windows[name]), "labels": 0})
+        if all(len(g) == 5 for g in groups.values()):
+            out[path.parent.name] = {k: group_score(g) for k, g in groups.items()}
+    return out
 
 
 def normalised(raw: float, windows: int, perfect: float) -> float:
@@ -154,20 +194,29 @@ def nab_config() -> DetectorConfig:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--datasets", default="../shared/datasets", help="folder holding nab/ (default ../shared/datasets)")
+    ap.add_argument("--datasets", default="../shared/datasets",
+                    help="folder holding nab/ (default ../shared/datasets), or a checkout of numenta/NAB: all ten series")
     args = ap.parse_args(argv)
     datasets = Path(args.datasets)
-    if not (datasets / "nab" / "windows.json").exists():
-        print(f"NAB data not found under {datasets}/nab: pass --datasets")
+    try:
+        result = run(datasets, nab_config())
+    except FileNotFoundError as exc:
+        print(f"{exc}: pass --datasets")
         return 2
-    result = run(datasets, nab_config())
     print(f"{'series':<24}{'windows':>8}{'detected':>9}{'false':>7}{'missed':>7}{'raw':>8}")
     for r in result["series"]:
-        print(f"{r['series']:<24}{r['windows']:>8}{r['detected']:>9}{r['false_alarms']:>7}{r['missed']:>7}{r['raw']:>8}")
+        print(f"{r['series']:<24}{r['windows']:>8}{r['detected']:>9}{r['false_alarms']:>7}{r['missed']:>7}{r['raw']:>8}"
+              + ("" if r["development"] else "  (held back)"))
     print(f"NAB standard-profile score: {result['nab_standard_score']} (ARTime 80.2, CAD-OSE 64.4, HTM 55.9)")
     print(f"  normalised as NAB's runner does (perfect = labelled anomalies): {result['nab_exact_score']}"
           " (ARTime 77.6, CAD-OSE 62.4, HTM 54.1)")
-    print(json.dumps({"nab_standard_score": result["nab_standard_score"], "nab_exact_score": result["nab_exact_score"]}))
+    figures = {"nab_standard_score": result["nab_standard_score"], "nab_exact_score": result["nab_exact_score"]}
+    if "held_back_score" in result:
+        print(f"on the five held-back series (never used for tuning): {result['held_back_score']}")
+        figures["held_back_score"] = result["held_back_score"]
+        for name, scores in published(datasets).items():
+            print(f"  {name:<20} development {scores['development']:6.1f}   held back {scores['held_back']:6.1f}")
+    print(json.dumps(figures))
     return 0
 
 
