@@ -139,6 +139,9 @@ def assert_counted_once(bootstrap: str, rows: list[dict]) -> None:
         common = set(held) & set(offline[brand])
         assert len(common) >= min(50, 0.6 * len(offline[brand])), (brand, len(held), len(offline[brand]))
         assert {i: held[i] for i in common} == {i: offline[brand][i] for i in common}, brand
+        # ... and no bucket the offline pipeline counted is missing inside the span the table holds.
+        low, high = min(map(int, held)), max(map(int, held))
+        assert {int(i) for i in offline[brand] if low <= int(i) <= high} <= {int(i) for i in held}, brand
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +264,17 @@ def test_an_idle_brand_leaves_memory_and_its_next_mention_reloads_it_from_the_st
     assert worker.proc.poll() is None, worker.log_tail()
     assert worker.sample("buzzwatch_mentions_total", brand="_other") == len(first) + 20
     assert worker.sample("buzzwatch_duplicate_mentions_total") == 0
+    # Reloaded, not rebuilt: the state written after the second mention still holds the hours the
+    # first wave's baseline learned (a new detector, started at the second mention, has learned none).
+    second = str(int((start + 4 * 3600) // 60))
+
+    def written_after_second_wave() -> dict | None:
+        state = final_states(broker.bootstrap, timeout=3).get("m0")
+        return state if state is not None and second in state["w"]["b"] else None
+
+    wait_until(lambda: written_after_second_wave() is not None, 30, "m0's state after its second mention", worker)
+    state = written_after_second_wave()
+    assert state is not None and state["b"]["a"][5] >= 2, state["b"]["a"]
 
 
 @pytest.mark.parametrize("publish", [False, True], ids=["moved-only", "publish-all"])

@@ -110,14 +110,20 @@ def test_chart_is_a_png_of_plausible_size():
     assert render_chart(history, "Acme Air") == render_chart(history, "Acme Air")  # reproducible bytes
 
 
-def test_the_committed_example_incident_is_what_on_call_should_see():
-    """docs/examples/incident-* (``make example``): complete, inert apart from the configured pings."""
+def test_the_committed_example_incident_is_what_on_call_should_see(tmp_path):
+    """docs/examples/incident-* (``make example``): current, complete, inert apart from the configured pings."""
     from pathlib import Path
 
+    from pipeline.devtools import example_incident
     from pipeline.notify.chart import PNG_SIGNATURE
 
     examples = Path(__file__).resolve().parents[2] / "docs" / "examples"
     root = json.loads((examples / "incident-blocks.json").read_text())["blocks"]
+    # They are what the demo produces today (``make example`` after a change to detection or rendering).
+    fresh = tmp_path / "examples"
+    assert example_incident.main(["--out", str(fresh)]) == 0
+    for name in ("incident-slack.json", "incident-blocks.json", "incident-chart.png"):
+        assert (fresh / name).read_bytes() == (examples / name).read_bytes(), f"docs/examples/{name} is stale: make example"
     calls = json.loads((examples / "incident-slack.json").read_text())
     assert [b["type"] for b in root][:2] == ["header", "section"] and any(b["type"] == "actions" for b in root)
     assert [c["method"] for c in calls][:2] == ["chat.postMessage", "files.uploadV2"]
