@@ -201,3 +201,31 @@ def test_feedback_to_an_unreachable_broker_says_so(tmp_path):
 def _ts(text: str) -> float:
     from pipeline.records import parse_time
     return parse_time(text)
+
+
+def test_volume_mode_learns_that_a_brands_volume_is_overdispersed():
+    """Four days of steady but bursty volume (gamma-Poisson, mean 20 per 5 minutes): nothing to page.
+    Taken as Poisson it pages; the CLI's volume signal learns the overdispersion and stays quiet."""
+    import random
+
+    from pipeline.core.detector import DetectorConfig
+    from pipeline.core.monitor import Monitor, add_counts
+    from pipeline.core.windows import WindowConfig
+
+    rng, rows = random.Random(7), []
+    for i in range(12 * 24 * 4):
+        lam = rng.gammavariate(1.5, 20 / 1.5)  # NB size 1.5: the spread of a real brand's volume
+        n = sum(1 for _ in range(200) if rng.random() < lam / 200)
+        start = 1772409600 + i * 300
+        rows.append({"brand": "ko", "start": _t(start), "end": _t(start + 300), "mentions": n, "negative": 0})
+    r = bw("detect", "--format", "counts", "--signal", "volume",
+           stdin="".join(json.dumps(x) + "\n" for x in rows).encode())
+    assert r.returncode == 0, r.stderr
+    opened = [a for a in map(json.loads, r.stdout.decode().splitlines()) if a["status"] == "open"]
+    poisson = Monitor(DetectorConfig(signal="volume", min_authors=0, window=WindowConfig(bucket_s=300, grace_s=600)))
+    as_poisson = 0
+    for i, x in enumerate(rows):
+        start = 1772409600 + i * 300
+        add_counts(poisson, "ko", start, start + 300, x["mentions"], 0)
+        as_poisson += sum(a["status"] == "open" for a in poisson.advance())
+    assert len(opened) <= 1 < 5 <= as_poisson, (len(opened), as_poisson)
