@@ -17,6 +17,10 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
 - **crowd**: at least ``min_authors`` distinct authors (one account, or one pasted text, counts
   once - see :mod:`pipeline.core.windows`).
 
+With ``relative_days`` (off by default; the NAB configuration), the surprise test's bar is the
+brand's own: ``relative_factor`` x its typical day's most surprising window over those days - real
+volume's tails differ by brand by orders of magnitude (routine bot blocks on one, none on another).
+
 A minute is only evaluated when new signal reached the brand's windows (otherwise no count rose,
 and nothing can start); an open incident is evaluated every minute. An incident opens on the
 first firing tick, escalates when its severity rises, and resolves after ``resolve_minutes``
@@ -59,6 +63,8 @@ class DetectorConfig:
     warmup_minutes: float = 1440.0  # no paging before the brand has a day of baseline (its daily cycle)
     max_confidence: float = 200.0  # the baseline is never trusted like more than this many counts
     disp_window_exp: float = 0.0  # with a learned overdispersion: a window of k buckets averages it out like k^this
+    relative_days: int = 0  # > 0: a brand pages only above relative_factor x its typical day's worst surprise (volume)
+    relative_factor: float = 1.5
     resolve_ratio: float = 2.0
     protect_minutes: int = 180  # an incident this old is the new level: the baseline learns it from then on
     resolve_minutes: int = 30
@@ -153,7 +159,8 @@ class BrandDetector:
 
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
                  "protect", "incident", "calm", "cooldown_until", "offset", "source_offset",
-                 "_layout", "_edges", "_seg", "_seg_tick", "_rates", "_rates_key", "due", "_sig")
+                 "_layout", "_edges", "_seg", "_seg_tick", "_rates", "_rates_key", "due", "_sig",
+                 "day_surprise")
 
     def __init__(self, brand: str, cfg: DetectorConfig) -> None:
         self.brand = brand
@@ -176,6 +183,7 @@ class BrandDetector:
         self._rates_key = -1
         self.due: set[int] = set()  # ticks that see new signal (the first after each counted event)
         self._sig: set[int] = set()  # buckets that received signal (a superset; derived, not stored)
+        self.day_surprise: dict[int, float] = {}  # day -> the most surprising window's -log10 p (relative_days)
 
     # -- input ----------------------------------------------------------------------------
     def accepts(self, ts: float, watermark: float | None = None) -> bool:
@@ -340,7 +348,7 @@ class BrandDetector:
                 seg[3] -= leave.authors
                 seg[4] -= leave.reach
 
-    def _quiet(self, tick: int) -> bool:
+    def _quiet(self, tick: int, p_open: float) -> bool:
         """True if no window can fire at ``tick`` - decided from the counts and a point
         probability (P(X >= n) >= P(X = n)), without the tail sums. Most evaluated ticks end here.
 
@@ -386,7 +394,7 @@ class BrandDetector:
             observed = [nested[k] for k in pos]
         if all(obs <= 1 for obs in observed):  # not max(): compiled, a loop rather than a builtin call
             return True  # at most one event: never below the expected count's floor (~1e-3)
-        limit = math.log(cfg.p_open)
+        limit = math.log(p_open)
         confidence = None
         bucket_s = cfg.window.bucket_s
         last_hour = ((tick - 1) * bucket_s) // 3600
@@ -519,13 +527,13 @@ class BrandDetector:
         b = self.baseline
         return b.expected_mentions if self.cfg.signal == "volume" else b.expected_negatives
 
-    def _fires(self, ev: Evidence) -> bool:
+    def _fires(self, ev: Evidence, p_open: float) -> bool:
         """The four tests of the module docstring, cheapest first."""
         cfg = self.cfg
         return (
             ev.authors >= cfg.min_authors
             and ev.observed >= cfg.growth * max(ev.previous, ev.expected)
-            and self._surprise(ev) < cfg.p_open
+            and self._surprise(ev) < p_open
             and self._share_surprise(ev) < cfg.p_share
             and self._recent_surprise(ev) < cfg.p_recent
         )
@@ -549,10 +557,18 @@ class BrandDetector:
 
     def _tick(self, tick: int) -> dict[str, Any] | None:
         cfg = self.cfg
-        if self.incident is None and self._quiet(tick):
+        p_open = cfg.p_open
+        evs: list[Evidence] | None = None
+        if cfg.relative_days and self.incident is None:
+            evs = self._evidences(tick)
+            p_open = self._relative_p_open(tick, evs)
+            if p_open <= 0.0:
+                return None
+        if self.incident is None and self._quiet(tick, p_open):
             return None
-        evs = self._evidences(tick)
-        firing = [ev for ev in evs if self._fires(ev)]
+        if evs is None:
+            evs = self._evidences(tick)
+        firing = [ev for ev in evs if self._fires(ev, p_open)]
         warm = self.baseline.history_minutes() >= cfg.warmup_minutes
         if self.incident is not None and (tick * cfg.window.bucket_s - self.incident["opened_at"]
                                           < cfg.protect_minutes * 60):
@@ -585,6 +601,32 @@ class BrandDetector:
             self.cooldown_until = tick + int(cfg.cooldown_minutes * 60 / cfg.window.bucket_s)
             return alert
         return None
+
+    def _relative_p_open(self, tick: int, evs: list[Evidence]) -> float:
+        """``p_open`` for a brand whose own surprise sets the bar (``relative_days``), 0 while unknown.
+
+        Real volume is heavier-tailed than any negative binomial, and unequally so: a brand with
+        routine bot blocks sees 1e-100 most days, a small one 1e-5. So the bar is the brand's own
+        typical worst: ``relative_factor`` x the median, over the last ``relative_days`` days, of
+        each day's most surprising window (in -log10 p), and never looser than ``p_open``. A day
+        with an incident open teaches it only up to the incident. Records this tick's surprise.
+        """
+        cfg = self.cfg
+        day = tick * cfg.window.bucket_s // 86400
+        warm = self.baseline.history_minutes() >= cfg.warmup_minutes
+        worst = 1.0
+        for ev in evs:
+            worst = min(worst, self._surprise(ev))
+        surprise = -math.log10(max(worst, 1e-300)) if warm else 0.0
+        days = self.day_surprise
+        past = sorted(v for d, v in days.items() if day - cfg.relative_days <= d < day)
+        days[day] = max(days.get(day, 0.0), surprise)
+        for d in [d for d in days if d < day - cfg.relative_days]:
+            del days[d]
+        if len(past) < 2:
+            return 0.0
+        bar = cfg.relative_factor * past[len(past) // 2]
+        return min(cfg.p_open, 10.0 ** -min(300.0, bar))
 
     def _protect(self, start: int, tick: int) -> None:
         """Keep buckets ``start <= i < tick`` out of the baseline (merged with the last range if they touch).
@@ -664,13 +706,15 @@ class BrandDetector:
 
     # -- state ----------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        state = {
+        state: dict[str, Any] = {
             "w": self.windows.to_state(), "b": self.baseline.to_state(),
             "t": [self.last_tick, self.learned_upto, self.calm, self.cooldown_until],
             "p": self.protect, "i": self.incident, "o": self.offset, "d": sorted(self.due),
         }
         if self.source_offset >= 0:
             state["so"] = self.source_offset
+        if self.day_surprise:
+            state["ds"] = [[d, round(v, 3)] for d, v in sorted(self.day_surprise.items())]
         return state
 
     @classmethod
@@ -684,6 +728,7 @@ class BrandDetector:
         d.offset = state.get("o", -1)
         d.source_offset = state.get("so", -1)
         d.due = set(state.get("d", ()))
+        d.day_surprise = {int(day): float(v) for day, v in state.get("ds", ())}
         volume = cfg.signal == "volume"
         d._sig = {i for i, b in d.windows.buckets.items() if (b.mentions if volume else b.negatives)}
         return d

@@ -16,7 +16,8 @@ normaliser (``runner.normalize``) differs in one respect: its perfect score is t
 not 15, here. ``nab_exact_score`` is that figure (ARTime 77.6, CAD-OSE 62.4, HTM 54.1 by it).
 
 Given a checkout of numenta/NAB instead (``--datasets``), all ten realTweets series are scored and
-the five this project never tuned on are reported apart (``held_back_score``), next to the
+the five not in ``../shared`` are reported apart (``held_back_score``: held back until the
+configuration was first measured on them, 2026-11-27), next to the
 published detectors' scores on the same two halves, read from the checkout's own results.
 """
 
@@ -110,7 +111,7 @@ def score_series(n_rows: int, timestamps: list[float], windows: list[tuple[float
     return raw - missed, tp, fp, missed
 
 
-DEVELOPMENT = ("AAPL", "AMZN", "FB", "GOOG", "IBM")  # the five series in ../shared/datasets: everything was tuned on them
+DEVELOPMENT = ("AAPL", "AMZN", "FB", "GOOG", "IBM")  # the five series in ../shared/datasets
 
 
 def layout(root: Path) -> tuple[list[Path], dict, dict]:
@@ -182,20 +183,25 @@ def nab_config() -> DetectorConfig:
     """One configuration for every series (no per-series tuning): volume mode on 5-minute counts.
 
     Each series learns its own overdispersion (Twitter volume is far from Poisson, and unequally so:
-    AAPL's negative-binomial size is ~0.6, AMZN's ~10); p-values stay uncalibrated in the far tail
-    (spikes are heavier-tailed than any negative binomial), hence the tiny p_open; after an incident
-    a brand stays quiet for the rest of the day.
+    AAPL's negative-binomial size is ~0.6, AMZN's ~10). Even so, p-values are not comparable across
+    series in the far tail: at a labelled anomaly the best window's tail probability is 1e-7 on PFE
+    and 1e-110 on UPS, whose routine bot blocks reach 1e-228. So each series sets its own bar
+    (``relative_days``): 1.5 x the median, over its last 14 days, of each day's most surprising
+    window, and never looser than 1e-6. After an incident a brand stays quiet for the rest of the day.
 
-    Measured and not adopted (see the README's detection paragraph): p_open 1e-20..1e-24 (79.3-80.0:
-    one false alarm sits at 3e-23), bursts scored against the recent (6 h) or a robust (median of
-    3 h / 6 h) level instead of the seasonal one (at most 76: nights page), a stricter recent-level
-    gate (no change), day-scale elevation z-scores (12-24 h), and a 3-day level-shift test that
-    catches AMZN 04-01 alone (86.1 for z in ~3.0-3.5; leave-one-out 79.3-79.6, 82.0 over the ties).
+    Until 2026-11-27 this was a flat ``p_open`` of 1e-22, tuned on the five development series: 79.6
+    there, 44.9 on the five held back (numenta/NAB has all ten). The brand's own bar, chosen on all
+    ten, scores 71.0 / 76.9; chosen on one half and scored on the other, over the same grids, a flat
+    threshold is worth about 54 and the brand's own bar about 66 (see the README's detection section).
 
-    Tuned on the five development series only: on the five held back it scores 44.9 (ARTime 83.2),
-    as the README's detection section explains (the scale of surprise differs by series)."""
-    return DetectorConfig(signal="volume", min_authors=0, p_open=1e-22, cooldown_minutes=1380,
-                          disp_window_exp=0.75, window=WindowConfig(bucket_s=300, grace_s=600),
+    Measured and not adopted, before (on the development five): bursts scored against the recent
+    (6 h) or a robust (median of 3 h / 6 h) level instead of the seasonal one (at most 76: nights
+    page), a stricter recent-level gate (no change), day-scale elevation z-scores (12-24 h), and a
+    3-day level-shift test that catches AMZN 04-01 alone (86.1 for z in ~3.0-3.5; leave-one-out
+    79.3-79.6). After: a bar at the maximum of the last days rather than the median (60 / 59), a
+    cooldown of two or three days (at most 67 / 65)."""
+    return DetectorConfig(signal="volume", min_authors=0, p_open=1e-6, relative_days=14, relative_factor=1.5,
+                          cooldown_minutes=1380, disp_window_exp=0.75, window=WindowConfig(bucket_s=300, grace_s=600),
                           baseline=BaselineConfig(dispersion=True))
 
 
@@ -219,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
           " (ARTime 77.6, CAD-OSE 62.4, HTM 54.1)")
     figures = {"nab_standard_score": result["nab_standard_score"], "nab_exact_score": result["nab_exact_score"]}
     if "held_back_score" in result:
-        print(f"on the five held-back series (never used for tuning): {result['held_back_score']}")
+        print(f"on the five held-back series (not in ../shared; the configuration was chosen on all ten): "
+              f"{result['held_back_score']}")
         figures["held_back_score"] = result["held_back_score"]
         for name, scores in published(datasets).items():
             print(f"  {name:<20} development {scores['development']:6.1f}   held back {scores['held_back']:6.1f}")

@@ -7,8 +7,10 @@ import json
 import pytest
 
 from pipeline.cli import DEFAULT_SENSITIVITY
+from pipeline.core.baseline import BaselineConfig
 from pipeline.core.detector import BrandDetector, DetectorConfig, Evidence
 from pipeline.core.monitor import Monitor, add_mention
+from pipeline.core.windows import WindowConfig
 from tests.conftest import BrandSpec, Episode, stream
 
 BURST_AT = 26 * 60  # minutes after the stream start: after a day of baseline
@@ -318,3 +320,66 @@ def test_mentions_counted_where_scored_and_through_the_scored_topic_alert_as_one
     # ... and the next mention of either input counts.
     fresh = count_scored(restored, [(dataclasses.replace(ms[-1], id="new-1"), 0, len(here))])
     assert fresh.counted == {"acme": [1, int(ms[-1].sentiment == "negative")]} and fresh.duplicates == 0
+
+
+# -- a brand's own bar (relative_days: volume of brands whose tails differ) -----------------------
+def _volume_days(days: int, spikes: dict[int, float], seed: int) -> list[tuple[int, int]]:
+    """(bucket start, mentions) per 5 minutes: ~30 a bucket, x the factor in ``spikes`` (bucket -> x)."""
+    import random
+
+    rng, out = random.Random(seed), []
+    for i in range(days * 288):
+        lam = 30 * spikes.get(i, 1.0)
+        out.append((1772409600 + i * 300, sum(rng.random() < lam / 600 for _ in range(600))))
+    return out
+
+
+def _opened_volume(rows, cfg: DetectorConfig, cut: int | None = None) -> list[str]:
+    """The opening times; with ``cut``, the brand is saved to JSON and restored after that row."""
+    from pipeline.core.monitor import add_counts
+
+    monitor, opened_at = Monitor(cfg), []
+    for n, (start, mentions) in enumerate(rows):
+        if n == cut:
+            monitor = Monitor(cfg, load=json.loads(json.dumps(monitor.take_dirty())).get)
+        add_counts(monitor, "b", start, start + 300, mentions, 0)
+        opened_at += [a["at"] for a in monitor.advance() if a["status"] == "open"]
+    return opened_at
+
+
+RELATIVE = dict(signal="volume", min_authors=0, p_open=1e-4, cooldown_minutes=600,
+                window=WindowConfig(bucket_s=300, grace_s=600), baseline=BaselineConfig(dispersion=True))
+BLOCKS = {d * 288 + 12 * ((5 + 7 * d) % 24) + i: 8.0 for d in range(6) for i in range(6)}  # 05:00, 12:00, 19:00, 02:00...
+
+
+def test_a_brand_whose_routine_is_spiky_sets_its_own_bar_and_pages_only_above_it():
+    """
+    day:        0    1    2    3    4    5
+    routine:    █▁▁  ▁█▁  ▁▁█  █▁▁  ▁█▁  ▁▁█   a 30-minute block of 8x every day, at any hour (a bot, say)
+    day 5 18:00                          ▁▁█  a 30-minute 40x spike
+    flat p_open pages on the blocks, day after day; the brand's own bar only on the spike.
+    """
+    rows = _volume_days(6, {**BLOCKS, **{5 * 288 + 216 + i: 40.0 for i in range(6)}}, seed=1)
+    flat = _opened_volume(rows, DetectorConfig(**RELATIVE))
+    own = _opened_volume(rows, DetectorConfig(**RELATIVE, relative_days=14))
+    assert len(flat) >= 4  # the blocks page
+    assert [t[:13] for t in own] == ["2026-03-07T18"]  # only the spike, at once
+
+
+def test_a_quiet_brand_keeps_a_low_bar():
+    """A 3x spike on a brand with no routine blocks pages (its days are unsurprising); the same
+    spike on the brand with daily 8x blocks stays under that brand's bar."""
+    cfg = DetectorConfig(**RELATIVE, relative_days=14)
+    quiet = _volume_days(6, {5 * 288 + 216 + i: 3.0 for i in range(6)}, seed=2)
+    assert [t[:13] for t in _opened_volume(quiet, cfg)] == ["2026-03-07T18"]
+    spiky = _volume_days(6, {**BLOCKS, **{5 * 288 + 216 + i: 3.0 for i in range(6)}}, seed=2)
+    assert _opened_volume(spiky, cfg) == []
+
+
+def test_the_brands_own_bar_survives_a_restart():
+    rows = _volume_days(6, {**BLOCKS, **{5 * 288 + 216 + i: 40.0 for i in range(6)}}, seed=1)
+    cfg = DetectorConfig(**RELATIVE, relative_days=14)
+    assert _opened_volume(rows, cfg, cut=5 * 288) == _opened_volume(rows, cfg)
+    saved = BrandDetector("b", cfg)
+    saved.day_surprise = {20519: 12.5, 20520: 40.25}
+    assert BrandDetector.from_state("b", cfg, json.loads(json.dumps(saved.to_state()))).day_surprise == saved.day_surprise
