@@ -116,6 +116,7 @@ def detector_config(args: argparse.Namespace, bucket_s: int = 60) -> Any:
     volume = args.signal == "volume"
     return DetectorConfig(signal=args.signal, p_open=args.sensitivity, min_authors=min_authors,
                           cooldown_minutes=args.cooldown, disp_window_exp=0.75 if volume else 0.0,
+                          relative_days=args.relative_days,
                           window=WindowConfig(bucket_s=bucket_s, grace_s=max(600, 2 * bucket_s)),
                           baseline=BaselineConfig(dispersion=volume))
 
@@ -321,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"tail probability below which a window is surprising (default {DEFAULT_SENSITIVITY:g})")
     d.add_argument("--min-authors", type=_non_negative, default=3, help="distinct authors needed to page (default 3)")
     d.add_argument("--cooldown", type=_non_negative, default=60, help="quiet minutes after an incident resolves (default 60)")
+    d.add_argument("--relative-days", type=_non_negative, default=0,
+                   help="each brand sets its own bar: page only above 1.5 x its typical day's most surprising "
+                        "window over the last N days (for volume, whose tails differ by brand; default 0: off)")
     d.set_defaults(func=cmd_detect)
 
     r = sub.add_parser("replay", help="produce a Mention JSONL file into the mentions topic")

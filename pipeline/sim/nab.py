@@ -187,7 +187,9 @@ def nab_config() -> DetectorConfig:
     series in the far tail: at a labelled anomaly the best window's tail probability is 1e-7 on PFE
     and 1e-110 on UPS, whose routine bot blocks reach 1e-228. So each series sets its own bar
     (``relative_days``): 1.5 x the median, over its last 14 days, of each day's most surprising
-    window, and never looser than 1e-6. After an incident a brand stays quiet for the rest of the day.
+    window, and never looser than 1e-6. After an incident a brand stays quiet for the rest of the day. The CLI runs the same
+    detector with ``detect --format counts --signal volume --sensitivity 1e-6 --cooldown 1380
+    --relative-days 14``.
 
     Until 2026-11-27 this was a flat ``p_open`` of 1e-22, tuned on the five development series: 79.6
     there, 44.9 on the five held back (numenta/NAB has all ten). The brand's own bar, chosen on all

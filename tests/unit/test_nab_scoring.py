@@ -105,3 +105,13 @@ def test_published_scores_are_read_from_the_checkouts_results(tmp_path):
 def test_a_folder_without_nab_data_is_refused_by_name(tmp_path):
     with pytest.raises(FileNotFoundError, match="no NAB data under"):
         layout(tmp_path)
+
+
+def test_the_nab_configuration_is_what_the_cli_runs_with_its_flags():
+    """`buzzwatch detect --format counts --signal volume --sensitivity 1e-6 --cooldown 1380
+    --relative-days 14` on 5-minute counts is the detector NAB is scored with."""
+    from pipeline.cli import build_parser, detector_config
+
+    args = build_parser().parse_args(["detect", "--format", "counts", "--signal", "volume", "--sensitivity", "1e-6",
+                                "--cooldown", "1380", "--relative-days", "14"])
+    assert detector_config(args, bucket_s=300) == nab_config()
