@@ -76,7 +76,11 @@ def test_mimalloc_is_preloaded_with_its_options_beside_what_was_preloaded(monkey
 def test_the_mimalloc_library_is_the_operators_or_the_systems():
     assert find_mimalloc({"BUZZWATCH_MIMALLOC": "/opt/lib/libmimalloc.so"}) == "/opt/lib/libmimalloc.so"
     assert find_mimalloc({"BUZZWATCH_MIMALLOC": "0"}) is None
-    assert find_mimalloc({}) == ctypes.util.find_library("mimalloc")
+    found = find_mimalloc({})
+    if found is None:  # .ci/run installs Debian's libmimalloc2.0: there it must be found
+        assert os.environ.get("CI", "").lower() != "true", "CI without libmimalloc: .ci/run installs it"
+        return
+    assert hasattr(ctypes.CDLL(found), "mi_malloc"), found  # the library found is mimalloc
 
 
 def test_a_real_interpreter_runs_again_with_it(tmp_path):
