@@ -36,13 +36,13 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Final
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
+from pipeline.core.evidence import Evidence, bucket_counts, smallest, window_edges, window_layout
 from pipeline.core.stats import binomial_sf, negbin_logpmf, negbin_sf
 from pipeline.core.terms import top_terms
-from pipeline.core.windows import BrandWindows, Bucket, WindowConfig
+from pipeline.core.windows import BrandWindows, WindowConfig
 from pipeline.records import SEVERITIES, format_time
 
 SIGNALS: Final = ("negative", "volume")
@@ -76,75 +76,6 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if self.signal not in SIGNALS:
             raise ValueError(f"signal: expected one of {SIGNALS}, got {self.signal!r}")
-
-
-@dataclass(slots=True)
-class Evidence:
-    """One window's numbers at one tick: the 'why it fired' trace."""
-
-    window_minutes: int
-    observed: float
-    expected: float
-    previous: float
-    mentions: int
-    raw_negatives: int
-    authors: int
-    reach: int
-    share: float
-    baseline_share: float
-    tick: int  # the bucket boundary the window ends at
-    p_value: float | None = None  # computed only when the cheap tests pass (see BrandDetector._surprise)
-    p_share: float | None = None
-    p_recent: float | None = None
-
-    @property
-    def ratio(self) -> float:
-        return self.observed / max(self.expected, 1e-9)
-
-    def doubling_minutes(self) -> float | None:
-        if self.previous <= 0 or self.observed <= self.previous:
-            return None
-        return round(self.window_minutes * math.log(2) / math.log(self.observed / self.previous), 1)
-
-
-@lru_cache(maxsize=64)
-def window_layout(windows_min: tuple[int, ...], bucket_s: int) -> tuple[tuple[int, ...], tuple[int, ...],
-                                                                         tuple[tuple[int, int], ...]]:
-    """Window widths in buckets, the segment boundaries (ages, in buckets) every window and the
-    window before it are made of, and each window's (end, end of previous) boundary index.
-
-    >>> window_layout((5, 10), 60)
-    ((5, 10), (0, 5, 10, 20), ((1, 2), (2, 3)))
-    """
-    widths = tuple(max(1, round(m * 60 / bucket_s)) for m in windows_min)
-    points = tuple(sorted({0, *widths, *(2 * w for w in widths)}))
-    return widths, points, tuple((points.index(w), points.index(2 * w)) for w in widths)
-
-
-@lru_cache(maxsize=64)
-def window_edges(widths: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The distinct window widths ascending, and where each window's width is among them: a
-    bucket of age ``a`` is in every window from the ``bisect_right(edges, a)``-th edge on.
-
-    >>> window_edges((5, 10, 1, 5))
-    ((1, 5, 10), (1, 2, 0, 1))
-    """
-    edges = tuple(sorted(set(widths)))
-    return edges, tuple(edges.index(w) for w in widths)
-
-
-def smallest(ticks: set[int]) -> int:
-    """``min(ticks)`` of a non-empty set (a few ticks): compiled, a native loop costs less than the builtin call."""
-    it = iter(ticks)
-    low = next(it)
-    for t in it:
-        if t < low:
-            low = t
-    return low
-
-
-def _counts(b: Bucket | None) -> tuple[int, int, int, int, int]:
-    return (b.mentions, b.negatives, b.effective, b.authors, b.reach) if b is not None else (0, 0, 0, 0, 0)
 
 
 class BrandDetector:
@@ -223,13 +154,13 @@ class BrandDetector:
             if not self.windows.add(ts, negative, author, text, followers, sample, weight, uid):
                 return "duplicate"
             return "counted"
-        before = _counts(self.windows.buckets.get(idx))
+        before = bucket_counts(self.windows.buckets.get(idx))
         if not self.windows.add(ts, negative, author, text, followers, sample, weight, uid):
             return "duplicate"
         age, points = seg_tick - 1 - idx, self._layout[1]
         for j in range(len(points) - 1):
             if points[j] <= age < points[j + 1]:
-                after = _counts(self.windows.buckets.get(idx))
+                after = bucket_counts(self.windows.buckets.get(idx))
                 seg = self._seg[j]
                 for f in range(5):
                     seg[f] += after[f] - before[f]

@@ -188,7 +188,7 @@ def test_the_compiled_core_alerts_exactly_as_the_source(tmp_path: Path) -> None:
     wheel = next(dist.glob("buzzwatch-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         extensions = {n for n in archive.namelist() if n.endswith(".so")}
-    assert {f"pipeline/core/{m}" for m in ("detector", "windows", "baseline", "monitor", "stats")} <= {
+    assert {f"pipeline/core/{m}" for m in ("detector", "evidence", "windows", "baseline", "monitor", "stats")} <= {
         n.split(".")[0] for n in extensions}, extensions
     env_dir, clean_env, _ = _fresh_venv(tmp_path, wheel)
     probe = "import pipeline.core as c, pipeline.core.detector as d; print(c.compiled(), d.__file__)"
