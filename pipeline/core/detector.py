@@ -76,6 +76,9 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if self.signal not in SIGNALS:
             raise ValueError(f"signal: expected one of {SIGNALS}, got {self.signal!r}")
+        if self.relative_days < 0 or not self.relative_factor > 0:
+            raise ValueError(f"relative_days must be >= 0 and relative_factor > 0, got {self.relative_days}, "
+                             f"{self.relative_factor}")
 
 
 class BrandDetector:

@@ -383,3 +383,9 @@ def test_the_brands_own_bar_survives_a_restart():
     saved = BrandDetector("b", cfg)
     saved.day_surprise = {20519: 12.5, 20520: 40.25}
     assert BrandDetector.from_state("b", cfg, json.loads(json.dumps(saved.to_state()))).day_surprise == saved.day_surprise
+
+
+@pytest.mark.parametrize("bad", [dict(relative_days=-1), dict(relative_factor=0.0), dict(relative_factor=float("nan"))])
+def test_a_brands_own_bar_refuses_a_setting_that_would_never_page(bad):
+    with pytest.raises(ValueError, match="relative_days must be >= 0 and relative_factor > 0"):
+        DetectorConfig(**bad)
