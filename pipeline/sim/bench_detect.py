@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     result = nab.run(datasets, nab.nab_config())
     print(f"\n{'NAB realTweets series':<28}{'windows':>8}{'detected':>9}{'false':>7}{'missed':>7}{'raw':>8}")
     for r in result["series"]:
-        print(f"{r['series']:<28}{r['windows']:>8}{r['detected']:>9}{r['false_alarms']:>7}{r['missed']:>7}{r['raw']:>8}"
+        print(f"{r['series']:<28}{r['windows']:>8}{r['detected']:>9}{r['false_alarms']:>7}{r['missed']:>7}{r['raw']:>8.3f}"
               + ("" if r["development"] else "  (held back)"))
     score = result["nab_standard_score"]
     print(f"NAB standard-profile score: {score} (target >= 85; ARTime 80.2, CAD-OSE 64.4, HTM 55.9)"

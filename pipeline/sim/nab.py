@@ -114,6 +114,11 @@ def score_series(n_rows: int, timestamps: list[float], windows: list[tuple[float
 DEVELOPMENT = ("AAPL", "AMZN", "FB", "GOOG", "IBM")  # the five series in ../shared/datasets
 
 
+def is_development(name: str) -> bool:
+    """``Twitter_volume_AAPL`` (or ``realTweets/Twitter_volume_AAPL.csv``): one of the five in ../shared?"""
+    return name.removesuffix(".csv").rsplit("_", 1)[-1] in DEVELOPMENT
+
+
 def layout(root: Path) -> tuple[list[Path], dict, dict]:
     """The series, windows and labels under ``root``: this project's datasets folder (``nab/``) or a
     checkout of numenta/NAB (``data/realTweets``, ``labels/combined_*.json``), which holds all ten."""
@@ -136,8 +141,8 @@ def run(datasets: Path, cfg: DetectorConfig) -> dict:
         spans = [(_ts(a), _ts(b)) for a, b in windows[f"realTweets/{path.name}"]]
         raw, tp, fp, missed = score_series(len(series), [t for t, _ in series], spans, hits)
         rows.append({"series": path.stem, "windows": len(spans), "detected": tp, "false_alarms": fp,
-                     "missed": missed, "raw": round(raw, 3), "labels": len(labels[f"realTweets/{path.name}"]),
-                     "development": path.stem.rsplit("_", 1)[-1] in DEVELOPMENT})
+                     "missed": missed, "raw": raw, "labels": len(labels[f"realTweets/{path.name}"]),
+                     "development": is_development(path.stem)})
     dev = [r for r in rows if r["development"]]
     held = [r for r in rows if not r["development"]]
     out = {"series": rows, "nab_standard_score": group_score(dev), "nab_exact_score": group_score(dev, exact=True)}
@@ -163,7 +168,7 @@ def published(root: Path) -> dict[str, dict[str, float]]:
             raw = {r["File"]: float(r["Score"]) for r in csv.DictReader(fh) if r["File"].startswith("realTweets/")}
         groups: dict[str, list[dict]] = {"development": [], "held_back": []}
         for name, score in raw.items():
-            key = "development" if name.rsplit("_", 1)[-1].removesuffix(".csv") in DEVELOPMENT else "held_back"
+            key = "development" if is_development(name) else "held_back"
             groups[key].append({"raw": score, "windows": len(windows[name]), "labels": 0})
         if all(len(g) == 5 for g in groups.values()):
             out[path.parent.name] = {k: group_score(g) for k, g in groups.items()}
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{'series':<24}{'windows':>8}{'detected':>9}{'false':>7}{'missed':>7}{'raw':>8}")
     for r in result["series"]:
-        print(f"{r['series']:<24}{r['windows']:>8}{r['detected']:>9}{r['false_alarms']:>7}{r['missed']:>7}{r['raw']:>8}"
+        print(f"{r['series']:<24}{r['windows']:>8}{r['detected']:>9}{r['false_alarms']:>7}{r['missed']:>7}{r['raw']:>8.3f}"
               + ("" if r["development"] else "  (held back)"))
     print(f"NAB standard-profile score: {result['nab_standard_score']} (ARTime 80.2, CAD-OSE 64.4, HTM 55.9)")
     print(f"  normalised as NAB's runner does (perfect = labelled anomalies): {result['nab_exact_score']}"
