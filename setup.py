@@ -18,6 +18,7 @@ COMPILED_CORE = [
     "pipeline/core/stats.py",
     "pipeline/core/windows.py",
     "pipeline/core/baseline.py",
+    "pipeline/core/drift.py",
     "pipeline/core/evidence.py",
     "pipeline/core/detector.py",
     "pipeline/core/monitor.py",

@@ -127,6 +127,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
     name = args.input or "stdin"
     with ExitStack() as stack:
         src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
+        # Opened first: a path that cannot be written fails before the input is read, not after.
+        digest = _open_out(stack, args.digest, args.input) if args.digest else None
+        if digest is not None and digest is dst:
+            raise BadInput("--digest and --output: one of them must be a file (both would go to stdout)")
         write = dst.write
         if args.format == "counts":
             monitor = _detect_counts(args, src, write, name)
@@ -137,6 +141,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
             except InvalidLine as exc:
                 raise BadInput(f"{name} line {exc.line}: {exc.reason}") from None
         dst.flush()
+        if digest is not None and monitor is not None:  # the days the input closed, as the worker sends them
+            digest.writelines(encode(n) + b"\n" for n in monitor.take_digest())
     _report_uncounted(monitor, name)
     return 0
 
@@ -325,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--relative-days", type=_non_negative, default=0,
                    help="each brand sets its own bar: page only above 1.5 x its typical day's most surprising "
                         "window over the last N days (for volume, whose tails differ by brand; default 0: off)")
+    d.add_argument("--digest", metavar="FILE",
+                   help="write the daily digest here (Digest JSONL): each brand's days whose negative share rose "
+                        "well above its usual one - slow drifts, which never page")
     d.set_defaults(func=cmd_detect)
 
     r = sub.add_parser("replay", help="produce a Mention JSONL file into the mentions topic")

@@ -37,6 +37,8 @@ class Metrics:
         self.open_incidents = Gauge("buzzwatch_open_incidents", "1 while the brand has an open incident.",
                                     ["brand"], registry=r)
         self.alerts = Counter("buzzwatch_alerts", "Alerts emitted by the detector.", ["brand", "status"], registry=r)
+        self.digest = Counter("buzzwatch_digest_notices", "Days a brand's negative share drifted up (daily digest, never paged).",
+                              ["brand"], registry=r)
         self.ingested = Counter("buzzwatch_ingested_records", "Records read from the mentions topic.", registry=r)
         self.detected = Counter("buzzwatch_detect_records", "Scored mentions taken into the windows (counted, "
                                 "recognised as duplicates, or too late): where they were scored, or from the "
@@ -89,6 +91,11 @@ class Metrics:
         self.scorer_drifts = Counter("buzzwatch_scorer_drifts", "Drifts of the scorer's error rate detected.",
                                      ["lang"], registry=r)
 
+        # Days in the digest are rare: each brand's count exists at 0 from the start (or its first
+        # mention), so that a panel's increase() reads 0 rather than nothing.
+        for label in (*sorted(self._fixed), OTHER) if self._fixed is not None else ():
+            self.digest.labels(label)
+
     def brand(self, brand: str) -> str:
         """The label value for a brand: itself if known / within the bound, else ``_other``."""
         if self._fixed is not None:
@@ -97,5 +104,7 @@ class Metrics:
             return brand
         if len(self._seen) < self._max:
             self._seen.add(brand)
+            self.digest.labels(brand)
             return brand
+        self.digest.labels(OTHER)
         return OTHER

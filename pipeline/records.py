@@ -246,6 +246,24 @@ def decode_alert(raw: bytes) -> dict[str, Any]:
     return obj
 
 
+def decode_digest(raw: bytes) -> dict[str, Any]:
+    """Bytes from the ``digest`` topic -> the notice, checked for what delivery relies on."""
+    obj = load_json(raw)
+    if not isinstance(obj, dict):
+        raise InvalidRecord(f"digest: expected a JSON object, got {type(obj).__name__}")
+    for name in ("brand", "day", "reason"):
+        if not isinstance(obj.get(name), str) or not obj[name]:
+            raise InvalidRecord(f"{name}: required non-empty string, got {_kind(obj.get(name))}")
+    parse_time(obj.get("at"), "at")
+    for name in ("negative_share", "usual_share", "ratio"):
+        value = obj.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise InvalidRecord(f"{name}: expected a non-negative number, got {value!r:.40}")
+    if not isinstance(obj.get("daily_shares"), list):
+        raise InvalidRecord("daily_shares: required list")
+    return obj
+
+
 def feedback_from_dict(obj: Any) -> dict[str, Any]:
     """Check a decoded JSON value against the Feedback schema (a Slack button press)."""
     if not isinstance(obj, dict):

@@ -34,6 +34,7 @@ class Settings:
     topic_scored: str = "mentions.scored"
     topic_dlq: str = "mentions.dlq"
     topic_alerts: str = "alerts"
+    topic_digest: str = "digest"
     topic_feedback: str = "feedback"
     topic_partitions: int = 4
     topic_replication: int = 1
@@ -50,6 +51,7 @@ class Settings:
     heartbeat_interval_s: float = 2.0
     slack_api_url: str | None = None
     slack_default_channel: str | None = None
+    slack_digest_channel: str | None = None  # the daily digest's channel (default: each brand's)
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_webhook_url: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
@@ -165,6 +167,7 @@ class Settings:
             topic_scored=text("BUZZWATCH_TOPIC_SCORED", "mentions.scored") or "mentions.scored",
             topic_dlq=text("BUZZWATCH_TOPIC_DLQ", "mentions.dlq") or "mentions.dlq",
             topic_alerts=text("BUZZWATCH_TOPIC_ALERTS", "alerts") or "alerts",
+            topic_digest=text("BUZZWATCH_TOPIC_DIGEST", "digest") or "digest",
             topic_feedback=text("BUZZWATCH_TOPIC_FEEDBACK", "feedback") or "feedback",
             topic_partitions=max(1, int(number("BUZZWATCH_TOPIC_PARTITIONS", 4))),
             topic_replication=max(1, int(number("BUZZWATCH_TOPIC_REPLICATION", 1))),
@@ -181,6 +184,7 @@ class Settings:
             heartbeat_interval_s=heartbeat_s,
             slack_api_url=text("SLACK_API_URL"),
             slack_default_channel=text("SLACK_DEFAULT_CHANNEL"),
+            slack_digest_channel=text("SLACK_DIGEST_CHANNEL"),
             slack_bot_token=secret("SLACK_BOT_TOKEN"),
             slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
             slack_signing_secret=secret("SLACK_SIGNING_SECRET"),

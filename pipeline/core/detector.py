@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
+from pipeline.core.drift import DailyTotals, DriftConfig
 from pipeline.core.evidence import Evidence, bucket_counts, smallest, window_edges, window_layout
 from pipeline.core.stats import binomial_sf, negbin_logpmf, negbin_sf
 from pipeline.core.terms import top_terms
@@ -72,6 +73,7 @@ class DetectorConfig:
     tick_lag_s: float = 10.0  # evaluate a minute this long after it ends (late arrivals)
     window: WindowConfig = field(default_factory=WindowConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    drift: DriftConfig | None = field(default_factory=DriftConfig)  # the daily digest (negative signal only); None: off
 
     def __post_init__(self) -> None:
         if self.signal not in SIGNALS:
@@ -94,7 +96,7 @@ class BrandDetector:
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
                  "protect", "incident", "calm", "cooldown_until", "offset", "source_offset",
                  "_layout", "_edges", "_seg", "_seg_tick", "_rates", "_rates_key", "due", "_sig",
-                 "day_surprise")
+                 "day_surprise", "daily", "notices")
 
     def __init__(self, brand: str, cfg: DetectorConfig) -> None:
         self.brand = brand
@@ -118,6 +120,8 @@ class BrandDetector:
         self.due: set[int] = set()  # ticks that see new signal (the first after each counted event)
         self._sig: set[int] = set()  # buckets that received signal (a superset; derived, not stored)
         self.day_surprise: dict[int, float] = {}  # day -> the most surprising window's -log10 p (relative_days)
+        self.daily = DailyTotals(cfg.drift) if cfg.drift is not None and cfg.signal == "negative" else None
+        self.notices: list[dict[str, Any]] = []  # digest notices of days closed, until the Monitor takes them
 
     # -- input ----------------------------------------------------------------------------
     def accepts(self, ts: float, watermark: float | None = None) -> bool:
@@ -223,10 +227,19 @@ class BrandDetector:
         protect = self.protect
         baseline = self.baseline  # called as a method: compiled, a direct call (a bound method is not)
         minutes = bucket_s / 60.0
+        daily = self.daily
         for i, bucket in self.windows.final(self.learned_upto, upto):
             bucket.ids = None  # final: no mention can be added, so no duplicate can be either
             skip = bool(protect) and any(a <= i < b for a, b in protect)
             baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, minutes)
+            if daily is not None:  # an incident's minutes close a day but are not in it
+                notice = daily.add(i * bucket_s, bucket.effective, bucket.mentions, skip)
+                if notice is not None:
+                    self.notices.append({"brand": self.brand, **notice})
+        if daily is not None:  # a day also ends with no mention after it
+            notice = daily.add(upto * bucket_s, 0.0, 0.0)
+            if notice is not None:
+                self.notices.append({"brand": self.brand, **notice})
         if protect:
             self.protect = [r for r in protect if r[1] > upto]
         self.baseline.close_before(int(upto * bucket_s // 3600))
@@ -649,6 +662,8 @@ class BrandDetector:
             state["so"] = self.source_offset
         if self.day_surprise:
             state["ds"] = [[d, round(v, 3)] for d, v in sorted(self.day_surprise.items())]
+        if self.daily is not None and self.daily.day >= 0:
+            state["dy"] = self.daily.to_state()
         return state
 
     @classmethod
@@ -663,6 +678,8 @@ class BrandDetector:
         d.source_offset = state.get("so", -1)
         d.due = set(state.get("d", ()))
         d.day_surprise = {int(day): float(v) for day, v in state.get("ds", ())}
+        if d.daily is not None and "dy" in state:
+            d.daily = DailyTotals.from_state(d.daily.cfg, state["dy"])
         volume = cfg.signal == "volume"
         d._sig = {i for i, b in d.windows.buckets.items() if (b.mentions if volume else b.negatives)}
         return d

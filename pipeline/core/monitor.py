@@ -52,6 +52,7 @@ class Monitor:
         self.clocks: dict[int, float] = {}  # clock -> watermark
         self.clock_of: dict[str, int] = {}  # brand -> its clock
         self.too_late = 0
+        self.digest: list[dict[str, Any]] = []  # drift notices of closed days, until take_digest()
         self.duplicates = 0  # mentions seen before (same id, or an offset already applied): not counted again
         self._ticked: dict[int, int] = {}  # clock -> bucket boundary at the last advance()
         self._due: dict[int, float] = {}  # clock -> watermark at which it crosses its next boundary
@@ -153,12 +154,20 @@ class Monitor:
                 if step - before < CATCH_UP_TICKS and (not due or smallest(due) > step):
                     continue  # nothing to evaluate yet: learning the final buckets can wait (see module doc)
             alerts.extend(det.advance(clocks[clock]))
+            if det.notices:
+                self.digest.extend(det.notices)
+                det.notices.clear()
             if det.last_tick != before:
                 self.dirty.add(brand)
             if det.is_idle():
                 self.active.discard(brand)
         alerts.sort(key=lambda a: (a["at"], a["brand"]))
         return alerts
+
+    def take_digest(self) -> list[dict[str, Any]]:
+        """The digest notices of the days brands closed since the last call (see ``core.drift``)."""
+        notices, self.digest = self.digest, []
+        return sorted(notices, key=lambda n: (n["day"], n["brand"]))
 
     def take_dirty_brands(self) -> list[str]:
         """The brands changed since the last call (their states are due in the table), and reset."""
@@ -280,6 +289,7 @@ class FetchTally:
         self.duplicates = 0
         self.bad: list[tuple[int, str]] = []
         self.alerts: list[dict[str, Any]] = []
+        self.digest: list[dict[str, Any]] = []  # the daily digest's notices of days that closed
 
     def record(self, outcome: str, brand: str, negative: bool) -> None:
         if outcome == "counted":
@@ -320,6 +330,8 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
             continue
         tally.record(outcome, brand, negative)
     tally.alerts = monitor.advance()
+    if monitor.digest:
+        tally.digest = monitor.take_digest()
     return tally
 
 
@@ -333,6 +345,8 @@ def count_scored(monitor: Monitor, scored: list[tuple[ScoredMention, int, int]])
     for m, partition, offset in scored:
         tally.record(add_mention(monitor, m, partition, offset, source=True), m.brand, m.sentiment == "negative")
     tally.alerts = monitor.advance()
+    if monitor.digest:
+        tally.digest = monitor.take_digest()
     return tally
 
 

@@ -57,6 +57,9 @@ DRILL_DOWN = [
      [(f"max(buzzwatch_incident_severity{{{B}}})", "severity")]),
     ("$brand: alerts", "Alerts the detector emitted for the brand, by status.", "short",
      [(f"sum by (status) (increase(buzzwatch_alerts_total{{{B}}}{R}))", "{{status}}")]),
+    ("$brand: days in the daily digest (7 d)", "Days, over the last week, whose negative share drifted well above "
+     "the brand's usual one: the daily digest of slow drifts, which never page.", "stat",
+     [(f"sum(increase(buzzwatch_digest_notices_total{{{B}}}[7d]))", "days")]),
 ]
 HEALTH = [
     ("Throughput", "Records read from the mentions topic, mentions scored (by language), sent on to "

@@ -182,3 +182,31 @@ def _button(label: str, action: str, value: str, style: str | None = None) -> di
     if style:
         button["style"] = style
     return button
+
+
+def digest_text(notice: dict[str, Any], brand_name: str | None = None) -> str:
+    """One line for a digest notice (the notification text, the terminal).
+
+    >>> digest_text({"brand": "acme", "day": "2026-03-06", "negative_share": 0.24, "usual_share": 0.12, "ratio": 2.0})
+    'Daily digest: acme negativity rising - 24% negative on 2026-03-06 vs 12% usual (2.0x)'
+    """
+    return (f"Daily digest: {escape(brand_name or notice['brand'], HEADER_LIMIT)} negativity rising - "
+            f"{notice['negative_share']:.0%} negative on {escape(str(notice['day']), 20)} vs "
+            f"{notice['usual_share']:.0%} usual ({notice['ratio']:.1f}x)")
+
+
+def digest_blocks(notice: dict[str, Any], brand_name: str | None = None, grafana_url: str | None = None) -> list[dict[str, Any]]:
+    """A digest notice as Block Kit: the headline, the trend day by day, the numbers. No buttons and no
+    ping: a slow drift is for the morning review, not for on-call."""
+    trend = "  ·  ".join(f"{escape(str(day), 20)[5:]} *{share:.0%}*" for day, share in notice.get("daily_shares") or [])
+    body = [f":chart_with_upwards_trend: *{escape(brand_name or notice['brand'], HEADER_LIMIT)}*: "
+            f"negative share {notice['negative_share']:.0%} on {escape(str(notice['day']), 20)}, "
+            f"{notice['ratio']:.1f}x its usual {notice['usual_share']:.0%}",
+            f"Day by day: {trend}" if trend else "",
+            f"{notice.get('negatives', 0):,} negative of {notice.get('mentions', 0):,} mentions "
+            f"(p={float(notice.get('p_value', 0)):.1e}); no incident paged that day."]
+    out: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": cut("\n".join(x for x in body if x), SECTION_LIMIT)}}]
+    if grafana_url:
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{grafana_url}|Open in Grafana>"}]})
+    return out

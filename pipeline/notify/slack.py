@@ -34,7 +34,7 @@ from slack_sdk.http_retry.state import RetryState
 
 from pipeline.errors import DeliveryError, Undeliverable
 from pipeline.notify.chart import render_chart, usable
-from pipeline.notify.render import blocks, grafana_link, notification_text
+from pipeline.notify.render import blocks, digest_blocks, digest_text, grafana_link, notification_text
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ class TerminalSink:
 
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
              thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None:
-        self.write(f"ALERT {text}")
+        kind = "DIGEST" if (metadata or {}).get("event_type") == "buzzwatch_digest" else "ALERT"
+        self.write(f"{kind} {text}")
         return None
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
@@ -191,8 +192,10 @@ class Notifier:
                  on_result: Callable[[str, float], None] | None = None,
                  ping_for: Callable[[str, str, float], str | None] = lambda brand, severity, ts: None,
                  grafana_template: str | None = None, charts: bool = True,
-                 clock: Callable[[], float] = time.time, background_charts: bool = False) -> None:
+                 clock: Callable[[], float] = time.time, background_charts: bool = False,
+                 digest_channel: str | None = None) -> None:
         self.sink = sink
+        self.digest_channel = digest_channel
         self.channel_for = channel_for
         self.name_for = name_for
         self.on_result = on_result
@@ -262,6 +265,39 @@ class Notifier:
                        "status": alert["status"], "alert": _keepable(alert)}
         return self._done(result, started)
 
+    def deliver_digest(self, notice: dict[str, Any], ledger: MutableMapping[str, Any]) -> str:
+        """A digest notice -> one message in the digest channel (``digest_channel``, else the
+        brand's), once: 'posted', 'duplicate', 'recovered' or 'refused'; DeliveryError to retry.
+        The ledger keeps ``digest/<day>`` under the brand, marked pending before the post
+        (``mark_pending``), so a replayed notice is skipped and a crash mid-post checks Slack first."""
+        started = time.monotonic()
+        key = digest_key(notice)
+        entry = ledger.get(key) or {}
+        if entry.get("seq"):
+            return self._done("duplicate", started)
+        name = self.name_for(notice["brand"])
+        channel = self.digest_channel or self.channel_for(notice["brand"])
+        marker = f"{notice['brand']}/{key}"  # the metadata that finds the post again after a crash
+        try:
+            recheck = entry.get("pending") == 1 and (key, 1) not in self._fresh
+            self._fresh.discard((key, 1))
+            found = self.sink.find(channel, marker) if recheck else None
+            if found:
+                result = "recovered"
+            else:
+                self.sink.post(channel, digest_text(notice, name),
+                               digest_blocks(notice, name, grafana_link(self.grafana_template, notice["brand"])),
+                               metadata={"event_type": "buzzwatch_digest", "event_payload": {"incident_id": marker}})
+                result = "posted"
+        except SlackApiError as exc:
+            log.error("Slack refused the digest of %s for %s: %s", notice["brand"], notice["day"], exc.response.get("error"))
+            result = "refused"
+        except Undeliverable as exc:
+            log.error("digest of brand %r for %s not delivered: %s", notice["brand"], notice["day"], exc)
+            result = "refused"
+        ledger[key] = {"seq": 1, "channel": channel, "status": "digest"}
+        return self._done(result, started)
+
     def acknowledge(self, feedback: dict[str, Any], ledger: MutableMapping[str, Any]) -> str:
         """A button press (a feedback record) -> the ack in the ledger and on the root message.
 
@@ -318,10 +354,25 @@ class Notifier:
             entry["pending"] = alert["seq"]
             ledger[alert["incident_id"]] = entry
 
+    def mark_digest_pending(self, notice: dict[str, Any], ledger: MutableMapping[str, Any]) -> None:
+        """``mark_pending`` for a digest notice (its one step is seq 1)."""
+        key = digest_key(notice)
+        entry = dict(ledger.get(key) or {})
+        if not entry.get("seq"):
+            if entry.get("pending") != 1:
+                self._fresh.add((key, 1))
+            entry["pending"] = 1
+            ledger[key] = entry
+
     def _done(self, result: str, started: float) -> str:
         if self.on_result is not None:
             self.on_result(result, time.monotonic() - started)
         return result
+
+
+def digest_key(notice: dict[str, Any]) -> str:
+    """A digest notice's entry in its brand's ledger (beside the brand's incident ids)."""
+    return f"digest/{notice['day']}"
 
 
 def _keepable(alert: dict[str, Any]) -> dict[str, Any]:

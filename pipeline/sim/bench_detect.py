@@ -59,16 +59,21 @@ def write_suite(folder: Path, seed: int, days: int, scale: float) -> tuple[Path,
 DETECT_RUNS = 3
 
 
+def digest_path(alerts: Path) -> Path:
+    return alerts.with_suffix(".digest" + alerts.suffix)
+
+
 def timed_detect(mentions: Path, alerts: Path, runs: int = DETECT_RUNS) -> list[float]:
-    """Seconds each of ``runs`` runs of ``buzzwatch detect -i mentions -o alerts`` takes, each its own
+    """Seconds each of ``runs`` runs of ``buzzwatch detect -i mentions -o alerts --digest D`` takes
+    (D: ``alerts`` with ``.digest`` before its suffix), each its own
     process as a user runs it (interpreter start-up included): in this process the generated suite,
     still in memory, would slow the garbage collector's passes and the caches. The environment is
     passed on, so ``CORE=compiled`` times the compiled core."""
     took = []
     for _ in range(runs):
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "detect", "-i", str(mentions), "-o", str(alerts)],
-                              capture_output=True, text=True)
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "detect", "-i", str(mentions), "-o", str(alerts),
+                               "--digest", str(digest_path(alerts))], capture_output=True, text=True)
         took.append(time.perf_counter() - t)
         if done.returncode != 0:
             raise SystemExit(f"buzzwatch detect failed with exit code {done.returncode}: {done.stderr[-500:]}")
@@ -166,10 +171,14 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
             counts = evaluate.minute_counts(suite.rows, parse_time(truth["start"]), truth["days"] * 1440)
             oracle = evaluate.oracle_delays(truth, counts)
             m = evaluate.score(evaluate.incidents_from_alerts(evaluate.read_alerts(alerts)), truth, oracle)
-            rows.append({"seed": seed, **{k: m[k] for k, _, _ in SWEEP}})
+            digest = evaluate.score_digest(evaluate.read_alerts(digest_path(alerts)), truth)
+            rows.append({"seed": seed, **{k: m[k] for k, _, _ in SWEEP},
+                         **{f"digest_{k}": digest[k] for k in ("drifts", "drifts_reported", "off_drift_notices")}})
             excess += [d - oracle[b] for b, d in m["per_burst_delay"].items()
                        if d is not None and oracle.get(b) is not None]
-            print(f"seed {seed:>3}: " + "  ".join(f"{k} {_fmt(m[k], k in RATIOS)}" for k, _, _ in SWEEP), flush=True)
+            print(f"seed {seed:>3}: " + "  ".join(f"{k} {_fmt(m[k], k in RATIOS)}" for k, _, _ in SWEEP)
+                  + f"  digest {digest['drifts_reported']}/{digest['drifts']} drifts, {digest['off_drift_notices']} off",
+                  flush=True)
     print(f"\n{'target':<28}{'met on':>10}   worst")
     for key, target, ok in SWEEP:
         values = [r[key] for r in rows if r[key] is not None]
@@ -179,6 +188,8 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
     median, p90 = evaluate.quantile(excess, 0.5), evaluate.quantile(excess, 0.9)
     print(f"every burst of every seed together ({len(excess)} caught): excess delay median {_fmt(median)}, "
           f"p90 {_fmt(p90)} min")
+    print(f"daily digest: {sum(r['digest_drifts_reported'] for r in rows)} of {sum(r['digest_drifts'] for r in rows)} "
+          f"drifts reported, {sum(r['digest_off_drift_notices'] for r in rows)} notices off a drift")
     print(json.dumps({"seeds": rows, "pooled_bursts": len(excess), "pooled_excess_median_min": median,
                       "pooled_excess_p90_min": p90}))
     return 0
@@ -222,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         bw = evaluate.score(evaluate.incidents_from_alerts(evaluate.read_alerts(alerts_path)), truth, oracle)
         rule = evaluate.score(evaluate.rule_incidents(counts, start), truth, oracle)
         orc = evaluate.score(evaluate.oracle_incidents(truth, counts), truth, oracle)
+        digest = evaluate.score_digest(evaluate.read_alerts(digest_path(alerts_path)), truth)
         n = len(suite.rows)
 
     print(f"suite: seed {args.seed}, {args.days} days, scale {args.scale}: {n:,} scored mentions, "
@@ -229,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
           f"(generated in {gen_s:.1f} s)\n")
     print_table(bw, rule, orc)
     print_breakdown(truth, bw, oracle)
+    print(f"daily digest (slow drifts: never paged, reported once a day): {digest['drifts_reported']} of "
+          f"{digest['drifts']} drifts, the first notice {_fmt(digest['report_delay_median_days'])} days after onset "
+          f"(median; at most {_fmt(digest['report_delay_max_days'])}); {digest['off_drift_notices']} notices off a "
+          f"drift ({_fmt(digest['off_drift_per_brand_week'], True)} per brand-week: {digest['off_drift_by_kind']})")
     speeds = sorted(round(n / t) for t in detect_runs)
     speed = speeds[len(speeds) // 2]  # the median run
     core = "compiled (mypyc)" if compiled() else "Python source (`make bench-detect CORE=compiled` for the image's)"
@@ -257,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         return {k: v for k, v in m.items() if k not in ("per_burst_delay", "quiet_incidents")}
 
     figures = {"suite": {"seed": args.seed, "days": args.days, "scale": args.scale, "mentions": n,
-                         "buzzwatch": public(bw), "prometheus_rule": public(rule), "oracle": public(orc)},
+                         "buzzwatch": public(bw), "prometheus_rule": public(rule), "oracle": public(orc),
+                         "digest": digest},
                "detect_mentions_per_s": speed, "detect_mentions_per_s_runs": speeds,
                "orjson_decode_per_s": decode_per_s, "detect_share_of_decode": round(share, 4), "core_compiled": compiled(), "nab_standard_score": score}
     if held is not None:

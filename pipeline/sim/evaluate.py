@@ -21,6 +21,10 @@ Definitions (all times are event time; a *boundary* is the end of a UTC minute):
   statistical limit; **excess delay** = detector delay - oracle delay, per burst both detect.
   Run over whole series as a detector (for its false-alarm figures), its firing runs less than
   30 minutes apart are one incident (like a detector's resolution after 30 calm minutes).
+- **daily digest**: a drift is *reported* when a digest notice for its brand names a day that
+  ends after its onset; its **report delay** is that day's end (when the notice is made) minus the
+  onset, in days. A notice on a brand without a drift is *off-drift*, counted by what that brand
+  has (a chronic level, a burst that day, or nothing: quiet), per brand-week after warm-up.
 - **Prometheus rule**: at each boundary from 24 h after the stream's start, it fires when the
   negatives of the last 15 minutes are > 3x the trailing 24 h mean per 15 minutes and >= 10.
   One incident per contiguous run of firing minutes (a minute not firing ends it).
@@ -347,3 +351,35 @@ def breakdown(truth: dict[str, Any], per_burst: dict[str, float | None], oracle:
         out[value] = {"bursts": len(eps), "recall": round(len(d) / len(eps), 2), "delay_median": quantile(d, 0.5),
                       "excess_median": quantile(x, 0.5), "oracle_median": quantile(o, 0.5)}
     return out
+
+
+def score_digest(notices: list[dict[str, Any]], truth: dict[str, Any]) -> dict[str, Any]:
+    """The daily digest against the suite's drifts (see the module doc).
+
+    >>> truth = {"start": "1970-01-01T00:00:00Z", "days": 9, "warmup_minutes": 1440, "brands": [{"id": "a"}, {"id": "b"}],
+    ...          "episodes": [{"brand": "a", "kind": "drift", "onset": "1970-01-03T06:00:00Z"}]}
+    >>> score_digest([{"brand": "a", "day": "1970-01-03", "at": "1970-01-04T00:00:00Z"},
+    ...               {"brand": "b", "day": "1970-01-05", "at": "1970-01-06T00:00:00Z"}], truth)["drifts_reported"]
+    1
+    """
+    drifts = {e["brand"]: parse_time(e["onset"]) for e in truth["episodes"] if e["kind"] == "drift"}
+    kinds: dict[str, set[str]] = {}
+    for e in truth["episodes"]:
+        kinds.setdefault(e["brand"], set()).add(e["kind"])
+    first: dict[str, float] = {}
+    off: dict[str, int] = {}
+    for n in notices:
+        brand, at = n["brand"], parse_time(n["at"])
+        if brand in drifts and at > drifts[brand]:
+            first[brand] = min(first.get(brand, at), at)
+        else:
+            k = ("before its drift" if brand in drifts else "chronic" if "chronic" in kinds.get(brand, ())
+                 else "burst brand" if kinds.get(brand) else "quiet")
+            off[k] = off.get(k, 0) + 1
+    delays = sorted((first[b] - drifts[b]) / 86400 for b in first)
+    weeks = (len(truth["brands"]) - len(drifts)) * (truth["days"] * 1440 - truth["warmup_minutes"]) / (7 * 1440)
+    return {"drifts": len(drifts), "drifts_reported": len(first),
+            "report_delay_median_days": round(quantile(delays, 0.5), 2) if delays else None,
+            "report_delay_max_days": round(delays[-1], 2) if delays else None,
+            "notices": len(notices), "off_drift_notices": sum(off.values()), "off_drift_by_kind": off,
+            "off_drift_per_brand_week": round(sum(off.values()) / weeks, 4) if weeks > 0 else None}

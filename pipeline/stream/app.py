@@ -63,6 +63,7 @@ from pipeline.records import (
     ScoredMention,
     dead_letter,
     decode_alert,
+    decode_digest,
     decode_feedback,
     encode,
     is_label_bytes,
@@ -200,6 +201,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     scored = app.topic(settings.topic_scored, internal=True, **raw)
     dlq = app.topic(settings.topic_dlq, **raw)
     alerts = app.topic(settings.topic_alerts, **raw)
+    digest = app.topic(settings.topic_digest, **raw)
     feedback = app.topic(settings.topic_feedback, **raw)
     # Brand states are held as their JSON bytes (~0.6 KB for a quiet brand), not as dicts (~4 KB):
     # the table keeps every brand of its partitions in memory.
@@ -218,7 +220,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                         on_result=lambda result, seconds: (metrics.slack_deliveries.labels(result).inc(),
                                                            metrics.slack_latency.observe(seconds)),
                         ping_for=lambda b, severity, ts: by_id[b].ping(severity, ts) if b in by_id else None,
-                        grafana_template=settings.grafana_url_template, clock=clock, background_charts=True)
+                        grafana_template=settings.grafana_url_template, clock=clock, background_charts=True,
+                        digest_channel=settings.slack_digest_channel)
     ledger_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # brand -> its ledger entry
     health = Health(watch={settings.topic_mentions, settings.topic_scored})
 
@@ -375,6 +378,13 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             unsent_alerts.add(sent)  # the next write_states waits for it
             sent.add_done_callback(unsent_alerts.discard)
             pending.append(sent)
+        for notice in tally.digest:  # a slow drift: the daily digest, never a page (core/drift.py)
+            metrics.digest.labels(metrics.brand(notice["brand"])).inc()
+            log.info("digest %s %s: %s", notice["brand"], notice["day"], notice["reason"])
+            sent = digest.send_soon(key=notice["brand"].encode(), value=encode(notice))
+            unsent_alerts.add(sent)  # like an alert: in the broker before the state that made it
+            sent.add_done_callback(unsent_alerts.discard)
+            pending.append(sent)
         return pending
 
     batches.install(app, {mentions: ingest, scored: detect}, fetch_max_wait_ms=settings.fetch_max_wait_ms,
@@ -393,6 +403,20 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         held.update(kept)
         monitor.forget([b for b in list(monitor.brands) if brand_state.partition_for_key(b) not in kept])
 
+    async def deliver_once(record: dict[str, Any], mark: Callable[[dict[str, Any], dict[str, Any]], None],
+                           step: Callable[[dict[str, Any], dict[str, Any]], str], what: str) -> None:
+        """One Slack step of ``record`` through its brand's ledger entry. Write-ahead: the intent
+        reaches the changelog before Slack sees anything, so a process killed between the post and
+        its record knows to check Slack first."""
+        brand = record["brand"]
+        async with ledger_locks[brand]:
+            entries = dict(ledger.get(brand) or {})
+            mark(record, entries)
+            ledger[brand] = _prune(entries)
+            await app.producer.flush()
+            await _until_done(step, record, entries, what)
+            ledger[brand] = _prune(entries)
+
     @app.agent(alerts, name="notify")
     async def notify(stream: faust.StreamT) -> None:
         async for events in stream.take_events(100, within=0.02):  # alerts are few: latency over batching
@@ -403,17 +427,22 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 except InvalidRecord as exc:
                     await to_dlq(event, exc.reason)
                     continue
-                async with ledger_locks[alert["brand"]]:
-                    entries = dict(ledger.get(alert["brand"]) or {})
-                    # Write-ahead: the intent reaches the changelog before Slack sees anything, so a
-                    # process killed between the post and its record knows to check Slack first.
-                    notifier.mark_pending(alert, entries)
-                    ledger[alert["brand"]] = _prune(entries)
-                    await app.producer.flush()
-                    await _until_done(notifier.deliver, alert, entries, f"{alert['incident_id']}/{alert['seq']}")
-                    ledger[alert["brand"]] = _prune(entries)
+                await deliver_once(alert, notifier.mark_pending, notifier.deliver,
+                                   f"{alert['incident_id']}/{alert['seq']}")
             metrics.slack_pending.set(0)
             _observe_latency(metrics, "notify", [e.message.timestamp for e in events])
+
+    @app.agent(digest, name="notify-digest")
+    async def notify_digest(stream: faust.StreamT) -> None:
+        """Digest notices to Slack, each once (the brand's ledger, as for alerts), in order."""
+        async for event in stream.events():
+            try:
+                notice = decode_digest(event.value or b"")
+            except InvalidRecord as exc:
+                await to_dlq(event, exc.reason)
+                continue
+            await deliver_once(notice, notifier.mark_digest_pending, notifier.deliver_digest,
+                               f"digest {notice['brand']}/{notice['day']}")
 
     @app.agent(feedback, name="slack-feedback")
     async def slack_feedback(stream: faust.StreamT) -> None:
@@ -448,7 +477,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     @app.timer(interval=5.0)
     async def watch_lag() -> None:
         """Consumer lag per partition (gauge) and the readiness it implies."""
-        topics = (settings.topic_mentions, settings.topic_scored, settings.topic_alerts, settings.topic_feedback)
+        topics = (settings.topic_mentions, settings.topic_scored, settings.topic_alerts, settings.topic_digest,
+                  settings.topic_feedback)
         positions = lag_positions(app.consumer, topics)
         for (topic, partition), (done, end) in positions.items():
             metrics.consumer_lag.labels(topic, str(partition)).set(max(0, end - done))
@@ -477,8 +507,11 @@ def _json_or_none(value: bytes | None) -> dict[str, Any] | None:
 
 
 def _prune(entries: dict[str, Any], keep: int = 20) -> dict[str, Any]:
-    """A brand's ledger keeps its most recent incidents only."""
-    return dict(sorted(entries.items())[-keep:])
+    """A brand's ledger keeps its most recent incidents and digest days only (each kept apart:
+    their keys do not sort together)."""
+    digests = sorted((k, v) for k, v in entries.items() if k.startswith("digest/"))
+    incidents = sorted((k, v) for k, v in entries.items() if not k.startswith("digest/"))
+    return dict(incidents[-keep:] + digests[-keep:])
 
 
 def _export_gauges(metrics: Metrics, monitor: Monitor, brand: str) -> None:

@@ -106,6 +106,23 @@ def test_alerts_validate(burst_alerts):
         v.validate(orjson.loads(orjson.dumps(a)))
 
 
+def test_digest_notices_validate_and_their_codec_takes_them_and_rejects_junk():
+    from pipeline.records import decode_digest
+    from tests.unit.test_drift import _drifting, _run
+
+    _, notices = _run(_drifting(6, [0.12, 0.12, 0.12, 0.18, 0.24, 0.30]), DetectorConfig())
+    assert len(notices) >= 2
+    v = validator("digest.schema.json")
+    for n in notices:
+        v.validate(orjson.loads(orjson.dumps(n)))
+        assert decode_digest(orjson.dumps(n)) == n
+    for junk in (b"[]", b"{}", orjson.dumps({**notices[0], "day": ""}), orjson.dumps({**notices[0], "ratio": "2x"}),
+                 orjson.dumps({**notices[0], "at": "yesterday"})):
+        assert b"yesterday" in junk or not v.is_valid(orjson.loads(junk))  # the schema states formats, not checks them
+        with pytest.raises(InvalidRecord):
+            decode_digest(junk)
+
+
 def test_dead_letters_validate():
     validator("dlq.schema.json").validate(dead_letter(b"\xffnot json", "not valid JSON", "mentions", 0, 7))
 

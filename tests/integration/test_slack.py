@@ -109,3 +109,72 @@ def test_slack_outage_429_buttons_and_probes(broker, slack, start_worker, tmp_pa
 @pytest.mark.skipif(not os.environ.get("BUZZWATCH_SOAK"), reason="soak: make test-soak (BUZZWATCH_SOAK=1)")
 def test_five_minute_slack_outage(broker, slack, start_worker, tmp_path, demo_rows):
     outage_scenario(broker, slack, start_worker, tmp_path, demo_rows, 300.0)
+
+
+def drifting_rows(shares: list[float]) -> list[dict]:
+    """acme at ~40 mentions an hour, one day per share from 2026-03-02, then two quiet hours that
+    end the last day in event time."""
+    from pipeline.records import format_time, parse_time
+    from pipeline.sim.generate import BrandSpec, StreamSpec
+
+    rows: list[dict] = []
+    start = parse_time("2026-03-02T00:00:00Z")
+    for d, share in enumerate([*shares, 0.12]):
+        spec = StreamSpec(start=format_time(start + d * 86400), hours=24 if d < len(shares) else 2,
+                          brands=[BrandSpec("acme", 40, negative_share=share, daily_amplitude=0.3)])
+        rows += generate(spec, seed=d, with_brand=True)
+    for i, r in enumerate(rows):
+        r["id"] = f"drift-{i}"
+    return rows
+
+
+def test_a_drift_over_days_reaches_the_digest_channel_once_a_day_and_never_pages(broker, slack, start_worker, tmp_path):
+    """The worker scores and counts a brand whose negative share goes 12, 12, 12, 20, 30%: no alert; the
+    digest topic gets the two days that rose - the same notices as `buzzwatch score | buzzwatch detect
+    --digest` over the same mentions - and the digest channel one message each, without a ping. A notice
+    delivered again (a replay after a crash) posts nothing."""
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import ROOT
+
+    rows = drifting_rows([0.12, 0.12, 0.12, 0.2, 0.3])
+    path = write_jsonl(tmp_path / "drift.jsonl", rows)
+    scored, digest_file = tmp_path / "scored.jsonl", tmp_path / "digest.jsonl"
+    for cmd in (["score", "--input", str(path), "--output", str(scored)],
+                ["detect", "--input", str(scored), "--output", str(tmp_path / "alerts.jsonl"), "--digest", str(digest_file)]):
+        subprocess.run([sys.executable, "-m", "pipeline.cli", *cmd], check=True, cwd=ROOT, timeout=120)
+    offline = [json.loads(x) for x in digest_file.read_text().splitlines()]
+    assert [n["day"] for n in offline] == ["2026-03-05", "2026-03-06"]
+    assert (tmp_path / "alerts.jsonl").read_text() == ""
+
+    worker = start_worker(SLACK_DIGEST_CHANNEL="#brand-digest")
+    replay(path, broker.bootstrap)
+    posts = wait_until(lambda: len(root_posts(slack, "#brand-digest")) >= 2 and root_posts(slack, "#brand-digest"),
+                       120, "two digest messages", worker)
+    online = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "digest", 2))]
+    assert online == offline  # what the worker decided is what the offline CLI decides
+    assert [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "alerts", 0, timeout=3))] == []
+    assert ["2026-03-05" in posts[0]["text"], "2026-03-06" in posts[1]["text"]] == [True, True]
+    assert all(p["text"].startswith("Daily digest: ") and "<!" not in p["text"] for p in posts)  # no ping
+    shown = posts[1]["blocks"][0]["text"]["text"]
+    assert "Day by day: 03-02 *11%*" in shown and f"03-06 *{offline[1]['negative_share']:.0%}*" in shown
+    assert worker.sample("buzzwatch_digest_notices_total", brand="acme") == 2
+
+    # A notice delivered twice (the topic re-read after a crash) is recognised: still two messages.
+    asyncio.run(_produce(broker.bootstrap, "digest", [(b"acme", json.dumps(offline[0]).encode())]))
+    wait_until(lambda: worker.sample("buzzwatch_slack_deliveries_total", result="duplicate") >= 1, 60,
+               "the repeated notice recognised", worker)
+    assert len(root_posts(slack, "#brand-digest")) == 2
+
+
+async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, key=key, value=value)
+    finally:
+        await producer.stop()

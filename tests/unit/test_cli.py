@@ -229,3 +229,26 @@ def test_volume_mode_learns_that_a_brands_volume_is_overdispersed():
         add_counts(poisson, "ko", start, start + 300, x["mentions"], 0)
         as_poisson += sum(a["status"] == "open" for a in poisson.advance())
     assert len(opened) <= 1 < 5 <= as_poisson, (len(opened), as_poisson)
+
+
+def test_detect_writes_the_daily_digest_apart_from_the_alerts(tmp_path):
+    """A brand drifting over days: no alert on stdout, its days in the --digest file (the same
+    notices the worker sends to the digest topic); a path that cannot be written fails first."""
+    from pipeline.records import format_time
+    from tests.unit.test_drift import _drifting
+
+    rows = _drifting(6, [0.12, 0.12, 0.12, 0.18, 0.24, 0.30])
+    lines = b"".join(json.dumps({
+        "id": f"m{i}", "text": text, "created_at": format_time(ts), "brand": brand, "author_id": author,
+        "negativity": 0.9 if negative else 0.1, "sentiment": "negative" if negative else "neutral", "lang": "en",
+    }).encode() + b"\n" for i, (brand, ts, negative, author, text) in enumerate(rows))
+    digest = tmp_path / "digest.jsonl"
+    r = bw("detect", "--digest", str(digest), stdin=lines)
+    assert r.returncode == 0 and r.stdout == b"", r.stderr
+    days = [json.loads(x) for x in digest.read_text().splitlines()]
+    # The stream ends at the end of 03-07: that day is not over in event time until a later mention.
+    assert [(d["brand"], d["day"]) for d in days] == [("acme", "2026-03-05"), ("acme", "2026-03-06")]
+    r = bw("detect", "--digest", str(tmp_path / "no" / "such" / "dir" / "d.jsonl"), stdin=lines)
+    assert r.returncode == 2 and b"d.jsonl" in r.stderr and r.stdout == b""
+    r = bw("detect", "--digest", "-", stdin=lines)
+    assert r.returncode == 2 and b"--digest and --output" in r.stderr

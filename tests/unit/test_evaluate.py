@@ -191,6 +191,8 @@ def test_the_seed_sweep_scores_each_seed_as_one_suite_would_and_pools_every_burs
         counts = ev.minute_counts(suite.rows, parse_time(truth["start"]), truth["days"] * 1440)
         oracle = ev.oracle_delays(truth, counts)
         m = ev.score(ev.incidents_from_alerts(ev.read_alerts(folder / "alerts.jsonl")), truth, oracle)
-        assert row == {"seed": seed, **{k: m[k] for k, _, _ in bench_detect.SWEEP}}
+        digest = ev.score_digest(ev.read_alerts(bench_detect.digest_path(folder / "alerts.jsonl")), truth)
+        assert row == {"seed": seed, **{k: m[k] for k, _, _ in bench_detect.SWEEP},
+                       **{f"digest_{k}": digest[k] for k in ("drifts", "drifts_reported", "off_drift_notices")}}
         caught += sum(1 for b, d in m["per_burst_delay"].items() if d is not None and oracle.get(b) is not None)
     assert out["pooled_bursts"] == caught

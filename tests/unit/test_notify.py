@@ -218,3 +218,35 @@ def test_hostile_corpus_through_the_real_client_and_stand_in(standin):
         for block in body["blocks"]:
             assert len(block.get("text", {}).get("text", "")) <= (150 if block["type"] == "header" else 3000)
             assert all(len(f["text"]) <= 2000 for f in block.get("fields", []))
+
+
+NOTICE = {"brand": "acme", "day": "2026-03-06", "at": "2026-03-07T00:00:00Z", "negatives": 275, "mentions": 937,
+          "negative_share": 0.2935, "usual_share": 0.1233, "ratio": 2.38, "p_value": 1.25e-43, "usual_days": 3,
+          "daily_shares": [["2026-03-04", 0.1308], ["2026-03-05", 0.1843], ["2026-03-06", 0.2935]],
+          "reason": "negative share 29% on 2026-03-06 vs 12% over the 3 days before (2.4x, p=1.3e-43)"}
+
+
+def test_a_digest_notice_goes_to_the_digest_channel_once(standin):
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme", digest_channel="#digest")
+    ledger = {"acme-2026-03-06T10:00:00Z": {"seq": 1}}  # an incident of another day beside it
+    assert n.deliver_digest(NOTICE, ledger) == "posted"
+    assert n.deliver_digest(NOTICE, ledger) == "duplicate"
+    assert n.deliver_digest({**NOTICE, "day": "2026-03-07"}, ledger) == "posted"
+    posts = roots(standin)
+    assert [p["channel"] for p in posts] == ["#digest", "#digest"] and "no incident paged" in json.dumps(posts[0])
+    assert posts[0]["text"] == "Daily digest: acme negativity rising - 29% negative on 2026-03-06 vs 12% usual (2.4x)"
+    assert not posts[0].get("thread_ts") and "actions" not in json.dumps(posts[0]["blocks"])  # nothing to press
+    n2 = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme")  # no digest channel: the brand's
+    assert n2.deliver_digest({**NOTICE, "brand": "zeta"}, {}) == "posted" and roots(standin)[-1]["channel"] == "#acme"
+
+
+def test_a_crash_between_the_digest_post_and_its_record_does_not_post_twice(standin):
+    n, ledger = notifier(standin), {}
+    n.mark_digest_pending(NOTICE, ledger)
+    persisted = copy.deepcopy(ledger)
+    assert n.deliver_digest(NOTICE, ledger) == "posted"
+    assert notifier(standin).deliver_digest(NOTICE, persisted) == "recovered"  # found by its metadata
+    assert len(roots(standin)) == 1
+    fresh = {}
+    notifier(standin).mark_digest_pending({**NOTICE, "day": "2026-03-08"}, fresh)
+    assert notifier(standin).deliver_digest({**NOTICE, "day": "2026-03-08"}, fresh) == "posted"  # died before it

@@ -1,0 +1,155 @@
+"""The daily digest: a negative share that rose over days is reported once a day, never paged."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from pipeline.core.detector import DetectorConfig
+from pipeline.core.drift import DAY_S, DailyTotals, DriftConfig
+from pipeline.core.monitor import Monitor
+
+START = 1772409600  # 2026-03-02T00:00:00Z, a Monday
+DAY0 = START // DAY_S
+
+
+def _feed(totals: DailyTotals, days: list[tuple[float, float]], paged: set[int] = frozenset()) -> list[dict]:
+    """Hourly buckets of ``days`` [(mentions, negatives) per day]; one more bucket closes the last day."""
+    notices = []
+    for d, (mentions, negatives) in enumerate(days):
+        for h in range(24):
+            n = totals.add(START + d * DAY_S + h * 3600, negatives / 24, mentions / 24, paged=d in paged and h == 12)
+            notices += [n] if n else []
+    n = totals.add(START + len(days) * DAY_S, 0.0, 0.0)
+    return notices + ([n] if n else [])
+
+
+def test_a_day_whose_share_doubled_goes_in_the_digest_with_its_numbers():
+    notices = _feed(DailyTotals(DriftConfig()), [(1000, 100)] * 4 + [(1000, 250)])
+    assert len(notices) == 1
+    n = notices[0]
+    assert n["day"] == "2026-03-06" and n["at"] == "2026-03-07T00:00:00Z"
+    assert (n["negatives"], n["mentions"], n["negative_share"]) == (250, 1000, 0.25)
+    assert n["usual_share"] == pytest.approx(0.1, abs=0.001) and n["ratio"] == pytest.approx(2.5, abs=0.02)
+    assert n["p_value"] < 1e-10 and n["usual_days"] == 3  # the day just before is not the usual (gap_days)
+    assert [s for _, s in n["daily_shares"]] == [0.1, 0.1, 0.1, 0.1, 0.25]  # the trend shown: every day kept
+    assert n["reason"].startswith("negative share 25% on 2026-03-06 vs 10% over the 3 days before (2.5x")
+
+
+@pytest.mark.parametrize("days, why", [
+    ([(1000, 100)] * 5, "a steady brand"),
+    ([(1000, 500)] * 5, "a chronically negative brand: usual at its level"),
+    ([(1000, 100)] * 4 + [(1000, 140)], "1.4x: under min_ratio"),
+    ([(40, 4)] * 4 + [(40, 9)], "9 negatives: under min_negatives"),
+    ([(1000, 100)] * 2 + [(1000, 250)], "two days of history, one of them the gap: under min_days"),
+    ([(50_000, 5000)] * 4 + [(50_000, 6500)], "1.3x on a busy brand, 'significant' for a binomial of 50,000"),
+])
+def test_no_notice(days, why):
+    assert _feed(DailyTotals(DriftConfig()), days) == [], why
+
+
+def test_a_busy_brand_needs_the_ratio_not_just_the_volume():
+    """The share of 50,000 mentions counts as 2,000: 1.6x is reported, with a p-value a day of
+    2,000 mentions would give, not one of 50,000."""
+    notices = _feed(DailyTotals(DriftConfig()), [(50_000, 5000)] * 4 + [(50_000, 8000)])
+    assert len(notices) == 1 and 1e-30 < notices[0]["p_value"] < 1e-4
+
+
+def test_a_weekday_that_is_always_angrier_is_news_once_not_every_week():
+    """Weekdays 10% negative, Saturdays 25%: the first Saturday is in the digest (nothing said it was
+    usual), the next two are not - last Saturday is their usual."""
+    week = [(1000, 100)] * 5 + [(1000, 250), (1000, 100)]  # 2026-03-02 is a Monday
+    notices = _feed(DailyTotals(DriftConfig()), week * 3)
+    assert [n["day"] for n in notices] == ["2026-03-07"]
+    drifting = week * 2 + [(1000, 100)] * 5 + [(1000, 450)]  # ... unless a Saturday beats last Saturday too
+    assert [n["day"] for n in _feed(DailyTotals(DriftConfig()), drifting)] == ["2026-03-07", "2026-03-21"]
+
+
+def test_a_day_with_an_incident_is_not_repeated_in_the_digest():
+    assert _feed(DailyTotals(DriftConfig()), [(1000, 100)] * 4 + [(1000, 250)], paged={4}) == []
+
+
+def test_a_drift_goes_on_being_reported_while_it_rises():
+    """10% -> 15% -> 22% -> 33%: each day above 1.5x the days before the last one."""
+    days = [(1000, 100)] * 4 + [(1000, 150), (1000, 225), (1000, 330)]
+    assert [n["day"] for n in _feed(DailyTotals(DriftConfig()), days)] == ["2026-03-07", "2026-03-08"]
+
+
+def test_daily_totals_survive_a_restart_mid_day():
+    days = [(1000, 100)] * 4 + [(1000, 250)]
+    whole = _feed(DailyTotals(DriftConfig()), days)
+    cut = DailyTotals(DriftConfig())
+    for d, (m, k) in enumerate(days):
+        for h in range(24):
+            if (d, h) == (4, 7):
+                cut = DailyTotals.from_state(DriftConfig(), json.loads(json.dumps(cut.to_state())))
+            cut.add(START + d * DAY_S + h * 3600, k / 24, m / 24)
+    assert [cut.add(START + 5 * DAY_S, 0, 0)] == whole
+
+
+@pytest.mark.parametrize("bad", [dict(days=3, gap_days=1, min_days=3), dict(min_days=0), dict(gap_days=-1),
+                                 dict(min_ratio=0.0), dict(p=0.0), dict(max_mentions=0)])
+def test_a_setting_that_could_never_report_is_refused(bad):
+    with pytest.raises(ValueError, match="drift"):
+        DriftConfig(**bad)
+
+
+def _drifting(days: int, shares: list[float], per_hour: float = 60.0, seed: int = 1) -> list[tuple]:
+    """(brand, ts, negative, author, text) of a brand whose negative share is ``shares[day]``."""
+    rnd = random.Random(seed)
+    rows = []
+    for minute in range(days * 1440):
+        for _ in range(sum(rnd.random() < per_hour / 60 / 4 for _ in range(4))):
+            author = f"u{rnd.randrange(100_000)}"
+            text = " ".join("".join(rnd.choices("abcdefghijklmnop", k=6)) for _ in range(4))  # no two alike
+            rows.append(("acme", START + minute * 60 + rnd.random() * 60, rnd.random() < shares[minute // 1440],
+                         author, text))
+    return rows
+
+
+def _run(rows: list[tuple], cfg: DetectorConfig) -> tuple[list[dict], list[dict]]:
+    monitor = Monitor(cfg)
+    alerts = []
+    for brand, ts, negative, author, text in rows:
+        monitor.add_scored(brand, ts, negative, author, text, 10)
+        alerts += monitor.advance()
+    alerts += monitor.advance(monitor.watermark + 3600)
+    return alerts, monitor.take_digest()
+
+
+def test_a_brand_drifting_over_days_is_in_the_digest_and_never_paged():
+    """
+    share:  12%  12%  12%  18%  24%  30%      (60 mentions an hour)
+    digest:                 ✓    ✓    ✓      each morning, for the day before
+    pages:                                   none: no minute rises faster than the brand's recent level
+    """
+    shares = [0.12, 0.12, 0.12, 0.18, 0.24, 0.30]
+    alerts, digest = _run(_drifting(6, shares), DetectorConfig())
+    assert alerts == []
+    assert [(n["brand"], n["day"]) for n in digest] == [("acme", "2026-03-05"), ("acme", "2026-03-06"),
+                                                          ("acme", "2026-03-07")]
+    assert digest[0]["negative_share"] == pytest.approx(0.18, abs=0.03)
+    steady, none = _run(_drifting(6, [0.12] * 6), DetectorConfig())
+    assert steady == [] and none == []
+    _, off = _run(_drifting(6, shares), DetectorConfig(drift=None))
+    assert off == []
+
+
+def test_the_digest_is_the_same_after_a_restart_of_the_detector():
+    rows = _drifting(6, [0.12, 0.12, 0.12, 0.18, 0.24, 0.30], seed=2)
+    _, whole = _run(rows, DetectorConfig())
+    cut = len(rows) * 3 // 5
+    monitor = Monitor(DetectorConfig())
+    for brand, ts, negative, author, text in rows[:cut]:
+        monitor.add_scored(brand, ts, negative, author, text, 10)
+        monitor.advance()
+    first = monitor.take_digest()
+    state = json.loads(json.dumps(monitor.brands["acme"].to_state()))
+    restored = Monitor(DetectorConfig(), load=lambda brand: state)
+    for brand, ts, negative, author, text in rows[cut:]:
+        restored.add_scored(brand, ts, negative, author, text, 10)
+        restored.advance()
+    restored.advance(restored.watermark + 3600)
+    assert first + restored.take_digest() == whole and len(whole) >= 2
