@@ -228,12 +228,13 @@ class BrandDetector:
         baseline = self.baseline  # called as a method: compiled, a direct call (a bound method is not)
         minutes = bucket_s / 60.0
         daily = self.daily
+        open_now = self.incident is not None
         for i, bucket in self.windows.final(self.learned_upto, upto):
             bucket.ids = None  # final: no mention can be added, so no duplicate can be either
             skip = bool(protect) and any(a <= i < b for a, b in protect)
             baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, minutes)
-            if daily is not None:  # an incident's minutes close a day but are not in it
-                notice = daily.add(i * bucket_s, bucket.effective, bucket.mentions, skip)
+            if daily is not None:  # a day an incident was open is not in the digest (it paged)
+                notice = daily.add(i * bucket_s, bucket.effective, bucket.mentions, skip or open_now)
                 if notice is not None:
                     self.notices.append({"brand": self.brand, **notice})
         if daily is not None:  # a day also ends with no mention after it
