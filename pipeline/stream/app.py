@@ -1,8 +1,8 @@
-"""The Faust shell: topics, tables, two batch handlers and three agents around the pure core.
+"""The Faust shell: topics, tables, two batch handlers and four agents around the pure core.
 
     mentions --ingest--> mentions.scored (keyed by brand) --detect--> alerts --notify--> Slack
-         |   \\--> mentions.dlq (bad records, with the reason)      ^
-         \\-- already in its brand's partition: counted where scored --/
+         |   \\--> mentions.dlq (bad records, with the reason)      ^   \\--> digest --notify-digest--> Slack
+         \\-- already in its brand's partition: counted where scored --/       (slow drifts, once a day)
 
 A mention keyed by its brand at the source is already in its brand's partition, which this
 worker holds with the brand's state: ``ingest`` counts it in the windows right there, and only

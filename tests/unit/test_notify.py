@@ -250,3 +250,12 @@ def test_a_crash_between_the_digest_post_and_its_record_does_not_post_twice(stan
     fresh = {}
     notifier(standin).mark_digest_pending({**NOTICE, "day": "2026-03-08"}, fresh)
     assert notifier(standin).deliver_digest({**NOTICE, "day": "2026-03-08"}, fresh) == "posted"  # died before it
+
+
+def test_without_slack_a_digest_notice_is_one_terminal_line():
+    from pipeline.notify.slack import TerminalSink
+
+    lines: list[str] = []
+    n = Notifier(TerminalSink(write=lines.append))
+    assert n.deliver_digest(NOTICE, {}) == "posted"
+    assert lines == ["DIGEST Daily digest: acme negativity rising - 29% negative on 2026-03-06 vs 12% usual (2.4x)"]
