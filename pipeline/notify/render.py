@@ -210,3 +210,40 @@ def digest_blocks(notice: dict[str, Any], brand_name: str | None = None, grafana
     if grafana_url:
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{grafana_url}|Open in Grafana>"}]})
     return out
+
+
+_DAY_BRANDS = 45  # brands listed in a day's digest message (Slack: 50 blocks a message)
+
+
+def digest_day_text(notices: list[dict[str, Any]], names: dict[str, str | None]) -> str:
+    """The notification text of a day's digest message (the steepest rise first).
+
+    >>> digest_day_text([{"brand": "acme", "day": "2026-03-06"}, {"brand": "zeta", "day": "2026-03-06"}], {})
+    'Daily digest 2026-03-06: negativity rising for 2 brands - acme, zeta'
+    """
+    brands = ", ".join(escape(names.get(n["brand"]) or n["brand"], HEADER_LIMIT) for n in _steepest_first(notices))
+    count = f"{len(notices)} brand{'s' if len(notices) > 1 else ''}"
+    return cut(f"Daily digest {escape(str(notices[0]['day']), 20)}: negativity rising for {count} - {brands}", 600)
+
+
+def digest_day_blocks(notices: list[dict[str, Any]], names: dict[str, str | None]) -> list[dict[str, Any]]:
+    """A day's digest as Block Kit: a header, then one section per brand, the steepest rise first
+    (at most ``_DAY_BRANDS``, the rest counted). No buttons, no ping: for the morning review."""
+    ranked = _steepest_first(notices)
+    out: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": cut(
+            f"Daily digest {notices[0]['day']}: negativity rising for {len(notices)} "
+            f"brand{'s' if len(notices) > 1 else ''}", HEADER_LIMIT)}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "Slow drifts over days: never paged. Each brand's "
+                                          "negative share that day against its usual one, and the days before."}]}]
+    for n in ranked[:_DAY_BRANDS]:
+        out += digest_blocks(n, names.get(n["brand"]))
+    if len(ranked) > _DAY_BRANDS:
+        rest = ", ".join(escape(names.get(n["brand"]) or n["brand"], 60) for n in ranked[_DAY_BRANDS:])
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(
+            f"...and {len(ranked) - _DAY_BRANDS} more: {rest}", SECTION_LIMIT)}]})
+    return out
+
+
+def _steepest_first(notices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(notices, key=lambda n: (-float(n.get("ratio", 0)), n["brand"]))

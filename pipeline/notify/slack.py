@@ -34,7 +34,15 @@ from slack_sdk.http_retry.state import RetryState
 
 from pipeline.errors import DeliveryError, Undeliverable
 from pipeline.notify.chart import render_chart, usable
-from pipeline.notify.render import blocks, digest_blocks, digest_text, grafana_link, notification_text
+from pipeline.notify.render import (
+    blocks,
+    digest_blocks,
+    digest_day_blocks,
+    digest_day_text,
+    digest_text,
+    grafana_link,
+    notification_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -265,38 +273,58 @@ class Notifier:
                        "status": alert["status"], "alert": _keepable(alert)}
         return self._done(result, started)
 
-    def deliver_digest(self, notice: dict[str, Any], ledger: MutableMapping[str, Any]) -> str:
-        """A digest notice -> one message in the digest channel (``digest_channel``, else the
-        brand's), once: 'posted', 'duplicate', 'recovered' or 'refused'; DeliveryError to retry.
-        The ledger keeps ``digest/<day>`` under the brand, marked pending before the post
-        (``mark_pending``), so a replayed notice is skipped and a crash mid-post checks Slack first."""
+    def deliver_digest(self, notice: dict[str, Any], day: MutableMapping[str, Any]) -> str:
+        """A digest notice -> Slack, once: 'posted', 'updated', 'duplicate', 'recovered' or 'refused';
+        DeliveryError to retry.
+
+        ``day`` is the ledger entry of the notice's day (``digest_key``: the digest topic is keyed by
+        day, so one worker sees a day's notices in order), brand -> what was delivered. With a
+        ``digest_channel`` and a bot, a day is **one message** there, updated as brands close the
+        day (a big brand's day ends at midnight, a quiet one's with its next mention); otherwise
+        each brand's notice is a message in its own channel. Marked pending before it is tried
+        (``mark_digest_pending``), so a replay is skipped and a crash mid-post asks Slack first.
+        """
         started = time.monotonic()
-        key = digest_key(notice)
-        entry = ledger.get(key) or {}
-        if entry.get("seq"):
+        brand = notice["brand"]
+        if (day.get(brand) or {}).get("seq"):
             return self._done("duplicate", started)
-        name = self.name_for(notice["brand"])
-        channel = self.digest_channel or self.channel_for(notice["brand"])
-        marker = f"{notice['brand']}/{key}"  # the metadata that finds the post again after a crash
+        recheck = (day.get(brand) or {}).get("pending") == 1 and (digest_key(notice), brand) not in self._fresh
+        self._fresh.discard((digest_key(notice), brand))
+        summary = bool(self.digest_channel) and self.sink.threads
+        root = day.get(ROOT) or {}
+        channel = self.digest_channel if summary else self.channel_for(brand)
         try:
-            recheck = entry.get("pending") == 1 and (key, 1) not in self._fresh
-            self._fresh.discard((key, 1))
-            found = self.sink.find(channel, marker) if recheck else None
-            if found:
-                result = "recovered"
+            if summary and root.get("ts"):  # the day's message exists: redraw it with this brand too
+                listed = [e["notice"] for b, e in sorted(day.items()) if b != ROOT and e.get("seq")] + [notice]
+                self.sink.update(channel, root["ts"], *self._digest_message(listed))
+                result = "updated"
             else:
-                self.sink.post(channel, digest_text(notice, name),
-                               digest_blocks(notice, name, grafana_link(self.grafana_template, notice["brand"])),
-                               metadata={"event_type": "buzzwatch_digest", "event_payload": {"incident_id": marker}})
-                result = "posted"
+                marker = digest_key(notice) if summary else f"{brand}/{digest_key(notice)}"
+                found = self.sink.find(channel, marker) if recheck else None
+                if found:
+                    # Its last attempt posted it (a day's message is posted with its first brand).
+                    root, result = {"channel": channel, "ts": found}, "recovered"
+                else:
+                    text, body = self._digest_message([notice]) if summary else (
+                        digest_text(notice, self.name_for(brand)),
+                        digest_blocks(notice, self.name_for(brand), grafana_link(self.grafana_template, brand)))
+                    ts = self.sink.post(channel, text, body,
+                                        metadata={"event_type": "buzzwatch_digest", "event_payload": {"incident_id": marker}})
+                    root, result = {"channel": channel, "ts": ts}, "posted"
+                if summary:
+                    day[ROOT] = root
         except SlackApiError as exc:
-            log.error("Slack refused the digest of %s for %s: %s", notice["brand"], notice["day"], exc.response.get("error"))
+            log.error("Slack refused the digest of %s for %s: %s", brand, notice["day"], exc.response.get("error"))
             result = "refused"
         except Undeliverable as exc:
-            log.error("digest of brand %r for %s not delivered: %s", notice["brand"], notice["day"], exc)
+            log.error("digest of brand %r for %s not delivered: %s", brand, notice["day"], exc)
             result = "refused"
-        ledger[key] = {"seq": 1, "channel": channel, "status": "digest"}
+        day[brand] = {"seq": 1, "notice": notice}
         return self._done(result, started)
+
+    def _digest_message(self, notices: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+        names = {n["brand"]: self.name_for(n["brand"]) for n in notices}
+        return digest_day_text(notices, names), digest_day_blocks(notices, names)
 
     def acknowledge(self, feedback: dict[str, Any], ledger: MutableMapping[str, Any]) -> str:
         """A button press (a feedback record) -> the ack in the ledger and on the root message.
@@ -354,15 +382,15 @@ class Notifier:
             entry["pending"] = alert["seq"]
             ledger[alert["incident_id"]] = entry
 
-    def mark_digest_pending(self, notice: dict[str, Any], ledger: MutableMapping[str, Any]) -> None:
-        """``mark_pending`` for a digest notice (its one step is seq 1)."""
-        key = digest_key(notice)
-        entry = dict(ledger.get(key) or {})
+    def mark_digest_pending(self, notice: dict[str, Any], day: MutableMapping[str, Any]) -> None:
+        """``mark_pending`` for a digest notice, in its day's ledger entry."""
+        brand = notice["brand"]
+        entry = dict(day.get(brand) or {})
         if not entry.get("seq"):
             if entry.get("pending") != 1:
-                self._fresh.add((key, 1))
+                self._fresh.add((digest_key(notice), brand))
             entry["pending"] = 1
-            ledger[key] = entry
+            day[brand] = entry
 
     def _done(self, result: str, started: float) -> str:
         if self.on_result is not None:
@@ -370,8 +398,11 @@ class Notifier:
         return result
 
 
+ROOT = "_message"  # in a day's ledger entry: the day's one message in the digest channel
+
+
 def digest_key(notice: dict[str, Any]) -> str:
-    """A digest notice's entry in its brand's ledger (beside the brand's incident ids)."""
+    """The key of a notice's day: on the digest topic and in the ledger (one entry per day)."""
     return f"digest/{notice['day']}"
 
 

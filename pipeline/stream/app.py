@@ -57,7 +57,7 @@ from pipeline.core.scoring import Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
 from pipeline.notify.interact import Verifier
-from pipeline.notify.slack import Notifier, Sink
+from pipeline.notify.slack import Notifier, Sink, digest_key
 from pipeline.records import (
     SEVERITIES,
     ScoredMention,
@@ -381,7 +381,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         for notice in tally.digest:  # a slow drift: the daily digest, never a page (core/drift.py)
             metrics.digest.labels(metrics.brand(notice["brand"])).inc()
             log.info("digest %s %s: %s", notice["brand"], notice["day"], notice["reason"])
-            sent = digest.send_soon(key=notice["brand"].encode(), value=encode(notice))
+            sent = digest.send_soon(key=digest_key(notice).encode(), value=encode(notice))
             unsent_alerts.add(sent)  # like an alert: in the broker before the state that made it
             sent.add_done_callback(unsent_alerts.discard)
             pending.append(sent)
@@ -403,19 +403,20 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         held.update(kept)
         monitor.forget([b for b in list(monitor.brands) if brand_state.partition_for_key(b) not in kept])
 
-    async def deliver_once(record: dict[str, Any], mark: Callable[[dict[str, Any], dict[str, Any]], None],
-                           step: Callable[[dict[str, Any], dict[str, Any]], str], what: str) -> None:
-        """One Slack step of ``record`` through its brand's ledger entry. Write-ahead: the intent
-        reaches the changelog before Slack sees anything, so a process killed between the post and
-        its record knows to check Slack first."""
-        brand = record["brand"]
-        async with ledger_locks[brand]:
-            entries = dict(ledger.get(brand) or {})
+    async def deliver_once(key: str, record: dict[str, Any], mark: Callable[[dict[str, Any], dict[str, Any]], None],
+                           step: Callable[[dict[str, Any], dict[str, Any]], str], what: str,
+                           prune: Callable[[dict[str, Any]], dict[str, Any]] = _prune) -> None:
+        """One Slack step of ``record`` through the ledger entry ``key`` (its topic's key: the entry
+        is in the partition this worker reads it from). Write-ahead: the intent reaches the changelog
+        before Slack sees anything, so a process killed between the post and its record knows to
+        check Slack first."""
+        async with ledger_locks[key]:
+            entries = dict(ledger.get(key) or {})
             mark(record, entries)
-            ledger[brand] = _prune(entries)
+            ledger[key] = prune(entries)
             await app.producer.flush()
             await _until_done(step, record, entries, what)
-            ledger[brand] = _prune(entries)
+            ledger[key] = prune(entries)
 
     @app.agent(alerts, name="notify")
     async def notify(stream: faust.StreamT) -> None:
@@ -427,22 +428,23 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                 except InvalidRecord as exc:
                     await to_dlq(event, exc.reason)
                     continue
-                await deliver_once(alert, notifier.mark_pending, notifier.deliver,
+                await deliver_once(alert["brand"], alert, notifier.mark_pending, notifier.deliver,
                                    f"{alert['incident_id']}/{alert['seq']}")
             metrics.slack_pending.set(0)
             _observe_latency(metrics, "notify", [e.message.timestamp for e in events])
 
     @app.agent(digest, name="notify-digest")
     async def notify_digest(stream: faust.StreamT) -> None:
-        """Digest notices to Slack, each once (the brand's ledger, as for alerts), in order."""
+        """Digest notices to Slack, each once, in order. The topic is keyed by day, so a day's notices
+        meet in one partition and its ledger entry: one message a day in the digest channel."""
         async for event in stream.events():
             try:
                 notice = decode_digest(event.value or b"")
             except InvalidRecord as exc:
                 await to_dlq(event, exc.reason)
                 continue
-            await deliver_once(notice, notifier.mark_digest_pending, notifier.deliver_digest,
-                               f"digest {notice['brand']}/{notice['day']}")
+            await deliver_once(digest_key(notice), notice, notifier.mark_digest_pending, notifier.deliver_digest,
+                               f"digest {notice['brand']}/{notice['day']}", prune=dict)  # a day: every brand kept
 
     @app.agent(feedback, name="slack-feedback")
     async def slack_feedback(stream: faust.StreamT) -> None:
@@ -507,11 +509,8 @@ def _json_or_none(value: bytes | None) -> dict[str, Any] | None:
 
 
 def _prune(entries: dict[str, Any], keep: int = 20) -> dict[str, Any]:
-    """A brand's ledger keeps its most recent incidents and digest days only (each kept apart:
-    their keys do not sort together)."""
-    digests = sorted((k, v) for k, v in entries.items() if k.startswith("digest/"))
-    incidents = sorted((k, v) for k, v in entries.items() if not k.startswith("digest/"))
-    return dict(incidents[-keep:] + digests[-keep:])
+    """A brand's ledger keeps its most recent incidents only."""
+    return dict(sorted(entries.items())[-keep:])
 
 
 def _export_gauges(metrics: Metrics, monitor: Monitor, brand: str) -> None:

@@ -131,7 +131,7 @@ def drifting_rows(shares: list[float]) -> list[dict]:
 def test_a_drift_over_days_reaches_the_digest_channel_once_a_day_and_never_pages(broker, slack, start_worker, tmp_path):
     """The worker scores and counts a brand whose negative share goes 12, 12, 12, 20, 30%: no alert; the
     digest topic gets the two days that rose - the same notices as `buzzwatch score | buzzwatch detect
-    --digest` over the same mentions - and the digest channel one message each, without a ping. A notice
+    --digest` over the same mentions - and the digest channel one message a day, without a ping. A notice
     delivered again (a replay after a crash) posts nothing."""
     import subprocess
     import sys
@@ -152,17 +152,21 @@ def test_a_drift_over_days_reaches_the_digest_channel_once_a_day_and_never_pages
     replay(path, broker.bootstrap)
     posts = wait_until(lambda: len(root_posts(slack, "#brand-digest")) >= 2 and root_posts(slack, "#brand-digest"),
                        120, "two digest messages", worker)
-    online = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "digest", 2))]
+    written = asyncio.run(read_topic(broker.bootstrap, "digest", 2))  # keyed by day: one partition a day
+    online = sorted((json.loads(r.value) for r in written), key=lambda n: n["day"])
     assert online == offline  # what the worker decided is what the offline CLI decides
+    assert sorted(r.key for r in written) == [b"digest/2026-03-05", b"digest/2026-03-06"]
     assert [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "alerts", 0, timeout=3))] == []
-    assert ["2026-03-05" in posts[0]["text"], "2026-03-06" in posts[1]["text"]] == [True, True]
-    assert all(p["text"].startswith("Daily digest: ") and "<!" not in p["text"] for p in posts)  # no ping
-    shown = posts[1]["blocks"][0]["text"]["text"]
+    posts = sorted(posts, key=lambda p: p["text"])  # two days, two partitions: either may be told first
+    assert [p["text"] for p in posts] == [f"Daily digest {d}: negativity rising for 1 brand - Acme Air"
+                                          for d in ("2026-03-05", "2026-03-06")]  # no ping
+    shown = json.dumps(posts[1]["blocks"], ensure_ascii=False)
     assert "Day by day: 03-02 *11%*" in shown and f"03-06 *{offline[1]['negative_share']:.0%}*" in shown
     assert worker.sample("buzzwatch_digest_notices_total", brand="acme") == 2
 
     # A notice delivered twice (the topic re-read after a crash) is recognised: still two messages.
-    asyncio.run(_produce(broker.bootstrap, "digest", [(b"acme", json.dumps(offline[0]).encode())]))
+    # The topic is keyed by day: a day's notices, and its ledger entry, share a partition.
+    asyncio.run(_produce(broker.bootstrap, "digest", [(b"digest/2026-03-05", json.dumps(offline[0]).encode())]))
     wait_until(lambda: worker.sample("buzzwatch_slack_deliveries_total", result="duplicate") >= 1, 60,
                "the repeated notice recognised", worker)
     assert len(root_posts(slack, "#brand-digest")) == 2

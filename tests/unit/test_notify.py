@@ -226,30 +226,60 @@ NOTICE = {"brand": "acme", "day": "2026-03-06", "at": "2026-03-07T00:00:00Z", "n
           "reason": "negative share 29% on 2026-03-06 vs 12% over the 3 days before (2.4x, p=1.3e-43)"}
 
 
-def test_a_digest_notice_goes_to_the_digest_channel_once(standin):
-    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme", digest_channel="#digest")
-    ledger = {"acme-2026-03-06T10:00:00Z": {"seq": 1}}  # an incident of another day beside it
-    assert n.deliver_digest(NOTICE, ledger) == "posted"
-    assert n.deliver_digest(NOTICE, ledger) == "duplicate"
-    assert n.deliver_digest({**NOTICE, "day": "2026-03-07"}, ledger) == "posted"
+def test_a_days_digest_is_one_message_in_the_digest_channel_updated_as_brands_close_the_day(standin):
+    from pipeline.notify.slack import digest_key
+
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                 name_for=lambda b: {"acme": "Acme Air"}.get(b), digest_channel="#digest")
+    days: dict[str, dict] = {}  # the ledger: one entry per day (the digest topic's key)
+    zeta = {**NOTICE, "brand": "zeta", "ratio": 3.1, "negative_share": 0.31}
+    for notice, result in ((NOTICE, "posted"), (zeta, "updated"), (NOTICE, "duplicate"), (zeta, "duplicate"),
+                           ({**NOTICE, "day": "2026-03-07"}, "posted")):
+        assert n.deliver_digest(notice, days.setdefault(digest_key(notice), {})) == result
     posts = roots(standin)
-    assert [p["channel"] for p in posts] == ["#digest", "#digest"] and "no incident paged" in json.dumps(posts[0])
-    assert posts[0]["text"] == "Daily digest: acme negativity rising - 29% negative on 2026-03-06 vs 12% usual (2.4x)"
-    assert not posts[0].get("thread_ts") and "actions" not in json.dumps(posts[0]["blocks"])  # nothing to press
-    n2 = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme")  # no digest channel: the brand's
-    assert n2.deliver_digest({**NOTICE, "brand": "zeta"}, {}) == "posted" and roots(standin)[-1]["channel"] == "#acme"
+    assert [(p["channel"], p["text"]) for p in posts] == [
+        ("#digest", "Daily digest 2026-03-06: negativity rising for 1 brand - Acme Air"),
+        ("#digest", "Daily digest 2026-03-07: negativity rising for 1 brand - Acme Air")]
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    assert update["ts"] == posts[0]["ts"] and update["text"].endswith("for 2 brands - zeta, Acme Air")
+    shown = json.dumps(update["blocks"])
+    assert shown.index("zeta") < shown.index("Acme Air")  # the steepest rise first
+    assert "Day by day: 03-04 *13%*" in shown and "actions" not in shown and "<!" not in shown  # nothing to press, no ping
 
 
-def test_a_crash_between_the_digest_post_and_its_record_does_not_post_twice(standin):
-    n, ledger = notifier(standin), {}
-    n.mark_digest_pending(NOTICE, ledger)
-    persisted = copy.deepcopy(ledger)
-    assert n.deliver_digest(NOTICE, ledger) == "posted"
-    assert notifier(standin).deliver_digest(NOTICE, persisted) == "recovered"  # found by its metadata
+def test_without_a_digest_channel_each_brand_is_told_in_its_own_channel(standin):
+    from pipeline.notify.slack import digest_key
+
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: f"#{b}")
+    day: dict = {}
+    assert n.deliver_digest(NOTICE, day) == "posted" and n.deliver_digest({**NOTICE, "brand": "zeta"}, day) == "posted"
+    assert n.deliver_digest(NOTICE, day) == "duplicate"
+    assert [(p["channel"], p["text"][:25]) for p in roots(standin)] == [("#acme", "Daily digest: acme negati"),
+                                                                       ("#zeta", "Daily digest: zeta negati")]
+    assert digest_key(NOTICE) == "digest/2026-03-06"
+
+
+@pytest.mark.parametrize("digest_channel", ["#digest", None])
+def test_a_crash_between_the_digest_post_and_its_record_does_not_post_twice(standin, digest_channel):
+    def fresh() -> Notifier:
+        return Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                        digest_channel=digest_channel)
+
+    day: dict = {}
+    n = fresh()
+    n.mark_digest_pending(NOTICE, day)
+    persisted = copy.deepcopy(day)  # what the changelog held when the process died
+    assert n.deliver_digest(NOTICE, day) == "posted"
+    assert standin.requests("conversations.history") == []  # its own fresh mark: no need to ask Slack
+    assert fresh().deliver_digest(NOTICE, persisted) == "recovered"  # found by its metadata
     assert len(roots(standin)) == 1
-    fresh = {}
-    notifier(standin).mark_digest_pending({**NOTICE, "day": "2026-03-08"}, fresh)
-    assert notifier(standin).deliver_digest({**NOTICE, "day": "2026-03-08"}, fresh) == "posted"  # died before it
+    if digest_channel:  # the day's message is known again: the next brand updates it
+        assert fresh().deliver_digest({**NOTICE, "brand": "zeta"}, persisted) == "updated"
+        assert len(roots(standin)) == 1
+    other: dict = {}
+    fresh().mark_digest_pending({**NOTICE, "day": "2026-03-08"}, other)
+    assert fresh().deliver_digest({**NOTICE, "day": "2026-03-08"}, other) == "posted"  # died before the post
+    assert len(roots(standin)) == 2
 
 
 def test_without_slack_a_digest_notice_is_one_terminal_line():
