@@ -130,3 +130,17 @@ def test_the_committed_example_incident_is_what_on_call_should_see(tmp_path):
     text = json.dumps(calls).replace("<!subteam^S0ACMECOMMS>", "").replace("<!subteam^S0ACMEEXEC>", "")
     assert "<!" not in text and "<@U0ONCALL>" in text
     assert (examples / "incident-chart.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_a_days_digest_fits_slacks_limits_however_many_brands_drifted():
+    from pipeline.notify.render import digest_day_blocks, digest_day_text
+
+    notices = [{"brand": f"b{i:02d}", "day": "2026-03-06", "negative_share": 0.3, "usual_share": 0.1,
+                "ratio": 1.5 + i / 10, "negatives": 30, "mentions": 100, "p_value": 1e-9,
+                "daily_shares": [["2026-03-05", 0.1], ["2026-03-06", 0.3]]} for i in range(60)]
+    blocks = digest_day_blocks(notices, {"b59": "<!channel> & co"})
+    assert len(blocks) <= 50 and blocks[0]["type"] == "header"
+    assert "for 60 brands" in blocks[0]["text"]["text"]
+    assert "&lt;!channel&gt; &amp; co" in blocks[2]["text"]["text"]  # the steepest first, escaped
+    assert blocks[-1]["elements"][0]["text"].startswith("...and 15 more: b14, b13")
+    assert len(digest_day_text(notices, {})) <= 600 and "<!" not in json.dumps(blocks)
