@@ -170,6 +170,12 @@ def test_a_drift_over_days_reaches_the_digest_channel_once_a_day_and_never_pages
     wait_until(lambda: worker.sample("buzzwatch_slack_deliveries_total", result="duplicate") >= 1, 60,
                "the repeated notice recognised", worker)
     assert len(root_posts(slack, "#brand-digest")) == 2
+    # A record on the digest topic that is no notice goes to the dead letters with its reason.
+    asyncio.run(_produce(broker.bootstrap, "digest", [(b"digest/2026-03-07", b'{"brand": "acme"}')]))
+    wait_until(lambda: worker.sample("buzzwatch_dlq_records_total", topic="digest") == 1, 60, "the dead letter", worker)
+    (dead,) = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "mentions.dlq", 1))]
+    assert (dead["topic"], dead["reason"]) == ("digest", "day: required non-empty string, got nothing")
+    assert len(root_posts(slack, "#brand-digest")) == 2
 
 
 async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
