@@ -199,7 +199,7 @@ def nab_config() -> DetectorConfig:
     Until 2026-11-27 this was a flat ``p_open`` of 1e-22, tuned on the five development series: 79.6
     there, 44.9 on the five held back (numenta/NAB has all ten). The brand's own bar, chosen on all
     ten, scores 71.0 / 76.9; chosen on one half and scored on the other, over the same grids, a flat
-    threshold is worth about 54 and the brand's own bar about 66 (see the README's detection section).
+    threshold is worth about 54 and the brand's own bar about 66 (see docs/measurements.md, "Detection").
 
     Measured and not adopted, before (on the development five): bursts scored against the recent
     (6 h) or a robust (median of 3 h / 6 h) level instead of the seasonal one (at most 76: nights

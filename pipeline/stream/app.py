@@ -8,7 +8,7 @@ A mention keyed by its brand at the source is already in its brand's partition, 
 worker holds with the brand's state: ``ingest`` counts it in the windows right there, and only
 the others go through ``mentions.scored`` (a repartition, as Kafka Streams does only when the
 key changes). That round trip - encode, produce, fetch, decode, check - was a sixth to a third
-of a mention's worker CPU (alternated drains, README). ``BUZZWATCH_PUBLISH_SCORED=true`` publishes every scored mention anyway (for
+of a mention's worker CPU (alternated drains, docs/measurements.md). ``BUZZWATCH_PUBLISH_SCORED=true`` publishes every scored mention anyway (for
 other readers), the ones already counted marked with the ``buzzwatch-counted`` header that
 ``detect`` skips.
 
