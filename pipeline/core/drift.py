@@ -64,12 +64,12 @@ class DailyTotals:
         self.day = -1  # the day being summed (days since the epoch), -1 before any
         self.neg = 0.0
         self.all = 0.0
-        self.paged = False  # an incident's minute fell in this day
+        self.paged = False  # an incident was open during this day
         self.past: list[list[float]] = []  # [day, negatives, mentions] of closed days, oldest first
 
     def add(self, ts: float, negatives: float, mentions: float, paged: bool = False) -> dict[str, Any] | None:
-        """Count one learned bucket starting at ``ts`` (time order; ``paged``: an incident's, not
-        counted); returns the closed day's notice (without the brand) if a new day began and the
+        """Count one learned bucket starting at ``ts`` (time order; ``paged``: an incident was open,
+        the bucket is not counted and its day not reported); returns the closed day's notice (without the brand) if a new day began and the
         one it closed drifted."""
         day = int(ts // DAY_S)
         notice = None
@@ -90,8 +90,8 @@ class DailyTotals:
         self.neg = self.all = 0.0
         self.paged = False
         history = [d for d in self.past if d[0] >= day - cfg.days]
-        usual = [d for d in history if d[0] < day - cfg.gap_days]
-        notice = None if paged else _drift(cfg, day, neg, mentions, usual, history)
+        usual_days = [d for d in history if d[0] < day - cfg.gap_days]
+        notice = None if paged else _drift(cfg, day, neg, mentions, usual_days, history)
         history.append([float(day), neg, mentions])
         self.past = [d for d in history if d[0] > new_day - 1 - cfg.days]
         return notice
@@ -108,10 +108,11 @@ class DailyTotals:
         return t
 
 
-def _drift(cfg: DriftConfig, day: int, neg: float, mentions: float, history: list[list[float]],
-           shown: list[list[float]]) -> dict[str, Any] | None:
-    """The notice for ``day`` if its share drifted above the pooled share of ``history``."""
-    seen = [d for d in history if d[2] > 0]
+def _drift(cfg: DriftConfig, day: int, neg: float, mentions: float, usual_days: list[list[float]],
+           trend_days: list[list[float]]) -> dict[str, Any] | None:
+    """The notice for ``day`` if its share drifted above the pooled share of ``usual_days``
+    (``trend_days``: the days shown before it)."""
+    seen = [d for d in usual_days if d[2] > 0]
     if len(seen) < cfg.min_days or neg < cfg.min_negatives or mentions <= 0:
         return None
     usual_neg = sum(d[1] for d in seen)
@@ -129,7 +130,7 @@ def _drift(cfg: DriftConfig, day: int, neg: float, mentions: float, history: lis
     p = binomial_sf(min(n, round(neg * scale)), n, usual)
     if p >= cfg.p:
         return None
-    days = [*[d for d in shown if d[2] > 0], [float(day), neg, mentions]]
+    days = [*[d for d in trend_days if d[2] > 0], [float(day), neg, mentions]]
     return {
         "day": format_time(day * DAY_S)[:10],
         "at": format_time((day + 1) * DAY_S),
