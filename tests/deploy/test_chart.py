@@ -299,6 +299,9 @@ def test_environment_is_the_worker_contract_and_settings_accept_it(chart: Any, s
     settings = Settings.from_env(local)
     assert settings.kafka_bootstrap_servers == env["KAFKA_BOOTSTRAP_SERVERS"]
     assert settings.topic_partitions == int(env["BUZZWATCH_TOPIC_PARTITIONS"])
+    slack = values_of(scenario).get("slack", {})
+    assert (settings.topic_digest, settings.slack_digest_channel) == (
+        values_of(scenario).get("kafka", {}).get("topics", {}).get("digest", "digest"), slack.get("digestChannel") or None)
 
 
 # --- single checks -----------------------------------------------------------------------------
