@@ -93,7 +93,7 @@ class Metrics:
 
         # Days in the digest are rare: each brand's count exists at 0 from the start (or its first
         # mention), so that a panel's increase() reads 0 rather than nothing.
-        for label in (*sorted(self._fixed), OTHER) if self._fixed is not None else ():
+        for label in (*sorted(self._fixed or ()), OTHER):
             self.digest.labels(label)
 
     def brand(self, brand: str) -> str:
@@ -106,5 +106,4 @@ class Metrics:
             self._seen.add(brand)
             self.digest.labels(brand)
             return brand
-        self.digest.labels(OTHER)
         return OTHER

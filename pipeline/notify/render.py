@@ -222,8 +222,7 @@ def digest_day_text(notices: list[dict[str, Any]], names: dict[str, str | None])
     'Daily digest 2026-03-06: negativity rising for 2 brands - acme, zeta'
     """
     brands = ", ".join(escape(names.get(n["brand"]) or n["brand"], HEADER_LIMIT) for n in _steepest_first(notices))
-    count = f"{len(notices)} brand{'s' if len(notices) > 1 else ''}"
-    return cut(f"Daily digest {escape(str(notices[0]['day']), 20)}: negativity rising for {count} - {brands}", 600)
+    return cut(f"{_day_headline(notices)} - {brands}", 600)
 
 
 def digest_day_blocks(notices: list[dict[str, Any]], names: dict[str, str | None]) -> list[dict[str, Any]]:
@@ -231,9 +230,7 @@ def digest_day_blocks(notices: list[dict[str, Any]], names: dict[str, str | None
     (at most ``_DAY_BRANDS``, the rest counted). No buttons, no ping: for the morning review."""
     ranked = _steepest_first(notices)
     out: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": cut(
-            f"Daily digest {notices[0]['day']}: negativity rising for {len(notices)} "
-            f"brand{'s' if len(notices) > 1 else ''}", HEADER_LIMIT)}},
+        {"type": "header", "text": {"type": "plain_text", "text": cut(_day_headline(notices), HEADER_LIMIT)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "Slow drifts over days: never paged. Each brand's "
                                           "negative share that day against its usual one, and the days before."}]}]
     for n in ranked[:_DAY_BRANDS]:
@@ -243,6 +240,11 @@ def digest_day_blocks(notices: list[dict[str, Any]], names: dict[str, str | None
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(
             f"...and {len(ranked) - _DAY_BRANDS} more: {rest}", SECTION_LIMIT)}]})
     return out
+
+
+def _day_headline(notices: list[dict[str, Any]]) -> str:
+    n = len(notices)
+    return f"Daily digest {escape(str(notices[0]['day']), 20)}: negativity rising for {n} brand{'s' if n > 1 else ''}"
 
 
 def _steepest_first(notices: list[dict[str, Any]]) -> list[dict[str, Any]]:
