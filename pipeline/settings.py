@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from pipeline.errors import ConfigError
 
@@ -46,6 +47,8 @@ class Settings:
     producer_max_batch_bytes: int = 16384  # 16 = one record per batch: needed on Tansu (see README)
     commit_interval_s: float = 2.8  # processed offsets are committed this often ...
     commit_every: int = 100_000  # ... or after this many messages, whichever comes first (see README)
+    scorer_processes: int = 0  # 1: the scorer in a child process, on a second core (stream/offload.py); from
+    # BUZZWATCH_SCORER_PROCESSES, whose default (auto) is 1 where the worker may use two CPUs or more
     publish_scored: bool = False  # every scored mention to the scored topic, not only those that must move
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 2.0
@@ -157,6 +160,11 @@ class Settings:
         commit_s = float(number("BUZZWATCH_COMMIT_INTERVAL_S", 2.8, float))
         if commit_s <= 0:
             raise ConfigError(f"BUZZWATCH_COMMIT_INTERVAL_S: must be above 0, got {commit_s:g}")
+        processes = (text("BUZZWATCH_SCORER_PROCESSES", "auto") or "auto").lower()
+        if processes not in ("auto", "0", "1"):
+            raise ConfigError(f"BUZZWATCH_SCORER_PROCESSES: auto, 0 (score in the worker) or 1 (in a child "
+                              f"process), got {processes!r}")
+        scorer_processes = (1 if usable_cpus() >= 2 else 0) if processes == "auto" else int(processes)
         return cls(
             kafka_bootstrap_servers=text("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092") or "",
             brands_file=text("BUZZWATCH_BRANDS_FILE"),
@@ -179,6 +187,7 @@ class Settings:
             producer_max_batch_bytes=max(1, int(number("BUZZWATCH_PRODUCER_MAX_BATCH_BYTES", 16384))),
             commit_interval_s=commit_s,
             commit_every=max(1, int(number("BUZZWATCH_COMMIT_EVERY", 100_000))),
+            scorer_processes=scorer_processes,
             publish_scored=flag("BUZZWATCH_PUBLISH_SCORED", False),
             session_timeout_s=session_s,
             heartbeat_interval_s=heartbeat_s,
@@ -199,3 +208,26 @@ class Settings:
             keep_pymalloc=flag("BUZZWATCH_PYMALLOC", False),
             mimalloc=mimalloc,
         )
+
+
+def usable_cpus(cgroup: str = "/sys/fs/cgroup") -> float:
+    """The CPUs this process may use: those it may run on, capped by its cgroup's CPU quota (a
+    Kubernetes CPU limit), which ``os.cpu_count`` does not see.
+
+    >>> usable_cpus(cgroup="/nonexistent") == len(os.sched_getaffinity(0))
+    True
+    """
+    cpus = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    quota = None
+    base = Path(cgroup)
+    try:  # cgroup v2: "max 100000" or "200000 100000"
+        limit, period = (base / "cpu.max").read_text().split()[:2]
+        quota = None if limit == "max" else int(limit) / int(period)
+    except (OSError, ValueError):
+        try:  # cgroup v1: -1 = no quota
+            limit = (base / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (base / "cpu" / "cpu.cfs_period_us").read_text().strip()
+            quota = int(limit) / int(period) if int(limit) > 0 else None
+        except (OSError, ValueError):
+            pass
+    return min(cpus, quota) if quota else cpus

@@ -7,8 +7,8 @@ None (valid but about no configured brand: counted and dropped).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from pipeline.core.brands import BrandMatcher
 from pipeline.core.scoring import BatchScorer
@@ -19,17 +19,26 @@ Outcome = ScoredMention | InvalidRecord | None
 
 
 class Ingestor:
-    def __init__(self, scorer: BatchScorer, matcher: BrandMatcher | None = None,
+    def __init__(self, scorer: BatchScorer | None, matcher: BrandMatcher | None = None,
                  max_future_s: float | None = None) -> None:
+        """``scorer`` None: ``prepare`` and ``complete`` only, the scores come from elsewhere."""
         self.scorer = scorer
         self.matcher = matcher
         self.max_future_s = max_future_s
 
     def run(self, raws: Sequence[bytes], now: float | None = None) -> list[Outcome]:
-        """One outcome per input, in order. ``now`` (wall clock) enables the future-time check.
+        """One outcome per input, in order. ``now`` (wall clock) enables the future-time check."""
+        if self.scorer is None:
+            raise RuntimeError("Ingestor.run needs a scorer")
+        batch = self.prepare(raws, now)
+        return self.complete(batch, self.scorer.score_batch(batch.texts(), batch.langs()))
+
+    def prepare(self, raws: Sequence[bytes], now: float | None = None) -> Prepared:
+        """Decode, validate and attribute ``raws``: everything but the scoring, which ``complete`` takes
+        (the worker may score in another process meanwhile: stream/offload.py).
 
         Valid mentions stay the decoded dicts (no Mention built): ``mention_time`` checks them and
-        ``new_scored`` builds the one record that leaves.
+        ``complete`` builds the one record that leaves.
         """
         outcomes: list[Outcome] = [None] * len(raws)
         todo: list[tuple[int, dict[str, Any], float, str]] = []
@@ -51,10 +60,28 @@ class Ingestor:
                 brand = hits[0] if hits else None
             if brand:
                 todo.append((i, obj, ts, brand))
-        scores = self.scorer.score_batch([obj["text"] for _, obj, _, _ in todo],
-                                         [obj.get("lang") for _, obj, _, _ in todo])
-        for (i, obj, ts, brand), s in zip(todo, scores, strict=True):
+        return Prepared(outcomes, todo)
+
+    @staticmethod
+    def complete(batch: Prepared, scores: Iterable[tuple[float, str, str]]) -> list[Outcome]:
+        """The outcomes of a prepared batch, given one (negativity, sentiment, lang) per text to score."""
+        outcomes = batch.outcomes
+        for (i, obj, ts, brand), (negativity, sentiment, lang) in zip(batch.todo, scores, strict=True):
             get = obj.get
-            outcomes[i] = new_scored(obj["id"], obj["text"], obj["created_at"], ts, brand, s.negativity, s.sentiment,
-                                     s.lang, get("author_id"), get("author_followers"), get("url"), get("source"))
+            outcomes[i] = new_scored(obj["id"], obj["text"], obj["created_at"], ts, brand, negativity, sentiment,
+                                     lang, get("author_id"), get("author_followers"), get("url"), get("source"))
         return outcomes
+
+
+class Prepared(NamedTuple):
+    """A batch decoded and attributed, waiting for its scores: ``todo`` is (input index, decoded
+    mention, event time, brand) per mention to score."""
+
+    outcomes: list[Outcome]
+    todo: list[tuple[int, dict[str, Any], float, str]]
+
+    def texts(self) -> list[str]:
+        return [obj["text"] for _, obj, _, _ in self.todo]
+
+    def langs(self) -> list[str | None]:
+        return [obj.get("lang") for _, obj, _, _ in self.todo]

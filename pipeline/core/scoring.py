@@ -25,10 +25,9 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from river import drift, linear_model, optim
@@ -47,8 +46,9 @@ MAX_FEEDBACK_IDS = 20_000   # remembered feedback ids (oldest forgotten first)
 ERROR_HISTORY = 2_000       # 0/1 errors kept per language to rebuild the drift detector
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
+class Score(NamedTuple):
+    """A tuple, so that scores cross a process boundary as plain values (stream/offload.py)."""
+
     negativity: float
     sentiment: str
     lang: str

@@ -78,6 +78,22 @@ class WorkerProcess:
         except OSError:
             return ""
 
+    def children(self) -> dict[int, str]:
+        """The processes the worker started (its scoring child: stream/offload.py): pid -> command line."""
+        if self.proc is None:
+            return {}
+        out = {}
+        for task in Path(f"/proc/{self.proc.pid}/task").glob("*"):
+            try:
+                for pid in (task / "children").read_text().split():
+                    out[int(pid)] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:  # gone meanwhile
+                continue
+        return out
+
+    def children_cmdlines(self) -> list[str]:
+        return list(self.children().values())
+
     def kill(self) -> None:
         """SIGKILL, as Kubernetes or the OOM killer would: no clean shutdown, no final commit."""
         if self.proc is not None and self.proc.poll() is None:

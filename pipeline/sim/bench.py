@@ -239,6 +239,20 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (the worker's scoring child, stream/offload.py), from ``/proc``."""
+    try:
+        return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+def family_cpu_s(pid: int) -> float:
+    """``cpu_s`` of ``pid`` and the processes it started."""
+    return cpu_s(pid) + sum(cpu_s(c) for c in children(pid))
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -657,7 +671,23 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
         worker.wait_ready()
         seen = timeline.poll_until(worker, "production", len(keyed), timeout=300)
         fig["mentions_per_s"] = round(slope(seen, 0, len(keyed)))
-        say(f"production path: {fig['mentions_per_s']:,}/s")
+        fig["scorer_processes"] = len(children(worker.proc.pid))
+        say(f"production path: {fig['mentions_per_s']:,}/s "
+            f"({'scoring in a child process' if fig['scorer_processes'] else 'scoring in the worker process'})")
+        if fig["scorer_processes"]:
+            # The same backlog again, scored in the worker's own process (BUZZWATCH_SCORER_PROCESSES=0),
+            # as on a one-CPU pod: what the child process gives.
+            worker.stop()
+            one = new_worker(broker, work / "production-one-process", slack, BUZZWATCH_SCORER_PROCESSES="0",
+                             BUZZWATCH_APP_ID="buzzwatch-one-process")
+            try:
+                one.start()
+                one.wait_ready()
+                seen = timeline.poll_until(one, "production, one process", len(keyed), timeout=300)
+                fig["mentions_per_s_one_process"] = round(slope(seen, 0, len(keyed)))
+            finally:
+                one.stop()
+            say(f"production path, scoring in the worker process: {fig['mentions_per_s_one_process']:,}/s")
     # One process does, per mention, at least what the scorer and the bare consumer each do alone, one
     # after the other - the JSON decoding, which both include, once: its throughput cannot pass
     # 1 / (1/scorer + 1/raw - 1/decode), whatever the rest of the machinery costs.
@@ -680,11 +710,11 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
         with stack(work, f"latency-{rate:g}", slack) as (broker, worker):
             worker.start()
             worker.wait_ready()
-            cpu_before = (cpu_s(worker.proc.pid), cpu_s(broker.pid), time.monotonic())
+            cpu_before = (family_cpu_s(worker.proc.pid), cpu_s(broker.pid), time.monotonic())
             lat = latency_phase(worker, broker.bootstrap, slack, timeline, records, rate, alerts)
             wall = time.monotonic() - cpu_before[2]
-            lat["cpu_pct"] = [round(100 * (cpu_s(pid) - c) / wall) for pid, c in
-                              ((worker.proc.pid, cpu_before[0]), (broker.pid, cpu_before[1]))]
+            lat["cpu_pct"] = [round(100 * (family_cpu_s(worker.proc.pid) - cpu_before[0]) / wall),
+                              round(100 * (cpu_s(broker.pid) - cpu_before[1]) / wall)]
         return lat
 
     for i, fixed in enumerate(r for r in args.latency_rates if r < 0.5 * fig["mentions_per_s"]):
@@ -757,8 +787,10 @@ def memory_phase(args: argparse.Namespace, work: Path, slack: SlackStandIn, time
                 time.sleep(0.5)
             time.sleep(12.0)
             fig[f"rss_mib_{n // 1000}k_brands"] = round(rss_mib(worker.proc.pid), 1)
+            fig["rss_mib_scoring_child"] = round(sum(rss_mib(c) for c in children(worker.proc.pid)), 1)
             fig[f"brands_in_memory_{n // 1000}k"] = int(in_memory(worker))
-            say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB")
+            say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB (and the scoring child's "
+                f"{fig['rss_mib_scoring_child']} MiB)")
         if "rss_mib_10k_brands" in fig and "rss_mib_100k_brands" in fig:
             fig["kib_per_idle_brand"] = round(
                 (fig["rss_mib_100k_brands"] - fig["rss_mib_10k_brands"]) * 1024 / 90000, 2)

@@ -38,9 +38,9 @@ import asyncio
 import logging
 import ssl
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -51,7 +51,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
-from pipeline.core.ingest import Ingestor
+from pipeline.core.ingest import Ingestor, Outcome
 from pipeline.core.monitor import FetchTally, Monitor, count_records, count_scored
 from pipeline.core.scoring import Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
@@ -72,6 +72,7 @@ from pipeline.settings import Settings
 from pipeline.stream import batches
 from pipeline.stream.heap import HeapTrimmer
 from pipeline.stream.learning import FeedbackLearner
+from pipeline.stream.offload import InOrder, ScorerProcess
 from pipeline.stream.web import Health, lag_positions, make_web
 
 log = logging.getLogger(__name__)
@@ -210,9 +211,18 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     ledger = app.tables.add(BrandTable(app, name="slack-ledger", partitions=settings.topic_partitions))
 
     scorer_state = app.tables.add(ScorerTable(app, name="scorer-state", partitions=settings.topic_partitions))
-    ingestor = Ingestor(Scorer(), BrandMatcher(brands) if brands else None, settings.max_future_s)
-    learner = FeedbackLearner(lambda: ingestor.scorer, lambda s: setattr(ingestor, "scorer", s), scorer_state,
-                              metrics)
+    # With the scorer in a child process (stream/offload.py), this process builds one (~160 MB) only to
+    # learn: at the first label, or to load a learned state from the table.
+    scorer_process = ScorerProcess(state_key=0) if settings.scorer_processes else None
+    ingestor = Ingestor(Scorer() if scorer_process is None else None, BrandMatcher(brands) if brands else None,
+                        settings.max_future_s)
+
+    def learning_scorer() -> Scorer:
+        if ingestor.scorer is None:
+            ingestor.scorer = Scorer()
+        return cast(Scorer, ingestor.scorer)
+
+    learner = FeedbackLearner(learning_scorer, lambda s: setattr(ingestor, "scorer", s), scorer_state, metrics)
     monitor = Monitor(detector or DetectorConfig(), load=lambda brand: _json_or_none(brand_state.get(brand)))
     notifier = Notifier(sink, channel_for=lambda b: (by_id[b].slack_channel if b in by_id else None)
                         or settings.slack_default_channel,
@@ -302,22 +312,40 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     held: set[int] = set()  # the brand partitions this worker holds now (``drop_moved_brands``)
     counted_header = [(COUNTED_HEADER, b"1")]
 
+    in_order = InOrder(depth=2)
+
     async def ingest(messages: list[ConsumerRecord]) -> list[Awaitable[Any]]:
         """Score a fetch of raw mentions. One already in its brand's partition, held here, is counted
         in the windows now; the others go on to their brand's partition of the scored topic."""
         now = clock()
-        outcomes = ingestor.run([m.value or b"" for m in messages], now=now)
+        raws = [m.value or b"" for m in messages]
+        if scorer_process is None:
+            return await ingested(messages, ingestor.run(raws, now=now), now, cast(Scorer, ingestor.scorer).last_counts)
+        # Scored in the child (stream/offload.py) while this process goes on with the next fetch.
+        batch = ingestor.prepare(raws, now=now)
+        await scorer_process.sync_state(learner.version, lambda: learning_scorer().to_state())
+        scores = await scorer_process.score(batch.texts(), batch.langs())
+
+        async def count() -> list[Awaitable[Any]]:
+            outcomes = ingestor.complete(batch, await scores)
+            return await ingested(messages, outcomes, now, scorer_process.last_counts)
+
+        return [await in_order.submit(count)]
+
+    async def ingested(messages: list[ConsumerRecord], outcomes: list[Outcome], now: float,
+                       languages: Counter[str]) -> list[Awaitable[Any]]:
+        """What ``ingest`` does with a fetch's outcomes, in the order fetched; returns the writes to wait for."""
         now_ms = int(now * 1000)
-        for lang, n in ingestor.scorer.last_counts.items():
+        for lang, n in languages.items():
             metrics.scored.labels(lang).inc(n)
-        pending = []
+        invalid: list[tuple[ConsumerRecord, str]] = []
         moved = []  # to another partition: through the scored topic
         here: list[tuple[ScoredMention, int, int]] = []  # (mention, partition, offset): counted here
         published = []  # counted here and published all the same (BUZZWATCH_PUBLISH_SCORED)
         here_appended: list[float] = []  # a sample of their append times (the latency histogram)
         for msg, out in zip(messages, outcomes, strict=True):
             if isinstance(out, InvalidRecord):
-                pending.append(await dead_letter_message(msg, out.reason))
+                invalid.append((msg, out.reason))
             elif out is None:
                 metrics.unmatched.inc()
             else:
@@ -332,13 +360,18 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                         continue
                     out_to = published
                 out_to.append((part, key, encode(out), batches.carried_timestamp(msg.timestamp, now_ms)))
+        # Counted before anything here is awaited: with the scorer in a child process, the drain loop
+        # goes on meanwhile and may count the moved mentions of this very fetch from the scored topic,
+        # whose later event times would make these late.
+        tally = count_scored(monitor, here) if here else None
+        pending = [await dead_letter_message(msg, reason) for msg, reason in invalid]
         producer = app.producer._ensure_producer()  # aiokafka's, under Faust's Producer service
         pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, moved)]
         if published:
             pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, published,
                                                                      headers=counted_header)]
-        if here:
-            pending += await settle(count_scored(monitor, here), [])
+        if tally is not None:
+            pending += await settle(tally, [])
             _observe_latency(metrics, "detect", here_appended)  # their window is updated
         metrics.repartitioned.inc(len(moved))
         metrics.ingested.inc(len(messages))
@@ -393,6 +426,17 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     @app.task
     async def declare_dlq() -> None:
         await dlq.maybe_declare()
+
+    @app.task
+    async def start_scorer_process() -> None:
+        """The child loads its scorer while the worker joins its group (else the first fetch waits)."""
+        if scorer_process is not None:
+            await scorer_process.start()
+
+    @app.on_partitions_revoked.connect
+    async def finish_in_flight(app: faust.App, revoked: set[TP], **kwargs: Any) -> None:
+        """Fetches still being scored are counted before their partitions can move."""
+        await in_order.drain()
 
     @app.on_partitions_assigned.connect
     async def drop_moved_brands(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:

@@ -44,7 +44,8 @@ class FeedbackLearner:
         """Learn the labels among ``raws`` (other feedback records are not ours); a bad label is
         handed to ``dead_letter(its index, reason)``. Returns how many were learned (new ids)."""
         self.sync()  # never save over a newer state (this worker just restarted)
-        scorer, learned = self.get_scorer(), 0
+        scorer: Scorer | None = None  # fetched at the first label (it may be built then: stream/app.py)
+        learned = 0
         for i, raw in enumerate(raws):
             try:
                 obj = orjson.loads(raw)
@@ -57,12 +58,14 @@ class FeedbackLearner:
             except InvalidRecord as exc:
                 dead_letter(i, exc.reason)
                 continue
+            scorer = scorer or self.get_scorer()
             if scorer.learn_one(rec["text"], rec["label"], rec.get("lang"), feedback_id=rec["id"]):
                 learned += 1
                 self.metrics.feedback.labels(rec.get("source") or "file").inc()
-        if learned:
+        if scorer is not None and learned:
             self.save(scorer)
-        self.export(scorer)
+        if scorer is not None:
+            self.export(scorer)
         return learned
 
     def save(self, scorer: Scorer) -> None:

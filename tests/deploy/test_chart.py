@@ -21,7 +21,7 @@ from deploykit import CHART, RULES, SCHEMAS, required_module, shared_schemas
 from referencing import Registry, Resource
 
 from pipeline.core.brands import load_brands
-from pipeline.settings import Settings
+from pipeline.settings import Settings, usable_cpus
 
 SCENARIOS = sorted(CHART.glob("ci/*-values.yaml")) + sorted(CHART.glob("examples/*-values.yaml"))
 IDS = [f"{p.parent.name}/{p.name}" for p in SCENARIOS]
@@ -39,6 +39,7 @@ CONTRACT_ENV = {
     "BUZZWATCH_BRANDS_FILE", "BUZZWATCH_METRICS_PORT", "BUZZWATCH_WEB_PORT", "BUZZWATCH_APP_ID",
     "BUZZWATCH_TOPIC_MENTIONS", "BUZZWATCH_TOPIC_SCORED", "BUZZWATCH_TOPIC_DLQ", "BUZZWATCH_TOPIC_ALERTS", "BUZZWATCH_TOPIC_DIGEST",
     "BUZZWATCH_TOPIC_FEEDBACK", "BUZZWATCH_TOPIC_PARTITIONS", "BUZZWATCH_TOPIC_REPLICATION", "BUZZWATCH_STORE",
+    "BUZZWATCH_SCORER_PROCESSES",
     "BUZZWATCH_DATA_DIR", "BUZZWATCH_GRAFANA_URL_TEMPLATE", "SLACK_DEFAULT_CHANNEL", "SLACK_BOT_TOKEN_FILE",
     "SLACK_SIGNING_SECRET_FILE", "SLACK_WEBHOOK_URL_FILE", "SLACK_DIGEST_CHANNEL"}
 
@@ -299,6 +300,9 @@ def test_environment_is_the_worker_contract_and_settings_accept_it(chart: Any, s
     settings = Settings.from_env(local)
     assert settings.kafka_bootstrap_servers == env["KAFKA_BOOTSTRAP_SERVERS"]
     assert settings.topic_partitions == int(env["BUZZWATCH_TOPIC_PARTITIONS"])
+    processes = str(values_of(scenario).get("app", {}).get("scorerProcesses", "auto"))
+    assert env["BUZZWATCH_SCORER_PROCESSES"] == processes
+    assert settings.scorer_processes == (int(processes) if processes != "auto" else (usable_cpus() >= 2))
     slack = values_of(scenario).get("slack", {})
     assert (settings.topic_digest, settings.slack_digest_channel) == (
         values_of(scenario).get("kafka", {}).get("topics", {}).get("digest", "digest"), slack.get("digestChannel") or None)
@@ -355,6 +359,7 @@ BAD_VALUES = [
     ({"brands": [{"id": "Acme Air", "handles": ["@acme"]}]}, "at '/brands/0/id'"),
     ({"brands": [{"id": "acme", "handles": ["acme"]}]}, "at '/brands/0/handles/0'"),
     ({"app": {"store": "redis://"}}, "at '/app/store'"),
+    ({"app": {"scorerProcesses": 2}}, "at '/app/scorerProcesses'"),
     ({"app": {"extraEnv": {"batch_size": "10"}}}, "at '/app/extraEnv'"),
     ({"app": {"grafanaUrlTemplate": "https://grafana/d/x"}}, "at '/app/grafanaUrlTemplate'"),
     ({"replicaCount": 5}, "replicaCount (5) must not exceed kafka.topics.partitions (4)"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -149,9 +151,17 @@ def demo_rows() -> list[dict]:
     return generate(demo_spec(), seed=7)
 
 
+@pytest.mark.parametrize("scorer_processes", ["0", "1"], ids=["scored-in-worker", "scored-in-child"])
 def test_negative_burst_alerts_positive_burst_does_not_bad_record_goes_to_dlq(
-        broker, slack, start_worker, tmp_path, demo_rows):
-    worker = start_worker()
+        broker, slack, start_worker, tmp_path, demo_rows, scorer_processes):
+    """Both ways of scoring (in the worker's process, or in its child: stream/offload.py) give the
+    offline CLI's alerts, and both score with what feedback taught."""
+    worker = start_worker(BUZZWATCH_SCORER_PROCESSES=scorer_processes)
+    if scorer_processes == "1":
+        wait_until(lambda: any("pipeline.stream.offload" in c for c in worker.children_cmdlines()), 30,
+                   "the scoring child", worker)
+    else:
+        assert worker.children_cmdlines() == []
     # It runs again on the allocator that gives memory back: mimalloc where installed (stream/heap.py).
     assert f"allocator {'mimalloc' if find_mimalloc() else 'malloc'}" in worker.log_path.read_text()
     early = len(demo_rows) // 10  # the malformed record sits early: everything after it must still count
@@ -206,6 +216,24 @@ def test_negative_burst_alerts_positive_burst_does_not_bad_record_goes_to_dlq(
     assert 'buzzwatch_scorer_error_rate{lang="en"}' in worker.metrics()  # exported once learning began
     assert worker.sample("buzzwatch_dlq_records_total", topic="feedback") == 0
 
+    # A mention scored after the labels were learned is scored with them - in the child too. Keyed
+    # away from its brand's partition, it goes through the scored topic, where its score can be read.
+    learned = Scorer()
+    for i in range(12):
+        learned.learn_one(f"gate agent left us waiting {i} hours", "negative", feedback_id=f"lab-{i}")
+    text = "@acme gate agent left us waiting 3 hours"
+    key = next(k for k in (f"k{i}".encode() for i in range(100)) if brand_partition(k, 4) != brand_partition(b"acme", 4))
+    after = {"id": "after-labels", "text": text, "created_at": format_time(time.time())}
+    asyncio.run(produce(broker.bootstrap, "mentions", [(key, orjson.dumps(after))]))
+
+    def scored_after_labels() -> tuple[float] | None:
+        records = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "mentions.scored", 0))]
+        return next(((r["negativity"],) for r in records if r["id"] == "after-labels"), None)
+
+    got, = wait_until(scored_after_labels, 30, "the mention after the labels, scored", worker)
+    assert got == pytest.approx(learned.score(text).negativity, abs=1e-3)
+    assert got > Scorer().score(text).negativity + 0.2
+
 
 def test_killed_and_restarted_worker_restores_its_states_counts_every_mention_once_posts_once(
         broker, slack, start_worker, tmp_path, demo_rows):
@@ -244,6 +272,35 @@ def test_killed_and_restarted_worker_restores_its_states_counts_every_mention_on
     # ... and part of acme's count came from the restored state, not from the second process.
     acme = sum(1 for r in demo_rows if r["text"].startswith("@acme "))
     assert counted_by_second < acme
+
+
+def test_a_killed_scoring_child_stops_the_worker_and_a_restart_counts_every_mention_once(
+        broker, slack, start_worker, tmp_path, demo_rows):
+    """The scoring child (stream/offload.py) killed mid-stream, as the OOM killer might: the worker
+    stops by itself, naming it (scores are never guessed, the fetches in flight never acknowledged),
+    and the next worker counts every mention exactly once and continues the same incident."""
+    quick = {"BUZZWATCH_COMMIT_INTERVAL_S": "1", "BUZZWATCH_SCORER_PROCESSES": "1"}
+    worker = start_worker("first", **quick)
+    child, = wait_until(lambda: [p for p, c in worker.children().items() if "pipeline.stream.offload" in c], 30,
+                        "the scoring child", worker)
+    path = write_jsonl(tmp_path / "stream.jsonl", demo_rows)
+    replaying = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "replay", str(path),
+                                  "--bootstrap", broker.bootstrap, "--quiet", "--speed", "3000"])
+    try:
+        wait_until(lambda: root_posts(slack, "#acme-oncall"), 90, "the first acme post", worker)
+        os.kill(child, signal.SIGKILL)
+        assert worker.proc.wait(timeout=60) != 0, worker.log_tail()
+        assert "the scoring process exited (-9)" in worker.log_path.read_text()
+        time.sleep(8)  # the stopped member's session expires (see the test above)
+        restarted = start_worker("second", **quick)
+        assert replaying.wait(timeout=120) == 0
+        wait_until(lambda: restarted.sample("buzzwatch_ingested_records_total") > 0, 60, "the stream read", restarted)
+        wait_caught_up(restarted)
+        restarted.stop()
+    finally:
+        replaying.kill()
+    assert len(root_posts(slack, "#acme-oncall")) == 1
+    assert_counted_once(broker.bootstrap, demo_rows)
 
 
 def test_an_idle_brand_leaves_memory_and_its_next_mention_reloads_it_from_the_store(broker, start_worker):
@@ -298,7 +355,8 @@ def test_a_mention_keyed_by_its_brand_is_counted_where_scored_the_others_move_th
     wait_until(lambda: worker.sample("buzzwatch_detect_records_total") >= len(rows), 60, "every mention counted", worker)
     wait_caught_up(worker, quiet_s=2.0)
     for b in brands:
-        assert worker.sample("buzzwatch_mentions_total", brand=b) == 20, b
+        assert worker.sample("buzzwatch_mentions_total", brand=b) == 20, (b, {m: worker.sample(m) for m in (
+            "buzzwatch_late_mentions_total", "buzzwatch_duplicate_mentions_total")})
     assert worker.sample("buzzwatch_detect_records_total") == len(rows)
     assert worker.sample("buzzwatch_duplicate_mentions_total") == 0
     assert worker.sample("buzzwatch_repartitioned_mentions_total") == len(moved)
