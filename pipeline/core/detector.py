@@ -653,9 +653,10 @@ class BrandDetector:
                 "expected": expected}
 
     # -- state ----------------------------------------------------------------------------
-    def to_state(self) -> dict[str, Any]:
+    def to_state(self, max_memory: int | None = None) -> dict[str, Any]:
+        """JSON-able; ``max_memory`` bounds the windows' per-mention memories (``BrandWindows.to_state``)."""
         state: dict[str, Any] = {
-            "w": self.windows.to_state(), "b": self.baseline.to_state(),
+            "w": self.windows.to_state(max_memory), "b": self.baseline.to_state(),
             "t": [self.last_tick, self.learned_upto, self.calm, self.cooldown_until],
             "p": self.protect, "i": self.incident, "o": self.offset, "d": sorted(self.due),
         }

@@ -41,6 +41,11 @@ CATCH_UP_TICKS: Final = 60  # a brand with nothing to evaluate still catches up 
 _BEFORE_ALL: Final = float("-inf")
 
 
+#: Per-mention memories a brand's stored state keeps at most (``BrandWindows.to_state``): ~25-45
+#: bytes each, so a state stays well under the 1 MB a Kafka record may hold, however busy the brand.
+MAX_STATE_MEMORY: Final = 20_000
+
+
 class Monitor:
     """Brand detectors keyed by brand id, plus the event-time watermark."""
 
@@ -177,7 +182,7 @@ class Monitor:
 
     def take_dirty(self) -> dict[str, dict[str, Any]]:
         """States of the brands changed since the last call (for the table), and reset."""
-        return {b: self.brands[b].to_state() for b in self.take_dirty_brands()}
+        return {b: self.brands[b].to_state(MAX_STATE_MEMORY) for b in self.take_dirty_brands()}
 
     def evict_idle(self, brands: Iterable[str]) -> int:
         """Drop those of ``brands`` that are idle (no open bucket, no incident) and written (not

@@ -52,7 +52,7 @@ from prometheus_client import CollectorRegistry
 from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
 from pipeline.core.ingest import Ingestor, Outcome
-from pipeline.core.monitor import FetchTally, Monitor, count_records, count_scored
+from pipeline.core.monitor import MAX_STATE_MEMORY, FetchTally, Monitor, count_records, count_scored
 from pipeline.core.scoring import Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
@@ -267,7 +267,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             det = monitor.brands.get(brand)
             if det is None:  # its partition moved away meanwhile
                 continue
-            states.append((brand, orjson.dumps(det.to_state(), option=orjson.OPT_NON_STR_KEYS)))
+            states.append((brand, orjson.dumps(det.to_state(MAX_STATE_MEMORY), option=orjson.OPT_NON_STR_KEYS)))
             _export_gauges(metrics, monitor, brand)
             await pause()
         # An alert is in the broker before the state that records it as sent: otherwise a crash in
@@ -298,6 +298,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     app.buzzwatch_web = make_web(health, metrics, verifier, publish, clock=clock)  # type: ignore[attr-defined]
     app.buzzwatch_registry = registry  # type: ignore[attr-defined]
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
+    app.buzzwatch_scorer_process = scorer_process  # type: ignore[attr-defined]
 
     async def to_dlq(event: Any, reason: str) -> Any:
         return await dead_letter_message(event.message, reason)

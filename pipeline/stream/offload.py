@@ -49,6 +49,15 @@ class ScorerProcess:
         self._state_key = state_key
         self.last_counts: Counter[str] = Counter()
 
+    async def spawn(self) -> None:
+        """Start the child process, without waiting for it to load its scorer (~2 s): the worker calls
+        this first thing, so the child loads while the worker joins its group."""
+        if self.proc is None:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pipeline.stream.offload", stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, env=self.env if self.env is not None else child_env(os.environ),
+                limit=1 << 26)
+
     async def start(self) -> None:
         """Start the child once (later calls wait for the same start); returns when it can score."""
         if self._started is None:
@@ -56,10 +65,7 @@ class ScorerProcess:
         await asyncio.shield(self._started)
 
     async def _start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pipeline.stream.offload", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, env=self.env if self.env is not None else child_env(os.environ),
-            limit=1 << 26)
+        await self.spawn()
         if await self._read_frame() != READY:
             raise ScorerProcessError("the scoring process did not start")
         self._reader = asyncio.ensure_future(self._read_answers())
@@ -186,8 +192,10 @@ class InOrder:
 def _serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     """The child: load the scorer, then answer frames until the input ends."""
     from pipeline.core.scoring import Scorer  # here: the worker's own imports stay unchanged
+    from pipeline.stream.heap import tune_gc
 
     scorer = Scorer()
+    tune_gc()  # the scorer's ~1 million long-lived objects out of the collector's scans, as in the worker
 
     def send(value: Any) -> None:
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)

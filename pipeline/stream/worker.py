@@ -47,12 +47,16 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = build_app(settings, brands, choose_sink(settings), registry=registry)
+    scoring = app.buzzwatch_scorer_process  # type: ignore[attr-defined]
+    if scoring is not None:  # the scoring child loads its scorer while the worker joins its group
+        loop.run_until_complete(scoring.spawn())
     start_http_server(settings.metrics_port, registry=registry)
     loop.run_until_complete(start_web(app.buzzwatch_web, settings.web_port))  # type: ignore[attr-defined]
     log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s, detection core %s, "
-                "allocator %s", len(brands), settings.metrics_port, settings.web_port,
+                "allocator %s, scorer %s", len(brands), settings.metrics_port, settings.web_port,
                 "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: buttons refused)",
-                settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source", allocator())
+                settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source", allocator(),
+                "in a child process" if settings.scorer_processes else "in this process")
     tune_gc()  # after start-up's allocations, before the stream's (stream/heap.py)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, loop=loop)
     worker.execute_from_commandline()  # returns only through sys.exit

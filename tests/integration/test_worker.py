@@ -21,7 +21,7 @@ from pipeline.core.detector import DetectorConfig
 from pipeline.core.ingest import Ingestor
 from pipeline.core.monitor import Monitor, add_mention
 from pipeline.core.scoring import Scorer
-from pipeline.records import ScoredMention, format_time
+from pipeline.records import ScoredMention, encode, format_time, new_scored
 from pipeline.sim.bench import clock_ticks, prescored, produce
 from pipeline.sim.generate import demo_spec, generate
 from pipeline.stream.app import COUNTED_HEADER, brand_partition
@@ -301,6 +301,33 @@ def test_a_killed_scoring_child_stops_the_worker_and_a_restart_counts_every_ment
         replaying.kill()
     assert len(root_posts(slack, "#acme-oncall")) == 1
     assert_counted_once(broker.bootstrap, demo_rows)
+
+
+def test_a_brand_in_a_crisis_keeps_a_state_kafka_can_hold_and_the_worker_keeps_going(broker, start_worker):
+    """40,000 mentions of one brand in 10 minutes from 40,000 authors: its full memories (ids,
+    authors) would make a 2 MB state, which Kafka refuses (1 MB a record) - the commit would fail
+    and the worker stop, again at each restart, during the very crisis. Stored capped instead
+    (``MAX_STATE_MEMORY``), every mention counted."""
+    worker = start_worker("crisis", BUZZWATCH_COMMIT_INTERVAL_S="1")
+    start = time.time() - 1800
+    n = 40_000
+    rows = [(b"acme", encode(new_scored(f"c{i}", f"@acme the app lost my booking {i}", format_time(start + 600 * i / n),
+                                        start + 600 * i / n, "acme", 0.9, "negative" if i % 2 else "neutral", "en",
+                                        f"author{i}", 10, None, None))) for i in range(n)]
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", rows))
+    wait_until(lambda: worker.sample("buzzwatch_detect_records_total") >= n, 120, "every mention counted", worker)
+    assert worker.sample("buzzwatch_mentions_total", brand="acme") == n
+
+    def written() -> list:
+        msgs = asyncio.run(read_topic(broker.bootstrap, "buzzwatch-brand-state-changelog", 0, timeout=5))
+        return [m for m in msgs if m.key == b'"acme"' or json.loads(m.key) == "acme"]
+
+    states = wait_until(lambda: [m for m in written() if json.loads(m.value)["o"] == n - 1], 30,
+                        "the state after the last mention", worker)
+    assert max(len(m.value) for m in written()) < 1_000_000
+    last = json.loads(states[-1].value)
+    assert sum(b[0] for b in last["w"]["b"].values()) == n  # every mention in its bucket
+    assert worker.proc.poll() is None, worker.log_tail()
 
 
 def test_an_idle_brand_leaves_memory_and_its_next_mention_reloads_it_from_the_store(broker, start_worker):

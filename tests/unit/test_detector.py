@@ -389,3 +389,46 @@ def test_the_brands_own_bar_survives_a_restart():
 def test_a_brands_own_bar_refuses_a_setting_that_would_never_page(bad):
     with pytest.raises(ValueError, match="relative_days must be >= 0 and relative_factor > 0"):
         DetectorConfig(**bad)
+
+
+def test_a_brand_in_a_crisis_stores_a_bounded_state_that_counts_the_same_and_remembers_the_latest_authors():
+    """60,000 mentions in 10 minutes, each from its own author: the full memories would make a
+    3 MB state (Kafka holds 1 MB a record). Stored capped, a restart keeps every count, the newest
+    authors (a repeat from one of them is still collapsed) and goes on like the brand it was."""
+    from pipeline.core.monitor import MAX_STATE_MEMORY
+    from pipeline.records import new_scored
+
+    def mention(i: int, author: str, ts: float):  # noqa: ANN202
+        return new_scored(f"c{i}", f"@acme lost my booking {i}", "x", ts, "acme", 0.9, "negative", "en", author, 10,
+                          None, None)
+
+    t0 = 1_772_323_200.0
+    monitor = Monitor(DetectorConfig())
+    n = 60_000
+    for i in range(n):
+        add_mention(monitor, mention(i, f"a{i}", t0 + 600 * i / n), 0, i, source=True)
+    det = monitor.brands["acme"]
+    assert det.windows.memory_size() > MAX_STATE_MEMORY
+    full = json.dumps(det.to_state())
+    capped = det.to_state(MAX_STATE_MEMORY)
+    assert len(full) > 2_000_000 and len(json.dumps(capped)) < 600_000
+    assert len(capped["w"]["aa"]) == len(capped["w"]["na"]) == MAX_STATE_MEMORY // 3
+    assert list(capped["w"]["aa"])[-1] == f"a{n - 1}"  # the newest kept
+
+    restored = BrandDetector.from_state("acme", DetectorConfig(), json.loads(json.dumps(capped)))
+    for idx, bucket in det.windows.buckets.items():
+        got = restored.windows.buckets[idx]
+        assert (got.mentions, got.negatives, got.effective, got.authors) == (
+            bucket.mentions, bucket.negatives, bucket.effective, bucket.authors)
+    # The same next mentions on both: a repeat by a recent author collapses on both; an author the
+    # capped state forgot counts as new only there.
+    later = t0 + 601
+    for d in (det, restored):
+        d.windows.add(later, True, f"a{n - 5}", "@acme again", 10, uid=1)
+        d.windows.add(later, True, "a3", "@acme me too", 10, uid=2)
+    now_full, now_capped = det.windows.buckets[int(later // 60)], restored.windows.buckets[int(later // 60)]
+    assert now_full.effective == now_capped.effective - 1
+    # Under the cap, the state is the full one, as before.
+    small = BrandDetector("quiet", DetectorConfig())
+    small.windows.add(t0, True, "u1", "meh", 1, uid=7)
+    assert small.to_state(MAX_STATE_MEMORY) == small.to_state()
