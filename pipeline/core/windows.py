@@ -25,6 +25,7 @@ import re
 import zlib
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Final
 
 _CRC32: Final = zlib.crc32  # Final: compiled, a C static (an imported name is a module-dict lookup per call)
@@ -308,8 +309,9 @@ def _newest(memory: dict[str, Any], keep: int) -> dict[str, Any]:
     """The last ``keep`` entries of a memory kept in time order (oldest first, see ``add``)."""
     if len(memory) <= keep:
         return memory
-    items = list(memory.items())
-    return dict(items[len(items) - keep:])
+    newest = list(islice(reversed(memory.items()), keep))  # from the newest end: O(keep), not O(len)
+    newest.reverse()
+    return dict(newest)
 
 
 class Totals:

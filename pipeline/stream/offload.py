@@ -47,6 +47,7 @@ class ScorerProcess:
         self._reader: asyncio.Task[None] | None = None
         self._started: asyncio.Future[None] | None = None
         self._state_key = state_key
+        self._broken: ScorerProcessError | None = None
         self.last_counts: Counter[str] = Counter()
 
     async def spawn(self) -> None:
@@ -84,6 +85,8 @@ class ScorerProcess:
     async def _ask(self, request: tuple[Any, ...]) -> asyncio.Future[Any]:
         await self.start()
         assert self.proc is not None and self.proc.stdin is not None
+        if self._broken is not None:
+            raise self._broken
         if self.proc.returncode is not None:
             raise ScorerProcessError(f"the scoring process exited ({self.proc.returncode})")
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -116,9 +119,11 @@ class ScorerProcess:
                     answer.set_result(list(zip(negativity, sentiment, langs, strict=True)))
                 else:
                     answer.set_result(value)
-        except Exception as exc:  # the child is gone: every answer still awaited fails
+        except Exception as exc:  # the child is gone (or spoke out of turn): what is awaited fails,
+            self._broken = exc if isinstance(exc, ScorerProcessError) else ScorerProcessError(
+                f"the scoring process's answers broke off: {exc!r}")
             while self._waiting:
-                self._waiting.popleft().set_exception(exc)
+                self._waiting.popleft().set_exception(self._broken)  # and every question after (``_ask``)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Close the child's input (it exits at its end) and wait for it; killed after ``timeout``."""
