@@ -38,3 +38,29 @@ def test_a_spent_slice_lets_a_waiting_task_run_before_the_loop_ends() -> None:
 def test_within_a_slice_the_loop_does_not_yield() -> None:
     order = asyncio.run(_interleaving(slice_s=10.0, steps=10, step_s=0.0))
     assert order == ["step"] * 10 + ["other"]
+
+
+def test_a_spent_slice_gives_way_long_enough_for_a_task_that_needs_several_turns() -> None:
+    """A fetch needs a few turns of the loop (a thread's answer, the handler, the count): it finishes
+    within one pause of the long loop, not one turn per slice."""
+    order: list[str] = []
+
+    async def long_loop() -> None:
+        pause = TimeSlices(0.003)
+        for _ in range(10):
+            end = time.perf_counter() + 0.002
+            while time.perf_counter() < end:
+                pass
+            order.append("step")
+            await pause()
+
+    async def several_turns() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        order.append("done")
+
+    async def both() -> None:
+        await asyncio.gather(long_loop(), several_turns())
+
+    asyncio.run(both())
+    assert order.index("done") in (1, 2), order
