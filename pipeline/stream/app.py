@@ -328,8 +328,9 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         scores = await scorer_process.score(batch.texts(), batch.langs())
 
         async def count() -> list[Awaitable[Any]]:
-            outcomes = ingestor.complete(batch, await scores)
-            return await ingested(messages, outcomes, now, scorer_process.last_counts)
+            scored = await scores
+            languages = Counter(lang for _, _, lang in scored)
+            return await ingested(messages, ingestor.complete(batch, scored), now, languages)
 
         return [await in_order.submit(count)]
 

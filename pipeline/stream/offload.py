@@ -23,7 +23,7 @@ import os
 import pickle
 import struct
 import sys
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, BinaryIO
 
@@ -48,7 +48,6 @@ class ScorerProcess:
         self._started: asyncio.Future[None] | None = None
         self._state_key = state_key
         self._broken: ScorerProcessError | None = None
-        self.last_counts: Counter[str] = Counter()
 
     async def spawn(self) -> None:
         """Start the child process, without waiting for it to load its scorer (~2 s): the worker calls
@@ -115,7 +114,6 @@ class ScorerProcess:
                     answer.set_exception(ScorerProcessError(f"the scoring process failed: {value}"))
                 elif kind == "scores":
                     negativity, sentiment, langs = value
-                    self.last_counts = Counter(langs)
                     answer.set_result(list(zip(negativity, sentiment, langs, strict=True)))
                 else:
                     answer.set_result(value)

@@ -7,6 +7,7 @@ import asyncio
 import os
 import random
 import signal
+from collections import Counter
 
 import orjson
 import pytest
@@ -48,8 +49,9 @@ def test_the_child_scores_exactly_as_the_worker_would():
         try:
             batches = [ingestor.prepare(raws[i:i + 250]) for i in range(0, len(raws), 250)]
             answers = [await child.score(b.texts(), b.langs()) for b in batches]  # all sent before one is read
-            out = [o for b, a in zip(batches, answers, strict=True) for o in ingestor.complete(b, await a)]
-            return out, dict(child.last_counts)
+            scores = [await a for a in answers]
+            out = [o for b, sc in zip(batches, scores, strict=True) for o in ingestor.complete(b, sc)]
+            return out, Counter(lang for _, _, lang in scores[-1])
         finally:
             await child.stop()
 
