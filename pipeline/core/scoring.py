@@ -47,7 +47,8 @@ ERROR_HISTORY = 2_000       # 0/1 errors kept per language to rebuild the drift 
 
 
 class Score(NamedTuple):
-    """A tuple, so that scores cross a process boundary as plain values (stream/offload.py)."""
+    """A tuple: ``Ingestor.complete`` takes these and the plain (negativity, sentiment, lang) tuples
+    of the scoring child (stream/offload.py) alike."""
 
     negativity: float
     sentiment: str

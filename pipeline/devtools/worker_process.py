@@ -91,9 +91,6 @@ class WorkerProcess:
                 continue
         return out
 
-    def children_cmdlines(self) -> list[str]:
-        return list(self.children().values())
-
     def kill(self) -> None:
         """SIGKILL, as Kubernetes or the OOM killer would: no clean shutdown, no final commit."""
         if self.proc is not None and self.proc.poll() is None:

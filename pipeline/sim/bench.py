@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import math
@@ -239,18 +240,13 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def children(pid: int) -> list[int]:
-    """The processes ``pid`` started (the worker's scoring child, stream/offload.py), from ``/proc``."""
-    try:
-        return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
-                for c in (task / "children").read_text().split()]
-    except OSError:
-        return []
-
-
-def family_cpu_s(pid: int) -> float:
-    """``cpu_s`` of ``pid`` and the processes it started."""
-    return cpu_s(pid) + sum(cpu_s(c) for c in children(pid))
+def family_cpu_s(worker: WorkerProcess) -> float:
+    """``cpu_s`` of the worker's process and of the processes it started (its scoring child)."""
+    total = cpu_s(worker.proc.pid)
+    for child in worker.children():
+        with contextlib.suppress(OSError):  # gone meanwhile
+            total += cpu_s(child)
+    return total
 
 
 def rss_mib(pid: int) -> float:
@@ -671,7 +667,7 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
         worker.wait_ready()
         seen = timeline.poll_until(worker, "production", len(keyed), timeout=300)
         fig["mentions_per_s"] = round(slope(seen, 0, len(keyed)))
-        fig["scorer_processes"] = len(children(worker.proc.pid))
+        fig["scorer_processes"] = len(worker.children())
         say(f"production path: {fig['mentions_per_s']:,}/s "
             f"({'scoring in a child process' if fig['scorer_processes'] else 'scoring in the worker process'})")
         if fig["scorer_processes"]:
@@ -710,10 +706,10 @@ def main_phases(args: argparse.Namespace, work: Path, slack: SlackStandIn, timel
         with stack(work, f"latency-{rate:g}", slack) as (broker, worker):
             worker.start()
             worker.wait_ready()
-            cpu_before = (family_cpu_s(worker.proc.pid), cpu_s(broker.pid), time.monotonic())
+            cpu_before = (family_cpu_s(worker), cpu_s(broker.pid), time.monotonic())
             lat = latency_phase(worker, broker.bootstrap, slack, timeline, records, rate, alerts)
             wall = time.monotonic() - cpu_before[2]
-            lat["cpu_pct"] = [round(100 * (family_cpu_s(worker.proc.pid) - cpu_before[0]) / wall),
+            lat["cpu_pct"] = [round(100 * (family_cpu_s(worker) - cpu_before[0]) / wall),
                               round(100 * (cpu_s(broker.pid) - cpu_before[1]) / wall)]
         return lat
 
@@ -787,7 +783,7 @@ def memory_phase(args: argparse.Namespace, work: Path, slack: SlackStandIn, time
                 time.sleep(0.5)
             time.sleep(12.0)
             fig[f"rss_mib_{n // 1000}k_brands"] = round(rss_mib(worker.proc.pid), 1)
-            fig["rss_mib_scoring_child"] = round(sum(rss_mib(c) for c in children(worker.proc.pid)), 1)
+            fig["rss_mib_scoring_child"] = round(sum(rss_mib(c) for c in worker.children()), 1)
             fig[f"brands_in_memory_{n // 1000}k"] = int(in_memory(worker))
             say(f"RSS with {n:,} brands: {fig[f'rss_mib_{n // 1000}k_brands']} MiB (and the scoring child's "
                 f"{fig['rss_mib_scoring_child']} MiB)")

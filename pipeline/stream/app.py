@@ -429,12 +429,6 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     async def declare_dlq() -> None:
         await dlq.maybe_declare()
 
-    @app.task
-    async def start_scorer_process() -> None:
-        """The child loads its scorer while the worker joins its group (else the first fetch waits)."""
-        if scorer_process is not None:
-            await scorer_process.start()
-
     @app.on_partitions_revoked.connect
     async def finish_in_flight(app: faust.App, revoked: set[TP], **kwargs: Any) -> None:
         """Fetches still being scored are counted before their partitions can move."""

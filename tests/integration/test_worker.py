@@ -158,10 +158,10 @@ def test_negative_burst_alerts_positive_burst_does_not_bad_record_goes_to_dlq(
     offline CLI's alerts, and both score with what feedback taught."""
     worker = start_worker(BUZZWATCH_SCORER_PROCESSES=scorer_processes)
     if scorer_processes == "1":
-        wait_until(lambda: any("pipeline.stream.offload" in c for c in worker.children_cmdlines()), 30,
+        wait_until(lambda: any("pipeline.stream.offload" in c for c in worker.children().values()), 30,
                    "the scoring child", worker)
     else:
-        assert worker.children_cmdlines() == []
+        assert worker.children() == {}
     # It runs again on the allocator that gives memory back: mimalloc where installed (stream/heap.py).
     assert f"allocator {'mimalloc' if find_mimalloc() else 'malloc'}" in worker.log_path.read_text()
     early = len(demo_rows) // 10  # the malformed record sits early: everything after it must still count
