@@ -66,11 +66,17 @@ class Ingestor:
     def complete(batch: Prepared, scores: Iterable[tuple[float, str, str]]) -> list[Outcome]:
         """The outcomes of a prepared batch, given one (negativity, sentiment, lang) per text to score."""
         outcomes = batch.outcomes
-        for (i, obj, ts, brand), (negativity, sentiment, lang) in zip(batch.todo, scores, strict=True):
-            get = obj.get
-            outcomes[i] = new_scored(obj["id"], obj["text"], obj["created_at"], ts, brand, negativity, sentiment,
-                                     lang, get("author_id"), get("author_followers"), get("url"), get("source"))
+        for entry, score in zip(batch.todo, scores, strict=True):
+            outcomes[entry[0]] = scored_mention(entry, score)
         return outcomes
+
+
+def scored_mention(entry: tuple[int, dict[str, Any], float, str], score: tuple[float, str, str]) -> ScoredMention:
+    """The ScoredMention of one ``Prepared.todo`` entry, given its (negativity, sentiment, lang)."""
+    _, obj, ts, brand = entry
+    get = obj.get
+    return new_scored(obj["id"], obj["text"], obj["created_at"], ts, brand, score[0], score[1], score[2],
+                      get("author_id"), get("author_followers"), get("url"), get("source"))
 
 
 class Prepared(NamedTuple):

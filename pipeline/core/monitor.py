@@ -87,11 +87,15 @@ class Monitor:
         or below the last applied is a replay after a restart - its effect is already in the state.
         A brand has up to two inputs, each with its own position: its partition of the scored
         topic, and (``source``) the same partition of the raw mentions when they are keyed by brand
-        and counted where they are scored (``count_scored``).
+        and counted where they are scored (``count_decoded``).
         """
         det = self.brands.get(brand)
         if det is None:
             det = self.detector(brand)
+            # Its clock from the start: a brand restored with open buckets is active at once, and a
+            # replay after a restart may bring only duplicates at first; ticked meanwhile by another
+            # input's clock (one ahead: the raw topic's), it would make its own next mentions late.
+            self.clock_of[brand] = clock
         if offset is not None:
             if offset <= (det.source_offset if source else det.offset):
                 self.duplicates += 1
@@ -343,15 +347,27 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
     return tally
 
 
-def count_scored(monitor: Monitor, scored: list[tuple[ScoredMention, int, int]]) -> FetchTally:
+def count_decoded(monitor: Monitor, here: list[tuple[dict[str, Any], float, str, float, str, int, int]]) -> FetchTally:
     """The worker's shortcut for mentions already in their brand's partition (keyed by brand at
-    the source): each ``(mention, partition, offset)`` counted where it was scored, on that
-    partition's clock and with its offset in the raw topic as the replay guard (``source``), then
-    the brands ticked once - what ``count_records`` does after the round trip through the scored
-    topic that it saves."""
+    the source): each ``(mention, event time, brand, negativity, sentiment, partition, offset)`` -
+    the raw mention still its decoded dict (``Ingestor.prepare``), with its scores - counted where it
+    was scored, on that partition's clock and with its offset in the raw topic as the replay guard
+    (``source``), then the brands ticked once: what ``count_records`` does after the round trip
+    through the scored topic that it saves, and without building the scored record it would carry."""
     tally = FetchTally()
-    for m, partition, offset in scored:
-        tally.record(add_mention(monitor, m, partition, offset, source=True), m.brand, m.sentiment == "negative")
+    for obj, ts, brand, negativity, sentiment, partition, offset in here:
+        get = obj.get
+        mention_id: str = obj["id"]
+        text: str = obj["text"]
+        author = get("author_id")
+        followers = get("author_followers")
+        negative = sentiment == "negative"
+        sample: dict[str, Any] | None = None
+        if negative:  # sample_of, inlined
+            sample = {"id": mention_id, "text": text[:280], "negativity": negativity, "author_id": author,
+                      "author_followers": followers, "url": get("url")}
+        tally.record(monitor.add_scored(brand, ts, negative, author, text, followers or 0, sample, 1,
+                                        id_hash(mention_id), partition, offset, True), brand, negative)
     tally.alerts = monitor.advance()
     if monitor.digest:
         tally.digest = monitor.take_digest()

@@ -39,7 +39,7 @@ import logging
 import ssl
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
@@ -51,8 +51,8 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
-from pipeline.core.ingest import Ingestor, Outcome
-from pipeline.core.monitor import MAX_STATE_MEMORY, FetchTally, Monitor, count_records, count_scored
+from pipeline.core.ingest import Ingestor, Prepared, scored_mention
+from pipeline.core.monitor import MAX_STATE_MEMORY, FetchTally, Monitor, count_decoded, count_records
 from pipeline.core.scoring import Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
@@ -60,7 +60,6 @@ from pipeline.notify.interact import Verifier
 from pipeline.notify.slack import Notifier, Sink, digest_key
 from pipeline.records import (
     SEVERITIES,
-    ScoredMention,
     dead_letter,
     decode_alert,
     decode_digest,
@@ -213,7 +212,9 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     scorer_state = app.tables.add(ScorerTable(app, name="scorer-state", partitions=settings.topic_partitions))
     # With the scorer in a child process (stream/offload.py), this process builds one (~160 MB) only to
     # learn: at the first label, or to load a learned state from the table.
-    scorer_process = ScorerProcess(state_key=0) if settings.scorer_processes else None
+    # A child that dies stops the worker at once (restarted, it reads what was in flight again).
+    scorer_process = ScorerProcess(state_key=0, on_broken=lambda exc: asyncio.ensure_future(app.crash(exc))) \
+        if settings.scorer_processes else None
     ingestor = Ingestor(Scorer() if scorer_process is None else None, BrandMatcher(brands) if brands else None,
                         settings.max_future_s)
 
@@ -319,53 +320,54 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         """Score a fetch of raw mentions. One already in its brand's partition, held here, is counted
         in the windows now; the others go on to their brand's partition of the scored topic."""
         now = clock()
-        raws = [m.value or b"" for m in messages]
+        batch = ingestor.prepare([m.value or b"" for m in messages], now=now)
         if scorer_process is None:
-            return await ingested(messages, ingestor.run(raws, now=now), now, cast(Scorer, ingestor.scorer).last_counts)
+            scorer = cast(Scorer, ingestor.scorer)
+            return await ingested(messages, batch, scorer.score_batch(batch.texts(), batch.langs()), now)
         # Scored in the child (stream/offload.py) while this process goes on with the next fetch.
-        batch = ingestor.prepare(raws, now=now)
         await scorer_process.sync_state(learner.version, lambda: learning_scorer().to_state())
         scores = await scorer_process.score(batch.texts(), batch.langs())
 
         async def count() -> list[Awaitable[Any]]:
-            scored = await scores
-            languages = Counter(lang for _, _, lang in scored)
-            return await ingested(messages, ingestor.complete(batch, scored), now, languages)
+            return await ingested(messages, batch, await scores, now)
 
         return [await in_order.submit(count)]
 
-    async def ingested(messages: list[ConsumerRecord], outcomes: list[Outcome], now: float,
-                       languages: Counter[str]) -> list[Awaitable[Any]]:
-        """What ``ingest`` does with a fetch's outcomes, in the order fetched; returns the writes to wait for."""
+    async def ingested(messages: list[ConsumerRecord], batch: Prepared, scores: Sequence[tuple[float, str, str]],
+                       now: float) -> list[Awaitable[Any]]:
+        """What ``ingest`` does with a fetch once scored, in the order fetched; returns the writes to wait for.
+
+        A mention counted here stays its decoded dict (``count_decoded``): only one that leaves, through
+        the scored topic, is built into its ScoredMention."""
         now_ms = int(now * 1000)
-        for lang, n in languages.items():
+        for lang, n in Counter(lang for _, _, lang in scores).items():
             metrics.scored.labels(lang).inc(n)
-        invalid: list[tuple[ConsumerRecord, str]] = []
+        invalid = [(messages[i], out.reason) for i, out in enumerate(batch.outcomes) if isinstance(out, InvalidRecord)]
+        metrics.unmatched.inc(len(messages) - len(invalid) - len(batch.todo))
         moved = []  # to another partition: through the scored topic
-        here: list[tuple[ScoredMention, int, int]] = []  # (mention, partition, offset): counted here
+        here = []  # (mention, ts, brand, negativity, sentiment, partition, offset): counted here
         published = []  # counted here and published all the same (BUZZWATCH_PUBLISH_SCORED)
         here_appended: list[float] = []  # a sample of their append times (the latency histogram)
-        for msg, out in zip(messages, outcomes, strict=True):
-            if isinstance(out, InvalidRecord):
-                invalid.append((msg, out.reason))
-            elif out is None:
-                metrics.unmatched.inc()
+        publish_scored = settings.publish_scored
+        for entry, score in zip(batch.todo, scores, strict=True):
+            msg = messages[entry[0]]
+            key = entry[3].encode()
+            part = scored_partition(key)
+            if part == msg.partition and part in held:
+                here.append((entry[1], entry[2], entry[3], score[0], score[1], part, msg.offset))
+                if len(here) % 50 == 1:
+                    here_appended.append(msg.timestamp / 1000)
+                if not publish_scored:
+                    continue
+                out_to = published
             else:
-                key = out.brand.encode()
-                part = scored_partition(key)
                 out_to = moved
-                if part == msg.partition and part in held:
-                    here.append((out, part, msg.offset))
-                    if len(here) % 50 == 1:
-                        here_appended.append(msg.timestamp / 1000)
-                    if not settings.publish_scored:
-                        continue
-                    out_to = published
-                out_to.append((part, key, encode(out), batches.carried_timestamp(msg.timestamp, now_ms)))
+            out_to.append((part, key, encode(scored_mention(entry, score)),
+                           batches.carried_timestamp(msg.timestamp, now_ms)))
         # Counted before anything here is awaited: with the scorer in a child process, the drain loop
         # goes on meanwhile and may count the moved mentions of this very fetch from the scored topic,
         # whose later event times would make these late.
-        tally = count_scored(monitor, here) if here else None
+        tally = count_decoded(monitor, here) if here else None
         pending = [await dead_letter_message(msg, reason) for msg, reason in invalid]
         producer = app.producer._ensure_producer()  # aiokafka's, under Faust's Producer service
         pending += [w.ack for w in await batches.produce_batches(producer, settings.topic_scored, moved)]

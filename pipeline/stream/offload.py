@@ -39,9 +39,14 @@ class ScorerProcessError(RuntimeError):
 class ScorerProcess:
     """One child scoring texts, answering in the order asked."""
 
-    def __init__(self, state_key: object = None, env: dict[str, str] | None = None) -> None:
-        """``state_key``: the key (``sync_state``) of the state a fresh Scorer has, the child's own."""
+    def __init__(self, state_key: object = None, env: dict[str, str] | None = None,
+                 on_broken: Callable[[ScorerProcessError], object] | None = None) -> None:
+        """``state_key``: the key (``sync_state``) of the state a fresh Scorer has, the child's own.
+        ``on_broken``: called once if the child dies (or answers out of turn) before ``stop``, even
+        with nothing asked: the worker stops then, not at its next fetch, which may be hours away."""
         self.env = env
+        self.on_broken = on_broken
+        self._stopping = False
         self.proc: asyncio.subprocess.Process | None = None
         self._waiting: deque[asyncio.Future[Any]] = deque()
         self._reader: asyncio.Task[None] | None = None
@@ -122,9 +127,12 @@ class ScorerProcess:
                 f"the scoring process's answers broke off: {exc!r}")
             while self._waiting:
                 self._waiting.popleft().set_exception(self._broken)  # and every question after (``_ask``)
+            if self.on_broken is not None and not self._stopping:
+                self.on_broken(self._broken)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Close the child's input (it exits at its end) and wait for it; killed after ``timeout``."""
+        self._stopping = True
         if self.proc is None or self.proc.returncode is not None:
             return
         assert self.proc.stdin is not None

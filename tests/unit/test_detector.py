@@ -279,8 +279,32 @@ def test_count_records_counts_a_fetch_as_the_lines_are_counted_and_sets_bad_reco
     assert replay.counted == {} and replay.duplicates == 50 and not replay.bad
 
 
+def test_a_restored_brand_replaying_duplicates_is_ticked_by_its_own_clock_not_another_inputs():
+    """After a restart a brand's state comes back with open buckets (so it is active at once) and its
+    partition is read again from the last commit: duplicates first. Meanwhile another input's clock
+    - the raw topic's, hours of event time ahead on a replay - moves. Ticked by that clock, the brand
+    made every one of its next mentions late (found as 321 lost mentions in the worker test that
+    kills the scoring child)."""
+    start = 1_700_000_000.0
+    first = Monitor(DetectorConfig())
+    for i in range(10):
+        assert first.add_scored("globex", start + 60 * i, i % 2 == 0, f"a{i}", f"text {i}", 10, uid=i, clock=3,
+                                offset=i) == "counted"
+    first.advance()
+    saved = {b: json.loads(json.dumps(s)) for b, s in first.take_dirty().items()}
+    restored = Monitor(DetectorConfig(), load=saved.get)
+    for i in range(20):  # clock 0 runs two hours ahead
+        restored.add_scored("acme", start + 7200 + i, False, f"b{i}", "fine", 10, clock=0, offset=i)
+    assert restored.add_scored("globex", start + 300, True, "a5", "text 5", 10, uid=5, clock=3,
+                               offset=5) == "duplicate"
+    restored.advance()
+    assert restored.add_scored("globex", start + 660, True, "a10", "text 10", 10, uid=10, clock=3,
+                               offset=10) == "counted"
+    assert restored.too_late == 0
+
+
 def test_mentions_counted_where_scored_and_through_the_scored_topic_alert_as_one_input_and_replay_apart():
-    """A brand's mentions may come two ways - counted where they were scored (``count_scored``,
+    """A brand's mentions may come two ways - counted where they were scored (``count_decoded``,
     keyed by brand at the source) or through the scored topic (``count_records``) - each with its
     own offsets. Mixed, they page as the same arrival counted one way does; a replay of either
     input after a restart (state restored from the table) counts nothing again; and the
@@ -289,7 +313,7 @@ def test_mentions_counted_where_scored_and_through_the_scored_topic_alert_as_one
     import itertools
     from collections import namedtuple
 
-    from pipeline.core.monitor import count_records, count_scored
+    from pipeline.core.monitor import count_decoded, count_records
     from pipeline.records import encode
 
     Record = namedtuple("Record", "value partition offset")
@@ -299,26 +323,31 @@ def test_mentions_counted_where_scored_and_through_the_scored_topic_alert_as_one
     monitor, one_way = Monitor(DetectorConfig(), load=saved.get), Monitor(DetectorConfig())
     here, moved, alerts, expected = [], [], [], []
     position = itertools.count()
+    mentions = {m.id: m for m in ms}
+
+    def decoded(m, offset):  # as ``Ingestor.prepare`` leaves a raw mention, with its scores, on partition 0
+        return (json.loads(encode(m)), m.ts, m.brand, m.negativity, m.sentiment, 0, offset)
+
     for i in range(0, len(ms), 5):  # a fetch (minutes apart): every third mention under another key
         chunk = list(enumerate(ms[i:i + 5], start=i))
-        local = [(m, 0, len(here) + k) for k, (j, m) in enumerate([(j, m) for j, m in chunk if j % 3])]
+        local = [decoded(m, len(here) + k) for k, (j, m) in enumerate([(j, m) for j, m in chunk if j % 3])]
         records = [Record(encode(m), 0, len(moved) + k) for k, m in enumerate([m for j, m in chunk if not j % 3])]
         here += local
         moved += records
-        alerts += count_scored(monitor, local).alerts
+        alerts += count_decoded(monitor, local).alerts
         alerts += count_records(monitor, records).alerts
-        for fetch in ([encode(m) for m, _, _ in local], [r.value for r in records]):  # one input: one offset
+        for fetch in ([encode(mentions[d[0]["id"]]) for d in local], [r.value for r in records]):  # one input: one offset
             expected += count_records(one_way, [Record(v, 0, next(position)) for v in fetch]).alerts
     assert alerts == expected and opened(alerts, "acme")
     saved.update({b: json.loads(json.dumps(s)) for b, s in monitor.take_dirty().items()})
     assert (saved["acme"]["o"], saved["acme"]["so"]) == (len(moved) - 1, len(here) - 1)
     restored = Monitor(DetectorConfig(), load=saved.get)
-    again = count_scored(restored, here[-40:])
+    again = count_decoded(restored, here[-40:])
     assert again.counted == {} and again.duplicates == 40
     again = count_records(restored, moved[-20:])
     assert again.counted == {} and again.duplicates == 20
     # ... and the next mention of either input counts.
-    fresh = count_scored(restored, [(dataclasses.replace(ms[-1], id="new-1"), 0, len(here))])
+    fresh = count_decoded(restored, [decoded(dataclasses.replace(ms[-1], id="new-1"), len(here))])
     assert fresh.counted == {"acme": [1, int(ms[-1].sentiment == "negative")]} and fresh.duplicates == 0
 
 

@@ -125,6 +125,31 @@ def test_a_dead_child_fails_what_was_asked_and_what_is_asked_after():
     run(go())
 
 
+def test_a_child_dying_with_nothing_asked_is_reported_at_once_and_a_stop_is_not_a_death():
+    """The worker stops as soon as its child dies (``on_broken``), not at its next fetch, which may be
+    hours away on a quiet stream; the child's own exit at ``stop`` reports nothing."""
+    async def go() -> tuple[list, list]:
+        died: list[ScorerProcessError] = []
+        child = ScorerProcess(state_key=0, on_broken=died.append)
+        await child.start()
+        assert child.proc is not None
+        os.kill(child.proc.pid, signal.SIGKILL)
+        for _ in range(100):
+            if died:
+                break
+            await asyncio.sleep(0.05)
+        stopped: list[ScorerProcessError] = []
+        other = ScorerProcess(state_key=0, on_broken=stopped.append)
+        await (await other.score(["a fine flight"], ["en"]))
+        await other.stop()
+        await asyncio.sleep(0.2)
+        return died, stopped
+
+    died, stopped = run(go())
+    assert [str(e) for e in died] == ["the scoring process exited (-9)"]
+    assert stopped == []
+
+
 def test_fetches_are_counted_in_the_order_fetched_whatever_order_their_scores_return():
     async def go() -> tuple[list[int], list[int]]:
         loop = asyncio.get_running_loop()
