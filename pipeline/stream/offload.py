@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import os
 import pickle
+import signal
 import struct
 import sys
 from collections import deque
@@ -241,6 +242,11 @@ def _widen(fd: int) -> None:
 
 
 if __name__ == "__main__":
+    # The worker ends the child by closing its input (its own death closes it too). A Ctrl-C in a
+    # terminal or a SIGTERM sent to the worker's whole process group is the worker's to handle: a child
+    # dying of it first would look like a crash in the middle of the worker's orderly stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The frames get the real stdout; anything else printed there (a library's message) goes to stderr.
     _protocol_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

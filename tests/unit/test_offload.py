@@ -127,7 +127,8 @@ def test_a_dead_child_fails_what_was_asked_and_what_is_asked_after():
 
 def test_a_child_dying_with_nothing_asked_is_reported_at_once_and_a_stop_is_not_a_death():
     """The worker stops as soon as its child dies (``on_broken``), not at its next fetch, which may be
-    hours away on a quiet stream; the child's own exit at ``stop`` reports nothing."""
+    hours away on a quiet stream; the child's own exit at ``stop`` reports nothing, and a Ctrl-C or a
+    SIGTERM meant for the worker's process group leaves the child to the worker's orderly stop."""
     async def go() -> tuple[list, list]:
         died: list[ScorerProcessError] = []
         child = ScorerProcess(state_key=0, on_broken=died.append)
@@ -141,6 +142,11 @@ def test_a_child_dying_with_nothing_asked_is_reported_at_once_and_a_stop_is_not_
         stopped: list[ScorerProcessError] = []
         other = ScorerProcess(state_key=0, on_broken=stopped.append)
         await (await other.score(["a fine flight"], ["en"]))
+        assert other.proc is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a Ctrl-C or a SIGTERM to the worker's whole group
+            os.kill(other.proc.pid, sig)
+        await asyncio.sleep(0.2)
+        assert len(await asyncio.wait_for(await other.score(["still here"], ["en"]), 10)) == 1
         await other.stop()
         await asyncio.sleep(0.2)
         return died, stopped
