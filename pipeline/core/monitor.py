@@ -235,19 +235,20 @@ def add_scored_dict(monitor: Monitor, obj: dict[str, Any], ts: float, clock: int
     """add_mention for a dict already checked by ``records.scored_time`` (the hot path: no record object)."""
     get = obj.get
     return _add_fields(monitor, obj, ts, obj["brand"], obj["id"], obj["text"], obj["sentiment"] == "negative",
-                       get("author_id"), get("author_followers"), clock, offset)
+                       get("negativity"), get("author_id"), get("author_followers"), clock, offset)
 
 
 def _add_fields(monitor: Monitor, obj: dict[str, Any], ts: float, brand: str, mention_id: str, text: str,
-                negative: bool, author: str | None, followers: int | None, clock: int, offset: int | None) -> str:
-    """add_scored_dict with the fields already read (``shape.scored_fields``); ``obj`` is read
-    again only for a negative's sample (``sample_of(obj)``, inlined)."""
+                negative: bool, negativity: Any, author: str | None, followers: int | None, clock: int,
+                offset: int | None, source: bool = False) -> str:
+    """add_scored_dict with the fields already read (``shape.scored_fields``, or a raw mention and its
+    scores: ``count_decoded``); ``obj`` is read again only for a negative's sample (``sample_of``, inlined)."""
     sample: dict[str, Any] | None = None
     if negative:
-        sample = {"id": mention_id, "text": text[:280], "negativity": obj.get("negativity"), "author_id": author,
+        sample = {"id": mention_id, "text": text[:280], "negativity": negativity, "author_id": author,
                   "author_followers": followers, "url": obj.get("url")}
     return monitor.add_scored(brand, ts, negative, author, text, followers or 0, sample, 1, id_hash(mention_id),
-                              clock, offset)
+                              clock, offset, source)
 
 
 def _count_checked(monitor: Monitor, obj: Any, clock: int, offset: int | None) -> tuple[str, str, bool]:
@@ -256,8 +257,8 @@ def _count_checked(monitor: Monitor, obj: Any, clock: int, offset: int | None) -
     through the field-by-field checks, whose InvalidRecord says what is wrong."""
     ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
     if ok:
-        return _add_fields(monitor, obj, ts, brand, mention_id, text, negative, author, followers, clock,
-                           offset), brand, negative
+        return _add_fields(monitor, obj, ts, brand, mention_id, text, negative, obj.get("negativity") if negative else None,
+                           author, followers, clock, offset), brand, negative
     ts = scored_time(obj)
     return add_scored_dict(monitor, obj, ts, clock, offset), obj["brand"], obj["sentiment"] == "negative"
 
@@ -356,18 +357,10 @@ def count_decoded(monitor: Monitor, here: list[tuple[dict[str, Any], float, str,
     through the scored topic that it saves, and without building the scored record it would carry."""
     tally = FetchTally()
     for obj, ts, brand, negativity, sentiment, partition, offset in here:
-        get = obj.get
-        mention_id: str = obj["id"]
-        text: str = obj["text"]
-        author = get("author_id")
-        followers = get("author_followers")
         negative = sentiment == "negative"
-        sample: dict[str, Any] | None = None
-        if negative:  # sample_of, inlined
-            sample = {"id": mention_id, "text": text[:280], "negativity": negativity, "author_id": author,
-                      "author_followers": followers, "url": get("url")}
-        tally.record(monitor.add_scored(brand, ts, negative, author, text, followers or 0, sample, 1,
-                                        id_hash(mention_id), partition, offset, True), brand, negative)
+        get = obj.get
+        tally.record(_add_fields(monitor, obj, ts, brand, obj["id"], obj["text"], negative, negativity,
+                                 get("author_id"), get("author_followers"), partition, offset, True), brand, negative)
     tally.alerts = monitor.advance()
     if monitor.digest:
         tally.digest = monitor.take_digest()
