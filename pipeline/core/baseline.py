@@ -4,8 +4,11 @@ Learned online, an hour at a time, from final buckets only. Counts are kept as d
 sums (count, exposure) rather than means and variances, so a brand with 2 mentions an hour
 gets an honest, wide estimate and the detector can use exact Poisson tails on it. Seasonality
 is multiplicative (hour-of-day x day-of-week), estimated from total volume (more counts than
-negatives) and shrunk towards 1 when there is little data. Minutes of an open incident do not
-teach the baseline: a crisis must not raise its own brand's bar.
+negatives) and shrunk towards 1 by as much as its noise calls for (empirical Bayes: a brand
+whose nights are clearly quiet keeps quiet nights; one seen too little to tell stays flat); what
+noise is left widens the detector's tails. Minutes of an open incident do not teach the
+baseline: a crisis must not raise its own brand's bar, and the recent level learns an hour only
+up to what it could explain, so a slow rise that has not paged yet does not raise it either.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ class BaselineConfig:
     level_hours: float = 72.0  # level memory (e-folding), in hours
     recent_hours: float = 6.0  # memory of the *recent* level a rise must also beat (drifts follow it)
     share_prior: float = 60.0  # pseudo-mentions pulling the recent negative share to the long-run one
+    recent_clip: float = 3.0  # an hour teaches the recent level at most expected + clip x sqrt(expected) + 1
     season_days: float = 14.0  # hour-of-day profile memory, in days
     weekday_weeks: float = 4.0  # day-of-week profile memory, in weeks
-    season_prior: float = 30.0  # pseudo-mentions pulling each seasonal factor to 1
     prior_count: float = 1.0  # pseudo-negatives ...
     prior_minutes: float = 60.0  # ... over pseudo-minutes: with no data, 1 per hour
     max_catch_up_hours: int = 24 * 14
@@ -42,7 +45,7 @@ class SeasonalBaseline:
     """Discounted, deseasonalised counts of one brand; ``expected(ts)`` per minute."""
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
-                 "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "hours_seen",
+                 "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "_hod_var", "_dow_var", "hours_seen", "held_neg", "held_all",
                  "disp", "acc_dev", "bucket_min", "_hourly_state")
 
     def __init__(self, cfg: BaselineConfig) -> None:
@@ -57,8 +60,11 @@ class SeasonalBaseline:
         self.hours_seen = 0  # hours learned so far (not discounted): the warm-up clock
         self.acc_neg = self.acc_all = 0.0
         self.skip_neg = self.skip_all = 0.0  # minutes of the hour not learned (an incident)
+        self.held_neg = self.held_all = 0.0  # this hour's counts in minutes not learned (the recent level learns them)
         self._hod = [1.0] * 24
         self._dow = [1.0] * 7
+        self._hod_var = [0.0] * 24  # relative variance of each factor (what shrinking left of its noise)
+        self._dow_var = [0.0] * 7
         # Overdispersion by moments, per signal (negatives, mentions): discounted sums of
         # clipped (x - mu)^2 - x, of mu^2 and of buckets, over final buckets (see disp_anomalous).
         self.disp = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
@@ -72,21 +78,14 @@ class SeasonalBaseline:
         hour = int(ts // HOUR_S)
         return self._hod[hour % 24] * self._dow[(hour // 24 + 3) % 7]  # epoch day 0 was a Thursday
 
+    def season_variance(self, ts: float) -> float:
+        """Relative variance of ``season(ts)``: the seasonal factors are estimates too."""
+        hour = int(ts // HOUR_S)
+        return self._hod_var[hour % 24] + self._dow_var[(hour // 24 + 3) % 7]
+
     def _refresh_season(self) -> None:
-        """Mean count per hour of each slot over the mean of all, shrunk to 1, normalised to mean 1."""
-        k = self.cfg.season_prior
-
-        def factors(counts: list[float], hours: list[float]) -> list[float]:
-            total_h = sum(hours)
-            overall = sum(counts) / total_h if total_h > 0 else 0.0
-            if overall <= 0:
-                return [1.0] * len(counts)
-            raw = [(c + k) / (h * overall + k) for c, h in zip(counts, hours, strict=True)]
-            mean = sum(raw) / len(raw)
-            return [x / mean for x in raw]
-
-        self._hod = factors(self.hod_c, self.hod_e)
-        self._dow = factors(self.dow_c, self.dow_e)
+        self._hod, self._hod_var = _shrunk_factors(self.hod_c, self.hod_e)
+        self._dow, self._dow_var = _shrunk_factors(self.dow_c, self.dow_e)
 
     def expected_negatives(self, ts: float) -> float:
         """Expected negatives per minute at ``ts`` (prior-smoothed: never zero)."""
@@ -188,10 +187,12 @@ class SeasonalBaseline:
                     dev[3] += 1
             if skip_neg:
                 self.skip_neg += minutes
+                self.held_neg += negatives
             else:
                 self.acc_neg += negatives
             if skip_all:
                 self.skip_all += minutes
+                self.held_all += mentions
             else:
                 self.acc_all += mentions
 
@@ -217,6 +218,14 @@ class SeasonalBaseline:
         if cfg.dispersion:
             self._learn_disp(3, hour)
             self._learn_disp(0, hour)
+        # The recent level learns every minute of the hour, an incident's too (it is what the
+        # brand is doing now: once an incident resolves, the same level does not page again), but
+        # clipped at what it could explain (its expectation + recent_clip x its root + 1): a slow
+        # burst that has not paged yet does not raise its own bar, a drift still creeps in.
+        hour_neg, hour_all = self.acc_neg + self.held_neg, self.acc_all + self.held_all
+        recent_neg = _clip(hour_neg, self.recent_negatives(hour * HOUR_S) * 60.0, cfg.recent_clip)
+        recent_all = _clip(hour_all, self.recent_mentions(hour * HOUR_S) * 60.0, cfg.recent_clip)
+        self.held_neg = self.held_all = 0.0
         if seen_all > 0:
             h, d = hour % 24, (hour // 24 + 3) % 7
             gh = math.exp(-1.0 / cfg.season_days)
@@ -233,10 +242,10 @@ class SeasonalBaseline:
         self.c_neg = g * self.c_neg + self.acc_neg / season
         self.t_neg = g * self.t_neg + seen_neg
         gr = math.exp(-1.0 / cfg.recent_hours)
-        self.r_all = gr * self.r_all + self.acc_all / season
-        self.rt_all = gr * self.rt_all + seen_all
-        self.r_neg = gr * self.r_neg + self.acc_neg / season
-        self.rt_neg = gr * self.rt_neg + seen_neg
+        self.r_all = gr * self.r_all + recent_all / season
+        self.rt_all = gr * self.rt_all + 60.0
+        self.r_neg = gr * self.r_neg + recent_neg / season
+        self.rt_neg = gr * self.rt_neg + 60.0
         self.acc_neg = self.acc_all = 0.0
         self.skip_neg = self.skip_all = 0.0
         self.hours_seen += 1
@@ -267,6 +276,7 @@ class SeasonalBaseline:
             "dc": hourly["dc"][:], "de": hourly["de"][:],
             "a": [self.hour, r(self.acc_neg), r(self.acc_all), self.skip_neg, self.skip_all, self.hours_seen],
             "d": [*hourly["d"], r(dev[0]), r(dev[1]), r(dev[2]), r(dev[3]), self.bucket_min],
+            "h": [r(self.held_neg), r(self.held_all)],
         }
 
     @classmethod
@@ -280,8 +290,54 @@ class SeasonalBaseline:
         if "d" in state:
             d = state["d"]
             b.disp, b.acc_dev, b.bucket_min = list(d[:6]), list(d[6:10]), d[10]
+        if "h" in state:  # older states: nothing held back
+            b.held_neg, b.held_all = state["h"]
         b._refresh_season()
         return b
+
+
+def _shrunk_factors(counts: list[float], hours: list[float]) -> tuple[list[float], list[float]]:
+    """Seasonal factors (mean 1) and their relative variances, from each slot's counts and hours.
+
+    Each slot's raw factor (its mean count per hour over the overall mean) is pulled towards 1 by
+    its noise over the spread of the factors (James-Stein): with ``v`` a slot's sampling variance
+    and ``tau2`` the spread the raw factors show beyond their noise, the slot keeps
+    ``tau2 / (tau2 + v)`` of its departure from 1. A flat brand stays flat; a brand with clearly
+    quiet nights keeps them, however small it is. The variance left (``v`` times the same weight)
+    is returned relative to each factor, for the detector's tails.
+    """
+    n = len(counts)
+    total_h = sum(hours)
+    overall = sum(counts) / total_h if total_h > 0 else 0.0
+    if overall <= 0:
+        return [1.0] * n, [0.0] * n
+    raw = [1.0] * n
+    noise = [-1.0] * n  # -1: a slot never observed
+    spread = mean_noise = 0.0
+    for i in range(n):
+        e = hours[i] * overall  # the slot's expected count were it average
+        if e > 0:
+            raw[i] = counts[i] / e
+            noise[i] = (counts[i] + 1.0) / (e * e)  # Poisson; +1 so an empty slot is not certain
+            spread += (raw[i] - 1.0) ** 2
+            mean_noise += noise[i]
+    tau2 = max(0.0, (spread - mean_noise) / n)
+    factors, variances = [1.0] * n, [tau2] * n  # unobserved: the prior, with the spread's variance
+    for i in range(n):
+        v = noise[i]
+        if v >= 0:
+            w = tau2 / (tau2 + v) if tau2 + v > 0 else 0.0
+            factors[i] = 1.0 + w * (raw[i] - 1.0)
+            variances[i] = w * v
+    mean = sum(factors) / n
+    out = [f / mean for f in factors]
+    rel = [variances[i] / (mean * mean) / max(out[i] * out[i], 1e-6) for i in range(n)]
+    return out, rel
+
+
+def _clip(count: float, expected: float, k: float) -> float:
+    """``count``, at most ``expected + k * sqrt(expected) + 1``."""
+    return min(count, expected + k * math.sqrt(expected) + 1.0)
 
 
 def _round(x: float) -> float:

@@ -56,9 +56,9 @@ class DetectorConfig:
 
     signal: str = "negative"
     windows_min: tuple[int, ...] = (5, 10, 20, 40, 80)
-    p_open: float = 2e-7  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off)
+    p_open: float = 1e-6  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off)
     p_share: float = 1e-3
-    growth: float = 1.5
+    growth: float = 2.0
     p_recent: float = 1e-4  # ... and improbable under the brand's recent level too (a drift is not a rise)
     min_authors: int = 3
     warmup_minutes: float = 1440.0  # no paging before the brand has a day of baseline (its daily cycle)
@@ -363,7 +363,7 @@ class BrandDetector:
                     expected = self._expected(tick - w, tick)
                 if obs > expected:
                     if confidence is None or cfg.disp_window_exp:
-                        confidence = self._confidence(w)  # the same for every width unless it scales
+                        confidence = self._confidence(w, last_hour * 3600)  # the same for every width unless it scales
                     if negbin_logpmf(obs, expected, confidence) < limit:
                         return False
         return True
@@ -413,7 +413,8 @@ class BrandDetector:
     def _surprise(self, ev: Evidence) -> float:
         """The window's tail probability under the baseline (computed once, on demand)."""
         if ev.p_value is None:
-            ev.p_value = negbin_sf(ev.observed, ev.expected, self._confidence(self._width(ev.window_minutes)))
+            ev.p_value = negbin_sf(ev.observed, ev.expected,
+                                   self._confidence(self._width(ev.window_minutes), (ev.tick - 1) * self.cfg.window.bucket_s))
         return ev.p_value
 
     def _share_surprise(self, ev: Evidence) -> float:
@@ -426,17 +427,19 @@ class BrandDetector:
                 ev.p_share = binomial_sf(int(ev.observed), trials, usual)
         return ev.p_share
 
-    def _confidence(self, width: int = 1) -> float:
-        """Negative-binomial size of a window of ``width`` buckets: the evidence behind the baseline
-        (parameter uncertainty, capped for model error) and the brand's own overdispersion, if
-        learned (``BaselineConfig.dispersion``); their inverses add."""
+    def _confidence(self, width: int, ts: float) -> float:
+        """Negative-binomial size of a window of ``width`` buckets ending at ``ts``: the evidence
+        behind the baseline's level (parameter uncertainty, capped for model error) and behind its
+        seasonal factor at that hour, and the brand's own overdispersion, if learned
+        (``BaselineConfig.dispersion``); their inverses (relative variances) add."""
         b = self.baseline
         volume = self.cfg.signal == "volume"
         counts = (b.c_all if volume else b.c_neg) + b.cfg.prior_count
         r = b.size(volume)
         if width > 1:
             r *= width ** self.cfg.disp_window_exp
-        return 1.0 / (1.0 / min(counts, self.cfg.max_confidence) + 1.0 / r)  # 1/inf = 0: as without
+        # 1/inf = 0: as without
+        return 1.0 / (1.0 / min(counts, self.cfg.max_confidence) + b.season_variance(ts) + 1.0 / r)
 
     def _width(self, minutes: int) -> int:
         return max(1, round(minutes * 60 / self.cfg.window.bucket_s))

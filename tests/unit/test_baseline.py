@@ -23,6 +23,7 @@ def fully_rounded(b: SeasonalBaseline) -> dict:
         "dc": [r(x) for x in b.dow_c], "de": [r(x) for x in b.dow_e],
         "a": [b.hour, r(b.acc_neg), r(b.acc_all), b.skip_neg, b.skip_all, b.hours_seen],
         "d": [r(x) for x in b.disp] + [r(x) for x in b.acc_dev] + [b.bucket_min],
+        "h": [r(b.held_neg), r(b.held_all)],
     }
 
 
@@ -69,3 +70,82 @@ def test_states_written_before_the_recent_level_and_dispersion_still_load():
     b = SeasonalBaseline.from_state(BaselineConfig(), old)
     assert b.r_neg == 12.0 and b.hours_seen == 30
     assert b.to_state()["n"] == old["n"]
+
+
+# -- the seasonal profile ---------------------------------------------------------------------
+def daily_counts(b: SeasonalBaseline, days: int, per_hour, seed: int, negative_share: float = 0.2) -> None:
+    """``days`` of Poisson mentions at ``per_hour(hour of day)``, a share of them negative."""
+    rng = random.Random(seed)
+    for minute in range(days * 1440):
+        lam = per_hour(minute // 60 % 24) / 60
+        n = sum(1 for _ in range(40) if rng.random() < lam / 40)  # Poisson-like, cheap
+        neg = sum(1 for _ in range(n) if rng.random() < negative_share)
+        b.learn(minute * 60.0, neg, n, False, False)
+    b.close_before(days * 24)
+
+
+def test_a_small_brand_with_quiet_nights_keeps_them_and_a_flat_one_stays_flat():
+    """Five days of a brand at ~5 mentions an hour, a quarter of that at night: its night factor is
+    learned near the truth (a fixed pull towards 1 would put it near 0.7, paging late at night),
+    while a flat brand of the same size does not invent a daily cycle from its noise."""
+    import math
+
+    def seasonal(h: int) -> float:
+        return 5.0 * (1 + 0.75 * math.sin((h - 9) / 24 * 2 * math.pi))
+
+    cycle = SeasonalBaseline(BaselineConfig())
+    daily_counts(cycle, 5, seasonal, seed=1)
+    night = cycle.season(3 * 3600) / cycle.season(15 * 3600)  # 3 am against 3 pm
+    true_night = seasonal(3) / seasonal(15)
+    assert abs(night - true_night) < 0.15, (night, true_night)
+    flat = SeasonalBaseline(BaselineConfig())
+    daily_counts(flat, 5, lambda h: 5.0, seed=2)
+    factors = [flat.season(h * 3600) for h in range(24)]
+    assert max(factors) - min(factors) < 0.15, factors
+    # What shrinking left of the noise widens the tails: more at night, where counts are few.
+    assert cycle.season_variance(3 * 3600) > cycle.season_variance(15 * 3600) > 0
+
+
+# -- the recent level -------------------------------------------------------------------------
+def hour_of(b: SeasonalBaseline, hour: int, negatives: int, mentions: int, skip: bool = False) -> None:
+    """One hour's counts, spread over its 60 minutes, then the hour learned."""
+    for m in range(60):
+        n = negatives // 60 + (1 if m < negatives % 60 else 0)
+        a = mentions // 60 + (1 if m < mentions % 60 else 0)
+        b.learn((hour * 60 + m) * 60.0, n, a, skip, skip)
+    b.close_before(hour + 1)
+
+
+def steady(days: int = 3) -> SeasonalBaseline:
+    b = SeasonalBaseline(BaselineConfig())
+    for hour in range(days * 24):
+        hour_of(b, hour, 10, 100)
+    return b
+
+
+def test_a_rise_that_keeps_growing_does_not_raise_its_own_recent_bar():
+    """Negatives doubling every hour (a slow burst that has not paged): the recent level learns each
+    hour at most what it could explain (its expectation + 3 x its root + 1), so after three hours
+    it has risen half as much as it would have learning them whole."""
+    start = 3 * 24
+    before = steady().recent_negatives(start * 3600)
+    rose = {}
+    for clip in (3.0, 1e9):
+        b = SeasonalBaseline.from_state(BaselineConfig(recent_clip=clip), steady().to_state())
+        for k, negatives in enumerate((20, 40, 80)):
+            hour_of(b, start + k, negatives, 100 + negatives)
+        rose[clip] = b.recent_negatives((start + 3) * 3600) - before
+    assert 0 < rose[3.0] < 0.55 * rose[1e9], rose
+
+
+def test_an_incidents_minutes_teach_the_recent_level_but_not_the_baseline():
+    """Minutes an open incident protects are not learned by the seasonal baseline (a crisis must
+    not raise its own bar), but the recent level learns them: after it resolves, the same level
+    is what the brand does now, not a new page."""
+    b = steady()
+    start = 3 * 24
+    usual, recent = b.expected_negatives(start * 3600), b.recent_negatives(start * 3600)
+    for k in range(4):
+        hour_of(b, start + k, 30, 120, skip=True)  # three times the usual negatives
+    assert b.expected_negatives((start + 4) * 3600) < 1.05 * usual
+    assert b.recent_negatives((start + 4) * 3600) > 1.4 * recent
