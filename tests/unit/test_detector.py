@@ -132,7 +132,7 @@ def test_a_level_that_rises_and_stays_becomes_the_new_normal():
     """Negatives of a brand jump from 10% to 30% of its mentions and stay there for two days: it
     pages at the jump, about once (a fluctuation may page again while the baseline catches up the
     same day), and never on the next day - the baseline learns what did not page. Eight streams:
-    how often one jump pages twice is a rate, and a single stream would only sample it."""
+    how often one jump pages twice is a rate (about 1 in 5 streams), and one stream only samples it."""
     from pipeline.sim.generate import StreamSpec, generate
     from tests.conftest import score_rows
 
