@@ -70,6 +70,7 @@ def test_states_written_before_the_recent_level_and_dispersion_still_load():
     b = SeasonalBaseline.from_state(BaselineConfig(), old)
     assert b.r_neg == 12.0 and b.hours_seen == 30
     assert b.to_state()["n"] == old["n"]
+    assert b.to_state()["h"] == [0.0, 0.0]  # nothing held back from before
 
 
 # -- the seasonal profile ---------------------------------------------------------------------
@@ -149,3 +150,21 @@ def test_an_incidents_minutes_teach_the_recent_level_but_not_the_baseline():
         hour_of(b, start + k, 30, 120, skip=True)  # three times the usual negatives
     assert b.expected_negatives((start + 4) * 3600) < 1.05 * usual
     assert b.recent_negatives((start + 4) * 3600) > 1.4 * recent
+
+
+def test_a_restore_in_the_middle_of_an_incident_keeps_what_the_recent_level_will_learn():
+    """An incident's minutes are held for the recent level until their hour closes: a worker that
+    restarts mid-hour must not drop them."""
+    b = steady()
+    hour = 3 * 24
+    for m in range(30):  # half an hour of an incident: 1 negative a minute, three times the usual
+        b.learn((hour * 60 + m) * 60.0, 1, 3, True, True)
+    state = orjson.loads(orjson.dumps(b.to_state()))
+    assert state["h"] == [30.0, 90.0]
+    restored = SeasonalBaseline.from_state(b.cfg, state)
+    for x in (b, restored):
+        for m in range(30, 60):
+            x.learn((hour * 60 + m) * 60.0, 0, 2, False, False)
+        x.close_before(hour + 1)
+    assert restored.to_state() == b.to_state()
+    assert b.r_neg > steady().r_neg  # the held minutes were learned
