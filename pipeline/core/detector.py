@@ -12,8 +12,10 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
   last days and than over the last few hours (binomial tail ``< p_share``): a viral positive or
   neutral burst lifts negatives with volume and is ignored, and so is a share that crept up;
 - **growth**: the window holds at least ``growth`` x the previous window of the same length
-  (and of its expectation), and is improbable under the brand's level of the last few hours
-  too (``p_recent``): a steady, chronically negative brand or a slow drift does not page;
+  (and of its expectation) - less on large counts, where a smaller ratio is already far beyond
+  noise: ``1 + growth_z / sqrt(count)``, not below ``growth_floor`` - and is improbable under
+  the brand's level of the last few hours too (``p_recent``): a steady, chronically negative
+  brand or a slow drift does not page;
 - **crowd**: at least ``min_authors`` distinct authors (one account, or one pasted text, counts
   once - see :mod:`pipeline.core.windows`).
 
@@ -58,7 +60,9 @@ class DetectorConfig:
     windows_min: tuple[int, ...] = (5, 10, 20, 40, 80)
     p_open: float = 1e-6  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off)
     p_share: float = 1e-3
-    growth: float = 2.0
+    growth: float = 2.0  # the window holds this x the previous one (and its expectation) on small counts ...
+    growth_floor: float = 1.5  # ... and 1 + growth_z / sqrt(count), not below this, on large ones
+    growth_z: float = 6.0
     p_recent: float = 1e-4  # ... and improbable under the brand's recent level too (a drift is not a rise)
     min_authors: int = 3
     warmup_minutes: float = 1440.0  # no paging before the brand has a day of baseline (its daily cycle)
@@ -483,11 +487,21 @@ class BrandDetector:
         cfg = self.cfg
         return (
             ev.authors >= cfg.min_authors
-            and ev.observed >= cfg.growth * max(ev.previous, ev.expected)
+            and ev.observed >= self._growth_needed(max(ev.previous, ev.expected))
             and self._surprise(ev) < p_open
             and self._share_surprise(ev) < cfg.p_share
             and self._recent_surprise(ev) < cfg.p_recent
         )
+
+    def _growth_needed(self, before: float) -> float:
+        """The count a window must reach to have grown from ``before`` (the previous window, or
+        its expectation if higher): 2x on a handful, 1.5x from ~144 on, 1 + 6 / sqrt(before) between
+        (with the defaults) - 1.5x of 40 is 3 standard deviations, of 4 it is one."""
+        cfg = self.cfg
+        if before <= 0.0:
+            return 0.0
+        factor = min(cfg.growth, max(cfg.growth_floor, 1.0 + cfg.growth_z / math.sqrt(before)))
+        return factor * before
 
     def _recent_surprise(self, ev: Evidence) -> float:
         """The window's tail probability under the level of the last ``recent_hours``.

@@ -469,3 +469,14 @@ def test_a_brand_in_a_crisis_stores_a_bounded_state_that_counts_the_same_and_rem
     small = BrandDetector("quiet", DetectorConfig())
     small.windows.add(t0, True, "u1", "meh", 1, uid=7)
     assert small.to_state(MAX_STATE_MEMORY) == small.to_state()
+
+
+def test_growth_needs_twice_a_handful_and_less_where_counts_make_a_smaller_rise_certain():
+    """A window has grown when it holds 2x the one before on small counts (4 -> 6 is noise), but a
+    large brand's slow burst is growing at 1.6x of 100 (6 standard deviations) and 1.5x beyond."""
+    det = BrandDetector("acme", DetectorConfig())
+    assert det._growth_needed(4.0) == 8.0
+    assert det._growth_needed(36.0) == 72.0
+    assert abs(det._growth_needed(100.0) - 160.0) < 1e-9
+    assert det._growth_needed(400.0) == 600.0
+    assert det._growth_needed(0.0) == 0.0
