@@ -63,7 +63,7 @@ class DetectorConfig:
     growth: float = 2.0  # the window holds this x the previous one (and its expectation) on small counts ...
     growth_floor: float = 1.5  # ... and 1 + growth_z / sqrt(count), not below this, on large ones
     growth_z: float = 6.0
-    p_recent: float = 1e-4  # ... and improbable under the brand's recent level too (a drift is not a rise)
+    p_recent: float = 1e-4  # a rise is improbable under the brand's recent level too (a drift is not a rise)
     min_authors: int = 3
     warmup_minutes: float = 1440.0  # no paging before the brand has a day of baseline (its daily cycle)
     max_confidence: float = 200.0  # the baseline is never trusted like more than this many counts
