@@ -41,7 +41,6 @@ def test_accelerating_negative_burst_opens_one_incident_and_resolves(seed):
     assert len({a["incident_id"] for a in alerts}) == 1
     open_alert = alerts[0]
     onset = ms[0].ts - ms[0].ts % 3600 + BURST_AT * 60  # start of the burst, event time
-    from pipeline.records import parse_time
     delay_min = (parse_time(open_alert["at"]) - onset) / 60
     assert 0 < delay_min < 45, delay_min
     ev = open_alert["evidence"]
@@ -165,7 +164,6 @@ def test_out_of_order_arrival_within_the_grace_finds_the_same_incident():
     late, monitor = run(shuffled, flush_minutes=180)
     assert monitor.too_late == 0  # nothing was later than the grace: every mention counted
     (a,), (b,) = opened(in_order, "acme"), opened(late, "acme")
-    from pipeline.records import parse_time
     assert abs(parse_time(a["at"]) - parse_time(b["at"])) <= 5 * 60
     assert [x["status"] for x in in_order if x["status"] != "escalated"] == \
         [x["status"] for x in late if x["status"] != "escalated"] == ["open", "resolved"]
@@ -184,7 +182,6 @@ def test_an_ancient_first_mention_does_not_warm_a_new_brand_up():
     """
     from dataclasses import replace
 
-    from pipeline.records import parse_time
 
     acme = stream(BrandSpec("acme", 60), hours=8, seed=1)
     newco = [replace(m, ts=m.ts + 2 * 3600)
