@@ -320,7 +320,7 @@ def score(incidents: list[dict[str, Any]], truth: dict[str, Any], oracle: dict[s
     return {
         "bursts": len(bursts), "detected": len(delays),
         "recall": r(len(delays) / len(bursts) if bursts else None, 3),
-        "incidents": len(incidents),
+        "incidents": len(incidents), "false_incidents": len(incidents) - true_pos,
         "precision": r(true_pos / len(incidents) if incidents else None, 3),
         "delay_median_min": r(quantile(delays, 0.5)), "delay_p90_min": r(quantile(delays, 0.9)),
         "excess_median_min": r(quantile(excess, 0.5)), "excess_p90_min": r(quantile(excess, 0.9)),

@@ -181,7 +181,7 @@ def test_the_seed_sweep_scores_each_seed_as_one_suite_would_and_pools_every_burs
 
     assert bench_detect.main(["--seeds", "3,4", "--days", "3", "--scale", "0.05"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    caught = 0
+    caught = incidents = false = 0
     for seed, row in zip((3, 4), out["seeds"], strict=True):  # each seed on its own, as the single-suite bench scores it
         folder = tmp_path / str(seed)
         folder.mkdir()
@@ -195,4 +195,8 @@ def test_the_seed_sweep_scores_each_seed_as_one_suite_would_and_pools_every_burs
         assert row == {"seed": seed, **{k: m[k] for k, _, _ in bench_detect.SWEEP},
                        **{f"digest_{k}": digest[k] for k in ("drifts", "drifts_reported", "off_drift_notices")}}
         caught += sum(1 for b, d in m["per_burst_delay"].items() if d is not None and oracle.get(b) is not None)
+        incidents += m["incidents"]
+        false += m["false_incidents"]
     assert out["pooled_bursts"] == caught
+    assert (out["pooled_incidents"], out["pooled_false_incidents"]) == (incidents, false)
+    assert out["pooled_incidents"] > 0
