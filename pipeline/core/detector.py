@@ -4,7 +4,9 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
 5, 10, 20, 40 and 80 minutes. A window *fires* when all of these hold:
 
 - **surprise**: the collapsed negatives in the window are improbable under the brand's seasonal
-  baseline (``p < p_open``; an exact negative-binomial tail - a Poisson count whose rate is only
+  baseline (``p < p_open`` x the window's minutes / ``bar_minutes`` - 2.5e-7 for 5 minutes, 1e-6
+  for 20, 4e-6 for 80: a day holds 16 times as many distinct 5-minute windows as 80-minute ones,
+  so as many chances of a fluke; an exact negative-binomial tail - a Poisson count whose rate is only
   as certain as the counts it was learned from - so 6 negatives on a brand that expects 0.2 can
   fire, 130 on a brand that expects 100 cannot, and a brand known from a handful of mentions
   needs more evidence);
@@ -58,7 +60,8 @@ class DetectorConfig:
 
     signal: str = "negative"
     windows_min: tuple[int, ...] = (5, 10, 20, 40, 80)
-    p_open: float = 1e-6  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off)
+    p_open: float = 1e-6  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off) ...
+    bar_minutes: float = 20.0  # ... the bar of a window this wide, scaled with the width (0: p_open for all; see window_bar)
     p_share: float = 1e-3
     growth: float = 2.0  # the window holds this x the previous one (and its expectation) on small counts ...
     growth_floor: float = 1.5  # ... and 1 + growth_z / sqrt(count), not below this, on large ones
@@ -82,6 +85,8 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if self.signal not in SIGNALS:
             raise ValueError(f"signal: expected one of {SIGNALS}, got {self.signal!r}")
+        if not self.bar_minutes >= 0:
+            raise ValueError(f"bar_minutes must be >= 0, got {self.bar_minutes}")
         if self.relative_days < 0 or not self.relative_factor > 0:
             raise ValueError(f"relative_days must be >= 0 and relative_factor > 0, got {self.relative_days}, "
                              f"{self.relative_factor}")
@@ -100,7 +105,7 @@ class BrandDetector:
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
                  "protect", "incident", "calm", "cooldown_until", "offset", "source_offset",
                  "_layout", "_edges", "_seg", "_seg_tick", "_rates", "_rates_key", "due", "_sig",
-                 "day_surprise", "daily", "notices")
+                 "day_surprise", "daily", "notices", "_log_bar")
 
     def __init__(self, brand: str, cfg: DetectorConfig) -> None:
         self.brand = brand
@@ -126,6 +131,8 @@ class BrandDetector:
         self.day_surprise: dict[int, float] = {}  # day -> the most surprising window's -log10 p (relative_days)
         self.daily = DailyTotals(cfg.drift) if cfg.drift is not None and cfg.signal == "negative" else None
         self.notices: list[dict[str, Any]] = []  # digest notices of days closed, until the Monitor takes them
+        # log of each window's bar over p_open (see window_bar), in windows_min's order: for _quiet
+        self._log_bar = [math.log(self.window_bar(1.0, m)) for m in cfg.windows_min]
 
     # -- input ----------------------------------------------------------------------------
     def accepts(self, ts: float, watermark: float | None = None) -> bool:
@@ -347,6 +354,7 @@ class BrandDetector:
         if all(obs <= 1 for obs in observed):  # not max(): compiled, a loop rather than a builtin call
             return True  # at most one event: never below the expected count's floor (~1e-3)
         limit = math.log(p_open)
+        log_bar = self._log_bar
         confidence = None
         bucket_s = cfg.window.bucket_s
         last_hour = ((tick - 1) * bucket_s) // 3600
@@ -368,7 +376,7 @@ class BrandDetector:
                 if obs > expected:
                     if confidence is None or cfg.disp_window_exp:
                         confidence = self._confidence(w, last_hour * 3600)  # the same for every width unless it scales
-                    if negbin_logpmf(obs, expected, confidence) < limit:
+                    if negbin_logpmf(obs, expected, confidence) < limit + log_bar[k]:
                         return False
         return True
 
@@ -488,10 +496,25 @@ class BrandDetector:
         return (
             ev.authors >= cfg.min_authors
             and ev.observed >= self._growth_needed(max(ev.previous, ev.expected))
-            and self._surprise(ev) < p_open
+            and self._surprise(ev) < self.window_bar(p_open, ev.window_minutes)
             and self._share_surprise(ev) < cfg.p_share
             and self._recent_surprise(ev) < cfg.p_recent
         )
+
+    def window_bar(self, p_open: float, minutes: int) -> float:
+        """The surprise test's bar for a window of ``minutes``: ``p_open`` x minutes / ``bar_minutes``.
+
+        Why: a fluke is as likely in any window, and a day holds 16 times as many distinct 5-minute
+        windows as 80-minute ones. At one bar for all, the short windows made most false pages (12 of
+        the 14 quiet ones on brands above 3 mentions an hour, over ten suites: small clusters with
+        nothing before them), while a slow rise, seen best over 40-80 minutes, waited on the same
+        bar. Scaled, each width has about the same chance of a fluke a day (docs/measurements.md,
+        "Session 17"). A brand that sets its own bar (``relative_days``) has it from each day's most
+        surprising window of any width, so that bar already counts every window a day holds."""
+        cfg = self.cfg
+        if not cfg.bar_minutes or cfg.relative_days:
+            return p_open
+        return p_open * minutes / cfg.bar_minutes
 
     def _growth_needed(self, before: float) -> float:
         """The count a window must reach to have grown from ``before`` (the previous window, or

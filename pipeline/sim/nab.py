@@ -206,7 +206,10 @@ def nab_config() -> DetectorConfig:
     page), a stricter recent-level gate (no change), day-scale elevation z-scores (12-24 h), and a
     3-day level-shift test that catches AMZN 04-01 alone (86.1 for z in ~3.0-3.5; leave-one-out
     79.3-79.6). After: a bar at the maximum of the last days rather than the median (60 / 59), a
-    cooldown of two or three days (at most 67 / 65)."""
+    cooldown of two or three days (at most 67 / 65). The scenario suite's bar scaled with each
+    window's width (``DetectorConfig.bar_minutes``) on top of the brand's own: 64.8 / 75.3 - so with
+    ``relative_days`` it is off (that bar, from each day's most surprising window of any width,
+    already counts every window)."""
     return DetectorConfig(signal="volume", min_authors=0, p_open=1e-6, relative_days=14, relative_factor=1.5,
                           cooldown_minutes=1380, disp_window_exp=0.75, window=WindowConfig(bucket_s=300, grace_s=600),
                           baseline=BaselineConfig(dispersion=True))

@@ -477,3 +477,52 @@ def test_growth_needs_twice_a_handful_and_less_where_counts_make_a_smaller_rise_
     assert abs(det._growth_needed(100.0) - 160.0) < 1e-9
     assert det._growth_needed(400.0) == 600.0
     assert det._growth_needed(0.0) == 0.0
+
+
+_COMPLAINTS = ("my parcel never arrived", "worst support chat ever", "billing charged me twice",
+               "the app crashes at login", "rude staff at the counter", "refund still missing",
+               "waited two hours on hold", "broken on delivery again", "nobody answers email",
+               "cancelled without notice", "the update deleted my data", "prices doubled overnight")
+
+
+def _with_cluster(ms, brand: str, at_min: int, k: int):
+    """``ms`` with ``k`` negatives about ``brand`` from ``k`` new authors within one minute, ``at_min``
+    minutes after the start: a cluster with nothing before it, as a fluke of quiet traffic is."""
+    from dataclasses import replace
+
+    base = next(m for m in ms if m.brand == brand and m.sentiment == "negative")
+    t0 = ms[0].ts + at_min * 60
+    extra = [replace(base, id=f"cluster-{i}", ts=t0 + i, author_id=f"cluster-author-{i}", text=_COMPLAINTS[i])
+             for i in range(k)]
+    return sorted(ms + extra, key=lambda m: m.ts)
+
+
+def test_a_short_window_needs_a_bar_as_much_stricter_as_a_day_holds_more_of_them():
+    """A 5-minute cluster is judged at 1/4 of the 20-minute window's bar (a day holds 4x as many
+    5-minute windows, so 4x the chances of a fluke): the smallest cluster that pages at one bar for
+    every width does not page, and a larger one still does."""
+    ms = stream(BrandSpec("acme", 60), hours=30, seed=7)
+    flat = DetectorConfig(bar_minutes=0)
+    for k in range(3, len(_COMPLAINTS) + 1):
+        alerts, _ = run(_with_cluster(ms, "acme", BURST_AT, k), flat, flush_minutes=30)
+        if opened(alerts, "acme"):
+            break
+    else:
+        pytest.fail("no cluster paged at one bar for every width")
+    ev = opened(alerts, "acme")[0]["evidence"]
+    assert ev["window_minutes"] == 5 and 2.5e-7 < ev["p_value"] < 1e-6  # between the two 5-minute bars
+    alerts, _ = run(_with_cluster(ms, "acme", BURST_AT, k), DetectorConfig(), flush_minutes=30)
+    assert opened(alerts, "acme") == []
+    bigger = [k2 for k2 in range(k + 1, len(_COMPLAINTS) + 1)
+              if opened(run(_with_cluster(ms, "acme", BURST_AT, k2), DetectorConfig(), flush_minutes=30)[0], "acme")]
+    assert bigger and bigger[0] <= k + 2
+
+
+def test_each_widths_bar_scales_with_the_width_unless_the_brand_sets_its_own():
+    det = BrandDetector("acme", DetectorConfig())
+    assert [det.window_bar(1e-6, m) for m in (5, 20, 80)] == pytest.approx([2.5e-7, 1e-6, 4e-6])
+    assert BrandDetector("acme", DetectorConfig(bar_minutes=0)).window_bar(1e-6, 5) == 1e-6
+    own = BrandDetector("acme", DetectorConfig(signal="volume", relative_days=14))
+    assert own.window_bar(1e-6, 5) == own.window_bar(1e-6, 80) == 1e-6  # its bar counts every window already
+    with pytest.raises(ValueError, match="bar_minutes"):
+        DetectorConfig(bar_minutes=-1)
