@@ -513,9 +513,9 @@ def test_a_short_window_needs_a_bar_as_much_stricter_as_a_day_holds_more_of_them
     assert ev["window_minutes"] == 5 and 2.5e-7 < ev["p_value"] < 1e-6  # between the two 5-minute bars
     alerts, _ = run(_with_cluster(ms, "acme", BURST_AT, k), DetectorConfig(), flush_minutes=30)
     assert opened(alerts, "acme") == []
-    bigger = [k2 for k2 in range(k + 1, len(_COMPLAINTS) + 1)
-              if opened(run(_with_cluster(ms, "acme", BURST_AT, k2), DetectorConfig(), flush_minutes=30)[0], "acme")]
-    assert bigger and bigger[0] <= k + 2
+    assert k + 2 <= len(_COMPLAINTS)
+    assert any(opened(run(_with_cluster(ms, "acme", BURST_AT, k2), DetectorConfig(), flush_minutes=30)[0], "acme")
+               for k2 in (k + 1, k + 2))  # a cluster one or two larger still pages
 
 
 def test_each_widths_bar_scales_with_the_width_unless_the_brand_sets_its_own():
