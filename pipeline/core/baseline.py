@@ -8,7 +8,8 @@ negatives) and shrunk towards 1 by as much as its noise calls for (empirical Bay
 whose nights are clearly quiet keeps quiet nights; one seen too little to tell stays flat); what
 noise is left widens the detector's tails. Minutes of an open incident do not teach the
 baseline: a crisis must not raise its own brand's bar, and the recent level learns an hour only
-up to what it could explain, so a slow rise that has not paged yet does not raise it either.
+up to what it could explain and is read as it stood a few hours ago (the *settled* level), so a
+slow rise that has not paged yet does not raise it either.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class BaselineConfig:
     recent_hours: float = 6.0  # memory of the *recent* level a rise must also beat (drifts follow it)
     share_prior: float = 60.0  # pseudo-mentions pulling the recent negative share to the long-run one
     recent_clip: float = 3.0  # an hour teaches the recent level at most expected + clip x sqrt(expected) + 1
+    recent_lag_hours: int = 4  # the detector reads the recent level as it stood before the last this many hours
     season_days: float = 14.0  # hour-of-day profile memory, in days
     weekday_weeks: float = 4.0  # day-of-week profile memory, in weeks
     prior_count: float = 1.0  # pseudo-negatives ...
@@ -46,7 +48,7 @@ class SeasonalBaseline:
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
                  "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "_hod_var", "_dow_var", "hours_seen", "held_neg", "held_all",
-                 "disp", "acc_dev", "bucket_min", "_hourly_state")
+                 "disp", "acc_dev", "bucket_min", "_hourly_state", "past")
 
     def __init__(self, cfg: BaselineConfig) -> None:
         self.cfg = cfg
@@ -71,6 +73,9 @@ class SeasonalBaseline:
         self.acc_dev = [0.0, 0.0, 0.0, 0.0]  # this hour: sum of clipped (x-mu)^2 - x, buckets (neg, all)
         self.bucket_min = 1.0
         self._hourly_state: tuple[int, dict[str, list[float]]] | None = None  # see to_state
+        # The recent sums (r_neg, rt_neg, r_all, rt_all) after each of the last recent_lag_hours + 1
+        # hours learned, oldest first: the detector's "settled" level (see settled_negatives)
+        self.past: list[list[float]] = []
 
     # -- reading --------------------------------------------------------------------------
     def season(self, ts: float) -> float:
@@ -107,6 +112,41 @@ class SeasonalBaseline:
         cfg = self.cfg
         level = (self.c_all + cfg.prior_count) / (self.t_all + cfg.prior_minutes)
         return (self.r_all + level * cfg.prior_minutes) / (self.rt_all + cfg.prior_minutes) * self.season(ts)
+
+    def _settled(self) -> list[float]:
+        """The recent sums as they stood before the last ``recent_lag_hours`` (now, until known)."""
+        if self.past:
+            return self.past[0]
+        return [self.r_neg, self.rt_neg, self.r_all, self.rt_all]
+
+    def settled_negatives(self, ts: float) -> float:
+        """``recent_negatives`` as it stood ``recent_lag_hours`` ago: the level a rise must beat.
+
+        Why: a slow burst (doubling every 45 minutes) grows for two hours before it can be told
+        from noise, and the recent level learns those hours (each up to what it could explain: on a
+        small brand, twice its level). Against the level of hours ago the rise is as surprising as
+        it is; a drift over days is as unsurprising, its level then barely lower than now."""
+        cfg = self.cfg
+        r_neg, rt_neg = self._settled()[:2]
+        level = (self.c_neg + cfg.prior_count) / (self.t_neg + cfg.prior_minutes)
+        return (r_neg + level * cfg.prior_minutes) / (rt_neg + cfg.prior_minutes) * self.season(ts)
+
+    def settled_mentions(self, ts: float) -> float:
+        cfg = self.cfg
+        r_all, rt_all = self._settled()[2:]
+        level = (self.c_all + cfg.prior_count) / (self.t_all + cfg.prior_minutes)
+        return (r_all + level * cfg.prior_minutes) / (rt_all + cfg.prior_minutes) * self.season(ts)
+
+    def settled_counts(self, volume: bool) -> float:
+        """The counts behind the settled level (its certainty)."""
+        past = self._settled()
+        return past[2] if volume else past[0]
+
+    def settled_negative_share(self) -> float:
+        """``recent_negative_share`` as it stood ``recent_lag_hours`` ago (see settled_negatives)."""
+        r_neg, _, r_all, _ = self._settled()
+        k = self.cfg.share_prior
+        return (r_neg + k * self.negative_share()) / (r_all + k)
 
     def negative_share(self) -> float:
         """Long-run share of negatives (Laplace-smoothed)."""
@@ -249,6 +289,9 @@ class SeasonalBaseline:
         self.acc_neg = self.acc_all = 0.0
         self.skip_neg = self.skip_all = 0.0
         self.hours_seen += 1
+        self.past.append([self.r_neg, self.rt_neg, self.r_all, self.rt_all])
+        if len(self.past) > cfg.recent_lag_hours + 1:
+            del self.past[0]
 
     # -- state ----------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -267,17 +310,21 @@ class SeasonalBaseline:
                 "hc": [r(x) for x in self.hod_c], "he": [r(x) for x in self.hod_e],
                 "dc": [r(x) for x in self.dow_c], "de": [r(x) for x in self.dow_e],
                 "d": [r(x) for x in self.disp],
+                "rl": [r(x) for snap in self.past for x in snap],
             }
             self._hourly_state = cached = (self.hours_seen, hourly)
         hourly = cached[1]
         dev = self.acc_dev
-        return {
+        state = {
             "n": hourly["n"][:], "r": hourly["r"][:], "hc": hourly["hc"][:], "he": hourly["he"][:],
             "dc": hourly["dc"][:], "de": hourly["de"][:],
             "a": [self.hour, r(self.acc_neg), r(self.acc_all), self.skip_neg, self.skip_all, self.hours_seen],
             "d": [*hourly["d"], r(dev[0]), r(dev[1]), r(dev[2]), r(dev[3]), self.bucket_min],
             "h": [r(self.held_neg), r(self.held_all)],
         }
+        if hourly["rl"]:
+            state["rl"] = hourly["rl"][:]
+        return state
 
     @classmethod
     def from_state(cls, cfg: BaselineConfig, state: dict[str, Any]) -> SeasonalBaseline:
@@ -292,6 +339,8 @@ class SeasonalBaseline:
             b.disp, b.acc_dev, b.bucket_min = list(d[:6]), list(d[6:10]), d[10]
         if "h" in state:  # older states: nothing held back
             b.held_neg, b.held_all = state["h"]
+        flat = state.get("rl", ())  # older states: the settled level is known again in an hour
+        b.past = [list(flat[i:i + 4]) for i in range(0, len(flat) - 3, 4)][-(cfg.recent_lag_hours + 1):]
         b._refresh_season()
         return b
 

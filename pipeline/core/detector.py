@@ -11,12 +11,14 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
   fire, 130 on a brand that expects 100 cannot, and a brand known from a handful of mentions
   needs more evidence);
 - **share**: negatives are a larger share of the brand's mentions than usual - than over the
-  last days and than over the last few hours (binomial tail ``< p_share``): a viral positive or
+  last days and than over the last few hours, as they stood ``recent_lag_hours`` ago (binomial
+  tail ``< p_share``): a viral positive or
   neutral burst lifts negatives with volume and is ignored, and so is a share that crept up;
 - **growth**: the window holds at least ``growth`` x the previous window of the same length
   (and of its expectation) - less on large counts, where a smaller ratio is already far beyond
   noise: ``1 + growth_z / sqrt(count)``, not below ``growth_floor`` - and is improbable under
-  the brand's level of the last few hours too (``p_recent``): a steady, chronically negative
+  the brand's recent level too (``p_recent``; its level of the last few hours as it stood
+  ``recent_lag_hours`` ago, before a slow burst's first hours): a steady, chronically negative
   brand or a slow drift does not page;
 - **crowd**: at least ``min_authors`` distinct authors (one account, or one pasted text, counts
   once - see :mod:`pipeline.core.windows`).
@@ -435,7 +437,7 @@ class BrandDetector:
                 ev.p_share = 0.0
             else:
                 trials = max(ev.mentions - (ev.raw_negatives - int(ev.observed)), 0)
-                usual = max(ev.baseline_share, self.baseline.recent_negative_share())
+                usual = max(ev.baseline_share, self.baseline.settled_negative_share())
                 ev.p_share = binomial_sf(int(ev.observed), trials, usual)
         return ev.p_share
 
@@ -527,19 +529,22 @@ class BrandDetector:
         return factor * before
 
     def _recent_surprise(self, ev: Evidence) -> float:
-        """The window's tail probability under the level of the last ``recent_hours``.
+        """The window's tail probability under the level of the last ``recent_hours``, as it stood
+        ``recent_lag_hours`` ago (``SeasonalBaseline.settled_negatives``).
 
         The seasonal baseline remembers days, so a level that has crept up over a day or two
         (a drift, a new normal) stays above it for a long time; against the recent level such a
         brand is unsurprising, while a rise that is happening now is as surprising as against
-        the baseline. The recent level is known from fewer counts: its own negative-binomial size.
+        the baseline - if the level is read from before the rise began: a slow burst's first
+        hours are in the recent level of now (docs/measurements.md, "Session 18"). The recent
+        level is known from fewer counts: its own negative-binomial size.
         """
         if ev.p_recent is None:
             b = self.baseline
             volume = self.cfg.signal == "volume"
-            rate = b.recent_mentions if volume else b.recent_negatives
+            rate = b.settled_mentions if volume else b.settled_negatives
             expected = self._expected(ev.tick - self._width(ev.window_minutes), ev.tick, rate)
-            size = min((b.r_all if volume else b.r_neg) + b.cfg.prior_count, self.cfg.max_confidence)
+            size = min(b.settled_counts(volume) + b.cfg.prior_count, self.cfg.max_confidence)
             ev.p_recent = negbin_sf(ev.observed, expected, size)
         return ev.p_recent
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import orjson
+import pytest
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
 
@@ -16,7 +17,7 @@ def six_digits(x: float) -> float:
 def fully_rounded(b: SeasonalBaseline) -> dict:
     """The state as if every number were rounded afresh (what to_state wrote before it cached)."""
     r = six_digits
-    return {
+    state = {
         "n": [r(b.c_neg), r(b.t_neg), r(b.c_all), r(b.t_all)],
         "r": [r(b.r_neg), r(b.rt_neg), r(b.r_all), r(b.rt_all)],
         "hc": [r(x) for x in b.hod_c], "he": [r(x) for x in b.hod_e],
@@ -25,6 +26,9 @@ def fully_rounded(b: SeasonalBaseline) -> dict:
         "d": [r(x) for x in b.disp] + [r(x) for x in b.acc_dev] + [b.bucket_min],
         "h": [r(b.held_neg), r(b.held_all)],
     }
+    if b.past:
+        state["rl"] = [r(x) for snap in b.past for x in snap]
+    return state
 
 
 def test_state_written_at_every_commit_is_the_fully_rounded_state_across_hours():
@@ -168,3 +172,27 @@ def test_a_restore_in_the_middle_of_an_incident_keeps_what_the_recent_level_will
         x.close_before(hour + 1)
     assert restored.to_state() == b.to_state()
     assert b.r_neg > steady().r_neg  # the held minutes were learned
+
+
+def test_the_settled_level_is_the_recent_level_as_it_stood_before_the_last_hours():
+    """The detector's rise tests read the recent level as it stood ``recent_lag_hours`` ago: the
+    hours a slow burst spends growing before it can be told from noise are not in it yet, while a
+    level that keeps creeping up reaches it that many hours later. Restored, it is the same."""
+    b = steady()
+    start = 3 * 24
+    settled_before = b.settled_negatives(start * 3600)
+    assert settled_before == pytest.approx(b.recent_negatives(start * 3600), rel=1e-5)  # a steady brand: the same level
+    lag = b.cfg.recent_lag_hours
+    for k, negatives in enumerate((14, 18, 22)):  # a rise under way, each hour within what it could explain
+        hour_of(b, start + k, negatives, 100 + negatives)
+    now = (start + 3) * 3600
+    rose, settled_rose = b.recent_negatives(now) - settled_before, b.settled_negatives(now) - settled_before
+    assert rose > 0.2 * settled_before  # the recent level learned the rise ...
+    assert settled_rose < 0.25 * rose  # ... the settled one not yet (what moved it is the long-run level)
+    assert b.settled_negative_share() == pytest.approx(steady().recent_negative_share(), rel=0.01)  # the share too
+    restored = SeasonalBaseline.from_state(b.cfg, orjson.loads(orjson.dumps(b.to_state())))
+    assert restored.settled_negatives(now) == pytest.approx(b.settled_negatives(now), rel=1e-5)
+    learned = b.recent_negatives(now)
+    for k in range(3, 3 + lag):
+        hour_of(b, start + k, 22, 122)
+    assert b.settled_negatives((start + lag + 3) * 3600) >= learned  # lag hours later, it has caught up

@@ -526,3 +526,33 @@ def test_each_widths_bar_scales_with_the_width_unless_the_brand_sets_its_own():
     assert own.window_bar(1e-6, 5) == own.window_bar(1e-6, 80) == 1e-6  # its bar counts every window already
     with pytest.raises(ValueError, match="bar_minutes"):
         DetectorConfig(bar_minutes=-1)
+
+
+def test_a_rise_is_tested_against_the_level_from_before_the_hours_it_has_been_growing():
+    """A small brand (2 negatives an hour) whose last three hours rose to 4, 6 and 7 - a slow burst
+    not yet certain, each hour within what the recent level may learn - then shows 15 negatives in
+    80 minutes: improbable under its baseline (below the 80-minute bar). The rise test reads the
+    recent level as it stood before those hours, so the window can page; against the recent level
+    that learned them (``recent_lag_hours=0``, the old behaviour), it is a drift and cannot."""
+    def brand(lag: int) -> tuple[BrandDetector, Evidence]:
+        det = BrandDetector("acme", DetectorConfig(baseline=BaselineConfig(recent_lag_hours=lag)))
+        hours = [(2, 12)] * 72 + [(4, 14), (6, 16), (7, 17)]
+        for h, (neg, men) in enumerate(hours):
+            for m in range(60):
+                det.baseline.learn((h * 60 + m) * 60.0, neg // 60 + (m < neg % 60), men // 60 + (m < men % 60),
+                                   False, False)
+        det.baseline.close_before(len(hours))
+        tick = len(hours) * 60 + 40
+        ev = Evidence(window_minutes=80, observed=15.0, expected=det._expected(tick - 80, tick), previous=5.0,
+                      mentions=25, raw_negatives=15, authors=15, reach=0, share=0.6,
+                      baseline_share=det.baseline.negative_share(), tick=tick)
+        return det, ev
+
+    cfg = DetectorConfig()
+    det, ev = brand(cfg.baseline.recent_lag_hours)
+    assert cfg.baseline.recent_lag_hours == 4
+    assert det._surprise(ev) < det.window_bar(cfg.p_open, 80)
+    assert det._recent_surprise(ev) < cfg.p_recent
+    assert det._fires(ev, cfg.p_open)
+    old, ev = brand(0)
+    assert old._recent_surprise(ev) > cfg.p_recent and not old._fires(ev, cfg.p_open)
