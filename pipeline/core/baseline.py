@@ -297,7 +297,7 @@ class SeasonalBaseline:
     def to_state(self) -> dict[str, Any]:
         """The state, numbers rounded to 6 significant digits (small in the table).
 
-        The worker writes every changed brand at each commit, but ~60 of the ~70 numbers change
+        The worker writes every changed brand at each commit, but ~80 of the ~90 numbers change
         only when an hour is learned (``_learn_hour`` counts ``hours_seen`` up): those are
         rounded once per hour and reused; only this hour's accumulators are rounded each time.
         """
@@ -339,7 +339,7 @@ class SeasonalBaseline:
             b.disp, b.acc_dev, b.bucket_min = list(d[:6]), list(d[6:10]), d[10]
         if "h" in state:  # older states: nothing held back
             b.held_neg, b.held_all = state["h"]
-        flat = state.get("rl", ())  # older states: the settled level is known again in an hour
+        flat = state.get("rl", ())  # older states: the settled level reads the current one until hours are learned
         b.past = [list(flat[i:i + 4]) for i in range(0, len(flat) - 3, 4)][-(cfg.recent_lag_hours + 1):]
         b._refresh_season()
         return b
