@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup compile run test test-unit test-integration test-soak test-deploy dashboard example latency lint bench bench-scale bench-detect bench-nab bench-detect-seeds bench-score train clean
+.PHONY: help setup compile run test test-unit test-integration test-soak test-deploy dashboard example latency lint bench bench-scale bench-detect bench-nab bench-detect-seeds bench-detect-why bench-score train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,6 +84,9 @@ SEEDS ?= 1-10
 
 bench-detect-seeds: setup $(CORE_DEP) ## the scenario suite's quality targets on SEEDS (default 1-10: seed 1 developed on, the rest unseen; ~4 min)
 	$(CORE_ENV) $(BIN)/python -m pipeline.sim.bench_detect --seeds $(SEEDS)
+
+bench-detect-why: setup ## which test holds each negative burst back on SEEDS: the delays had one test been dropped or judged on the truth (source core; ~1 min)
+	$(BIN)/python -m pipeline.sim.why_late --seeds $(SEEDS)
 
 bench-score: setup ## scorer quality per data set, airline learning curve, mentions/s (last line: JSON)
 	$(BIN)/python -m pipeline.sim.bench_score --datasets $(DATASETS)
