@@ -85,7 +85,7 @@ SEEDS ?= 1-10
 bench-detect-seeds: setup $(CORE_DEP) ## the scenario suite's quality targets on SEEDS (default 1-10: seed 1 developed on, the rest unseen; ~4 min)
 	$(CORE_ENV) $(BIN)/python -m pipeline.sim.bench_detect --seeds $(SEEDS)
 
-bench-detect-why: setup ## which test holds each negative burst back on SEEDS: the delays had one test been dropped or judged on the truth (source core; ~1 min)
+bench-detect-why: setup ## which test holds each negative burst back on SEEDS: the delays had one test been dropped or judged on the truth (source core; ~2 min)
 	$(BIN)/python -m pipeline.sim.why_late --seeds $(SEEDS)
 
 bench-score: setup ## scorer quality per data set, airline learning curve, mentions/s (last line: JSON)
