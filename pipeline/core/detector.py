@@ -12,8 +12,8 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
   needs more evidence);
 - **share**: negatives are a larger share of the brand's mentions than usual - than over the
   last days and than over the last few hours, as they stood ``recent_lag_hours`` ago (binomial
-  tail ``< p_share``): a viral positive or
-  neutral burst lifts negatives with volume and is ignored, and so is a share that crept up;
+  tail ``< p_share``): a viral positive or neutral burst lifts negatives with volume and is
+  ignored, and so is a share that crept up;
 - **growth**: the window holds at least ``growth`` x the previous window of the same length
   (and of its expectation) - less on large counts, where a smaller ratio is already far beyond
   noise: ``1 + growth_z / sqrt(count)``, not below ``growth_floor`` - and is improbable under
