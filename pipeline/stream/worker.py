@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
+from collections.abc import Callable
 
 import faust
 from prometheus_client import CollectorRegistry, start_http_server
@@ -21,6 +24,42 @@ from pipeline.stream.heap import allocator, tune_gc, use_system_malloc
 from pipeline.stream.web import start_web
 
 log = logging.getLogger(__name__)
+
+STOP_DEADLINE_S = 30.0  # a worker that began to stop has exited this long after, whatever still hangs
+
+
+def arm_stop_deadline(seconds: float = STOP_DEADLINE_S, exit_now: Callable[[int], object] = os._exit
+                      ) -> threading.Timer:
+    """Exit the process (status 1) ``seconds`` from now unless it has exited by then.
+
+    Why: a worker stops on a crash (its scoring child killed, a commit refused) or on SIGTERM, and
+    Faust's orderly stop then waits on the broker - once, on Tansu, 60 s and more in the group
+    consumer's stop after its child was killed, so the worker outlived its crash. Exiting hard is
+    safe: offsets are committed only after their work and every effect is idempotent, so the next
+    worker reads again what was in flight. A daemon thread, so it fires even if the event loop is
+    stuck, and never holds up an exit."""
+    def expire() -> None:
+        log.error("still stopping %.0f s after the stop began (a call to the broker hangs): exiting now; "
+                  "nothing is lost - the next worker reads again from the last committed offsets", seconds)
+        for handler in logging.getLogger().handlers:  # os._exit flushes nothing
+            handler.flush()
+        exit_now(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+class Worker(faust.Worker):
+    """Faust's worker, whose stop has a deadline (``arm_stop_deadline``)."""
+
+    _deadline: threading.Timer | None = None
+
+    async def stop(self) -> None:
+        if self._deadline is None:
+            self._deadline = arm_stop_deadline()
+        await super().stop()
 
 
 def choose_sink(settings: Settings) -> Sink:
@@ -58,6 +97,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
                 settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source", allocator(),
                 "in a child process" if settings.scorer_processes else "in this process")
     tune_gc()  # after start-up's allocations, before the stream's (stream/heap.py)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, loop=loop)
+    worker = Worker(app, loglevel=loglevel, quiet=True, loop=loop)
     worker.execute_from_commandline()  # returns only through sys.exit
     return 0

@@ -1,0 +1,32 @@
+"""A worker that began to stop exits within its deadline, whatever hangs (stream/worker.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from pipeline.stream.worker import STOP_DEADLINE_S, arm_stop_deadline
+
+
+def test_a_stop_that_hangs_past_its_deadline_exits_with_status_1_and_says_why(caplog):
+    exited: list[int] = []
+    done = threading.Event()
+
+    def exit_now(code: int) -> None:
+        exited.append(code)
+        done.set()
+
+    timer = arm_stop_deadline(0.05, exit_now)
+    assert timer.daemon  # never holds up an exit of its own
+    assert done.wait(5)
+    assert exited == [1]
+    assert "exiting now" in caplog.text and "nothing is lost" in caplog.text
+
+
+def test_a_process_gone_before_its_deadline_is_not_exited_again():
+    exited: list[int] = []
+    timer = arm_stop_deadline(0.2, exited.append)
+    timer.cancel()  # what the process's own exit amounts to for a daemon timer
+    time.sleep(0.3)
+    assert exited == []
+    assert 5 < STOP_DEADLINE_S < 60  # an orderly stop takes a few seconds; the worker tests wait 60
