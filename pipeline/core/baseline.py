@@ -101,17 +101,25 @@ class SeasonalBaseline:
         cfg = self.cfg
         return (self.c_all + cfg.prior_count) / (self.t_all + cfg.prior_minutes) * self.season(ts)
 
-    def recent_negatives(self, ts: float) -> float:
-        """Expected negatives per minute at ``ts`` from the last ``recent_hours`` only (shrunk
-        towards the long-run level, not towards the prior: a quiet hour says little)."""
+    def _recent_rate(self, r: float, rt: float, c: float, t: float, ts: float) -> float:
+        """A recent level per minute at ``ts`` from its sums ``r`` over ``rt`` minutes, shrunk towards
+        the long-run level ``c`` / ``t`` by ``prior_minutes`` (not towards the prior: a quiet hour
+        says little)."""
         cfg = self.cfg
-        level = (self.c_neg + cfg.prior_count) / (self.t_neg + cfg.prior_minutes)
-        return (self.r_neg + level * cfg.prior_minutes) / (self.rt_neg + cfg.prior_minutes) * self.season(ts)
+        level = (c + cfg.prior_count) / (t + cfg.prior_minutes)
+        return (r + level * cfg.prior_minutes) / (rt + cfg.prior_minutes) * self.season(ts)
+
+    def _recent_share(self, r_neg: float, r_all: float) -> float:
+        """A recent negative share, shrunk towards the long-run one by ``share_prior`` mentions."""
+        k = self.cfg.share_prior
+        return (r_neg + k * self.negative_share()) / (r_all + k)
+
+    def recent_negatives(self, ts: float) -> float:
+        """Expected negatives per minute at ``ts`` from the last ``recent_hours`` only."""
+        return self._recent_rate(self.r_neg, self.rt_neg, self.c_neg, self.t_neg, ts)
 
     def recent_mentions(self, ts: float) -> float:
-        cfg = self.cfg
-        level = (self.c_all + cfg.prior_count) / (self.t_all + cfg.prior_minutes)
-        return (self.r_all + level * cfg.prior_minutes) / (self.rt_all + cfg.prior_minutes) * self.season(ts)
+        return self._recent_rate(self.r_all, self.rt_all, self.c_all, self.t_all, ts)
 
     def _settled(self) -> list[float]:
         """The recent sums as they stood before the last ``recent_lag_hours`` (now, until known)."""
@@ -126,16 +134,12 @@ class SeasonalBaseline:
         from noise, and the recent level learns those hours (each up to what it could explain: on a
         small brand, twice its level). Against the level of hours ago the rise is as surprising as
         it is; a drift over days is as unsurprising, its level then barely lower than now."""
-        cfg = self.cfg
-        r_neg, rt_neg = self._settled()[:2]
-        level = (self.c_neg + cfg.prior_count) / (self.t_neg + cfg.prior_minutes)
-        return (r_neg + level * cfg.prior_minutes) / (rt_neg + cfg.prior_minutes) * self.season(ts)
+        past = self._settled()
+        return self._recent_rate(past[0], past[1], self.c_neg, self.t_neg, ts)
 
     def settled_mentions(self, ts: float) -> float:
-        cfg = self.cfg
-        r_all, rt_all = self._settled()[2:]
-        level = (self.c_all + cfg.prior_count) / (self.t_all + cfg.prior_minutes)
-        return (r_all + level * cfg.prior_minutes) / (rt_all + cfg.prior_minutes) * self.season(ts)
+        past = self._settled()
+        return self._recent_rate(past[2], past[3], self.c_all, self.t_all, ts)
 
     def settled_counts(self, volume: bool) -> float:
         """The counts behind the settled level (its certainty)."""
@@ -144,20 +148,17 @@ class SeasonalBaseline:
 
     def settled_negative_share(self) -> float:
         """``recent_negative_share`` as it stood ``recent_lag_hours`` ago (see settled_negatives)."""
-        r_neg, _, r_all, _ = self._settled()
-        k = self.cfg.share_prior
-        return (r_neg + k * self.negative_share()) / (r_all + k)
+        past = self._settled()
+        return self._recent_share(past[0], past[2])
 
     def negative_share(self) -> float:
         """Long-run share of negatives (Laplace-smoothed)."""
         return (self.c_neg + 1.0) / (self.c_all + 2.0)
 
     def recent_negative_share(self) -> float:
-        """Share of negatives over the last ``recent_hours``, shrunk towards the long-run share by
-        ``share_prior`` mentions (a quiet night says little): a share that crept up over days is
-        usual by now."""
-        k = self.cfg.share_prior
-        return (self.r_neg + k * self.negative_share()) / (self.r_all + k)
+        """Share of negatives over the last ``recent_hours`` (shrunk: a quiet night says little): a
+        share that crept up over days is usual by now."""
+        return self._recent_share(self.r_neg, self.r_all)
 
     def history_minutes(self) -> float:
         """How long this brand has been watched (the detector's warm-up clock)."""

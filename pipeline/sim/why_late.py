@@ -32,7 +32,6 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
-from pipeline.core import detector as detector_module
 from pipeline.core.detector import BrandDetector, DetectorConfig
 from pipeline.core.monitor import Monitor, count_json_lines
 from pipeline.core.stats import poisson_sf
@@ -92,7 +91,7 @@ def record_ticks(cfg: DetectorConfig, mentions: Path, follow: dict[str, list[tup
 def replay_seed(args: tuple[int, int, float]) -> list[dict[str, Any]]:
     """One seed's bursts: the oracle's delay, the detector's, and each variant's first firing minute."""
     seed, days, scale = args
-    if not hasattr(detector_module.BrandDetector._tick, "__code__"):
+    if not hasattr(BrandDetector._tick, "__code__"):
         raise RuntimeError("why_late wraps the detector: run it on the source core, not the compiled one")
     with tempfile.TemporaryDirectory() as tmp:
         mentions, _, suite = write_suite(Path(tmp), seed, days, scale)
