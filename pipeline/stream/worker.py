@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
+import types
 from collections.abc import Callable
+from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry, start_http_server
@@ -28,8 +31,8 @@ log = logging.getLogger(__name__)
 STOP_DEADLINE_S = 30.0  # a worker that began to stop has exited this long after, whatever still hangs
 
 
-def arm_stop_deadline(seconds: float = STOP_DEADLINE_S, exit_now: Callable[[int], object] = os._exit
-                      ) -> threading.Timer:
+def arm_stop_deadline(seconds: float = STOP_DEADLINE_S, exit_now: Callable[[int], object] = os._exit,
+                      describe: Callable[[], list[str]] = list) -> threading.Timer:
     """Exit the process (status 1) ``seconds`` from now unless it has exited by then.
 
     Why: a worker stops on a crash (its scoring child killed, a commit refused) or on SIGTERM, and
@@ -37,10 +40,16 @@ def arm_stop_deadline(seconds: float = STOP_DEADLINE_S, exit_now: Callable[[int]
     consumer's stop after its child was killed, so the worker outlived its crash. Exiting hard is
     safe: offsets are committed only after their work and every effect is idempotent, so the next
     worker reads again what was in flight. A daemon thread, so it fires even if the event loop is
-    stuck, and never holds up an exit."""
+    stuck, and never holds up an exit. Before it exits it logs ``describe()`` (what is still
+    waiting), so that a hang can be told from the log."""
     def expire() -> None:
         log.error("still stopping %.0f s after the stop began (a call to the broker hangs): exiting now; "
                   "nothing is lost - the next worker reads again from the last committed offsets", seconds)
+        try:
+            for line in describe():
+                log.error("still waiting: %s", line)
+        except Exception:  # a report must never keep the process alive
+            log.exception("could not tell what is still waiting")
         for handler in logging.getLogger().handlers:  # os._exit flushes nothing
             handler.flush()
         exit_now(1)
@@ -58,8 +67,56 @@ class Worker(faust.Worker):
 
     async def stop(self) -> None:
         if self._deadline is None:
-            self._deadline = arm_stop_deadline()
+            self._deadline = arm_stop_deadline(describe=lambda: waiting_threads() + waiting_tasks(self.loop))
         await super().stop()
+
+
+def waiting_tasks(loop: asyncio.AbstractEventLoop) -> list[str]:
+    """Each unfinished task of ``loop`` and of every service thread's loop (Faust's consumer runs
+    in one), and where it waits: its chain of awaits, innermost first.
+
+    Read from the deadline's thread while the loops are stuck: a snapshot, good enough for a log
+    line from a process about to exit."""
+    loops = [("main", loop)]
+    for thread in threading.enumerate():  # mode's WorkerThread: .service is a ServiceThread with its own loop
+        other = getattr(getattr(thread, "service", None), "thread_loop", None)
+        if isinstance(other, asyncio.AbstractEventLoop) and other is not loop:
+            loops.append((thread.name, other))
+    lines = []
+    for name, each in loops:
+        for task in list(asyncio.all_tasks(each)):
+            chain: list[str] = []
+            coro: Any = task.get_coro()
+            while coro is not None and len(chain) < 40:
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if frame is not None:
+                    chain.append(_where(frame))
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+            where = " <- ".join(reversed(chain[-4:])) or repr(task.get_coro())
+            lines.append(f"task {task.get_name()} ({name} loop): {where}")
+    return sorted(lines)
+
+
+def waiting_threads() -> list[str]:
+    """Each other thread and where it is (innermost frames first): a loop blocked in a plain call
+    (a join, a lock) shows here, not among its tasks."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    me = threading.get_ident()
+    lines = []
+    for ident, frame in sys._current_frames().items():
+        if ident == me:
+            continue
+        chain: list[str] = []
+        at: types.FrameType | None = frame
+        while at is not None and len(chain) < 4:
+            chain.append(_where(at))
+            at = at.f_back
+        lines.append(f"thread {names.get(ident, ident)}: {' <- '.join(chain)}")
+    return sorted(lines)
+
+
+def _where(frame: types.FrameType) -> str:
+    return f"{frame.f_code.co_name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
 
 
 def choose_sink(settings: Settings) -> Sink:
