@@ -121,10 +121,18 @@ def detector_config(args: argparse.Namespace, bucket_s: int = 60) -> Any:
                           baseline=BaselineConfig(dispersion=volume))
 
 
+def _timezones(args: argparse.Namespace) -> dict[str, str]:
+    """Each brand's time zone from ``--brands`` (the worker's brands file), as the worker reads it."""
+    from pipeline.core.brands import load_brands
+
+    return {b.id: b.timezone for b in load_brands(args.brands) if b.timezone} if args.brands else {}
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from pipeline.core.monitor import Monitor, count_json_lines
 
     name = args.input or "stdin"
+    timezones = _timezones(args)  # a bad brands file fails before anything is opened
     with ExitStack() as stack:
         src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
         # Opened first: a path that cannot be written fails before the input is read, not after.
@@ -133,9 +141,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
             raise BadInput("--digest and --output: one of them must be a file (both would go to stdout)")
         write = dst.write
         if args.format == "counts":
-            monitor = _detect_counts(args, src, write, name)
+            monitor = _detect_counts(args, src, write, name, timezones)
         else:  # scored mentions: the hot path, a loop compiled with the core
-            monitor = Monitor(detector_config(args))
+            monitor = Monitor(detector_config(args), timezones=timezones)
             try:
                 count_json_lines(monitor, src, lambda alert: write(encode(alert) + b"\n"))
             except InvalidLine as exc:
@@ -161,7 +169,7 @@ def _report_uncounted(monitor: Any, name: str) -> None:
               file=sys.stderr)
 
 
-def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: str) -> Any:
+def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: str, timezones: dict[str, str]) -> Any:
     """``buzzwatch detect --format counts``: per-bucket counts; the first row's span sets the bucket
     size, and every row must be one bucket of that grid, each (brand, start) once."""
     from pipeline.core.monitor import Monitor, add_counts
@@ -174,7 +182,7 @@ def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: s
             brand, start, end, mentions, negative = _count_row(orjson.loads(raw))
             if monitor is None:
                 span, phase, first = end - start, start % (end - start), start
-                monitor = Monitor(detector_config(args, bucket_s=max(1, int(span))))
+                monitor = Monitor(detector_config(args, bucket_s=max(1, int(span))), timezones=timezones)
             elif end - start != span or start % span != phase:
                 raise InvalidRecord(f"start, end: not one bucket of line 1's grid ({span:g} s buckets starting "
                                     f"{format_time(first)}): every line must count one bucket of that size")
@@ -331,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--relative-days", type=_non_negative, default=0,
                    help="each brand sets its own bar: page only above 1.5 x its typical day's most surprising "
                         "window over the last N days (for volume, whose tails differ by brand; default 0: off)")
+    d.add_argument("--brands", metavar="FILE",
+                   help="the worker's brands file: each brand's timezone, in which its hours and weekdays are "
+                        "learned (default: UTC for every brand)")
     d.add_argument("--digest", metavar="FILE",
                    help="write the daily digest here (Digest JSONL): each brand's days whose negative share rose "
                         "well above its usual one - slow drifts, which never page")

@@ -6,17 +6,23 @@ gets an honest, wide estimate and the detector can use exact Poisson tails on it
 is multiplicative (hour-of-day x day-of-week), estimated from total volume (more counts than
 negatives) and shrunk towards 1 by as much as its noise calls for (empirical Bayes: a brand
 whose nights are clearly quiet keeps quiet nights; one seen too little to tell stays flat); what
-noise is left widens the detector's tails. Minutes of an open incident do not teach the
-baseline: a crisis must not raise its own brand's bar, and the recent level learns an hour only
-up to what it could explain and is read as it stood a few hours ago (the *settled* level), so a
-slow rise that has not paged yet does not raise it either.
+noise is left widens the detector's tails. Both profiles are kept in the brand's own local time
+(``tz``, an IANA zone from the brands file; UTC if none): its weekend starts at its midnight,
+not at UTC's, and its daily curve stays put when its clocks change for summer time.
+
+Minutes of an open incident do not teach the baseline: a crisis must not raise its own brand's
+bar, and the recent level learns an hour only up to what it could explain and is read as it
+stood a few hours ago (the *settled* level), so a slow rise that has not paged yet does not
+raise it either.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 HOUR_S: Final = 3600
 
@@ -48,10 +54,12 @@ class SeasonalBaseline:
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
                  "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "_hod_var", "_dow_var", "hours_seen", "held_neg", "held_all",
-                 "disp", "acc_dev", "bucket_min", "_hourly_state", "past")
+                 "disp", "acc_dev", "bucket_min", "_hourly_state", "past", "tz", "_zone")
 
-    def __init__(self, cfg: BaselineConfig) -> None:
+    def __init__(self, cfg: BaselineConfig, tz: str | None = None) -> None:
         self.cfg = cfg
+        self.tz = tz  # the brand's IANA time zone: hour-of-day and day-of-week are local (None: UTC)
+        self._zone = ZoneInfo(tz) if tz else None
         self.c_neg = self.t_neg = self.c_all = self.t_all = 0.0
         self.r_neg = self.rt_neg = self.r_all = self.rt_all = 0.0  # the same with recent_hours memory
         self.hod_c = [0.0] * 24  # discounted mentions seen in each hour of the day ...
@@ -80,13 +88,21 @@ class SeasonalBaseline:
     # -- reading --------------------------------------------------------------------------
     def season(self, ts: float) -> float:
         """Multiplier of the level for the hour containing ``ts`` (1.0 with no data)."""
-        hour = int(ts // HOUR_S)
+        hour = self.local_hour(int(ts // HOUR_S))
         return self._hod[hour % 24] * self._dow[(hour // 24 + 3) % 7]  # epoch day 0 was a Thursday
 
     def season_variance(self, ts: float) -> float:
         """Relative variance of ``season(ts)``: the seasonal factors are estimates too."""
-        hour = int(ts // HOUR_S)
+        hour = self.local_hour(int(ts // HOUR_S))
         return self._hod_var[hour % 24] + self._dow_var[(hour // 24 + 3) % 7]
+
+    def local_hour(self, hour: int) -> int:
+        """The brand's local clock hour, counted like ``hour`` (UTC hours since the epoch): its
+        ``% 24`` is the local hour of the day, its ``// 24`` the local day. A zone a half hour off
+        the hour rounds to the nearest; summer time moves it by one."""
+        if self._zone is None:
+            return hour
+        return hour + _offset_hours(self._zone, hour)
 
     def _refresh_season(self) -> None:
         self._hod, self._hod_var = _shrunk_factors(self.hod_c, self.hod_e)
@@ -268,7 +284,8 @@ class SeasonalBaseline:
         recent_all = _clip(hour_all, self.recent_mentions(hour * HOUR_S) * 60.0, cfg.recent_clip)
         self.held_neg = self.held_all = 0.0
         if seen_all > 0:
-            h, d = hour % 24, (hour // 24 + 3) % 7
+            local = self.local_hour(hour)
+            h, d = local % 24, (local // 24 + 3) % 7
             gh = math.exp(-1.0 / cfg.season_days)
             gd = math.exp(-1.0 / (cfg.weekday_weeks * 24))
             # Each profile learns from counts with the *other* profile divided out: a weekday seen
@@ -325,11 +342,16 @@ class SeasonalBaseline:
         }
         if hourly["rl"]:
             state["rl"] = hourly["rl"][:]
+        if self.tz:
+            state["tz"] = self.tz
         return state
 
     @classmethod
-    def from_state(cls, cfg: BaselineConfig, state: dict[str, Any]) -> SeasonalBaseline:
-        b = cls(cfg)
+    def from_state(cls, cfg: BaselineConfig, state: dict[str, Any], tz: str | None = None) -> SeasonalBaseline:
+        """The state ``to_state`` wrote. If the brand's time zone has changed since (``tz`` against
+        the state's), its hour-of-day profile is turned by the difference, as the offsets stand
+        now: a daily curve learned in UTC is read at the same instants in local time."""
+        b = cls(cfg, tz)
         b.c_neg, b.t_neg, b.c_all, b.t_all = state["n"]
         b.r_neg, b.rt_neg, b.r_all, b.rt_all = state.get("r", state["n"])  # older states: start from the level
         b.hod_c, b.hod_e = list(state["hc"]), list(state["he"])
@@ -342,8 +364,19 @@ class SeasonalBaseline:
             b.held_neg, b.held_all = state["h"]
         flat = state.get("rl", ())  # older states: the settled level reads the current one until hours are learned
         b.past = [list(flat[i:i + 4]) for i in range(0, len(flat) - 3, 4)][-(cfg.recent_lag_hours + 1):]
+        was: str | None = state.get("tz")
+        if was != tz and b.hour is not None:
+            turn = b.local_hour(b.hour) - (b.hour + (_offset_hours(ZoneInfo(was), b.hour) if was else 0))
+            b.hod_c = [b.hod_c[(i - turn) % 24] for i in range(24)]
+            b.hod_e = [b.hod_e[(i - turn) % 24] for i in range(24)]
         b._refresh_season()
         return b
+
+
+def _offset_hours(zone: ZoneInfo, hour: int) -> int:
+    """The zone's offset from UTC, in whole hours, at the middle of UTC ``hour``."""
+    offset = datetime.fromtimestamp(hour * HOUR_S + HOUR_S // 2, zone).utcoffset()
+    return round(offset.total_seconds() / HOUR_S) if offset is not None else 0
 
 
 def _shrunk_factors(counts: list[float], hours: list[float]) -> tuple[list[float], list[float]]:

@@ -14,6 +14,7 @@ Example file::
         hashtags: ["#acmefail"]
         exclusions: [acme anvil]
         slack_channel: "#acme-oncall"
+        timezone: Europe/Paris       # where its audience lives: its daily and weekly rhythm (default UTC)
         mention_on: {critical: "<!subteam^S0123ABC>"}   # who is pinged, from this severity up
         quiet_hours: {start: "22:00", end: "07:00", tz: Europe/Paris, min_severity: high}
 
@@ -52,7 +53,8 @@ _TOKEN = re.compile(r"[@#]?\w+")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 # A user group, a user, or a channel-wide ping: nothing else may be pasted into a message unescaped.
 _PING = re.compile(r"^<(!subteam\^[A-Z0-9]+(\|[\w.@-]+)?|@[UW][A-Z0-9]+|!here|!channel)>$")
-_KEYS = {"id", "name", "keywords", "handles", "hashtags", "exclusions", "slack_channel", "mention_on", "quiet_hours"}
+_KEYS = {"id", "name", "keywords", "handles", "hashtags", "exclusions", "slack_channel", "timezone", "mention_on",
+         "quiet_hours"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ class Brand:
     slack_channel: str | None = None
     mention_on: tuple[tuple[str, str], ...] = ()  # (severity, ping): pings from that severity up
     quiet_hours: QuietHours | None = None
+    timezone: str | None = None  # IANA zone: the detector learns the brand's hours and weekdays in it (None: UTC)
 
     def ping(self, severity: str, ts: float) -> str | None:
         """Who to ping for an alert of ``severity`` delivered at wall time ``ts`` (None: nobody).
@@ -157,9 +160,22 @@ def load_brands(path: str | Path) -> list[Brand]:
         channel = entry.get("slack_channel")
         if not isinstance(name, str) or (channel is not None and not isinstance(channel, str)):
             raise BrandsFileError(path, f"{where}: 'name' and 'slack_channel' must be strings")
+        timezone = entry.get("timezone")
+        if timezone is not None:
+            _zone(path, f"{where}: timezone", timezone)
         brands.append(Brand(id=bid, name=name, slack_channel=channel, mention_on=_mention_on(path, where, entry),
-                            quiet_hours=_quiet_hours(path, where, entry), **lists))
+                            quiet_hours=_quiet_hours(path, where, entry), timezone=timezone, **lists))
     return brands
+
+
+def _zone(path: str, where: str, tz: Any) -> None:
+    """An IANA time zone name, or a BrandsFileError that says where."""
+    try:
+        if not isinstance(tz, str):
+            raise ValueError(tz)
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BrandsFileError(path, f"{where}: unknown time zone {tz!r} (use an IANA name such as Europe/Paris)") from None
 
 
 def _mention_on(path: str, where: str, entry: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -191,11 +207,7 @@ def _quiet_hours(path: str, where: str, entry: dict[str, Any]) -> QuietHours | N
             raise BrandsFileError(path, f"{where}: quiet_hours.{key}: expected a time like \"22:00\", "
                                         f"got {value.get(key)!r}")
     tz = value.get("tz")
-    try:
-        ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BrandsFileError(path, f"{where}: quiet_hours.tz: unknown time zone {tz!r} "
-                                    f"(use an IANA name such as Europe/Paris)") from None
+    _zone(path, f"{where}: quiet_hours.tz", tz)
     severity = value.get("min_severity", "high")
     if severity not in SEVERITIES:
         raise BrandsFileError(path, f"{where}: quiet_hours.min_severity: expected one of "

@@ -109,11 +109,11 @@ class BrandDetector:
                  "_layout", "_edges", "_seg", "_seg_tick", "_rates", "_rates_key", "due", "_sig",
                  "day_surprise", "daily", "notices", "_log_bar")
 
-    def __init__(self, brand: str, cfg: DetectorConfig) -> None:
+    def __init__(self, brand: str, cfg: DetectorConfig, tz: str | None = None) -> None:
         self.brand = brand
         self.cfg = cfg
         self.windows = BrandWindows(cfg.window)
-        self.baseline = SeasonalBaseline(cfg.baseline)
+        self.baseline = SeasonalBaseline(cfg.baseline, tz)  # tz: the brand's time zone (its seasons are local)
         self.last_tick: int | None = None  # last bucket boundary evaluated
         self.learned_upto: int | None = None  # buckets below this index are final
         self.protect: list[list[int]] = []  # bucket ranges [a, b) the baseline must not learn
@@ -714,10 +714,10 @@ class BrandDetector:
         return state
 
     @classmethod
-    def from_state(cls, brand: str, cfg: DetectorConfig, state: dict[str, Any]) -> BrandDetector:
-        d = cls(brand, cfg)
+    def from_state(cls, brand: str, cfg: DetectorConfig, state: dict[str, Any], tz: str | None = None) -> BrandDetector:
+        d = cls(brand, cfg, tz)
         d.windows = BrandWindows.from_state(cfg.window, state["w"])
-        d.baseline = SeasonalBaseline.from_state(cfg.baseline, state["b"])
+        d.baseline = SeasonalBaseline.from_state(cfg.baseline, state["b"], tz)
         d.last_tick, d.learned_upto, d.calm, d.cooldown_until = state["t"]
         d.protect = [list(r) for r in state["p"]]
         d.incident = state["i"]

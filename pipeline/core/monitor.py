@@ -26,7 +26,7 @@ flush rather than once per mention.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import orjson
@@ -52,8 +52,10 @@ MAX_STATE_MEMORY: Final = 3_000
 class Monitor:
     """Brand detectors keyed by brand id, plus the event-time watermark."""
 
-    def __init__(self, cfg: DetectorConfig, load: Callable[[str], dict[str, Any] | None] | None = None) -> None:
+    def __init__(self, cfg: DetectorConfig, load: Callable[[str], dict[str, Any] | None] | None = None,
+                 timezones: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg
+        self.timezones = dict(timezones or {})  # brand -> IANA zone its seasons are learned in (others: UTC)
         self.brands: dict[str, BrandDetector] = {}
         self.active: set[str] = set()
         self.dirty: set[str] = set()
@@ -71,7 +73,8 @@ class Monitor:
         det = self.brands.get(brand)
         if det is None:
             state = self._load(brand) if self._load is not None else None
-            det = BrandDetector.from_state(brand, self.cfg, state) if state else BrandDetector(brand, self.cfg)
+            tz = self.timezones.get(brand)
+            det = BrandDetector.from_state(brand, self.cfg, state, tz) if state else BrandDetector(brand, self.cfg, tz)
             self.brands[brand] = det
             if not det.is_idle():
                 self.active.add(brand)

@@ -224,7 +224,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         return cast(Scorer, ingestor.scorer)
 
     learner = FeedbackLearner(learning_scorer, lambda s: setattr(ingestor, "scorer", s), scorer_state, metrics)
-    monitor = Monitor(detector or DetectorConfig(), load=lambda brand: _json_or_none(brand_state.get(brand)))
+    monitor = Monitor(detector or DetectorConfig(), load=lambda brand: _json_or_none(brand_state.get(brand)),
+                      timezones={b.id: b.timezone for b in brands if b.timezone})
     notifier = Notifier(sink, channel_for=lambda b: (by_id[b].slack_channel if b in by_id else None)
                         or settings.slack_default_channel,
                         name_for=lambda b: by_id[b].name if b in by_id else None,

@@ -196,3 +196,76 @@ def test_the_settled_level_is_the_recent_level_as_it_stood_before_the_last_hours
     for k in range(3, 3 + lag):
         hour_of(b, start + k, 22, 122)
     assert b.settled_negatives((start + lag + 3) * 3600) >= learned  # lag hours later, it has caught up
+
+
+# -- local time -------------------------------------------------------------------------------
+def local_week(b: SeasonalBaseline, zone: str, first_utc_hour: int, weeks: int, per_hour) -> None:
+    """``weeks`` of exact hourly counts at ``per_hour(local datetime)``, a tenth negative."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    for hour in range(first_utc_hour, first_utc_hour + weeks * 7 * 24):
+        mentions = round(per_hour(datetime.fromtimestamp(hour * 3600 + 1800, tz)))
+        hour_of(b, hour, mentions // 10, mentions)
+
+
+LA_MONDAY = 1767600000 // 3600  # 2026-01-05 08:00 UTC: Monday 00:00 in Los Angeles (UTC-8, no summer time)
+
+
+def test_a_brand_in_its_own_time_zone_has_its_weekend_from_its_own_midnight():
+    """A Los Angeles brand, twice as busy on weekdays as at the weekend (its own days): learned in
+    UTC days, its Sunday evening (Monday morning UTC) is expected at a weekday's level and its Friday
+    evening (Saturday UTC) at a weekend's - bursts then are paged late, and quiet evenings paged."""
+    def rhythm(local) -> float:
+        return 100.0 if local.weekday() >= 5 else 200.0
+
+    local, utc = SeasonalBaseline(BaselineConfig(), "America/Los_Angeles"), SeasonalBaseline(BaselineConfig())
+    for b in (local, utc):
+        local_week(b, "America/Los_Angeles", LA_MONDAY, 4, rhythm)
+    after = LA_MONDAY + 4 * 7 * 24  # Monday 00:00 local again
+    sunday_evening, friday_evening = (after - 6) * 3600, (after - 52) * 3600  # 18:00 local on each
+    assert local.expected_mentions(sunday_evening) * 60 == pytest.approx(100, rel=0.1)
+    assert local.expected_mentions(friday_evening) * 60 == pytest.approx(200, rel=0.1)
+    assert utc.expected_mentions(sunday_evening) * 60 > 140  # the old reading: Monday (UTC) is a weekday
+    assert utc.expected_mentions(friday_evening) * 60 < 170  # and Saturday (UTC) half a weekend
+
+
+NY_FEB_9 = 1770613200 // 3600  # 2026-02-09 05:00 UTC: Monday 00:00 in New York (UTC-5; summer time from 03-08)
+
+
+def test_its_daily_curve_stays_at_its_local_hours_when_the_clocks_change():
+    """A New York brand busiest from noon to 1 pm, local: after the clocks go forward (2026-03-08),
+    its peak is at 16:00 UTC, not 17:00. Learned in UTC, the curve takes the season's memory (two
+    weeks) to move, expecting the peak an hour late meanwhile."""
+    def rhythm(local) -> float:
+        return 300.0 if local.hour == 12 else 100.0
+
+    local, utc = SeasonalBaseline(BaselineConfig(), "America/New_York"), SeasonalBaseline(BaselineConfig())
+    for b in (local, utc):
+        local_week(b, "America/New_York", NY_FEB_9, 4, rhythm)  # to Monday 03-09, 00:00 EDT
+    tuesday = (NY_FEB_9 + 4 * 7 * 24 + 23) // 24 * 24  # 2026-03-10 00:00 UTC
+    noon_edt, one_pm_edt = (tuesday + 16) * 3600, (tuesday + 17) * 3600
+    assert local.season(noon_edt) / local.season(one_pm_edt) > 2
+    assert utc.season(noon_edt) / utc.season(one_pm_edt) < 0.5
+
+
+def test_a_state_keeps_its_zone_and_a_changed_zone_turns_the_daily_curve():
+    """Restored with the zone it was written in, it expects the same; a brand given a zone after
+    learning in UTC keeps its curve at the same instants (its hours are read locally from then on)."""
+    def rhythm(local) -> float:
+        return 300.0 if local.hour == 17 else 100.0  # 17:00 UTC
+
+    utc = SeasonalBaseline(BaselineConfig())
+    local_week(utc, "UTC", LA_MONDAY, 3, rhythm)
+    state = orjson.loads(orjson.dumps(utc.to_state()))
+    assert "tz" not in state
+    moved = SeasonalBaseline.from_state(BaselineConfig(), state, "America/Los_Angeles")  # UTC-8 in January
+    now = (utc.hour or 0) * 3600
+    for h in range(24):
+        ts = now + h * 3600
+        assert moved.season(ts) == pytest.approx(utc.season(ts), rel=0.05), h
+    again = orjson.loads(orjson.dumps(moved.to_state()))
+    assert again["tz"] == "America/Los_Angeles"
+    same = SeasonalBaseline.from_state(BaselineConfig(), again, "America/Los_Angeles")
+    assert [same.season(now + h * 3600) for h in range(24)] == [moved.season(now + h * 3600) for h in range(24)]

@@ -57,6 +57,8 @@ A = "brands:\n  - id: a\n    handles: ['@a']\n"
     (f"{A}    quiet_hours: {{start: '22:00', end: '7', tz: UTC}}", "quiet_hours.end: expected a time"),
     (f"{A}    quiet_hours: {{start: '22:00', end: '07:00', tz: UTC, min_severity: low}}",
      "quiet_hours.min_severity: expected one of warning, high, critical"),
+    (f"{A}    timezone: Paris", "brand 'a': timezone: unknown time zone 'Paris' (use an IANA name"),
+    (f"{A}    timezone: 1", "brand 'a': timezone: unknown time zone 1"),
 ])
 def test_broken_file_names_the_file_and_the_problem(tmp_path, content, problem):
     path = tmp_path / "brands.yaml"
@@ -65,6 +67,13 @@ def test_broken_file_names_the_file_and_the_problem(tmp_path, content, problem):
         load_brands(path)
     assert str(path) in str(err.value)
     assert problem in str(err.value)
+
+
+def test_a_brand_has_a_timezone_or_none(tmp_path):
+    path = tmp_path / "brands.yaml"
+    path.write_text(A + "    timezone: America/Los_Angeles\n  - id: globex\n    handles: ['@globex']\n")
+    a, globex = load_brands(path)
+    assert a.timezone == "America/Los_Angeles" and globex.timezone is None
 
 
 def test_missing_file(tmp_path):

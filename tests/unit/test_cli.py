@@ -252,3 +252,41 @@ def test_detect_writes_the_daily_digest_apart_from_the_alerts(tmp_path):
     assert r.returncode == 2 and b"d.jsonl" in r.stderr and r.stdout == b""
     r = bw("detect", "--digest", "-", stdin=lines)
     assert r.returncode == 2 and b"--digest and --output" in r.stderr
+
+
+def test_detect_learns_each_brand_in_its_time_zone_from_the_brands_file(tmp_path):
+    """A New York brand three times as busy from noon to 1 pm, local, every day: when the clocks go
+    forward (2026-03-08) its noon comes an hour earlier in UTC. Learned in UTC, that hour pages every
+    day until the daily curve has moved; learned in its own zone (``--brands``), nothing pages."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    ny = ZoneInfo("America/New_York")
+    start, end = int(datetime(2026, 2, 9, tzinfo=ny).timestamp()), int(datetime(2026, 3, 12, tzinfo=ny).timestamp())
+    rows, carry = [], 0.0
+    for t in range(start, end, 300):
+        carry += (600.0 if datetime.fromtimestamp(t, ny).hour == 12 else 200.0) / 12
+        n = int(carry)
+        carry -= n
+        rows.append(json.dumps({"brand": "acme", "start": _t(t), "end": _t(t + 300), "mentions": n, "negative": n // 10}))
+    counts = tmp_path / "counts.jsonl"
+    counts.write_text("\n".join(rows) + "\n")
+    brands = tmp_path / "brands.yaml"
+    brands.write_text("brands:\n  - id: acme\n    handles: ['@acme']\n    timezone: America/New_York\n")
+
+    def opened(*extra: str) -> list[str]:
+        r = bw("detect", "--format", "counts", "--signal", "volume", "-i", str(counts), *extra)
+        assert r.returncode == 0, r.stderr
+        return [a["opened_at"] for a in map(json.loads, r.stdout.decode().splitlines()) if a["status"] == "open"]
+
+    assert opened() == [f"2026-03-{d:02d}T16:05:00Z" for d in (8, 9, 10, 11)]
+    assert opened("--brands", str(brands)) == []
+
+
+def test_detect_refuses_a_brands_file_with_an_unknown_time_zone_before_writing(tmp_path):
+    brands = tmp_path / "brands.yaml"
+    brands.write_text("brands:\n  - id: acme\n    handles: ['@acme']\n    timezone: New York\n")
+    out = tmp_path / "alerts.jsonl"
+    r = bw("detect", "--brands", str(brands), "-o", str(out), stdin=b"")
+    assert r.returncode == 2 and b"brand 'acme': timezone: unknown time zone 'New York'" in r.stderr
+    assert not out.exists()
