@@ -102,7 +102,7 @@ class SeasonalBaseline:
         the hour rounds to the nearest; summer time moves it by one."""
         if self._zone is None:
             return hour
-        return hour + _offset_hours(self._zone, hour)
+        return hour + offset_hours(self._zone, hour)
 
     def _refresh_season(self) -> None:
         self._hod, self._hod_var = _shrunk_factors(self.hod_c, self.hod_e)
@@ -366,14 +366,14 @@ class SeasonalBaseline:
         b.past = [list(flat[i:i + 4]) for i in range(0, len(flat) - 3, 4)][-(cfg.recent_lag_hours + 1):]
         was: str | None = state.get("tz")
         if was != tz and b.hour is not None:
-            turn = b.local_hour(b.hour) - (b.hour + (_offset_hours(ZoneInfo(was), b.hour) if was else 0))
+            turn = b.local_hour(b.hour) - (b.hour + (offset_hours(ZoneInfo(was), b.hour) if was else 0))
             b.hod_c = [b.hod_c[(i - turn) % 24] for i in range(24)]
             b.hod_e = [b.hod_e[(i - turn) % 24] for i in range(24)]
         b._refresh_season()
         return b
 
 
-def _offset_hours(zone: ZoneInfo, hour: int) -> int:
+def offset_hours(zone: ZoneInfo, hour: int) -> int:
     """The zone's offset from UTC, in whole hours, at the middle of UTC ``hour``."""
     offset = datetime.fromtimestamp(hour * HOUR_S + HOUR_S // 2, zone).utcoffset()
     return round(offset.total_seconds() / HOUR_S) if offset is not None else 0

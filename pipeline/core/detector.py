@@ -131,7 +131,7 @@ class BrandDetector:
         self.due: set[int] = set()  # ticks that see new signal (the first after each counted event)
         self._sig: set[int] = set()  # buckets that received signal (a superset; derived, not stored)
         self.day_surprise: dict[int, float] = {}  # day -> the most surprising window's -log10 p (relative_days)
-        self.daily = DailyTotals(cfg.drift) if cfg.drift is not None and cfg.signal == "negative" else None
+        self.daily = DailyTotals(cfg.drift, tz) if cfg.drift is not None and cfg.signal == "negative" else None
         self.notices: list[dict[str, Any]] = []  # digest notices of days closed, until the Monitor takes them
         # log of each window's bar over p_open (see window_bar), in windows_min's order: for _quiet
         self._log_bar = [math.log(self.window_bar(1.0, m)) for m in cfg.windows_min]
@@ -726,7 +726,7 @@ class BrandDetector:
         d.due = set(state.get("d", ()))
         d.day_surprise = {int(day): float(v) for day, v in state.get("ds", ())}
         if d.daily is not None and "dy" in state:
-            d.daily = DailyTotals.from_state(d.daily.cfg, state["dy"])
+            d.daily = DailyTotals.from_state(d.daily.cfg, state["dy"], tz)
         volume = cfg.signal == "volume"
         d._sig = {i for i, b in d.windows.buckets.items() if (b.mentions if volume else b.negatives)}
         return d

@@ -5,8 +5,8 @@ not a burst, and paging on it teaches on-call to ignore pages). But a brand whos
 steadily getting angrier is news for its communications team - in the morning, not at 3 am.
 
 Each brand keeps its daily totals (mentions, collapsed negatives) as its baseline learns them.
-When its
-event time passes midnight UTC, the day just ended is compared with the brand's usual share,
+When its event time passes midnight - its own, in the brand's time zone (``tz``; UTC if none) -
+the day just ended is compared with the brand's usual share,
 pooled over the ``days`` before it but the last ``gap_days`` (a drift's first day would otherwise
 lift the share its second day is compared with). The day goes in the digest when all of these hold:
 
@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from pipeline.core.baseline import offset_hours
 from pipeline.core.stats import binomial_sf
 from pipeline.records import format_time
 
@@ -55,12 +57,15 @@ class DriftConfig:
 
 
 class DailyTotals:
-    """One brand's learned mentions and negatives per UTC day: this day and the ``days`` before it."""
+    """One brand's learned mentions and negatives per day (its local day, in ``tz``): this day and
+    the ``days`` before it."""
 
-    __slots__ = ("cfg", "day", "neg", "all", "paged", "past")
+    __slots__ = ("cfg", "day", "neg", "all", "paged", "past", "_zone", "_hour", "_offset")
 
-    def __init__(self, cfg: DriftConfig) -> None:
+    def __init__(self, cfg: DriftConfig, tz: str | None = None) -> None:
         self.cfg = cfg
+        self._zone = ZoneInfo(tz) if tz else None
+        self._hour, self._offset = -1, 0  # the UTC hour last read, and the zone's offset then (s)
         self.day = -1  # the day being summed (days since the epoch), -1 before any
         self.neg = 0.0
         self.all = 0.0
@@ -71,7 +76,7 @@ class DailyTotals:
         """Count one learned bucket starting at ``ts`` (time order; ``paged``: an incident was open,
         the bucket is not counted and its day not reported); returns the closed day's notice (without the brand) if a new day began and the
         one it closed drifted."""
-        day = int(ts // DAY_S)
+        day = self._local_day(ts)
         notice = None
         if day > self.day:
             if self.day >= 0:
@@ -84,6 +89,15 @@ class DailyTotals:
             self.all += mentions
         return notice
 
+    def _local_day(self, ts: float) -> int:
+        """Days since the epoch, local: a day ends at the brand's midnight (the offset read once an hour)."""
+        if self._zone is None:
+            return int(ts // DAY_S)
+        hour = int(ts // 3600)
+        if hour != self._hour:
+            self._hour, self._offset = hour, offset_hours(self._zone, hour) * 3600
+        return int((ts + self._offset) // DAY_S)
+
     def _close(self, new_day: int) -> dict[str, Any] | None:
         cfg = self.cfg
         day, neg, mentions, paged = self.day, self.neg, self.all, self.paged
@@ -91,7 +105,8 @@ class DailyTotals:
         self.paged = False
         history = [d for d in self.past if d[0] >= day - cfg.days]
         usual_days = [d for d in history if d[0] < day - cfg.gap_days]
-        notice = None if paged else _drift(cfg, day, neg, mentions, usual_days, history)
+        ended = (day + 1) * DAY_S - self._offset  # the brand's midnight, UTC (its offset as last read)
+        notice = None if paged else _drift(cfg, day, neg, mentions, usual_days, history, ended)
         history.append([float(day), neg, mentions])
         self.past = [d for d in history if d[0] > new_day - 1 - cfg.days]
         return notice
@@ -101,15 +116,15 @@ class DailyTotals:
                 [[int(d), round(n, 3), round(a, 3)] for d, n, a in self.past]]
 
     @classmethod
-    def from_state(cls, cfg: DriftConfig, state: list[Any]) -> DailyTotals:
-        t = cls(cfg)
+    def from_state(cls, cfg: DriftConfig, state: list[Any], tz: str | None = None) -> DailyTotals:
+        t = cls(cfg, tz)
         t.day, t.neg, t.all, t.paged = int(state[0]), float(state[1]), float(state[2]), bool(state[3])
         t.past = [[float(d), float(n), float(a)] for d, n, a in state[4]]
         return t
 
 
 def _drift(cfg: DriftConfig, day: int, neg: float, mentions: float, usual_days: list[list[float]],
-           trend_days: list[list[float]]) -> dict[str, Any] | None:
+           trend_days: list[list[float]], ended: float) -> dict[str, Any] | None:
     """The notice for ``day`` if its share drifted above the pooled share of ``usual_days``
     (``trend_days``: the days shown before it)."""
     seen = [d for d in usual_days if d[2] > 0]
@@ -133,7 +148,7 @@ def _drift(cfg: DriftConfig, day: int, neg: float, mentions: float, usual_days: 
     days = [*[d for d in trend_days if d[2] > 0], [float(day), neg, mentions]]
     return {
         "day": format_time(day * DAY_S)[:10],
-        "at": format_time((day + 1) * DAY_S),
+        "at": format_time(ended),
         "negatives": round(neg),
         "mentions": round(mentions),
         "negative_share": round(share, 4),

@@ -153,3 +153,26 @@ def test_the_digest_is_the_same_after_a_restart_of_the_detector():
         restored.advance()
     restored.advance(restored.watermark + 3600)
     assert first + restored.take_digest() == whole and len(whole) >= 2
+
+
+def test_a_brand_in_its_own_time_zone_closes_its_days_at_its_midnight():
+    """A Los Angeles brand (UTC-8): the day its share doubled is its own 6 March, from its midnight
+    (08:00 UTC) to the next, and the digest has it once that midnight has passed, not at UTC's."""
+    local_start = START + 8 * 3600  # Monday 2026-03-02 00:00 in Los Angeles
+    totals, notices = DailyTotals(DriftConfig(), "America/Los_Angeles"), []
+    days = [(1000, 100)] * 4 + [(1000, 250)]
+    for d, (mentions, negatives) in enumerate(days):
+        for h in range(24):
+            n = totals.add(local_start + d * DAY_S + h * 3600, negatives / 24, mentions / 24)
+            notices += [n] if n else []
+    assert notices == []  # 03-06 23:00 local is 03-07 07:00 UTC: the day is not over
+    n = totals.add(local_start + len(days) * DAY_S, 0.0, 0.0)
+    assert n is not None and n["day"] == "2026-03-06" and n["at"] == "2026-03-07T08:00:00Z"
+    assert n["negative_share"] == 0.25 and [s for _, s in n["daily_shares"]] == [0.1, 0.1, 0.1, 0.1, 0.25]
+    # In UTC days, the same hours mix two local days each: the rise is split over 03-06 and 03-07.
+    utc, split = DailyTotals(DriftConfig()), []
+    for d, (mentions, negatives) in enumerate(days):
+        for h in range(24):
+            m = utc.add(local_start + d * DAY_S + h * 3600, negatives / 24, mentions / 24)
+            split += [m] if m else []
+    assert all(m["negative_share"] < 0.25 for m in split)
