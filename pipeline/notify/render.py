@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from pipeline.errors import InvalidRecord
+from pipeline.records import parse_time
+
 _ICON = {"warning": ":warning:", "high": ":rotating_light:", "critical": ":fire:"}
 _STATUS = {"open": "NEW", "escalated": "ESCALATED", "resolved": "RESOLVED"}
 _VERDICT = {"not_a_crisis": "not a crisis", "confirmed": "confirmed crisis"}
@@ -127,9 +130,22 @@ def blocks(alert: dict[str, Any], brand_name: str | None = None, *, ping: str | 
                          "text": {"type": "plain_text", "text": "Grafana dashboard"}})
     if elements:
         out.append({"type": "actions", "block_id": "incident", "elements": elements})
-    out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(
-        f"incident {alert['incident_id']} · opened {alert.get('opened_at', alert['at'])} · at {alert['at']}", 300)}]})
+    opened, at = alert.get("opened_at", alert["at"]), alert["at"]
+    out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(f"incident {alert['incident_id']}", 200)
+                                                 + f" · opened {slack_date(opened)} · at {slack_date(at)}"}]})
     return out
+
+
+def slack_date(when: Any, layout: str = "{date_short_pretty} {time}") -> str:
+    """A time each reader sees in their own time zone (Slack's date token), in UTC where it cannot
+    be (notifications, old clients); an unreadable time is shown as it came, escaped."""
+    try:
+        ts = float(when) if isinstance(when, int | float) else parse_time(str(when))
+        utc = datetime.fromtimestamp(ts, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError, InvalidRecord):
+        return escape(str(when), 60)
+    fallback = utc.strftime("%H:%M UTC") if layout == "{time}" else utc.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(ts)}^{layout}|{fallback}>"
 
 
 def _fields(ev: dict[str, Any]) -> list[str]:
@@ -167,7 +183,7 @@ def _samples(samples: list[dict[str, Any]]) -> str:
 
 def _ack_line(ack: dict[str, Any]) -> str:
     who = f"<@{ack['by']}>" if USER_ID.match(str(ack.get("by", ""))) else "someone"
-    at = datetime.fromtimestamp(float(ack.get("at", 0)), tz=UTC).strftime("%H:%M UTC")
+    at = slack_date(float(ack.get("at", 0)), "{time}")
     verdict = _VERDICT.get(str(ack.get("action")))
     text = f":white_check_mark: Acknowledged by {who} at {at}"
     if verdict:

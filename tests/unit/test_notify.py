@@ -10,7 +10,7 @@ import pytest
 from pipeline.devtools.slack_standin import SlackStandIn
 from pipeline.errors import DeliveryError
 from pipeline.notify.slack import BotSink, Notifier
-from tests.unit.test_render import alert
+from tests.unit.test_render import alert, without_dates
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_acknowledged_incident_escalates_quietly_and_still_resolves_in_thread(st
               "user_id": "U0ALICE", "at": "2026-03-02T03:22:00Z"}
     assert n.acknowledge(record, ledger) == "acknowledged"
     shown = standin.message(root["ts"])
-    assert "Acknowledged by <@U0ALICE> at 03:22 UTC" in str(shown["blocks"])
+    assert "Acknowledged by <@U0ALICE> at <!date^1772421720^{time}|03:22 UTC>" in str(shown["blocks"])
     standin.clear()
     assert n.deliver(full("escalated", 2, "critical"), ledger) == "updated"
     kinds = [m["kind"] for m in standin.messages()]
@@ -211,7 +211,7 @@ def test_hostile_corpus_through_the_real_client_and_stand_in(standin):
     sent = [r.body for r in standin.requests("chat.postMessage")]
     assert len(sent) == len(HOSTILE)
     for body in sent:
-        rendered = json.dumps(body, ensure_ascii=False).replace("<!subteam^S0COMMS>", "")
+        rendered = without_dates(json.dumps(body, ensure_ascii=False)).replace("<!subteam^S0COMMS>", "")
         for seq in ("<!", "<@", "<http", "<#"):
             assert seq not in rendered
         assert len(body["text"]) <= 4000

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from pipeline.notify.render import blocks, escape, headline
+
+# Slack's date tokens are ours (each reader sees the time in their zone): only these may open with "<!".
+_DATES = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC>"
+                    r"|<!date\^\d+\^\{time\}\|\d\d:\d\d UTC>")
+
+
+def without_dates(text: str) -> str:
+    return _DATES.sub("", text)
 
 HOSTILE = ["<!channel> refund now", "<!everyone>", "<!here|here>", "<@U123ABC> look", "<http://evil.example|bank>",
            "a & b <b>", "x" * 5000, "zero\u200bwidth <!channel>", "\u202eright-to-left <!here>"]
@@ -26,7 +35,7 @@ def alert(text: str) -> dict:
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_no_control_sequence_survives(text):
-    rendered = json.dumps(blocks(alert(text)), ensure_ascii=False)
+    rendered = without_dates(json.dumps(blocks(alert(text)), ensure_ascii=False))
     for seq in ("<!", "<@", "<http"):
         assert seq not in rendered
     for block in blocks(alert(text)):
@@ -71,7 +80,7 @@ def test_absent_optional_fields_render_too():
 def test_ack_replaces_the_acknowledge_button_and_a_verdict_removes_the_rest():
     a = alert("awful")
     acked = blocks(a, buttons=True, ack={"by": "U0ALICE", "at": 1772421720.0})
-    assert "Acknowledged by <@U0ALICE> at 03:22 UTC" in json.dumps(acked)
+    assert "Acknowledged by <@U0ALICE> at <!date^1772421720^{time}|03:22 UTC>" in json.dumps(acked)
     (actions,) = [b for b in acked if b["type"] == "actions"]
     assert [e["action_id"] for e in actions["elements"]] == ["not_a_crisis", "confirmed"]
     judged = blocks(a, buttons=True, ack={"by": "U0ALICE", "at": 1772421720.0, "action": "not_a_crisis",
@@ -79,7 +88,7 @@ def test_ack_replaces_the_acknowledge_button_and_a_verdict_removes_the_rest():
     assert "marked *not a crisis* by <@U0BOB>" in json.dumps(judged)
     assert not [b for b in judged if b["type"] == "actions"]
     forged = blocks(a, ack={"by": "<!channel>", "at": 0})
-    assert "<!" not in json.dumps(forged) and "Acknowledged by someone" in json.dumps(forged)
+    assert "<!" not in without_dates(json.dumps(forged)) and "Acknowledged by someone" in json.dumps(forged)
 
 
 def test_resolved_has_no_buttons_samples_or_terms():
@@ -92,7 +101,7 @@ def test_resolved_has_no_buttons_samples_or_terms():
 def test_hostile_terms_urls_and_authors_stay_inert(text):
     a = {**alert(text), "terms": [{"term": text[:60], "count": 3}]}
     a["samples"][0].update(url=f"https://x.example/{text[:20]}", author_id=text[:50])
-    rendered = json.dumps(blocks(a, buttons=True), ensure_ascii=False)
+    rendered = without_dates(json.dumps(blocks(a, buttons=True), ensure_ascii=False))
     for seq in ("<!", "<@", "<http://evil"):
         assert seq not in rendered
 
@@ -127,7 +136,7 @@ def test_the_committed_example_incident_is_what_on_call_should_see(tmp_path):
     calls = json.loads((examples / "incident-slack.json").read_text())
     assert [b["type"] for b in root][:2] == ["header", "section"] and any(b["type"] == "actions" for b in root)
     assert [c["method"] for c in calls][:2] == ["chat.postMessage", "files.uploadV2"]
-    text = json.dumps(calls).replace("<!subteam^S0ACMECOMMS>", "").replace("<!subteam^S0ACMEEXEC>", "")
+    text = without_dates(json.dumps(calls)).replace("<!subteam^S0ACMECOMMS>", "").replace("<!subteam^S0ACMEEXEC>", "")
     assert "<!" not in text and "<@U0ONCALL>" in text
     assert (examples / "incident-chart.png").read_bytes().startswith(PNG_SIGNATURE)
 
@@ -144,3 +153,15 @@ def test_a_days_digest_fits_slacks_limits_however_many_brands_drifted():
     assert "&lt;!channel&gt; &amp; co" in blocks[2]["text"]["text"]  # the steepest first, escaped
     assert blocks[-1]["elements"][0]["text"].startswith("...and 15 more: b14, b13")
     assert len(digest_day_text(notices, {})) <= 600 and "<!" not in json.dumps(blocks)
+
+
+def test_times_are_shown_in_each_readers_time_zone_with_utc_where_slack_cannot():
+    """Slack's date token: on-call in Paris and in New York each read their own clock; a
+    notification or an old client shows the UTC fallback. A time that cannot be read is shown as it came."""
+    (context,) = [b for b in blocks(alert("awful")) if b["type"] == "context"]
+    assert context["elements"][0]["text"] == (
+        "incident acme-2026-03-02T09:20:00Z · opened <!date^1772443200^{date_short_pretty} {time}|2026-03-02 09:20 UTC>"
+        " · at <!date^1772443200^{date_short_pretty} {time}|2026-03-02 09:20 UTC>")
+    odd = {**alert("awful"), "opened_at": "<!channel> yesterday"}
+    (context,) = [b for b in blocks(odd) if b["type"] == "context"]
+    assert "opened &lt;!channel&gt; yesterday · at <!date^1772443200^" in context["elements"][0]["text"]
