@@ -17,6 +17,7 @@ _DATES = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d
 def without_dates(text: str) -> str:
     return _DATES.sub("", text)
 
+
 HOSTILE = ["<!channel> refund now", "<!everyone>", "<!here|here>", "<@U123ABC> look", "<http://evil.example|bank>",
            "a & b <b>", "x" * 5000, "zero\u200bwidth <!channel>", "\u202eright-to-left <!here>"]
 
