@@ -327,6 +327,7 @@ def test_a_brand_in_a_crisis_keeps_a_state_kafka_can_hold_and_the_worker_keeps_g
     assert max(len(m.value) for m in written()) < 1_000_000
     last = json.loads(states[-1].value)
     assert sum(b[0] for b in last["w"]["b"].values()) == n  # every mention in its bucket
+    assert last["b"]["tz"] == "UTC"  # the brands file's timezone (docs/examples/brands.yaml) reached its baseline
     assert worker.proc.poll() is None, worker.log_tail()
 
 
