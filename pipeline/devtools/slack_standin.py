@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import signal
 import sys
 import threading
@@ -97,14 +98,18 @@ def _block_lines(blocks: Any, limit: int = 16) -> list[str]:
     return [line for line in lines if line][:limit]
 
 
+_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+
+
 def describe(msg: dict[str, Any]) -> str:
-    """Render a recorded message for a person watching ``make run``."""
+    """Render a recorded message for a person watching ``make run`` (a date token as its fallback,
+    which is what Slack shows where it cannot use the reader's clock)."""
     head = f"[slack] {msg['kind']} {msg.get('channel') or '(webhook)'}"
     if msg.get("ts"):
         head += f" ts={msg['ts']}"
     if msg.get("thread_ts"):
         head += f" in thread {msg['thread_ts']}"
-    body = _block_lines(msg.get("blocks")) or [str(msg.get("text") or "")]
+    body = [_DATE.sub(r"\1", text) for text in _block_lines(msg.get("blocks")) or [str(msg.get("text") or "")]]
     return "\n".join([head, *("    " + ln for text in body for ln in text.splitlines())])
 
 

@@ -231,3 +231,11 @@ def test_history_returns_root_messages_with_metadata_newest_first():
         history = client.conversations_history(channel="#c", include_all_metadata=True)
         assert [m["text"] for m in history["messages"]] == ["two", "one"]
         assert history["messages"][1]["metadata"]["event_payload"] == {"incident_id": "i1"}
+
+
+def test_the_terminal_echo_shows_a_date_token_as_its_fallback():
+    """``make run`` shows what Slack shows where it cannot use the reader's clock."""
+    msg = {"kind": "post", "channel": "#acme-oncall", "ts": "1.000001", "blocks": [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text":
+                                          "opened <!date^1772440080^{date_short_pretty} {time}|2026-03-02 08:28 UTC> · ok"}]}]}
+    assert describe(msg).splitlines()[1] == "    opened 2026-03-02 08:28 UTC · ok"
