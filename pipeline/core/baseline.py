@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 HOUR_S: Final = 3600
 
@@ -54,12 +54,13 @@ class SeasonalBaseline:
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
                  "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "_hod_var", "_dow_var", "hours_seen", "held_neg", "held_all",
-                 "disp", "acc_dev", "bucket_min", "_hourly_state", "past", "tz", "_zone")
+                 "disp", "acc_dev", "bucket_min", "_hourly_state", "past", "tz", "_zone", "_lh")
 
     def __init__(self, cfg: BaselineConfig, tz: str | None = None) -> None:
         self.cfg = cfg
         self.tz = tz  # the brand's IANA time zone: hour-of-day and day-of-week are local (None: UTC)
         self._zone = ZoneInfo(tz) if tz else None
+        self._lh = (-1, 0)  # (UTC hour, its local hour): the last one read (each is read many times)
         self.c_neg = self.t_neg = self.c_all = self.t_all = 0.0
         self.r_neg = self.rt_neg = self.r_all = self.rt_all = 0.0  # the same with recent_hours memory
         self.hod_c = [0.0] * 24  # discounted mentions seen in each hour of the day ...
@@ -102,7 +103,11 @@ class SeasonalBaseline:
         the hour rounds to the nearest; summer time moves it by one."""
         if self._zone is None:
             return hour
-        return hour + offset_hours(self._zone, hour)
+        last, local = self._lh
+        if last != hour:
+            local = hour + offset_hours(self._zone, hour)
+            self._lh = (hour, local)
+        return local
 
     def _refresh_season(self) -> None:
         self._hod, self._hod_var = _shrunk_factors(self.hod_c, self.hod_e)
@@ -366,7 +371,11 @@ class SeasonalBaseline:
         b.past = [list(flat[i:i + 4]) for i in range(0, len(flat) - 3, 4)][-(cfg.recent_lag_hours + 1):]
         was: str | None = state.get("tz")
         if was != tz and b.hour is not None:
-            turn = b.local_hour(b.hour) - (b.hour + (offset_hours(ZoneInfo(was), b.hour) if was else 0))
+            try:
+                before = offset_hours(ZoneInfo(was), b.hour) if was else 0
+            except (ZoneInfoNotFoundError, ValueError):  # a zone unknown here (an older tzdata): read as UTC
+                before = 0
+            turn = b.local_hour(b.hour) - (b.hour + before)
             b.hod_c = [b.hod_c[(i - turn) % 24] for i in range(24)]
             b.hod_e = [b.hod_e[(i - turn) % 24] for i in range(24)]
         b._refresh_season()

@@ -269,3 +269,6 @@ def test_a_state_keeps_its_zone_and_a_changed_zone_turns_the_daily_curve():
     assert again["tz"] == "America/Los_Angeles"
     same = SeasonalBaseline.from_state(BaselineConfig(), again, "America/Los_Angeles")
     assert [same.season(now + h * 3600) for h in range(24)] == [moved.season(now + h * 3600) for h in range(24)]
+    # A zone this machine does not know (written where tzdata was newer) is read as UTC, not a crash.
+    unknown = SeasonalBaseline.from_state(BaselineConfig(), {**state, "tz": "Mars/Olympus"}, "America/Los_Angeles")
+    assert [unknown.season(now + h * 3600) for h in range(24)] == [moved.season(now + h * 3600) for h in range(24)]
