@@ -6,9 +6,9 @@ steadily getting angrier is news for its communications team - in the morning, n
 
 Each brand keeps its daily totals (mentions, collapsed negatives) as its baseline learns them.
 When its event time passes midnight - its own, in the brand's time zone (``tz``; UTC if none) -
-the day just ended is compared with the brand's usual share,
-pooled over the ``days`` before it but the last ``gap_days`` (a drift's first day would otherwise
-lift the share its second day is compared with). The day goes in the digest when all of these hold:
+the day just ended is compared with the brand's usual share, pooled over the ``days`` before it
+but the last ``gap_days`` (a drift's first day would otherwise lift the share its second day is
+compared with). The day goes in the digest when all of these hold:
 
 - its negative share is at least ``min_ratio`` x the usual one - or, if that is higher, than the
   same weekday's a week before (shrunk towards the pooled share by ``weekday_prior`` mentions): a
