@@ -16,7 +16,7 @@ Example file::
         slack_channel: "#acme-oncall"
         timezone: Europe/Paris       # where its audience lives: its daily and weekly rhythm (default UTC)
         mention_on: {critical: "<!subteam^S0123ABC>"}   # who is pinged, from this severity up
-        quiet_hours: {start: "22:00", end: "07:00", tz: Europe/Paris, min_severity: high}
+        quiet_hours: {start: "22:00", end: "07:00", min_severity: high}  # tz: the brand's timezone
 
 The ``mention_on`` values are the only pings buzzwatch ever sends (mention text is escaped), so
 they are checked to be Slack mention syntax. During quiet hours an alert below ``min_severity``
@@ -164,7 +164,7 @@ def load_brands(path: str | Path) -> list[Brand]:
         if timezone is not None:
             _zone(path, f"{where}: timezone", timezone)
         brands.append(Brand(id=bid, name=name, slack_channel=channel, mention_on=_mention_on(path, where, entry),
-                            quiet_hours=_quiet_hours(path, where, entry), timezone=timezone, **lists))
+                            quiet_hours=_quiet_hours(path, where, entry, timezone), timezone=timezone, **lists))
     return brands
 
 
@@ -195,18 +195,22 @@ def _mention_on(path: str, where: str, entry: dict[str, Any]) -> tuple[tuple[str
     return tuple(out)
 
 
-def _quiet_hours(path: str, where: str, entry: dict[str, Any]) -> QuietHours | None:
+def _quiet_hours(path: str, where: str, entry: dict[str, Any], timezone: str | None) -> QuietHours | None:
+    """``quiet_hours``; its ``tz`` defaults to the brand's ``timezone``."""
     value = entry.get("quiet_hours")
     if value is None:
         return None
     if not isinstance(value, dict) or set(value) - {"start", "end", "tz", "min_severity"}:
-        raise BrandsFileError(path, f"{where}: 'quiet_hours' must be a mapping with start, end, tz and "
-                                    f"optionally min_severity")
+        raise BrandsFileError(path, f"{where}: 'quiet_hours' must be a mapping with start, end, tz (or the "
+                                    f"brand's timezone) and optionally min_severity")
     for key in ("start", "end"):
         if not isinstance(value.get(key), str) or not _CLOCK.match(value[key]):
             raise BrandsFileError(path, f"{where}: quiet_hours.{key}: expected a time like \"22:00\", "
                                         f"got {value.get(key)!r}")
-    tz = value.get("tz")
+    tz = value.get("tz", timezone)
+    if tz is None:
+        raise BrandsFileError(path, f"{where}: quiet_hours.tz: required unless the brand has a timezone "
+                                    f"(an IANA name such as Europe/Paris)")
     _zone(path, f"{where}: quiet_hours.tz", tz)
     severity = value.get("min_severity", "high")
     if severity not in SEVERITIES:

@@ -57,6 +57,7 @@ A = "brands:\n  - id: a\n    handles: ['@a']\n"
     (f"{A}    quiet_hours: {{start: '22:00', end: '7', tz: UTC}}", "quiet_hours.end: expected a time"),
     (f"{A}    quiet_hours: {{start: '22:00', end: '07:00', tz: UTC, min_severity: low}}",
      "quiet_hours.min_severity: expected one of warning, high, critical"),
+    (f"{A}    quiet_hours: {{start: '22:00', end: '07:00'}}", "quiet_hours.tz: required unless the brand has a timezone"),
     (f"{A}    timezone: Paris", "brand 'a': timezone: unknown time zone 'Paris' (use an IANA name"),
     (f"{A}    timezone: 1", "brand 'a': timezone: unknown time zone 1"),
 ])
@@ -74,6 +75,18 @@ def test_a_brand_has_a_timezone_or_none(tmp_path):
     path.write_text(A + "    timezone: America/Los_Angeles\n  - id: globex\n    handles: ['@globex']\n")
     a, globex = load_brands(path)
     assert a.timezone == "America/Los_Angeles" and globex.timezone is None
+
+
+def test_quiet_hours_are_in_the_brands_timezone_unless_they_name_their_own(tmp_path):
+    path = tmp_path / "brands.yaml"
+    path.write_text(A + "    timezone: America/New_York\n    quiet_hours: {start: '22:00', end: '07:00'}\n"
+                    "  - id: b\n    handles: ['@b']\n    timezone: America/New_York\n"
+                    "    quiet_hours: {start: '22:00', end: '07:00', tz: Europe/Paris}\n")
+    a, b = load_brands(path)
+    assert a.quiet_hours.tz == "America/New_York" and b.quiet_hours.tz == "Europe/Paris"
+    new_york_23h = 1772424000.0  # 2026-03-02 04:00 UTC: 23:00 in New York, 05:00 in Paris
+    assert a.quiet_hours.covers(new_york_23h) and b.quiet_hours.covers(new_york_23h)
+    assert not a.quiet_hours.covers(new_york_23h + 9 * 3600)  # 08:00 in New York
 
 
 def test_missing_file(tmp_path):
