@@ -54,13 +54,11 @@ class SeasonalBaseline:
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
                  "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "_hod_var", "_dow_var", "hours_seen", "held_neg", "held_all",
-                 "disp", "acc_dev", "bucket_min", "_hourly_state", "past", "tz", "_zone", "_lh")
+                 "disp", "acc_dev", "bucket_min", "_hourly_state", "past", "clock")
 
     def __init__(self, cfg: BaselineConfig, tz: str | None = None) -> None:
         self.cfg = cfg
-        self.tz = tz  # the brand's IANA time zone: hour-of-day and day-of-week are local (None: UTC)
-        self._zone = ZoneInfo(tz) if tz else None
-        self._lh = (-1, 0)  # (UTC hour, its local hour): the last one read (each is read many times)
+        self.clock = LocalClock(tz)  # the brand's zone: hour-of-day and day-of-week are local (None: UTC)
         self.c_neg = self.t_neg = self.c_all = self.t_all = 0.0
         self.r_neg = self.rt_neg = self.r_all = self.rt_all = 0.0  # the same with recent_hours memory
         self.hod_c = [0.0] * 24  # discounted mentions seen in each hour of the day ...
@@ -97,17 +95,13 @@ class SeasonalBaseline:
         hour = self.local_hour(int(ts // HOUR_S))
         return self._hod_var[hour % 24] + self._dow_var[(hour // 24 + 3) % 7]
 
+    @property
+    def tz(self) -> str | None:
+        return self.clock.tz
+
     def local_hour(self, hour: int) -> int:
-        """The brand's local clock hour, counted like ``hour`` (UTC hours since the epoch): its
-        ``% 24`` is the local hour of the day, its ``// 24`` the local day. A zone a half hour off
-        the hour rounds to the nearest; summer time moves it by one."""
-        if self._zone is None:
-            return hour
-        last, local = self._lh
-        if last != hour:
-            local = hour + offset_hours(self._zone, hour)
-            self._lh = (hour, local)
-        return local
+        """The brand's local clock hour of UTC ``hour`` (``LocalClock.hour``)."""
+        return self.clock.hour(hour)
 
     def _refresh_season(self) -> None:
         self._hod, self._hod_var = _shrunk_factors(self.hod_c, self.hod_e)
@@ -372,20 +366,38 @@ class SeasonalBaseline:
         was: str | None = state.get("tz")
         if was != tz and b.hour is not None:
             try:
-                before = offset_hours(ZoneInfo(was), b.hour) if was else 0
+                before = LocalClock(was).hour(b.hour)
             except (ZoneInfoNotFoundError, ValueError):  # a zone unknown here (an older tzdata): read as UTC
-                before = 0
-            turn = b.local_hour(b.hour) - (b.hour + before)
+                before = b.hour
+            turn = b.local_hour(b.hour) - before
             b.hod_c = [b.hod_c[(i - turn) % 24] for i in range(24)]
             b.hod_e = [b.hod_e[(i - turn) % 24] for i in range(24)]
         b._refresh_season()
         return b
 
 
-def offset_hours(zone: ZoneInfo, hour: int) -> int:
-    """The zone's offset from UTC, in whole hours, at the middle of UTC ``hour``."""
-    offset = datetime.fromtimestamp(hour * HOUR_S + HOUR_S // 2, zone).utcoffset()
-    return round(offset.total_seconds() / HOUR_S) if offset is not None else 0
+class LocalClock:
+    """UTC hours since the epoch to a zone's local clock hours, counted the same way: ``% 24`` is
+    the local hour of the day, ``// 24`` the local day. The offset is read at the middle of each
+    hour, rounded to whole hours (a zone a half hour off rounds to the nearest; summer time moves
+    it by one); the last hour read is kept, as each is read many times a tick."""
+
+    __slots__ = ("tz", "_zone", "_last")
+
+    def __init__(self, tz: str | None) -> None:
+        self.tz = tz  # an IANA name; None (or ""): UTC
+        self._zone = ZoneInfo(tz) if tz else None
+        self._last = (-1, 0)  # (UTC hour, its local hour)
+
+    def hour(self, hour: int) -> int:
+        if self._zone is None:
+            return hour
+        last, local = self._last
+        if last != hour:
+            offset = datetime.fromtimestamp(hour * HOUR_S + HOUR_S // 2, self._zone).utcoffset()
+            local = hour + (round(offset.total_seconds() / HOUR_S) if offset is not None else 0)
+            self._last = (hour, local)
+        return local
 
 
 def _shrunk_factors(counts: list[float], hours: list[float]) -> tuple[list[float], list[float]]:

@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from pipeline.core.baseline import offset_hours
+from pipeline.core.baseline import LocalClock
 from pipeline.core.stats import binomial_sf
 from pipeline.records import format_time
 
@@ -60,12 +59,12 @@ class DailyTotals:
     """One brand's learned mentions and negatives per day (its local day, in ``tz``): this day and
     the ``days`` before it."""
 
-    __slots__ = ("cfg", "day", "neg", "all", "paged", "past", "_zone", "_hour", "_offset")
+    __slots__ = ("cfg", "day", "neg", "all", "paged", "past", "_clock", "_offset")
 
     def __init__(self, cfg: DriftConfig, tz: str | None = None) -> None:
         self.cfg = cfg
-        self._zone = ZoneInfo(tz) if tz else None
-        self._hour, self._offset = -1, 0  # the UTC hour last read, and the zone's offset then (s)
+        self._clock = LocalClock(tz)
+        self._offset = 0  # the zone's offset (s) at the last bucket counted
         self.day = -1  # the day being summed (days since the epoch), -1 before any
         self.neg = 0.0
         self.all = 0.0
@@ -90,12 +89,9 @@ class DailyTotals:
         return notice
 
     def _local_day(self, ts: float) -> int:
-        """Days since the epoch, local: a day ends at the brand's midnight (the offset read once an hour)."""
-        if self._zone is None:
-            return int(ts // DAY_S)
+        """Days since the epoch, local: a day ends at the brand's midnight."""
         hour = int(ts // 3600)
-        if hour != self._hour:
-            self._hour, self._offset = hour, offset_hours(self._zone, hour) * 3600
+        self._offset = (self._clock.hour(hour) - hour) * 3600
         return int((ts + self._offset) // DAY_S)
 
     def _close(self, new_day: int) -> dict[str, Any] | None:
