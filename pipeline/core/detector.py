@@ -4,8 +4,8 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
 5, 10, 20, 40 and 80 minutes. A window *fires* when all of these hold:
 
 - **surprise**: the collapsed negatives in the window are improbable under the brand's seasonal
-  baseline (``p < p_open`` x the window's minutes / ``bar_minutes`` - 2.5e-7 for 5 minutes, 1e-6
-  for 20, 4e-6 for 80: a day holds 16 times as many distinct 5-minute windows as 80-minute ones,
+  baseline (``p < p_open`` x the window's minutes / ``bar_minutes`` - 1.75e-7 for 5 minutes, 7e-7
+  for 20, 2.8e-6 for 80: a day holds 16 times as many distinct 5-minute windows as 80-minute ones,
   so as many chances of a fluke; an exact negative-binomial tail - a Poisson count whose rate is only
   as certain as the counts it was learned from - so 6 negatives on a brand that expects 0.2 can
   fire, 130 on a brand that expects 100 cannot, and a brand known from a handful of mentions
@@ -62,7 +62,7 @@ class DetectorConfig:
 
     signal: str = "negative"
     windows_min: tuple[int, ...] = (5, 10, 20, 40, 80)
-    p_open: float = 1e-6  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off) ...
+    p_open: float = 7e-7  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off) ...
     bar_minutes: float = 20.0  # ... the bar of a window this wide, scaled with the width (0: p_open for all; see window_bar)
     p_share: float = 1e-3
     growth: float = 2.0  # the window holds this x the previous one (and its expectation) on small counts ...

@@ -92,7 +92,8 @@ def daily_counts(b: SeasonalBaseline, days: int, per_hour, seed: int, negative_s
 def test_a_small_brand_with_quiet_nights_keeps_them_and_a_flat_one_stays_flat():
     """Five days of a brand at ~5 mentions an hour, a quarter of that at night: its night factor is
     learned near the truth (a fixed pull towards 1 would put it near 0.7, paging late at night),
-    while a flat brand of the same size does not invent a daily cycle from its noise."""
+    while flat brands of the same size do not invent a daily cycle from their noise (each hour's
+    noise is ~20% here; most of them stay exactly flat, none swings by more than ~25%)."""
     import math
 
     def seasonal(h: int) -> float:
@@ -103,10 +104,13 @@ def test_a_small_brand_with_quiet_nights_keeps_them_and_a_flat_one_stays_flat():
     night = cycle.season(3 * 3600) / cycle.season(15 * 3600)  # 3 am against 3 pm
     true_night = seasonal(3) / seasonal(15)
     assert abs(night - true_night) < 0.15, (night, true_night)
-    flat = SeasonalBaseline(BaselineConfig())
-    daily_counts(flat, 5, lambda h: 5.0, seed=2)
-    factors = [flat.season(h * 3600) for h in range(24)]
-    assert max(factors) - min(factors) < 0.15, factors
+    ranges = []
+    for seed in range(12):
+        flat = SeasonalBaseline(BaselineConfig())
+        daily_counts(flat, 5, lambda h: 5.0, seed=100 + seed)
+        factors = [flat.season(h * 3600) for h in range(24)]
+        ranges.append(max(factors) - min(factors))
+    assert sorted(ranges)[6] < 0.02 and max(ranges) < 0.3, ranges
     # What shrinking left of the noise widens the tails: more at night, where counts are few.
     assert cycle.season_variance(3 * 3600) > cycle.season_variance(15 * 3600) > 0
 
@@ -119,6 +123,25 @@ def hour_of(b: SeasonalBaseline, hour: int, negatives: int, mentions: int, skip:
         a = mentions // 60 + (1 if m < mentions % 60 else 0)
         b.learn((hour * 60 + m) * 60.0, n, a, skip, skip)
     b.close_before(hour + 1)
+
+
+@pytest.mark.parametrize("per_hour, amplitude, most", [(5.0, 0.75, 0.15), (1.5, 0.4, 0.16)])
+def test_a_small_brand_learns_its_daily_curve_from_the_shape_of_its_day(per_hour, amplitude, most):
+    """A small brand's hour slots hold a handful of mentions each, too few to know each hour on its
+    own; pulled towards flat, its nights stayed ~1.6x too busy (~0.23 mean error in log over the
+    day, either brand, 8 streams of 5 days). Pulled towards the day's smooth curve (its first
+    harmonic, learned from all 24 hours), the error halves (~0.10-0.12)."""
+    import math
+
+    def seasonal(h: int) -> float:
+        return 1 + amplitude * math.sin((h - 9) / 24 * 2 * math.pi)
+
+    errors = []
+    for seed in range(8):
+        b = SeasonalBaseline(BaselineConfig())
+        daily_counts(b, 5, lambda h: per_hour * seasonal(h), seed=seed)
+        errors.append(sum(abs(math.log(b.season(h * 3600) / seasonal(h))) for h in range(24)) / 24)
+    assert sum(errors) / len(errors) < most, errors
 
 
 def steady(days: int = 3) -> SeasonalBaseline:

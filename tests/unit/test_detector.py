@@ -500,8 +500,9 @@ def _with_cluster(ms, brand: str, at_min: int, k: int):
 def test_a_short_window_needs_a_bar_as_much_stricter_as_a_day_holds_more_of_them():
     """A 5-minute cluster is judged at 1/4 of the 20-minute window's bar (a day holds 4x as many
     5-minute windows, so 4x the chances of a fluke): the smallest cluster that pages at one bar for
-    every width does not page, and a larger one still does."""
-    ms = stream(BrandSpec("acme", 60), hours=30, seed=7)
+    every width does not page, and a larger one still does. (The stream is one whose smallest
+    paging cluster lands between the two bars; on some streams the next count up already clears both.)"""
+    ms = stream(BrandSpec("acme", 60), hours=30, seed=3)
     flat = DetectorConfig(bar_minutes=0)
     for k in range(3, len(_COMPLAINTS) + 1):
         alerts, _ = run(_with_cluster(ms, "acme", BURST_AT, k), flat, flush_minutes=30)
@@ -510,7 +511,8 @@ def test_a_short_window_needs_a_bar_as_much_stricter_as_a_day_holds_more_of_them
     else:
         pytest.fail("no cluster paged at one bar for every width")
     ev = opened(alerts, "acme")[0]["evidence"]
-    assert ev["window_minutes"] == 5 and 2.5e-7 < ev["p_value"] < 1e-6  # between the two 5-minute bars
+    p_open = DetectorConfig().p_open
+    assert ev["window_minutes"] == 5 and p_open / 4 < ev["p_value"] < p_open  # between the two 5-minute bars
     alerts, _ = run(_with_cluster(ms, "acme", BURST_AT, k), DetectorConfig(), flush_minutes=30)
     assert opened(alerts, "acme") == []
     assert k + 2 <= len(_COMPLAINTS)
