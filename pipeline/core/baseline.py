@@ -444,7 +444,8 @@ def _shrunk_factors(counts: list[float], hours: list[float], daily: bool = False
             d = raw[i] - centre[i]
             spread += d * d
     tau2 = max(0.0, (spread - noise_sum) / n)
-    factors, variances = centre, [tau2 + centre_var] * n  # unobserved: the centre, with the spread's variance
+    factors = centre  # filled in place: a slot never observed keeps the centre (flat, then: the curve needs all 24)
+    variances = [tau2] * n  # ... with the spread's variance
     for i in range(n):
         v = noise[i]
         if v >= 0:
@@ -459,6 +460,7 @@ def _shrunk_factors(counts: list[float], hours: list[float], daily: bool = False
         out[i] = f
         rel[i] = variances[i] / (mean * mean) / (f * f if f * f > 1e-6 else 1e-6)
     return out, rel
+
 
 _COS: Final = [math.cos(2.0 * math.pi * i / 24.0) for i in range(24)]
 _SIN: Final = [math.sin(2.0 * math.pi * i / 24.0) for i in range(24)]

@@ -93,7 +93,8 @@ def test_a_small_brand_with_quiet_nights_keeps_them_and_a_flat_one_stays_flat():
     """Five days of a brand at ~5 mentions an hour, a quarter of that at night: its night factor is
     learned near the truth (a fixed pull towards 1 would put it near 0.7, paging late at night),
     while flat brands of the same size do not invent a daily cycle from their noise (each hour's
-    noise is ~20% here; most of them stay exactly flat, none swings by more than ~25%)."""
+    noise is ~20% here; most of them stay exactly flat, and no brand's hour factors span more
+    than 0.3, i.e. 30% of the day's mean)."""
     import math
 
     def seasonal(h: int) -> float:
