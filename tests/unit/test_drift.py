@@ -42,12 +42,20 @@ def test_a_day_whose_share_doubled_goes_in_the_digest_with_its_numbers():
     ([(1000, 100)] * 5, "a steady brand"),
     ([(1000, 500)] * 5, "a chronically negative brand: usual at its level"),
     ([(1000, 100)] * 4 + [(1000, 140)], "1.4x: under min_ratio"),
-    ([(40, 4)] * 4 + [(40, 9)], "9 negatives: under min_negatives"),
     ([(1000, 100)] * 2 + [(1000, 250)], "two days of history, one of them the gap: under min_days"),
     ([(50_000, 5000)] * 4 + [(50_000, 6500)], "1.3x on a busy brand, 'significant' for a binomial of 50,000"),
 ])
 def test_no_notice(days, why):
     assert _feed(DailyTotals(DriftConfig()), days) == [], why
+
+
+def test_a_day_needs_min_negatives_however_improbable_its_share():
+    """9 negatives in 12 mentions against a usual 10% is far beyond the p-value's bar, and still too
+    few to report (one reply thread on a small brand); 10 in 13 are reported."""
+    assert _feed(DailyTotals(DriftConfig()), [(40, 4)] * 4 + [(12, 9)]) == []
+    notices = _feed(DailyTotals(DriftConfig()), [(40, 4)] * 4 + [(13, 10)])
+    assert len(notices) == 1 and notices[0]["p_value"] < 1e-6 and notices[0]["negatives"] == 10
+    assert _feed(DailyTotals(DriftConfig(min_negatives=9)), [(40, 4)] * 4 + [(12, 9)]) != []
 
 
 def test_a_busy_brand_needs_the_ratio_not_just_the_volume():

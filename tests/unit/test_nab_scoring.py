@@ -30,8 +30,10 @@ def test_detection_at_the_left_edge_scores_one_and_no_detection_costs_one():
 
 def test_later_detection_scores_less_and_only_the_first_counts():
     early = score_series(100, TIMES, WINDOW, [42])[0]
-    late = score_series(100, TIMES, WINDOW, [48, 49])[0]
+    late = score_series(100, TIMES, WINDOW, [48])[0]
     assert 1.0 > early > late > 0
+    assert score_series(100, TIMES, WINDOW, [48, 49]) == (late, 1, 0, 0)  # the second is neither scored nor false
+    assert score_series(100, TIMES, WINDOW, [42, 48])[0] == early
 
 
 def test_false_positives_cost_up_to_0_11_and_probation_is_free():

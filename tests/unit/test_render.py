@@ -45,8 +45,13 @@ def test_no_control_sequence_survives(text):
 
 
 def test_escape_never_cuts_an_entity():
-    out = escape("<" * 10, limit=12)
-    assert out.endswith("…") and "&l…" not in out and "&lt…" not in out
+    assert escape("<" * 10, limit=12) == "&lt;&lt;…"
+    for text in ("<" * 10, "a&b>c" * 6, "x<y" * 8):  # every cut point: only whole entities before the "…"
+        for limit in range(2, 40):
+            out = escape(text, limit=limit)
+            assert len(out) <= limit
+            kept = out.removesuffix("…")
+            assert kept.count("&") == kept.count(";"), (text, limit, out)
 
 
 def test_headline_and_blocks_carry_the_numbers():

@@ -45,10 +45,13 @@ def test_emoji_and_emoticons_carry_sentiment(scorer: Scorer) -> None:
 
 
 def test_unknown_language_and_empty_text_fall_back(scorer: Scorer) -> None:
-    scores = scorer.score_batch(["このサービスはひどいです", "", "🙂"])
-    assert [s.lang for s in scores] == ["und", "und", "und"]
+    texts = ["このサービスはひどいです", "", "🙂", "worst airline ever"]
+    scores = scorer.score_batch(texts, [None, None, None, "ja"])
+    assert [s.lang for s in scores] == ["und"] * 4
     assert all(0.0 <= s.negativity <= 1.0 and s.sentiment in LABELS for s in scores)
-    assert scorer.last_counts == {"und": 3}
+    assert scorer.last_counts == {"und": 4}
+    english = scorer.score_batch(texts, ["en"] * 4)  # the fallback is the English model itself
+    assert [(s.negativity, s.sentiment) for s in scores] == [(s.negativity, s.sentiment) for s in english]
 
 
 def test_producer_language_tag_is_used(scorer: Scorer) -> None:
