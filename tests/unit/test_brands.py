@@ -128,6 +128,9 @@ def test_routing_per_severity_and_quiet_hours(tmp_path, severity, at, ping):
     ("22:00", "07:00", "07:00", False),  # end is exclusive
     ("22:00", "07:00", "12:00", False),
     ("12:00", "14:00", "13:00", True),   # same-day span
+    ("12:00", "14:00", "12:00", True),   # start is inclusive
+    ("12:00", "14:00", "14:00", False),  # end is exclusive here too
+    ("12:00", "14:00", "11:59", False),
     ("12:00", "14:00", "14:30", False),
 ])
 def test_quiet_hours_span(start, end, local, inside):

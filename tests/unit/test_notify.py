@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import random
+import threading
+import time
 
 import pytest
 
@@ -83,11 +86,30 @@ def test_a_brand_without_a_channel_is_refused_once_and_later_alerts_still_go_out
     assert results == ["refused", "duplicate", "posted"]
 
 
-def test_rate_limit_is_honoured_then_delivered(standin):
-    standin.rate_limit_next(1, retry_after=1)
+@pytest.fixture
+def slept(monkeypatch):
+    """The client's retry waits, recorded instead of slept: a wait is asserted exactly, and fast."""
+    waits: list[float] = []
+    caller, real_sleep = threading.get_ident(), time.sleep
+
+    def sleep(seconds: float) -> None:
+        if threading.get_ident() == caller:  # the stand-in's threads keep their real clock
+            waits.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    return waits
+
+
+def test_rate_limit_is_honoured_then_delivered(standin, slept):
+    """Retry-After 3 s is well above any backoff wait of the first retry (0.5-1.5 s): only a client
+    that reads the header waits that long."""
+    standin.rate_limit_next(1, retry_after=3)
     assert notifier(standin).deliver(alert("awful"), {}) == "posted"
     attempts = standin.requests("chat.postMessage")
-    assert len(attempts) == 2 and attempts[1].received_at - attempts[0].received_at >= 0.9
+    assert [a.status for a in attempts] == [429, 200]
+    assert len(slept) == 1 and 3 <= slept[0] < 4  # Retry-After, plus at most a second of jitter
 
 
 def history(n: int = 150) -> dict:
@@ -182,10 +204,40 @@ def test_unknown_incident_ack_is_ignored(standin):
     assert n.acknowledge(record, {}) == "unknown" and standin.messages() == []
 
 
-def test_server_errors_are_retried_with_backoff(standin):
-    standin.fail_next(2, 502, method="chat.postMessage")
+def test_server_errors_are_retried_with_backoff(standin, slept, monkeypatch):
+    """Each retry waits, and longer than the one before (jitter fixed to 0 so the growth shows):
+    hammering a failing Slack at a fixed pace would only keep it down."""
+    monkeypatch.setattr(random, "random", lambda: 0.0)
+    standin.fail_next(3, 502, method="chat.postMessage")
     assert notifier(standin).deliver(alert("awful"), {}) == "posted"
-    assert [r.status for r in standin.requests("chat.postMessage")] == [502, 502, 200]
+    assert [r.status for r in standin.requests("chat.postMessage")] == [502, 502, 502, 200]
+    assert len(slept) == 3 and 0 < slept[0] < slept[1] < slept[2]
+
+
+def test_a_permanent_refusal_is_refused_not_raised_and_later_alerts_still_go_out(standin):
+    """A 4xx (a bad channel, a bad token) will not heal by retrying: raising it would hold every
+    later alert behind this one."""
+    n, ledger = notifier(standin), {}
+    standin.fail_next(1, 400, method="chat.postMessage")
+    assert n.deliver(alert("awful"), ledger) == "refused"
+    assert n.deliver(alert("awful"), ledger) == "duplicate"  # recorded: a replay is not refused twice
+    assert n.deliver({**alert("awful"), "incident_id": "acme-later"}, ledger) == "posted"
+    assert len(roots(standin)) == 1
+
+
+@pytest.mark.parametrize("fault", ["rate_limited", "server_error"])
+def test_webhook_rate_limits_and_server_errors_raise_delivery_error(standin, slept, fault):
+    """A webhook still answering 429 or 5xx after the client's retries must be tried again later
+    (the offset stays uncommitted), not counted as delivered."""
+    from pipeline.notify.slack import WebhookSink
+
+    if fault == "rate_limited":
+        standin.rate_limit_next(10, retry_after=1, method="webhook")
+    else:
+        standin.fail_next(10, 503, method="webhook")
+    with pytest.raises(DeliveryError, match="webhook answered"):
+        Notifier(WebhookSink(standin.webhook_url)).deliver(alert("awful"), {})
+    assert standin.messages() == [] and len(standin.requests("webhook")) > 1  # retried first
 
 
 def test_webhook_mode_has_no_buttons(standin):
@@ -199,7 +251,7 @@ def test_webhook_mode_has_no_buttons(standin):
 def test_hostile_corpus_through_the_real_client_and_stand_in(standin):
     """Every hostile text, as sample, author, term and URL, reaches 'Slack' inert: the configured
     ping is the only control sequence in what Slack received, and every block is within limits."""
-    from tests.unit.test_render import HOSTILE
+    from tests.unit.test_render import HOSTILE, unescaped_lt
 
     n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
                  ping_for=lambda b, sev, ts: "<!subteam^S0COMMS>", charts=False)
@@ -212,8 +264,9 @@ def test_hostile_corpus_through_the_real_client_and_stand_in(standin):
     assert len(sent) == len(HOSTILE)
     for body in sent:
         rendered = without_dates(json.dumps(body, ensure_ascii=False)).replace("<!subteam^S0COMMS>", "")
-        for seq in ("<!", "<@", "<http", "<#"):
+        for seq in ("<!", "<@", "<http", "<#", "<mailto", "<tel"):
             assert seq not in rendered
+        assert unescaped_lt(rendered) == []
         assert len(body["text"]) <= 4000
         for block in body["blocks"]:
             assert len(block.get("text", {}).get("text", "")) <= (150 if block["type"] == "header" else 3000)

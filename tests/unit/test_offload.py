@@ -187,6 +187,31 @@ def test_fetches_are_counted_in_the_order_fetched_whatever_order_their_scores_re
     assert sorted(acked) == [0, 1, 2]
 
 
+def test_a_fetch_is_acknowledged_only_once_its_writes_complete():
+    """Its offsets become committable at its acknowledgement: acknowledged with a write still in
+    flight, a crash would lose that write for good (never read again)."""
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        write = loop.create_future()
+        counted = asyncio.Event()
+        in_order = InOrder(depth=2)
+
+        async def count() -> list:
+            counted.set()
+            return [write]
+
+        done = await in_order.submit(count)
+        await asyncio.wait_for(counted.wait(), 5)
+        for _ in range(5):  # every step the acknowledgement could take without the write
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        assert not done.done()  # type: ignore[attr-defined]  # counted, but its write is still in flight
+        write.set_result(None)
+        await asyncio.wait_for(done, 5)
+
+    run(go())
+
+
 def test_at_most_depth_fetches_are_under_way_and_a_failure_fails_the_ones_after_it():
     async def go() -> None:
         loop = asyncio.get_running_loop()

@@ -19,7 +19,18 @@ def without_dates(text: str) -> str:
 
 
 HOSTILE = ["<!channel> refund now", "<!everyone>", "<!here|here>", "<@U123ABC> look", "<http://evil.example|bank>",
-           "a & b <b>", "x" * 5000, "zero\u200bwidth <!channel>", "\u202eright-to-left <!here>"]
+           "a & b <b>", "x" * 5000, "zero\u200bwidth <!channel>", "\u202eright-to-left <!here>",
+           "<#C0PAYROLL|payroll> see", "<mailto:a@b|c>", "<tel:123|call>", "<!subteam^S0EXEC> <ftp://x|y>"]
+
+# The links we render ourselves: a sample's URL that passed ``safe_url``, as "<url|open>".
+_OUR_LINKS = re.compile(r"<https?://[^\s<>|]+\|open>")
+
+
+def unescaped_lt(rendered: str) -> list[str]:
+    """Whatever Slack would read as a control sequence (a channel, mailto:, tel:, any "<...>"): every
+    "<" left once our date tokens and our own links are taken out."""
+    rest = _OUR_LINKS.sub("", without_dates(rendered))
+    return [rest[max(0, i - 10):i + 20] for i, c in enumerate(rest) if c == "<"]
 
 
 def alert(text: str) -> dict:
@@ -37,8 +48,9 @@ def alert(text: str) -> dict:
 @pytest.mark.parametrize("text", HOSTILE)
 def test_no_control_sequence_survives(text):
     rendered = without_dates(json.dumps(blocks(alert(text)), ensure_ascii=False))
-    for seq in ("<!", "<@", "<http"):
+    for seq in ("<!", "<@", "<http", "<#", "<mailto", "<tel"):
         assert seq not in rendered
+    assert unescaped_lt(rendered) == []
     for block in blocks(alert(text)):
         body = block.get("text", {}).get("text", "")
         assert len(body) <= 3000
@@ -95,6 +107,10 @@ def test_ack_replaces_the_acknowledge_button_and_a_verdict_removes_the_rest():
     assert not [b for b in judged if b["type"] == "actions"]
     forged = blocks(a, ack={"by": "<!channel>", "at": 0})
     assert "<!" not in without_dates(json.dumps(forged)) and "Acknowledged by someone" in json.dumps(forged)
+    # The verdict's presser is checked as the acknowledger is: a forged one falls back to the acknowledger.
+    forged_verdict = blocks(a, ack={"by": "U0ALICE", "at": 0, "action": "confirmed", "verdict_by": "<!channel>"})
+    shown = without_dates(json.dumps(forged_verdict))
+    assert "<!" not in shown and "marked *confirmed crisis* by <@U0ALICE>" in shown
 
 
 def test_resolved_has_no_buttons_samples_or_terms():
@@ -108,8 +124,9 @@ def test_hostile_terms_urls_and_authors_stay_inert(text):
     a = {**alert(text), "terms": [{"term": text[:60], "count": 3}]}
     a["samples"][0].update(url=f"https://x.example/{text[:20]}", author_id=text[:50])
     rendered = without_dates(json.dumps(blocks(a, buttons=True), ensure_ascii=False))
-    for seq in ("<!", "<@", "<http://evil"):
+    for seq in ("<!", "<@", "<http://evil", "<#", "<mailto", "<tel"):
         assert seq not in rendered
+    assert unescaped_lt(rendered) == []
 
 
 def test_chart_is_a_png_of_plausible_size():

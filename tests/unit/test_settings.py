@@ -73,6 +73,9 @@ def test_sasl_credentials_reach_faust():
 @pytest.mark.parametrize("env, message", [
     ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL: expected one of PLAINTEXT, SSL"),
     ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "PLAIN"}, "needs KAFKA_SASL_MECHANISM"),
+    # A mechanism and a user but no password: the broker would only refuse it at the first connection.
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u"},
+     "KAFKA_SECURITY_PROTOCOL=SASL_SSL needs .*KAFKA_SASL_PASSWORD"),
     ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM: expected one of PLAIN, SCRAM-SHA-256"),
     ({"BUZZWATCH_GRAFANA_URL_TEMPLATE": "https://g/d/x"}, "must contain {brand}"),
 ])

@@ -51,9 +51,13 @@ def test_a_damaged_string_is_read_as_datetime_reads_it(text, at, char):
 
 
 def test_other_forms_and_offsets_go_through_datetime():
+    """Each checked with its hour learned (a usual-form string of the same hour read first), so the
+    fast path is tried on each and must refuse what is not its form (a 60th second, a missing one)."""
+    primed = "2026-03-02T10:15:07.016Z"
+    assert shape.aware_time(primed) == reference(primed) and primed[:13] in shape._HOUR_STARTS
     for text in ("2026-03-02T10:15:07.016+00:00", "2026-03-02T11:15:07.016+01:00", "2026-03-02 10:15:07.016Z",
                  "2026-03-02T10:15:07.0160Z", "2026-03-02T10:15:07.016", "2026-03-02T10:15Z", "2026-03-02T10:15:60Z",
-                 "2026-03-02T24:00:00Z", "2026-02-30T10:15:07Z", ""):
+                 "2026-03-02T10:60:07Z", "2026-03-02T10:15:60.016Z", "2026-03-02T24:00:00Z", "2026-02-30T10:15:07Z", ""):
         assert shape.aware_time(text) == reference(text), text
     for not_text in (None, 1772446507.016):
         assert shape.aware_time(not_text) is None

@@ -84,3 +84,34 @@ def test_a_thread_blocked_in_a_plain_call_is_reported_where_it_blocks():
     finally:
         release.set()
         blocked.join()
+
+
+def test_the_workers_stop_arms_the_deadline_first_and_once(monkeypatch):
+    """Every way a worker stops (a crash, SIGTERM) goes through ``Worker.stop``: the deadline must be
+    running before Faust's own stop, which is what hangs, and a second stop must not push it back."""
+    import faust
+
+    from pipeline.stream import worker
+
+    armed: list[float] = []
+    order: list[str] = []
+
+    def arm(seconds: float = STOP_DEADLINE_S, *args: object, **kwargs: object) -> threading.Timer:
+        armed.append(seconds)
+        order.append("armed")
+        return threading.Timer(3600, lambda: None)  # never started: nothing fires
+
+    async def faust_stop(self: object) -> None:
+        order.append("faust stop")
+
+    monkeypatch.setattr(worker, "arm_stop_deadline", arm)
+    monkeypatch.setattr(faust.Worker, "stop", faust_stop)
+    w = worker.Worker.__new__(worker.Worker)  # no app, no broker: only its stop is under test
+
+    async def stop_twice() -> None:
+        await w.stop()
+        await w.stop()
+
+    asyncio.run(stop_twice())
+    assert armed == [STOP_DEADLINE_S]
+    assert order == ["armed", "faust stop", "faust stop"]
