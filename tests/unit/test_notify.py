@@ -342,3 +342,28 @@ def test_without_slack_a_digest_notice_is_one_terminal_line():
     n = Notifier(TerminalSink(write=lines.append))
     assert n.deliver_digest(NOTICE, {}) == "posted"
     assert lines == ["DIGEST Daily digest: acme negativity rising - 29% negative on 2026-03-06 vs 12% usual (2.4x)"]
+
+
+def test_the_worker_retries_a_delivery_until_slack_takes_it_honouring_retry_after(monkeypatch):
+    """The worker's delivery loop (stream/app.py): Slack's Retry-After when it gives one, else a
+    backoff doubling to 30 s, until the step returns - the alert's offset waits, nothing is dropped."""
+    import asyncio
+
+    from pipeline.stream import app as stream_app
+
+    waits: list[float] = []
+    calls: list[str] = []
+    failures = [DeliveryError("429", retry_after=7), *[DeliveryError("502") for _ in range(6)]]
+
+    def step(record: dict, entries: dict) -> str:
+        calls.append(record["incident_id"])
+        if failures:
+            raise failures.pop(0)
+        return "posted"
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(stream_app.asyncio, "sleep", sleep)
+    asyncio.run(stream_app._until_done(step, {"incident_id": "acme-1"}, {}, "alert acme-1"))
+    assert len(calls) == 8 and waits == [7.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
