@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,7 @@ from pipeline.core.baseline import BaselineConfig
 from pipeline.core.detector import BrandDetector, DetectorConfig, Evidence
 from pipeline.core.monitor import Monitor, add_mention
 from pipeline.core.windows import WindowConfig
-from pipeline.records import parse_time
+from pipeline.records import SEVERITIES, parse_time
 from tests.conftest import BrandSpec, Episode, stream
 
 BURST_AT = 26 * 60  # minutes after the stream start: after a day of baseline
@@ -97,7 +98,6 @@ def test_small_brand_burst_is_caught():
 def test_one_angry_author_flooding_is_silent():
     ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
                                                         peak_min=50),)), seed=1)
-    from dataclasses import replace
     flood = [replace(m, author_id="angry-bot") if m.ts >= ms[0].ts + BURST_AT * 60 - 3600 and m.sentiment == "negative"
              and m.brand == "acme" else m for m in ms]
     alerts, _ = run(flood, flush_minutes=120)
@@ -223,7 +223,6 @@ def test_an_ancient_first_mention_does_not_warm_a_new_brand_up():
         acme:   |=========================================|  8 h, steady
         newco:          ^1990   |==== burst at +1 h ====|    starts at +2 h
     """
-    from dataclasses import replace
 
 
     acme = stream(BrandSpec("acme", 60), hours=8, seed=1)
@@ -357,7 +356,6 @@ def test_mentions_counted_where_scored_and_through_the_scored_topic_alert_as_one
     own offsets. Mixed, they page as the same arrival counted one way does; a replay of either
     input after a restart (state restored from the table) counts nothing again; and the
     two positions survive the state's round trip."""
-    import dataclasses
     import itertools
     from collections import namedtuple
 
@@ -395,7 +393,7 @@ def test_mentions_counted_where_scored_and_through_the_scored_topic_alert_as_one
     again = count_records(restored, moved[-20:])
     assert again.counted == {} and again.duplicates == 20
     # ... and the next mention of either input counts.
-    fresh = count_decoded(restored, [decoded(dataclasses.replace(ms[-1], id="new-1"), len(here))])
+    fresh = count_decoded(restored, [decoded(replace(ms[-1], id="new-1"), len(here))])
     assert fresh.counted == {"acme": [1, int(ms[-1].sentiment == "negative")]} and fresh.duplicates == 0
 
 
@@ -531,7 +529,6 @@ _COMPLAINTS = ("my parcel never arrived", "worst support chat ever", "billing ch
 def _with_cluster(ms, brand: str, at_min: int, k: int):
     """``ms`` with ``k`` negatives about ``brand`` from ``k`` new authors within one minute, ``at_min``
     minutes after the start: a cluster with nothing before it, as a fluke of quiet traffic is."""
-    from dataclasses import replace
 
     base = next(m for m in ms if m.brand == brand and m.sentiment == "negative")
     t0 = ms[0].ts + at_min * 60
@@ -608,8 +605,6 @@ def test_a_fast_growing_burst_escalates_within_the_incident_it_opened(seed):
     """A burst doubling every 8 minutes pages before it is at its worst: it opens at a lower
     severity and escalates as it grows - the same incident (one id, one page thread), each
     escalation carrying more negatives than the alert before it."""
-    from pipeline.records import SEVERITIES
-
     ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
                                                         peak_min=50),)), seed=seed)
     alerts, _ = run(ms, flush_minutes=180)
@@ -626,8 +621,6 @@ def test_a_fast_growing_burst_escalates_within_the_incident_it_opened(seed):
 def _with_texts(ms, brand: str, at_min: int, texts: list[str], every_s: float):
     """``ms`` with one negative about ``brand`` per text, each from a new author, ``every_s`` apart
     from ``at_min`` minutes after the start."""
-    from dataclasses import replace
-
     base = next(m for m in ms if m.brand == brand and m.sentiment == "negative")
     t0 = ms[0].ts + at_min * 60
     extra = [replace(base, id=f"pasted-{i}", ts=t0 + i * every_s, author_id=f"pasted-author-{i}", text=text)
