@@ -161,6 +161,7 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
     rows: list[dict[str, Any]] = []
     excess: list[float] = []  # every burst of every seed: delay - the oracle's
     incidents = false = 0  # every seed's incidents, and those matching no burst
+    false_by_kind: Counter[str] = Counter()  # those, by the episode they fell in (quiet: none)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             folder = Path(tmp) / str(seed)
@@ -179,6 +180,9 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
                        if d is not None and oracle.get(b) is not None]
             incidents += m["incidents"]
             false += m["false_incidents"]
+            false_by_kind["quiet"] += m["quiet_false"]
+            for kind in evaluate.OTHER_KINDS:
+                false_by_kind[kind] += m[f"incidents_{kind}"]
             print(f"seed {seed:>3}: " + "  ".join(f"{k} {_fmt(m[k], k in RATIOS)}" for k, _, _ in SWEEP)
                   + f"  digest {digest['drifts_reported']}/{digest['drifts']} drifts, {digest['off_drift_notices']} off",
                   flush=True)
@@ -193,12 +197,14 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
     median, p90 = evaluate.quantile(excess, 0.5), evaluate.quantile(excess, 0.9)
     mean = round(sum(excess) / len(excess), 2) if excess else None
     print(f"every burst of every seed together ({len(excess)} caught): excess delay median {_fmt(median)}, "
-          f"p90 {_fmt(p90)}, mean {_fmt(mean)} min; {false} of {incidents} incidents false")
+          f"p90 {_fmt(p90)}, mean {_fmt(mean)} min; {false} of {incidents} incidents false "
+          f"({', '.join(f'{n} {kind}' for kind, n in false_by_kind.most_common() if n)})")
     print(f"daily digest: {sum(r['digest_drifts_reported'] for r in rows)} of {sum(r['digest_drifts'] for r in rows)} "
           f"drifts reported, {sum(r['digest_off_drift_notices'] for r in rows)} notices off a drift")
     print(json.dumps({"seeds": rows, "pooled_bursts": len(excess), "pooled_excess_median_min": median,
                       "pooled_excess_p90_min": p90, "pooled_excess_mean_min": mean,
-                      "pooled_incidents": incidents, "pooled_false_incidents": false}))
+                      "pooled_incidents": incidents, "pooled_false_incidents": false,
+                      "pooled_false_by_kind": dict(false_by_kind)}))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -182,6 +183,7 @@ def test_the_seed_sweep_scores_each_seed_as_one_suite_would_and_pools_every_burs
     assert bench_detect.main(["--seeds", "3,4", "--days", "3", "--scale", "0.05"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     caught = incidents = false = 0
+    kinds: Counter[str] = Counter()
     for seed, row in zip((3, 4), out["seeds"], strict=True):  # each seed on its own, as the single-suite bench scores it
         folder = tmp_path / str(seed)
         folder.mkdir()
@@ -197,6 +199,10 @@ def test_the_seed_sweep_scores_each_seed_as_one_suite_would_and_pools_every_burs
         caught += sum(1 for b, d in m["per_burst_delay"].items() if d is not None and oracle.get(b) is not None)
         incidents += m["incidents"]
         false += m["false_incidents"]
+        kinds.update({"quiet": m["quiet_false"], **{k: m[f"incidents_{k}"] for k in ev.OTHER_KINDS}})
     assert out["pooled_bursts"] == caught
     assert (out["pooled_incidents"], out["pooled_false_incidents"]) == (incidents, false)
     assert out["pooled_incidents"] > 0
+    # every false incident is named by the episode it fell in, or quiet traffic
+    assert out["pooled_false_by_kind"] == {k: n for k, n in kinds.items()}
+    assert sum(out["pooled_false_by_kind"].values()) == false
