@@ -600,6 +600,40 @@ def test_a_rise_is_tested_against_the_level_from_before_the_hours_it_has_been_gr
     assert old._recent_surprise(ev) > cfg.p_recent and not old._fires(ev, cfg.p_open)
 
 
+def test_a_busy_brands_recent_level_is_trusted_only_as_far_as_a_level_read_hours_back_can_be():
+    """A busy brand (120 negatives an hour for three days) shows 1.44x its recent level in 80
+    minutes: what a level that crept up 15% since it was read, plus three standard deviations of
+    chance, looks like (a slow drift's pages on suite seeds 21-30). Trusted like its ~700 counts -
+    or the 200 the baseline may be - that is a rise; trusted like ``recent_confidence`` (80: the
+    ~10% a level moves in a day), it is not. 1.9x still is."""
+    def brand(cfg: DetectorConfig) -> BrandDetector:
+        det = BrandDetector("acme", cfg)
+        for minute in range(72 * 60):
+            det.baseline.learn(minute * 60.0, 2, 10, False, False)
+        det.baseline.close_before(72)
+        return det
+
+    def window(det: BrandDetector, ratio: float) -> Evidence:
+        tick = 72 * 60 + 80
+        expected = det._expected(tick - 80, tick, det.baseline.settled_negatives)
+        observed = float(round(ratio * expected))
+        return Evidence(window_minutes=80, observed=observed, expected=det._expected(tick - 80, tick),
+                        previous=expected, mentions=800, raw_negatives=int(observed), authors=int(observed),
+                        reach=0, share=observed / 800, baseline_share=det.baseline.negative_share(), tick=tick)
+
+    cfg = DetectorConfig()
+    assert cfg.recent_confidence == 80 < cfg.max_confidence
+    det = brand(cfg)
+    assert det.baseline.settled_counts(False) > 500
+    assert det._expected(72 * 60, 72 * 60 + 80, det.baseline.settled_negatives) == pytest.approx(160, rel=0.02)
+    assert det._recent_surprise(window(det, 1.44)) > 10 * cfg.p_recent  # not a rise
+    assert det._recent_surprise(window(det, 1.9)) < cfg.p_recent  # a rise
+    trusting = brand(replace(cfg, recent_confidence=200))
+    assert trusting._recent_surprise(window(trusting, 1.44)) < cfg.p_recent  # the old cap: a rise
+    with pytest.raises(ValueError, match="recent_confidence"):
+        DetectorConfig(recent_confidence=0)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_fast_growing_burst_escalates_within_the_incident_it_opened(seed):
     """A burst doubling every 8 minutes pages before it is at its worst: it opens at a lower
