@@ -196,9 +196,10 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
     # ~36) does: compare two detectors on these, at the same number of false incidents.
     median, p90 = evaluate.quantile(excess, 0.5), evaluate.quantile(excess, 0.9)
     mean = round(sum(excess) / len(excess), 2) if excess else None
+    kinds = ", ".join(f"{n} {kind}" for kind, n in false_by_kind.most_common() if n)
     print(f"every burst of every seed together ({len(excess)} caught): excess delay median {_fmt(median)}, "
-          f"p90 {_fmt(p90)}, mean {_fmt(mean)} min; {false} of {incidents} incidents false "
-          f"({', '.join(f'{n} {kind}' for kind, n in false_by_kind.most_common() if n)})")
+          f"p90 {_fmt(p90)}, mean {_fmt(mean)} min; {false} of {incidents} incidents false"
+          + (f" ({kinds})" if kinds else ""))
     print(f"daily digest: {sum(r['digest_drifts_reported'] for r in rows)} of {sum(r['digest_drifts'] for r in rows)} "
           f"drifts reported, {sum(r['digest_off_drift_notices'] for r in rows)} notices off a drift")
     print(json.dumps({"seeds": rows, "pooled_bursts": len(excess), "pooled_excess_median_min": median,

@@ -223,8 +223,6 @@ def test_an_ancient_first_mention_does_not_warm_a_new_brand_up():
         acme:   |=========================================|  8 h, steady
         newco:          ^1990   |==== burst at +1 h ====|    starts at +2 h
     """
-
-
     acme = stream(BrandSpec("acme", 60), hours=8, seed=1)
     newco = [replace(m, ts=m.ts + 2 * 3600)
              for m in stream(BrandSpec("newco", 30, episodes=(Episode("negative", 60, doubling_min=8,
@@ -529,7 +527,6 @@ _COMPLAINTS = ("my parcel never arrived", "worst support chat ever", "billing ch
 def _with_cluster(ms, brand: str, at_min: int, k: int):
     """``ms`` with ``k`` negatives about ``brand`` from ``k`` new authors within one minute, ``at_min``
     minutes after the start: a cluster with nothing before it, as a fluke of quiet traffic is."""
-
     base = next(m for m in ms if m.brand == brand and m.sentiment == "negative")
     t0 = ms[0].ts + at_min * 60
     extra = [replace(base, id=f"cluster-{i}", ts=t0 + i, author_id=f"cluster-author-{i}", text=_COMPLAINTS[i])

@@ -204,5 +204,5 @@ def test_the_seed_sweep_scores_each_seed_as_one_suite_would_and_pools_every_burs
     assert (out["pooled_incidents"], out["pooled_false_incidents"]) == (incidents, false)
     assert out["pooled_incidents"] > 0
     # every false incident is named by the episode it fell in, or quiet traffic
-    assert out["pooled_false_by_kind"] == {k: n for k, n in kinds.items()}
+    assert out["pooled_false_by_kind"] == dict(kinds)
     assert sum(out["pooled_false_by_kind"].values()) == false
