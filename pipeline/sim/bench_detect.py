@@ -154,6 +154,11 @@ SWEEP = [("recall", ">= 0.93", lambda v: v >= 0.93), ("precision", ">= 0.9", lam
          ("excess_median_min", "<= +5", lambda v: v <= 5), ("excess_p90_min", "<= +15", lambda v: v <= 15)]
 
 
+# The oracle's own figures on each seed: what the statistical limit pays in false incidents for its
+# speed on that suite's luck (a suite whose quiet traffic clusters often enough pages even the oracle).
+ORACLE_SWEEP = ("precision", "false_incidents", "quiet_false")
+
+
 def sweep(seeds: list[int], days: int, scale: float) -> int:
     """The suite's quality figures on many seeds, one row each: seed 1 (and 2) is what the detector
     was developed on; every other seed is an unseen suite of the same kinds. Each seed's detection
@@ -173,8 +178,10 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
             counts = evaluate.minute_counts(suite.rows, parse_time(truth["start"]), truth["days"] * 1440)
             oracle = evaluate.oracle_delays(truth, counts)
             m = evaluate.score(evaluate.incidents_from_alerts(evaluate.read_alerts(alerts)), truth, oracle)
+            orc = evaluate.score(evaluate.oracle_incidents(truth, counts), truth, oracle)
             digest = evaluate.score_digest(evaluate.read_alerts(digest_path(alerts)), truth)
             rows.append({"seed": seed, **{k: m[k] for k, _, _ in SWEEP},
+                         **{f"oracle_{k}": orc[k] for k in ORACLE_SWEEP},
                          **{f"digest_{k}": digest[k] for k in ("drifts", "drifts_reported", "off_drift_notices")}})
             excess += [d - oracle[b] for b, d in m["per_burst_delay"].items()
                        if d is not None and oracle.get(b) is not None]
@@ -184,6 +191,7 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
             for kind in evaluate.OTHER_KINDS:
                 false_by_kind[kind] += m[f"incidents_{kind}"]
             print(f"seed {seed:>3}: " + "  ".join(f"{k} {_fmt(m[k], k in RATIOS)}" for k, _, _ in SWEEP)
+                  + f"  oracle: precision {_fmt(orc['precision'], True)}, {orc['false_incidents']} false"
                   + f"  digest {digest['drifts_reported']}/{digest['drifts']} drifts, {digest['off_drift_notices']} off",
                   flush=True)
     print(f"\n{'target':<28}{'met on':>10}   worst")
@@ -200,6 +208,10 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
     print(f"every burst of every seed together ({len(excess)} caught): excess delay median {_fmt(median)}, "
           f"p90 {_fmt(p90)}, mean {_fmt(mean)} min; {false} of {incidents} incidents false"
           + (f" ({kinds})" if kinds else ""))
+    oracle_met = sum(1 for r in rows if r["oracle_precision"] is not None and r["oracle_precision"] >= 0.9)
+    print(f"the oracle (true rates, 1e-6): precision >= 0.9 on {oracle_met} of {len(rows)}, "
+          f"{sum(r['oracle_false_incidents'] for r in rows)} false incidents "
+          f"({sum(r['oracle_quiet_false'] for r in rows)} on quiet traffic)")
     print(f"daily digest: {sum(r['digest_drifts_reported'] for r in rows)} of {sum(r['digest_drifts'] for r in rows)} "
           f"drifts reported, {sum(r['digest_off_drift_notices'] for r in rows)} notices off a drift")
     print(json.dumps({"seeds": rows, "pooled_bursts": len(excess), "pooled_excess_median_min": median,

@@ -193,8 +193,11 @@ def test_the_seed_sweep_scores_each_seed_as_one_suite_would_and_pools_every_burs
         counts = ev.minute_counts(suite.rows, parse_time(truth["start"]), truth["days"] * 1440)
         oracle = ev.oracle_delays(truth, counts)
         m = ev.score(ev.incidents_from_alerts(ev.read_alerts(folder / "alerts.jsonl")), truth, oracle)
+        orc = ev.score(ev.oracle_incidents(truth, counts), truth, oracle)
         digest = ev.score_digest(ev.read_alerts(bench_detect.digest_path(folder / "alerts.jsonl")), truth)
         assert row == {"seed": seed, **{k: m[k] for k, _, _ in bench_detect.SWEEP},
+                       "oracle_precision": orc["precision"], "oracle_false_incidents": orc["false_incidents"],
+                       "oracle_quiet_false": orc["quiet_false"],
                        **{f"digest_{k}": digest[k] for k in ("drifts", "drifts_reported", "off_drift_notices")}}
         caught += sum(1 for b, d in m["per_burst_delay"].items() if d is not None and oracle.get(b) is not None)
         incidents += m["incidents"]
