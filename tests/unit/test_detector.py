@@ -538,9 +538,12 @@ def test_a_short_window_needs_a_bar_as_much_stricter_as_a_day_holds_more_of_them
     """A 5-minute cluster is judged at 1/4 of the 20-minute window's bar (a day holds 4x as many
     5-minute windows, so 4x the chances of a fluke): the smallest cluster that pages at one bar for
     every width does not page, and a larger one still does. (The stream is one whose smallest
-    paging cluster lands between the two bars; on some streams the next count up already clears both.)"""
+    paging cluster lands between the two bars; on some streams the next count up already clears both.
+    Reply chains are left out, ``cluster_excess=0``: they move every short window's tail, and this is
+    about the bars.)"""
     ms = stream(BrandSpec("acme", 60), hours=30, seed=3)
-    flat = DetectorConfig(bar_minutes=0)
+    scaled = DetectorConfig(cluster_excess=0)
+    flat = replace(scaled, bar_minutes=0)
     for k in range(3, len(_COMPLAINTS) + 1):
         alerts, _ = run(_with_cluster(ms, "acme", BURST_AT, k), flat, flush_minutes=30)
         if opened(alerts, "acme"):
@@ -548,13 +551,40 @@ def test_a_short_window_needs_a_bar_as_much_stricter_as_a_day_holds_more_of_them
     else:
         pytest.fail("no cluster paged at one bar for every width")
     ev = opened(alerts, "acme")[0]["evidence"]
-    p_open = DetectorConfig().p_open
+    p_open = scaled.p_open
     assert ev["window_minutes"] == 5 and p_open / 4 < ev["p_value"] < p_open  # between the two 5-minute bars
-    alerts, _ = run(_with_cluster(ms, "acme", BURST_AT, k), DetectorConfig(), flush_minutes=30)
+    alerts, _ = run(_with_cluster(ms, "acme", BURST_AT, k), scaled, flush_minutes=30)
     assert opened(alerts, "acme") == []
     assert k + 2 <= len(_COMPLAINTS)
-    assert any(opened(run(_with_cluster(ms, "acme", BURST_AT, k2), DetectorConfig(), flush_minutes=30)[0], "acme")
+    assert any(opened(run(_with_cluster(ms, "acme", BURST_AT, k2), scaled, flush_minutes=30)[0], "acme")
                for k2 in (k + 1, k + 2))  # a cluster one or two larger still pages
+
+
+def test_a_cluster_on_a_nearly_empty_window_is_judged_as_replies_in_chains_may_make_it():
+    """Replies come in chains, so a window's count varies like ``1 + cluster_excess`` times its
+    mean: nothing on a busy window, most of the tail on a nearly empty one. The smallest sudden
+    cluster that pages a brand of 6 mentions an hour (0.04 negatives expected in 5 minutes) under a
+    Poisson count (``cluster_excess=0``) does not page at the default, and a larger one still does.
+    (On busier brands the smallest paging cluster is often held by the growth or crowd test, so
+    it is the same under both.)"""
+    ms = stream(BrandSpec("acme", 6), hours=30, seed=3)
+    poisson = DetectorConfig(cluster_excess=0)
+    for k in range(3, len(_COMPLAINTS) + 1):
+        if opened(run(_with_cluster(ms, "acme", BURST_AT, k), poisson, flush_minutes=30)[0], "acme"):
+            break
+    else:
+        pytest.fail("no cluster paged under a Poisson count")
+    assert DetectorConfig().cluster_excess > 0
+    assert opened(run(_with_cluster(ms, "acme", BURST_AT, k), DetectorConfig(), flush_minutes=30)[0], "acme") == []
+    assert any(opened(run(_with_cluster(ms, "acme", BURST_AT, k2), DetectorConfig(), flush_minutes=30)[0], "acme")
+               for k2 in range(k + 1, len(_COMPLAINTS) + 1))
+    # the relative variance it adds is cluster_excess / expected: the rest of the width is unchanged
+    det = BrandDetector("acme", DetectorConfig())
+    for expected in (0.1, 100.0):
+        size = det._confidence(1, 0.0, expected)
+        assert 1 / size - 1 / det._confidence(1, 0.0) == pytest.approx(0.02 / expected)
+    with pytest.raises(ValueError, match="cluster_excess"):
+        DetectorConfig(cluster_excess=-0.1)
 
 
 def test_each_widths_bar_scales_with_the_width_unless_the_brand_sets_its_own():
