@@ -21,7 +21,7 @@ from pipeline.errors import BuzzwatchError, ConfigError, InvalidLine, InvalidRec
 from pipeline.records import encode, format_time, parse_time
 
 EXIT_BAD_INPUT = 2
-DEFAULT_SENSITIVITY = 1.5e-6  # DetectorConfig.p_open (not imported here: the CLI starts without the core)
+DEFAULT_SENSITIVITY = 1e-6  # DetectorConfig.p_open (not imported here: the CLI starts without the core)
 
 
 class BadInput(BuzzwatchError):

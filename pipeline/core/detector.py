@@ -4,8 +4,8 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
 5, 10, 20, 40 and 80 minutes. A window *fires* when all of these hold:
 
 - **surprise**: the collapsed negatives in the window are improbable under the brand's seasonal
-  baseline (``p < p_open`` x the window's minutes / ``bar_minutes`` - 3.75e-7 for 5 minutes, 1.5e-6
-  for 20, 6e-6 for 80: a day holds 16 times as many distinct 5-minute windows as 80-minute ones,
+  baseline (``p < p_open`` x the window's minutes / ``bar_minutes`` - 2.5e-7 for 5 minutes, 1e-6
+  for 20, 4e-6 for 80: a day holds 16 times as many distinct 5-minute windows as 80-minute ones,
   so as many chances of a fluke; an exact negative-binomial tail - a Poisson count whose rate is only
   as certain as the counts it was learned from, and whose mentions come in small chains, replies,
   ``cluster_excess`` - so 6 negatives on a brand that expects 0.2 can fire, 130 on a brand that
@@ -63,7 +63,7 @@ class DetectorConfig:
 
     signal: str = "negative"
     windows_min: tuple[int, ...] = (5, 10, 20, 40, 80)
-    p_open: float = 1.5e-6  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off) ...
+    p_open: float = 1e-6  # sensitivity: smaller is quieter (see README, "Detection", for the trade-off) ...
     bar_minutes: float = 20.0  # ... the bar of a window this wide, scaled with the width (0: p_open for all; see window_bar)
     p_share: float = 1e-3
     growth: float = 2.0  # the window holds this x the previous one (and its expectation) on small counts ...
@@ -462,10 +462,10 @@ class BrandDetector:
         window, most of the tail on a nearly empty one. Under a Poisson count, 5 negatives in 5
         minutes where 0.1 are expected are a 1e-7 fluke, and the short windows of small brands made
         most of the false pages on quiet traffic; under chains of 2 and 3 (the suite's 5% and 1%)
-        they are nearer 1e-5. At 0.02, with ``p_open`` raised from 7e-7 to 1.5e-6 to spend what it
-        saved on speed: 5 fewer false incidents over suite seeds 1-10 and 21-30 (64 -> 59), and
-        0.2-0.5 minute less mean delay, the quiet pages of small brands' short windows traded for
-        earlier pages on the wider ones (docs/measurements.md, "Session 23")."""
+        they are nearer 1e-5. At 0.02, with ``p_open`` raised from 7e-7 to 1e-6 to spend part of
+        what it saved on speed: 14 fewer false incidents over suite seeds 1-10 and 21-30 (64 -> 50)
+        for 0.2-0.3 minute more mean delay, a third of what ``p_open`` alone charges for as many
+        (docs/measurements.md, "Session 23")."""
         b = self.baseline
         volume = self.cfg.signal == "volume"
         counts = (b.c_all if volume else b.c_neg) + b.cfg.prior_count
