@@ -385,7 +385,8 @@ class BrandDetector:
                     expected = self._expected(tick - w, tick)
                 if obs > expected:
                     if confidence is None or cfg.disp_window_exp or cfg.cluster_excess:
-                        confidence = self._confidence(w, last_hour * 3600, expected)  # the same for every width unless it scales
+                        # per width when it scales with it or with the expectation (reply chains), else once
+                        confidence = self._confidence(w, last_hour * 3600, expected)
                     if negbin_logpmf(obs, expected, confidence) < limit + log_bar[k]:
                         return False
         return True

@@ -209,7 +209,7 @@ def sweep(seeds: list[int], days: int, scale: float) -> int:
           f"p90 {_fmt(p90)}, mean {_fmt(mean)} min; {false} of {incidents} incidents false"
           + (f" ({kinds})" if kinds else ""))
     oracle_met = sum(1 for r in rows if r["oracle_precision"] is not None and r["oracle_precision"] >= 0.9)
-    print(f"the oracle (true rates, 1e-6): precision >= 0.9 on {oracle_met} of {len(rows)}, "
+    print(f"the oracle (true rates, {evaluate.ORACLE_P:g}): precision >= 0.9 on {oracle_met} of {len(rows)}, "
           f"{sum(r['oracle_false_incidents'] for r in rows)} false incidents "
           f"({sum(r['oracle_quiet_false'] for r in rows)} on quiet traffic)")
     print(f"daily digest: {sum(r['digest_drifts_reported'] for r in rows)} of {sum(r['digest_drifts'] for r in rows)} "

@@ -579,10 +579,11 @@ def test_a_cluster_on_a_nearly_empty_window_is_judged_as_replies_in_chains_may_m
     assert any(opened(run(_with_cluster(ms, "acme", BURST_AT, k2), DetectorConfig(), flush_minutes=30)[0], "acme")
                for k2 in range(k + 1, len(_COMPLAINTS) + 1))
     # the relative variance it adds is cluster_excess / expected: the rest of the width is unchanged
-    det = BrandDetector("acme", DetectorConfig())
+    cfg = DetectorConfig()
+    det = BrandDetector("acme", cfg)
     for expected in (0.1, 100.0):
         size = det._confidence(1, 0.0, expected)
-        assert 1 / size - 1 / det._confidence(1, 0.0) == pytest.approx(0.02 / expected)
+        assert 1 / size - 1 / det._confidence(1, 0.0) == pytest.approx(cfg.cluster_excess / expected)
     with pytest.raises(ValueError, match="cluster_excess"):
         DetectorConfig(cluster_excess=-0.1)
 
