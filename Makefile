@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup compile run test test-unit test-integration test-soak test-deploy dashboard example latency lint bench bench-scale bench-detect bench-nab bench-detect-seeds bench-detect-why bench-score train clean
+.PHONY: help setup compile run test test-unit test-integration test-soak test-deploy dashboard example latency lint bench bench-scale bench-detect bench-nab bench-airline bench-detect-seeds bench-detect-why bench-score train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,9 @@ bench-detect: setup $(CORE_DEP) ## detection quality: scenario suite vs Promethe
 
 bench-nab: setup $(CORE_DEP) ## NAB realTweets alone (seconds); NAB=<a numenta/NAB checkout> adds the five held-back series and the published detectors on them
 	$(CORE_ENV) $(BIN)/python -m pipeline.sim.nab --datasets $(or $(NAB),$(DATASETS))
+
+bench-airline: setup $(CORE_DEP) ## the detector on six airlines' real mentions (Feb 2015): alone, then with bursts injected (~30 s; last line: JSON; SCORER=1: the shipped scorer, not the human labels)
+	$(CORE_ENV) $(BIN)/python -m pipeline.sim.airline --datasets $(DATASETS) $(if $(SCORER),--scorer) $(if $(ROUNDS),--rounds $(ROUNDS))
 
 SEEDS ?= 1-10
 

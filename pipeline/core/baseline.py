@@ -2,7 +2,9 @@
 
 Learned online, an hour at a time, from final buckets only. Counts are kept as discounted
 sums (count, exposure) rather than means and variances, so a brand with 2 mentions an hour
-gets an honest, wide estimate and the detector can use exact Poisson tails on it. Seasonality
+gets an honest, wide estimate and the detector can use exact Poisson tails on it; exposure is
+minutes times the hour's seasonal factor, so an hour weighs what its counts say (a night with
+three mentions does not speak for the day). Seasonality
 is multiplicative (hour-of-day x day-of-week), estimated from total volume (more counts than
 negatives) and shrunk towards 1 by as much as its noise calls for (empirical Bayes: a brand
 whose nights are clearly quiet keeps quiet nights; one seen too little to tell stays flat); what
@@ -50,7 +52,7 @@ class BaselineConfig:
 
 
 class SeasonalBaseline:
-    """Discounted, deseasonalised counts of one brand; ``expected(ts)`` per minute."""
+    """Discounted counts of one brand over their seasonal exposure; ``expected(ts)`` per minute."""
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
                  "hour", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "_hod_var", "_dow_var", "hours_seen", "held_neg", "held_all",
@@ -287,22 +289,29 @@ class SeasonalBaseline:
             h, d = local % 24, (local // 24 + 3) % 7
             gh = math.exp(-1.0 / cfg.season_days)
             gd = math.exp(-1.0 / (cfg.weekday_weeks * 24))
-            # Each profile learns from counts with the *other* profile divided out: a weekday seen
-            # only from midnight to 7 am is not a quiet weekday, it is a day seen at night.
-            self.hod_c[h] = gh * self.hod_c[h] + self.acc_all / self._dow[d]
-            self.hod_e[h] = gh * self.hod_e[h] + seen_all / 60.0
-            self.dow_c[d] = gd * self.dow_c[d] + self.acc_all / self._hod[h]
-            self.dow_e[d] = gd * self.dow_e[d] + seen_all / 60.0
+            # Each profile learns from the hour's counts over its exposure weighted by the *other*
+            # profile: a weekday seen only from midnight to 7 am is not a quiet weekday, it is a
+            # day seen at night (see below for why the counts are not divided instead).
+            self.hod_c[h] = gh * self.hod_c[h] + self.acc_all
+            self.hod_e[h] = gh * self.hod_e[h] + seen_all / 60.0 * self._dow[d]
+            self.dow_c[d] = gd * self.dow_c[d] + self.acc_all
+            self.dow_e[d] = gd * self.dow_e[d] + seen_all / 60.0 * self._hod[h]
             self._refresh_season()
-        self.c_all = g * self.c_all + self.acc_all / season
-        self.t_all = g * self.t_all + seen_all
-        self.c_neg = g * self.c_neg + self.acc_neg / season
-        self.t_neg = g * self.t_neg + seen_neg
+        # Levels are counts over *seasonal exposure* (minutes x the hour's factor): a Poisson rate's
+        # estimate with the season as its offset, in which an hour weighs what its counts say. Counts
+        # divided by the factor instead weigh every hour alike, and a quiet hour's few counts were
+        # multiplied by 10-20: on real airline mentions (nights at 0.05-0.1 of the mean) a weekday
+        # factor reached 4.6 after a week and the expected negatives were 4x the truth by day, so
+        # 44% of injected bursts went unseen (`make bench-airline`; docs/measurements.md, "Session 24").
+        self.c_all = g * self.c_all + self.acc_all
+        self.t_all = g * self.t_all + seen_all * season
+        self.c_neg = g * self.c_neg + self.acc_neg
+        self.t_neg = g * self.t_neg + seen_neg * season
         gr = math.exp(-1.0 / cfg.recent_hours)
-        self.r_all = gr * self.r_all + recent_all / season
-        self.rt_all = gr * self.rt_all + 60.0
-        self.r_neg = gr * self.r_neg + recent_neg / season
-        self.rt_neg = gr * self.rt_neg + 60.0
+        self.r_all = gr * self.r_all + recent_all
+        self.rt_all = gr * self.rt_all + 60.0 * season
+        self.r_neg = gr * self.r_neg + recent_neg
+        self.rt_neg = gr * self.rt_neg + 60.0 * season
         self.acc_neg = self.acc_all = 0.0
         self.skip_neg = self.skip_all = 0.0
         self.hours_seen += 1

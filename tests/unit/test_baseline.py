@@ -116,6 +116,25 @@ def test_a_small_brand_with_quiet_nights_keeps_them_and_a_flat_one_stays_flat():
     assert cycle.season_variance(3 * 3600) > cycle.season_variance(15 * 3600) > 0
 
 
+def test_a_brand_whose_nights_are_nearly_empty_learns_its_days_level():
+    """A week of a brand like the airlines of ``make bench-airline``: ~30 mentions an hour from 13:00
+    to 04:00 UTC, one an hour the rest of the night, half of them negative. Its expected negatives
+    by day and by night come out near the truth and its weekdays stay flat. Learned by dividing each
+    hour's counts by its seasonal factor instead of weighting its exposure by it, a night's few
+    mentions were multiplied by 10-20: one weekday's factor reached 3-5 and the day's expected
+    negatives several times the truth, so real bursts went unseen."""
+    def airline(h: int) -> float:
+        return 30.0 if h >= 13 or h < 4 else 1.0
+
+    b = SeasonalBaseline(BaselineConfig())
+    daily_counts(b, 7, airline, seed=4, negative_share=0.5)
+    day, night = 7 * 86400 + 18 * 3600, 7 * 86400 + 8 * 3600  # the next day, 18:00 and 08:00 UTC
+    assert 0.75 < b.expected_negatives(day) * 60 / 15.0 < 1.33, b.expected_negatives(day) * 60
+    assert 0.4 < b.expected_negatives(night) * 60 / 0.5 < 2.5, b.expected_negatives(night) * 60
+    weekdays = [b.season(d * 86400 + 18 * 3600) / b.season(18 * 3600) for d in range(7)]
+    assert all(0.75 < w < 1.33 for w in weekdays), weekdays
+
+
 # -- the recent level -------------------------------------------------------------------------
 def hour_of(b: SeasonalBaseline, hour: int, negatives: int, mentions: int, skip: bool = False) -> None:
     """One hour's counts, spread over its 60 minutes, then the hour learned."""

@@ -164,9 +164,13 @@ def test_late_mentions_within_grace_count_and_older_ones_are_dropped():
 
 def test_a_level_that_rises_and_stays_becomes_the_new_normal():
     """Negatives of a brand jump from 10% to 30% of its mentions and stay there for two days: it
-    pages at the jump, about once (a fluctuation may page again while the baseline catches up the
-    same day), and never on the next day - the baseline learns what did not page. Eight streams:
-    how often one jump pages twice is a rate (about 1 in 5 streams), and one stream only samples it."""
+    pages at the jump, may page again while the baseline catches up the same day, and never on the
+    next day - the baseline learns what did not page. Eight streams: how often one jump pages again
+    is a rate, and one stream only samples it. Over 24 streams (seeds 5-28) it pages 1.6 times a
+    jump, at most 3; it was 1.2 while the baseline divided each hour's counts by its seasonal factor,
+    which weighed the night after a midnight jump like a day and so learned the new level sooner -
+    and, on real traffic with nearly empty nights, inflated the level several times over
+    (docs/measurements.md, "Session 24")."""
     from pipeline.sim.generate import StreamSpec, generate
     from tests.conftest import score_rows
 
@@ -182,7 +186,7 @@ def test_a_level_that_rises_and_stays_becomes_the_new_normal():
         assert all(t < jump + 86400 for t in times), (seed, [a["at"] for a in opened(alerts, "acme")])
         assert monitor.brands["acme"].baseline.negative_share() > 0.18  # it is learning the new share (~0.1 -> ~0.28)
         pages.append(len(times))
-    assert sum(pages) <= 10 and max(pages) <= 2, pages
+    assert sum(pages) <= 16 and max(pages) <= 3, pages  # at most twice a jump on average
 
 
 def test_out_of_order_arrival_within_the_grace_finds_the_same_incident():
