@@ -135,6 +135,23 @@ def test_a_brand_whose_nights_are_nearly_empty_learns_its_days_level():
     assert all(0.75 < w < 1.33 for w in weekdays), weekdays
 
 
+def test_two_mentions_in_an_hour_that_is_always_empty_do_not_move_the_level():
+    """A brand of 600 mentions an hour whose 3 am is always empty, for two weeks (its 3 am factor is
+    ~1e-6), then two mentions at 3 am: its daytime expectation barely moves. Divided by that factor,
+    as the baseline once learned, they became two million mentions: the next afternoon's expectation
+    went from 9.6 to 4,249 a minute, and a factor that reached exactly 0 made the learning divide by
+    zero (suite seed 6 with nights at 3-20% of the mean)."""
+    b = SeasonalBaseline(BaselineConfig())
+    daily_counts(b, 14, lambda h: 0.0 if h == 3 else 600.0, seed=2)
+    afternoon = 14 * 86400 + 15 * 3600
+    before = b.expected_mentions(afternoon)
+    for minute in range(3 * 60):  # 0-3 am of day 15, as usual
+        b.learn(14 * 86400 + minute * 60.0, 0, 10, False, False)
+    b.learn(14 * 86400 + 3 * 3600 + 60.0, 0, 2, False, False)
+    b.close_before(14 * 24 + 4)
+    assert abs(b.expected_mentions(afternoon) / before - 1) < 0.05, (before, b.expected_mentions(afternoon))
+
+
 # -- the recent level -------------------------------------------------------------------------
 def hour_of(b: SeasonalBaseline, hour: int, negatives: int, mentions: int, skip: bool = False) -> None:
     """One hour's counts, spread over its 60 minutes, then the hour learned."""
