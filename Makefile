@@ -74,7 +74,7 @@ bench-scale: setup $(CORE_DEP) ## two workers on 8 partitions (ratio, rebalance 
 
 DATASETS ?= ../shared/datasets
 
-bench-detect: setup $(CORE_DEP) ## detection quality: scenario suite vs Prometheus rule vs oracle, speed, NAB (last line: JSON; NAB=<numenta/NAB checkout>: all ten series)
+bench-detect: setup $(CORE_DEP) ## detection quality: scenario suite vs Prometheus rule vs oracle, speed, NAB, real airline traffic (last line: JSON; NAB=<numenta/NAB checkout>: all ten series)
 	$(CORE_ENV) $(BIN)/python -m pipeline.sim.bench_detect --datasets $(DATASETS) $(if $(NAB),--nab $(NAB)) $(if $(SEED),--seed $(SEED)) $(if $(SCALE),--scale $(SCALE))
 
 bench-nab: setup $(CORE_DEP) ## NAB realTweets alone (seconds); NAB=<a numenta/NAB checkout> adds the five held-back series and the published detectors on them

@@ -54,6 +54,7 @@ TIMEZONE: Final = "America/New_York"  # where the airlines' audience lives (thei
 #: (negativity, sentiment) of a human label: the detector counts the label, the oracle negativity >= 0.5.
 LABEL_SCORES: Final = {"negative": (0.9, "negative"), "neutral": (0.3, "neutral"), "positive": (0.1, "positive")}
 DOUBLINGS: Final = (5, 15, 45)
+ROUNDS: Final = 30  # rounds of injected bursts by default: 180 bursts, 60 per doubling time
 HISTORY_MIN: Final = 36 * 60  # an onset comes this long after the airline's first mention (warm-up: a day)
 MISSES_SHOWN: Final = 12
 MATCH_SLACK_MIN: Final = 30  # as in the suite: an incident this long after a burst's end still belongs to it
@@ -334,7 +335,7 @@ def report(res: dict[str, Any], use_scorer: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="../shared/datasets", help="folder holding airline/ (default ../shared/datasets)")
-    ap.add_argument("--rounds", type=int, default=30, help="rounds of injected bursts, one per airline each (default 30)")
+    ap.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds of injected bursts, one per airline each (default {ROUNDS})")
     ap.add_argument("--seed", type=int, default=1, help="seed of the injected bursts (default 1)")
     ap.add_argument("--scorer", action="store_true", help="score the mentions with the shipped scorer, not their labels")
     args = ap.parse_args(argv)

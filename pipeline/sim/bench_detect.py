@@ -1,10 +1,12 @@
-"""``make bench-detect``: detection quality and speed - the scenario suite, then NAB realTweets.
+"""``make bench-detect``: detection quality and speed - the scenario suite, NAB realTweets, then real airline traffic.
 
 Generates the labelled suite (``pipeline.sim.scenarios``) into a temporary folder as ScoredMention
 JSONL plus a truth JSON, times ``buzzwatch detect`` on it, run as a user runs it (JSON decoding
 included, median of three), scores its incidents next to the Prometheus rule and the oracle
-(``pipeline.sim.evaluate``), then scores NAB (``pipeline.sim.nab``). Prints a table with the
-targets next to the figures; the last line is one JSON object of every figure.
+(``pipeline.sim.evaluate``), then scores NAB (``pipeline.sim.nab``), then runs the detector on six
+airlines' real mentions, alone and with bursts injected (``pipeline.sim.airline``; skipped without
+the data set). Prints a table with the targets next to the figures; the last line is one JSON
+object of every figure.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import orjson
 
 from pipeline.core import compiled
 from pipeline.records import parse_time
-from pipeline.sim import evaluate, nab
+from pipeline.sim import airline, evaluate, nab
 from pipeline.sim.scenarios import make_suite
 
 # (metric, label, target text, passes(value))
@@ -295,6 +297,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  on the five held-back series (the configuration was chosen on all ten): {held}"
               + "".join(f"; {k} {others[k]['held_back']}" for k in ("ARTime", "contextOSE", "numenta") if k in others))
 
+    real = None
+    if (Path(args.datasets) / "airline" / "tweets_dev.csv").is_file():  # real traffic (``make bench-airline``)
+        print("\nreal traffic: six airlines' mentions, alone and with negative bursts injected")
+        with tempfile.TemporaryDirectory() as tmp:
+            real = airline.report(airline.run(Path(args.datasets), airline.ROUNDS, 1, False, Path(tmp)), False)
+    else:
+        print(f"\nreal traffic: skipped ({args.datasets}/airline/tweets_dev.csv not found)")
+
     def public(m: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in m.items() if k not in ("per_burst_delay", "quiet_incidents")}
 
@@ -305,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                "orjson_decode_per_s": decode_per_s, "detect_share_of_decode": round(share, 4), "core_compiled": compiled(), "nab_standard_score": score}
     if held is not None:
         figures["nab_held_back_score"] = held
+    if real is not None:
+        figures["airline"] = real
     print(json.dumps(figures))
     return 0
 
