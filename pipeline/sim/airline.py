@@ -197,6 +197,8 @@ def _arrival(row: dict[str, Any]) -> float:
 
 
 def run(root: Path, rounds: int, seed: int, use_scorer: bool, folder: Path) -> dict[str, Any]:
+    """Both questions of the module docstring on ``root``'s airline data set (``folder``: scratch
+    space for the brands file): the real stream's pages, then ``rounds`` rounds of injected bursts."""
     mentions, labels = read_dataset(root / "airline" / "tweets_dev.csv")
     scorer = None
     if use_scorer:
