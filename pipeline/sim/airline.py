@@ -192,10 +192,6 @@ def detect(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return alerts
 
 
-def _arrival(row: dict[str, Any]) -> float:
-    return row["_arrives"] if "_arrives" in row else parse_time(row["created_at"])
-
-
 def run(root: Path, rounds: int, seed: int, use_scorer: bool, folder: Path) -> dict[str, Any]:
     """Both questions of the module docstring on ``root``'s airline data set (``folder``: scratch
     space for the brands file): the real stream's pages, then ``rounds`` rounds of injected bursts."""
@@ -230,15 +226,18 @@ def run(root: Path, rounds: int, seed: int, use_scorer: bool, folder: Path) -> d
     # 2. Bursts injected, a round at a time.
     results, stray = [], 0
     base_min = int(start // 60)
+    arrivals = [(parse_time(r["created_at"]), r) for r in rows]  # the real mentions arrive at their event time
     for k, bursts in enumerate(draw_bursts(prof, rounds, seed)):
         rng = random.Random(f"{seed}-{k}")
         extra = [r for ep in bursts for r in burst_rows(ep, handles[ep["brand"]], rng)]
         if scorer is not None:  # the injected texts are scored like the real ones
             for r, (negativity, sentiment, _) in zip(extra, scorer.score_batch([r["text"] for r in extra]), strict=True):
                 r["negativity"], r["sentiment"] = negativity, sentiment
-        stream = sorted(rows + extra, key=_arrival)
+        stream = [row for _, row in sorted(arrivals + [(r["_arrives"], r) for r in extra], key=lambda a: a[0])]
         opened = evaluate.incidents_from_alerts(detect(stream))
-        counts_k = evaluate.minute_counts(stream, start, minutes)
+        counts_k = {b: list(c) for b, c in counts.items()}  # the real stream's, plus the injected
+        for b, c in evaluate.minute_counts(extra, start, minutes).items():
+            counts_k[b] = [x + y for x, y in zip(counts_k[b], c, strict=True)]
         matched = set()
         for ep in bursts:
             onset_ts, until = ep["onset_min"] * 60.0, (ep["end_min"] + MATCH_SLACK_MIN) * 60.0

@@ -102,7 +102,7 @@ def test_an_airline_is_watched_from_its_collections_start(tmp_path: Path) -> Non
 def test_the_quiet_stream_does_not_page_and_injected_bursts_are_found(tmp_path: Path) -> None:
     res = airline.run(_dataset(tmp_path), rounds=3, seed=1, use_scorer=False, folder=tmp_path)
     assert res["unwatched"] > 0  # American's mentions before day 3
-    assert evaluate_pages(res) == 0
+    assert not [a for a in res["quiet_alerts"] if a["status"] == "open"]
     bursts = res["bursts"]
     assert {b["brand"] for b in bursts} == {"jetblue", "american"}
     assert {b["doubling"] for b in bursts} == {5, 15, 45}
@@ -110,7 +110,3 @@ def test_the_quiet_stream_does_not_page_and_injected_bursts_are_found(tmp_path: 
     assert len(found) >= len(bursts) - 1
     assert all(0 <= b["delay"] <= 240 for b in found)
     assert all(b["oracle"] is not None for b in bursts)  # the plug-in oracle confirms each one
-
-
-def evaluate_pages(res: dict) -> int:
-    return sum(1 for a in res["quiet_alerts"] if a["status"] == "open")
