@@ -38,6 +38,7 @@ class BaselineConfig:
     share_prior: float = 60.0  # pseudo-mentions pulling the recent negative share to the long-run one
     recent_clip: float = 3.0  # an hour teaches the recent level at most expected + clip x sqrt(expected) + 1
     recent_lag_hours: int = 4  # the detector reads the recent level as it stood before the last this many hours
+    settled_floor_z: float = 1.0  # the expectation is never below the settled level less this many standard errors (inf: off)
     season_days: float = 14.0  # hour-of-day profile memory, in days
     weekday_weeks: float = 4.0  # day-of-week profile memory, in weeks
     prior_count: float = 1.0  # pseudo-negatives ...
@@ -49,6 +50,10 @@ class BaselineConfig:
     disp_prior_hours: float = 24.0  # ... worth this many hours of evidence
     disp_clip: float = 6.0  # a bucket's squared deviation is capped at clip^2 x its variance
     disp_anomalous: bool = True  # incident buckets teach the dispersion too (clipped): spiky brands stay spiky
+
+    def __post_init__(self) -> None:
+        if not self.settled_floor_z >= 0:
+            raise ValueError(f"settled_floor_z must be >= 0 (inf: off), got {self.settled_floor_z}")
 
 
 class SeasonalBaseline:
@@ -153,6 +158,25 @@ class SeasonalBaseline:
         it is; a drift over days is as unsurprising, its level then barely lower than now."""
         past = self._settled()
         return self._recent_rate(past[0], past[1], self.c_neg, self.t_neg, ts)
+
+    def floored_negatives(self, ts: float) -> float:
+        """``expected_negatives``, or the settled level where that is higher by more than
+        ``settled_floor_z`` of its standard errors: what the detector's surprise test expects.
+
+        Why: the seasonal level remembers three days, so a brand whose negatives crept up over the
+        last day or two (a drift, a new normal) stays above it for days. Judged against it, such a
+        brand's ordinary chance ups and downs are improbable; only the recent test (``p_recent``,
+        a bar a hundred times looser than the surprise test's) held them back, and on suite seeds
+        1-30 half the drifts paged once at it. Against the settled level, read from before a slow
+        burst's first hours, a rise is as surprising as it is. Less one standard error: a settled
+        level only noise above the seasonal one would raise the bar on a burst for nothing
+        (docs/measurements.md, "Session 25")."""
+        past = self._settled()
+        return _floored(self.expected_negatives(ts), self.settled_negatives(ts), past[0], self.cfg)
+
+    def floored_mentions(self, ts: float) -> float:
+        past = self._settled()
+        return _floored(self.expected_mentions(ts), self.settled_mentions(ts), past[2], self.cfg)
 
     def settled_mentions(self, ts: float) -> float:
         past = self._settled()
@@ -407,6 +431,12 @@ class LocalClock:
             local = hour + (round(offset.total_seconds() / HOUR_S) if offset is not None else 0)
             self._last = (hour, local)
         return local
+
+
+def _floored(expected: float, settled: float, counts: float, cfg: BaselineConfig) -> float:
+    """``expected``, or ``settled`` less ``settled_floor_z`` standard errors (its ``counts``) if higher."""
+    floor = settled * (1.0 - cfg.settled_floor_z / math.sqrt(counts + cfg.prior_count))
+    return floor if floor > expected else expected
 
 
 def _shrunk_factors(counts: list[float], hours: list[float], daily: bool = False) -> tuple[list[float], list[float]]:

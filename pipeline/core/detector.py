@@ -4,7 +4,8 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
 5, 10, 20, 40 and 80 minutes. A window *fires* when all of these hold:
 
 - **surprise**: the collapsed negatives in the window are improbable under the brand's seasonal
-  baseline (``p < p_open`` x the window's minutes / ``bar_minutes`` - 2.5e-7 for 5 minutes, 1e-6
+  baseline - or under its recent level, as it stood ``recent_lag_hours`` ago, where that is
+  clearly higher: a drift's new normal (``SeasonalBaseline.floored_negatives``) - (``p < p_open`` x the window's minutes / ``bar_minutes`` - 2.5e-7 for 5 minutes, 1e-6
   for 20, 4e-6 for 80: a day holds 16 times as many distinct 5-minute windows as 80-minute ones,
   so as many chances of a fluke; an exact negative-binomial tail - a Poisson count whose rate is only
   as certain as the counts it was learned from, and whose mentions come in small chains, replies,
@@ -510,9 +511,10 @@ class BrandDetector:
         return self._rates
 
     def _rate_of(self) -> Any:
-        """The baseline's expected signal per minute at a time."""
+        """The baseline's expected signal per minute at a time (never below its settled recent
+        level less a standard error: ``SeasonalBaseline.floored_negatives``)."""
         b = self.baseline
-        return b.expected_mentions if self.cfg.signal == "volume" else b.expected_negatives
+        return b.floored_mentions if self.cfg.signal == "volume" else b.floored_negatives
 
     def _fires(self, ev: Evidence, p_open: float) -> bool:
         """The four tests of the module docstring, cheapest first."""

@@ -258,6 +258,34 @@ def test_the_settled_level_is_the_recent_level_as_it_stood_before_the_last_hours
     assert b.settled_negatives((start + lag + 3) * 3600) >= learned  # lag hours later, it has caught up
 
 
+def test_the_expectation_follows_a_level_that_crept_up_not_one_only_noise_above():
+    """What the detector's surprise test expects (``floored_negatives``) is the seasonal expectation,
+    unless the settled recent level is above it by more than a standard error of its counts: after
+    a day at three times its level (a drift that did not page) the seasonal level, with three days'
+    memory, has not caught up and the expectation follows the settled level; a few hours a little
+    busier than usual are noise, and change nothing."""
+    b = steady()
+    now = 3 * 24 * 3600
+    assert b.floored_negatives(now) == b.expected_negatives(now)  # a steady brand: the seasonal expectation
+    for k in range(6):
+        hour_of(b, 3 * 24 + k, 11, 101)
+    assert b.settled_negatives(now) > b.expected_negatives(now)
+    assert b.floored_negatives(now) == b.expected_negatives(now)  # within a standard error: noise
+    for k in range(6, 30):
+        hour_of(b, 3 * 24 + k, 30, 120)
+    now = (3 * 24 + 30) * 3600
+    seasonal, settled = b.expected_negatives(now), b.settled_negatives(now)
+    assert seasonal < 0.65 * 30 / 60 and settled > 1.5 * seasonal  # per minute: the seasonal level lags behind
+    counts = b.settled_counts(False)
+    assert b.floored_negatives(now) == pytest.approx(settled * (1 - 1 / (counts + 1) ** 0.5))
+    restored = SeasonalBaseline.from_state(b.cfg, orjson.loads(orjson.dumps(b.to_state())))
+    assert restored.floored_negatives(now) == pytest.approx(b.floored_negatives(now), rel=1e-5)
+    off = SeasonalBaseline.from_state(BaselineConfig(settled_floor_z=float("inf")), b.to_state())
+    assert off.floored_negatives(now) == pytest.approx(seasonal, rel=1e-5)  # the floor off: the seasonal level
+    with pytest.raises(ValueError, match="settled_floor_z"):
+        BaselineConfig(settled_floor_z=float("nan"))
+
+
 # -- local time -------------------------------------------------------------------------------
 def local_week(b: SeasonalBaseline, zone: str, first_utc_hour: int, weeks: int, per_hour) -> None:
     """``weeks`` of exact hourly counts at ``per_hour(local datetime)``, a tenth negative."""
