@@ -252,7 +252,7 @@ class SeasonalBaseline:
         A skipped bucket (an incident's) adds neither its counts nor its minutes: the baseline learns
         from the rest of the hour, unbiased.
         """
-        hour = int(ts // HOUR_S)
+        hour = int(ts) // HOUR_S if ts >= 0.0 else int(ts // HOUR_S)  # int ops: a float // is an fmod
         if self.hour is not None and self.hour < hour:  # not the usual case: close_before, guarded
             self.close_before(hour)
         if self.hour is None:

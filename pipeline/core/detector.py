@@ -164,7 +164,7 @@ class BrandDetector:
         return ts >= (int(watermark // bucket_s) - grace) * bucket_s  # as learned_upto after an advance
 
     def add(self, ts: float, negative: bool, author: str | None, text: str, followers: int,
-            sample: dict[str, Any] | None, weight: int = 1, uid: int | None = None) -> str:
+            sample: dict[str, Any] | None, weight: int = 1, uid: str | None = None) -> str:
         """'counted', 'late' (its bucket is final) or 'duplicate' (its id was counted)."""
         cfg = self.cfg
         bucket_s = cfg.window.bucket_s
@@ -173,7 +173,7 @@ class BrandDetector:
             return "late"
         if cfg.signal == "volume":
             negative = True  # every mention is the signal
-        idx = int(ts // bucket_s)
+        idx = int(ts) // bucket_s if ts >= 0.0 else int(ts // bucket_s)  # int ops: a float // is an fmod
         if negative:  # new signal: the first tick that sees it must be evaluated
             last = self.last_tick
             self.due.add(idx + 1 if last is None or idx > last else last + 1)

@@ -90,7 +90,7 @@ class DailyTotals:
 
     def _local_day(self, ts: float) -> int:
         """Days since the epoch, local: a day ends at the brand's midnight."""
-        hour = int(ts // 3600)
+        hour = int(ts) // 3600 if ts >= 0.0 else int(ts // 3600)  # int ops: a float // is an fmod
         self._offset = (self._clock.hour(hour) - hour) * 3600
         return int((ts + self._offset) // DAY_S)
 

@@ -14,9 +14,9 @@ since the last ``take_dirty()``, so the streaming shell writes each brand's stat
 flush rather than once per mention.
 
 >>> m = Monitor(DetectorConfig())
->>> m.add_scored("acme", 0.0, True, "u1", "late again", 10, uid=1)
+>>> m.add_scored("acme", 0.0, True, "u1", "late again", 10, uid="1")
 'counted'
->>> m.add_scored("acme", 1.0, True, "u1", "late again", 10, uid=1)
+>>> m.add_scored("acme", 1.0, True, "u1", "late again", 10, uid="1")
 'duplicate'
 >>> m.advance(600.0)
 []
@@ -33,7 +33,6 @@ import orjson
 
 from pipeline.core.detector import BrandDetector, DetectorConfig, smallest
 from pipeline.core.shape import scored_fields
-from pipeline.core.windows import id_hash
 from pipeline.errors import InvalidLine, InvalidRecord
 from pipeline.records import ScoredMention, load_json, scored_time
 
@@ -82,7 +81,7 @@ class Monitor:
 
     def add_scored(self, brand: str, ts: float, negative: bool, author: str | None, text: str,
                    followers: int, sample: dict[str, Any] | None = None, weight: int = 1,
-                   uid: int | None = None, clock: int = 0, offset: int | None = None,
+                   uid: str | None = None, clock: int = 0, offset: int | None = None,
                    source: bool = False) -> str:
         """Count one mention: 'counted', 'late' (its bucket is final) or 'duplicate'.
 
@@ -229,7 +228,7 @@ def add_mention(monitor: Monitor, m: ScoredMention, clock: int = 0, offset: int 
     """Count a scored mention (negative: the scorer's 3-way label says so); see add_scored."""
     negative = m.sentiment == "negative"
     return monitor.add_scored(m.brand, m.ts, negative, m.author_id, m.text, m.author_followers or 0,
-                              sample_of(m) if negative else None, uid=id_hash(m.id), clock=clock,
+                              sample_of(m) if negative else None, uid=m.id, clock=clock,
                               offset=offset, source=source)
 
 
@@ -250,7 +249,7 @@ def _add_fields(monitor: Monitor, obj: dict[str, Any], ts: float, brand: str, me
     if negative:
         sample = {"id": mention_id, "text": text[:280], "negativity": negativity, "author_id": author,
                   "author_followers": followers, "url": obj.get("url")}
-    return monitor.add_scored(brand, ts, negative, author, text, followers or 0, sample, 1, id_hash(mention_id),
+    return monitor.add_scored(brand, ts, negative, author, text, followers or 0, sample, 1, mention_id,
                               clock, offset, source)
 
 

@@ -22,29 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Final
 
-_CRC32: Final = zlib.crc32  # Final: compiled, a C static (an imported name is a module-dict lookup per call)
-_ADLER32: Final = zlib.adler32
 _URL: Final = re.compile(r"https?://\S+|www\.\S+")
 _WORDS: Final = re.compile(r"@\w+|([^\W\d_]+)")  # a handle (dropped: an empty group) or a run of letters
 _ASCII_WORD: Final = "abcdefghijklmnopqrstuvwxyz0123456789_"  # what \w matches in lowercased ASCII
 _ASCII_NOT_LETTER: Final = bytes(b if 97 <= b <= 122 else 32 for b in range(256))  # a-z kept, the rest spaces
-
-
-def id_hash(mention_id: str) -> int:
-    """A stable 63-bit hash of a mention id (Python's ``hash`` changes between processes); two
-    checksums side by side are ample to tell apart the few hundred ids of one bucket, and cheap.
-
-    >>> id_hash("1627") == id_hash("1627") != id_hash("1628")
-    True
-    """
-    raw = mention_id.encode()
-    return (_CRC32(raw) << 31) ^ _ADLER32(raw)
 
 
 def fingerprint(text: str) -> str:
@@ -93,14 +79,14 @@ class Bucket:
     __slots__ = ("mentions", "negatives", "effective", "authors", "reach", "samples", "ids")
 
     def __init__(self, mentions: int = 0, negatives: int = 0, effective: int = 0, authors: int = 0,
-                 reach: int = 0, samples: list[dict[str, Any]] | None = None, ids: set[int] | None = None) -> None:
+                 reach: int = 0, samples: list[dict[str, Any]] | None = None, ids: set[str] | None = None) -> None:
         self.mentions = mentions
         self.negatives = negatives
         self.effective = effective  # negatives after author / copy collapsing
         self.authors = authors  # distinct authors first seen (in dedupe_s) in this bucket, all sentiments
         self.reach = reach  # followers of the authors of negatives
         self.samples: list[dict[str, Any]] = [] if samples is None else samples
-        self.ids = ids  # hashes of the mention ids counted here, while the bucket is open
+        self.ids = ids  # the ids of the mentions counted here, while the bucket is open
 
     def to_list(self, with_ids: bool = True) -> list[Any]:
         ids = sorted(self.ids) if self.ids and with_ids else []
@@ -109,7 +95,8 @@ class Bucket:
     @classmethod
     def from_list(cls, data: list[Any]) -> Bucket:
         mentions, negatives, effective, authors, reach, samples, ids = data
-        return cls(mentions, negatives, effective, authors, reach, samples, set(ids) if ids else None)
+        # str(): a state written before session 25 holds 63-bit hashes of the ids, which no id matches
+        return cls(mentions, negatives, effective, authors, reach, samples, {str(i) for i in ids} if ids else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,15 +125,15 @@ class BrandWindows:
 
     def add(
         self, ts: float, negative: bool, author: str | None, text: str, followers: int,
-        sample: dict[str, Any] | None = None, weight: int = 1, uid: int | None = None,
+        sample: dict[str, Any] | None = None, weight: int = 1, uid: str | None = None,
     ) -> bool:
         """Count one mention (or ``weight`` identical ones, for aggregated input) into its bucket.
 
-        False if ``uid`` (a hash of the mention id) was already counted in that bucket: a
+        False if ``uid`` (the mention's id) was already counted in that bucket: a
         redelivered or duplicated mention is counted once.
         """
         cfg = self.cfg
-        idx = int(ts // cfg.bucket_s)
+        idx = int(ts) // cfg.bucket_s if ts >= 0.0 else int(ts // cfg.bucket_s)  # int ops: a float // is an fmod
         buckets = self.buckets
         bucket = buckets.get(idx)
         if bucket is None:

@@ -338,17 +338,17 @@ def test_a_restored_brand_replaying_duplicates_is_ticked_by_its_own_clock_not_an
     start = 1_700_000_000.0
     first = Monitor(DetectorConfig())
     for i in range(10):
-        assert first.add_scored("globex", start + 60 * i, i % 2 == 0, f"a{i}", f"text {i}", 10, uid=i, clock=3,
+        assert first.add_scored("globex", start + 60 * i, i % 2 == 0, f"a{i}", f"text {i}", 10, uid=str(i), clock=3,
                                 offset=i) == "counted"
     first.advance()
     saved = {b: json.loads(json.dumps(s)) for b, s in first.take_dirty().items()}
     restored = Monitor(DetectorConfig(), load=saved.get)
     for i in range(20):  # clock 0 runs two hours ahead
         restored.add_scored("acme", start + 7200 + i, False, f"b{i}", "fine", 10, clock=0, offset=i)
-    assert restored.add_scored("globex", start + 300, True, "a5", "text 5", 10, uid=5, clock=3,
+    assert restored.add_scored("globex", start + 300, True, "a5", "text 5", 10, uid="5", clock=3,
                                offset=5) == "duplicate"
     restored.advance()
-    assert restored.add_scored("globex", start + 660, True, "a10", "text 10", 10, uid=10, clock=3,
+    assert restored.add_scored("globex", start + 660, True, "a10", "text 10", 10, uid="10", clock=3,
                                offset=10) == "counted"
     assert restored.too_late == 0
 
@@ -502,13 +502,13 @@ def test_a_brand_in_a_crisis_stores_a_bounded_state_that_counts_the_same_and_rem
     # capped state forgot counts as new only there.
     later = t0 + 601
     for d in (det, restored):
-        d.windows.add(later, True, f"a{n - 5}", "@acme again", 10, uid=1)
-        d.windows.add(later, True, "a3", "@acme me too", 10, uid=2)
+        d.windows.add(later, True, f"a{n - 5}", "@acme again", 10, uid="1")
+        d.windows.add(later, True, "a3", "@acme me too", 10, uid="2")
     now_full, now_capped = det.windows.buckets[int(later // 60)], restored.windows.buckets[int(later // 60)]
     assert now_full.effective == now_capped.effective - 1
     # Under the cap, the state is the full one, as before.
     small = BrandDetector("quiet", DetectorConfig())
-    small.windows.add(t0, True, "u1", "meh", 1, uid=7)
+    small.windows.add(t0, True, "u1", "meh", 1, uid="7")
     assert small.to_state(MAX_STATE_MEMORY) == small.to_state()
 
 
