@@ -166,8 +166,8 @@ class SeasonalBaseline:
         Why: the seasonal level remembers three days, so a brand whose negatives crept up over the
         last day or two (a drift, a new normal) stays above it for days. Judged against it, such a
         brand's ordinary chance ups and downs are improbable; only the recent test (``p_recent``,
-        a bar a hundred times looser than the surprise test's) held them back, and on suite seeds
-        1-30 half the drifts paged once at it. Against the settled level, read from before a slow
+        a bar a hundred times looser than the surprise test's) held them back, and the 120 drifts
+        of suite seeds 1-30 paged 42 times at it. Against the settled level, read from before a slow
         burst's first hours, a rise is as surprising as it is. Less one standard error: a settled
         level only noise above the seasonal one would raise the bar on a burst for nothing
         (docs/measurements.md, "Session 25")."""

@@ -672,8 +672,8 @@ def test_a_drifts_chance_ups_and_downs_are_judged_against_the_level_it_crept_up_
     hour over two days without paging: the seasonal level, with three days' memory, expects 4.3 in
     10 minutes, the settled recent level 5.4. 20 negatives in 10 minutes passed every test against
     the seasonal level (the recent test's bar is a hundred times looser than the surprise test's);
-    against the settled level less one standard error (5.1), it is not a burst yet - half the
-    drifts of suite seeds 1-30 paged once on such windows. 21 still is."""
+    against the settled level less one standard error (5.1), it is not a burst yet - the 120
+    drifts of suite seeds 1-30 paged 42 times on such windows. 21 still is."""
     def drifted(cfg: DetectorConfig) -> BrandDetector:
         det = BrandDetector("acme", cfg)
         for h in range(120):
