@@ -26,6 +26,8 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline.core.stats import floor_div
+
 HOUR_S: Final = 3600
 
 
@@ -252,7 +254,7 @@ class SeasonalBaseline:
         A skipped bucket (an incident's) adds neither its counts nor its minutes: the baseline learns
         from the rest of the hour, unbiased.
         """
-        hour = int(ts) // HOUR_S if ts >= 0.0 else int(ts // HOUR_S)  # int ops: a float // is an fmod
+        hour = floor_div(ts, HOUR_S)
         if self.hour is not None and self.hour < hour:  # not the usual case: close_before, guarded
             self.close_before(hour)
         if self.hour is None:

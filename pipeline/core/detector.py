@@ -49,7 +49,7 @@ from typing import Any, Final
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
 from pipeline.core.drift import DailyTotals, DriftConfig
 from pipeline.core.evidence import Evidence, bucket_counts, smallest, window_edges, window_layout
-from pipeline.core.stats import binomial_sf, negbin_logpmf, negbin_sf
+from pipeline.core.stats import binomial_sf, floor_div, negbin_logpmf, negbin_sf
 from pipeline.core.terms import top_terms
 from pipeline.core.windows import BrandWindows, WindowConfig
 from pipeline.records import SEVERITIES, format_time
@@ -173,7 +173,7 @@ class BrandDetector:
             return "late"
         if cfg.signal == "volume":
             negative = True  # every mention is the signal
-        idx = int(ts) // bucket_s if ts >= 0.0 else int(ts // bucket_s)  # int ops: a float // is an fmod
+        idx = floor_div(ts, bucket_s)
         if negative:  # new signal: the first tick that sees it must be evaluated
             last = self.last_tick
             self.due.add(idx + 1 if last is None or idx > last else last + 1)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.baseline import LocalClock
-from pipeline.core.stats import binomial_sf
+from pipeline.core.stats import binomial_sf, floor_div
 from pipeline.records import format_time
 
 DAY_S = 86400
@@ -90,7 +90,7 @@ class DailyTotals:
 
     def _local_day(self, ts: float) -> int:
         """Days since the epoch, local: a day ends at the brand's midnight."""
-        hour = int(ts) // 3600 if ts >= 0.0 else int(ts // 3600)  # int ops: a float // is an fmod
+        hour = floor_div(ts, 3600)
         self._offset = (self._clock.hour(hour) - hour) * 3600
         return int((ts + self._offset) // DAY_S)
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Final
 
+from pipeline.core.stats import floor_div
+
 _URL: Final = re.compile(r"https?://\S+|www\.\S+")
 _WORDS: Final = re.compile(r"@\w+|([^\W\d_]+)")  # a handle (dropped: an empty group) or a run of letters
 _ASCII_WORD: Final = "abcdefghijklmnopqrstuvwxyz0123456789_"  # what \w matches in lowercased ASCII
@@ -133,7 +135,7 @@ class BrandWindows:
         redelivered or duplicated mention is counted once.
         """
         cfg = self.cfg
-        idx = int(ts) // cfg.bucket_s if ts >= 0.0 else int(ts // cfg.bucket_s)  # int ops: a float // is an fmod
+        idx = floor_div(ts, cfg.bucket_s)
         buckets = self.buckets
         bucket = buckets.get(idx)
         if bucket is None:
