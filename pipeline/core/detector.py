@@ -98,6 +98,9 @@ class DetectorConfig:
                              f"{self.recent_confidence}")
         if not self.cluster_excess >= 0:
             raise ValueError(f"cluster_excess must be >= 0, got {self.cluster_excess}")
+        if not (self.growth >= 1.0 and self.growth_floor >= 1.0 and self.growth_z >= 0.0):
+            raise ValueError(f"growth and growth_floor must be >= 1 and growth_z >= 0, got {self.growth}, "
+                             f"{self.growth_floor}, {self.growth_z}")
         if self.relative_days < 0 or not self.relative_factor > 0:
             raise ValueError(f"relative_days must be >= 0 and relative_factor > 0, got {self.relative_days}, "
                              f"{self.relative_factor}")
@@ -319,8 +322,9 @@ class BrandDetector:
                 seg[4] -= leave.reach
 
     def _quiet(self, tick: int, p_open: float) -> bool:
-        """True if no window can fire at ``tick`` - decided from the counts and a point
-        probability (P(X >= n) >= P(X = n)), without the tail sums. Most evaluated ticks end here.
+        """True if no window can fire at ``tick`` - decided from the counts, the growth a window
+        needs over its expectation, and a point probability (P(X >= n) >= P(X = n)), without the
+        tail sums. Most evaluated ticks end here.
 
         A brand evaluated recently slides its window sums (a dozen reads a minute); one evaluated
         rarely (a small brand, between its mentions) sums its few buckets directly instead.
@@ -384,7 +388,9 @@ class BrandDetector:
                     expected = rate * (bucket_s / 60.0) * w
                 else:
                     expected = self._expected(tick - w, tick)
-                if obs > expected:
+                # The growth test needs obs >= _growth_needed(max(previous, expected)), at least
+                # _growth_needed(expected) (it grows with its argument): most windows stop here.
+                if obs > expected and obs >= self._growth_needed(expected):
                     if confidence is None or cfg.disp_window_exp or cfg.cluster_excess:
                         # per width when it scales with it or with the expectation (reply chains), else once
                         confidence = self._confidence(w, last_hour * 3600, expected)

@@ -521,6 +521,12 @@ def test_growth_needs_twice_a_handful_and_less_where_counts_make_a_smaller_rise_
     assert abs(det._growth_needed(100.0) - 160.0) < 1e-9
     assert det._growth_needed(400.0) == 600.0
     assert det._growth_needed(0.0) == 0.0
+    # it never falls as its argument rises: the pre-filter (_quiet) relies on it
+    needed = [det._growth_needed(b / 10) for b in range(0, 5000)]
+    assert needed == sorted(needed)
+    for bad in ({"growth": 0.5}, {"growth_floor": 0.9}, {"growth_z": -1.0}):
+        with pytest.raises(ValueError, match="growth"):
+            DetectorConfig(**bad)
 
 
 _COMPLAINTS = ("my parcel never arrived", "worst support chat ever", "billing charged me twice",
@@ -758,3 +764,37 @@ def test_many_accounts_pasting_one_text_count_as_max_copies_while_as_many_own_te
     assert effective(distinct) - effective(ms) == 40
     assert opened(run(pasted, flush_minutes=60)[0], "acme") == []
     assert len(opened(run(distinct, flush_minutes=60)[0], "acme")) == 1
+
+
+def test_the_pre_filter_never_hides_a_window_that_fires(tmp_path, monkeypatch):
+    """``_quiet`` skips most evaluated minutes from the counts alone (a point probability, the
+    growth a window needs over its expectation); every alert of a small scenario suite - bursts,
+    virals, floods, drifts - is the same without it, and it did skip most minutes."""
+    from pipeline.core.monitor import count_json_lines
+    from pipeline.sim.bench_detect import write_suite
+
+    mentions, _, _ = write_suite(tmp_path, seed=5, days=3, scale=0.3)
+
+    def alerts() -> list[dict]:
+        out: list[dict] = []
+        with open(mentions, "rb") as fh:
+            count_json_lines(Monitor(DetectorConfig()), fh, out.append)
+        return out
+
+    quiet_as_is = BrandDetector._quiet
+    calls = skipped = 0
+
+    def counted(self, tick, p_open):
+        nonlocal calls, skipped
+        calls += 1
+        quiet = quiet_as_is(self, tick, p_open)
+        skipped += quiet
+        return quiet
+
+    monkeypatch.setattr(BrandDetector, "_quiet", counted)
+    filtered = alerts()
+    monkeypatch.setattr(BrandDetector, "_quiet", lambda self, tick, p_open: False)
+    unfiltered = alerts()
+    assert sum(a["status"] == "open" for a in filtered) >= 5
+    assert filtered == unfiltered
+    assert skipped > 0.9 * calls > 1000
