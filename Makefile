@@ -84,9 +84,11 @@ bench-airline: setup $(CORE_DEP) ## the detector on six airlines' real mentions 
 	$(CORE_ENV) $(BIN)/python -m pipeline.sim.airline --datasets $(DATASETS) $(if $(SCORER),--scorer) $(if $(ROUNDS),--rounds $(ROUNDS))
 
 SEEDS ?= 1-10
+# e.g. DETECT_ARGS="--sensitivity 1.5e-6": what a knob trades, measured on unseen suites
+DETECT_ARGS ?=
 
-bench-detect-seeds: setup $(CORE_DEP) ## the scenario suite's quality targets on SEEDS (default 1-10: seed 1 developed on, the rest unseen; ~4 min)
-	$(CORE_ENV) $(BIN)/python -m pipeline.sim.bench_detect --seeds $(SEEDS)
+bench-detect-seeds: setup $(CORE_DEP) ## the scenario suite's quality targets on SEEDS (default 1-10: seed 1 developed on, the rest unseen; ~4 min), buzzwatch detect given DETECT_ARGS
+	$(CORE_ENV) $(BIN)/python -m pipeline.sim.bench_detect --seeds $(SEEDS) $(if $(DETECT_ARGS),--detect-args '$(DETECT_ARGS)')
 
 bench-detect-why: setup ## which test holds each negative burst back on SEEDS: the delays had one test been dropped or judged on the truth (source core; ~2 min)
 	$(BIN)/python -m pipeline.sim.why_late --seeds $(SEEDS)

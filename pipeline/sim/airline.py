@@ -44,8 +44,8 @@ from pipeline.core.ingest import Ingestor
 from pipeline.core.monitor import Monitor, count_json_lines
 from pipeline.records import format_time, parse_time
 from pipeline.sim import evaluate
-from pipeline.sim.generate import _poisson, _text
-from pipeline.sim.scenarios import TIERS, BrandModel, _delay, _label, _negative_burst, episode_rate
+from pipeline.sim.generate import mention_text, poisson_draw
+from pipeline.sim.scenarios import TIERS, BrandModel, arrival_delay, draw_label, episode_rate, negative_burst
 
 #: brand id, handle: the brands file the benchmark writes (the dataset's own airline column is not read).
 AIRLINES: Final = (("united", "@united"), ("usairways", "@USAirways"), ("american", "@AmericanAir"),
@@ -154,7 +154,7 @@ def draw_bursts(prof: dict[str, dict[str, Any]], rounds: int, seed: int) -> list
         this = []
         for brand, p in sorted(prof.items()):
             model = BrandModel(brand, p["tier"], p["per_hour"], p["neg_share"], 0.0, 0.0, 0, 1.0, [])
-            ep = _negative_burst(rng, model, doubling)
+            ep = negative_burst(rng, model, doubling)
             first_min = int(p["first"] // 60) + HISTORY_MIN
             last_min = int(p["last"] // 60) - ep["end_min"]
             if last_min <= first_min:
@@ -171,14 +171,14 @@ def burst_rows(ep: dict[str, Any], handle: str, rng: random.Random) -> list[dict
     burst's rate, each a negative text by a new author, labelled with the suite's scorer noise."""
     rows = []
     for minute in range(ep["onset_min"], ep["end_min"]):
-        for _ in range(_poisson(rng, episode_rate(ep, minute))):
+        for _ in range(poisson_draw(rng, episode_rate(ep, minute))):
             ts = (minute + rng.random()) * 60
-            negativity, sentiment = _label(rng, "negative")
-            rows.append({"id": f"{ep['id']}-{len(rows)}", "text": _text(rng, "negative", handle),
+            negativity, sentiment = draw_label(rng, "negative")
+            rows.append({"id": f"{ep['id']}-{len(rows)}", "text": mention_text(rng, "negative", handle),
                          "created_at": format_time(ts), "brand": ep["brand"], "negativity": negativity,
                          "sentiment": sentiment, "lang": "en", "author_id": f"crowd{len(rows)}-{ep['id']}",
                          "author_followers": int(rng.paretovariate(1.2) * 50), "source": "injected",
-                         "_arrives": ts + _delay(rng)})
+                         "_arrives": ts + arrival_delay(rng)})
     return rows
 
 

@@ -69,7 +69,7 @@ from pipeline.devtools.latency import percentile, synthetic_alert
 from pipeline.devtools.slack_standin import SlackStandIn
 from pipeline.devtools.worker_process import WorkerProcess
 from pipeline.records import ScoredMention, encode, format_time
-from pipeline.sim.generate import _text
+from pipeline.sim.generate import mention_text
 from pipeline.stream.heap import allocator_env, find_mimalloc, tune_gc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ def mentions(n: int, brands: int, start: float, span_s: float, seed: int, prefix
     for i, b in enumerate(picks):
         kind = rng.choices(("negative", "neutral", "positive"), (0.15, 0.5, 0.35))[0]
         author = f"u{rng.randrange(20000)}"
-        out.append({"id": f"{prefix}{seed}-{i}", "text": _text(rng, kind, f"@b{b}"),
+        out.append({"id": f"{prefix}{seed}-{i}", "text": mention_text(rng, kind, f"@b{b}"),
                     "created_at": format_time(round(start + span_s * i / n, 3)), "brand": f"b{b}",
                     "author_id": author, "author_followers": int(rng.paretovariate(1.2) * 50), "source": "bench"})
     return out

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +67,9 @@ def digest_path(alerts: Path) -> Path:
     return alerts.with_suffix(".digest" + alerts.suffix)
 
 
-def timed_detect(mentions: Path, alerts: Path, runs: int = DETECT_RUNS) -> list[float]:
-    """Seconds each of ``runs`` runs of ``buzzwatch detect -i mentions -o alerts --digest D`` takes
-    (D: ``alerts`` with ``.digest`` before its suffix), each its own
+def timed_detect(mentions: Path, alerts: Path, runs: int = DETECT_RUNS, extra: Sequence[str] = ()) -> list[float]:
+    """Seconds each of ``runs`` runs of ``buzzwatch detect -i mentions -o alerts --digest D [extra]``
+    takes (D: ``alerts`` with ``.digest`` before its suffix), each its own
     process as a user runs it (interpreter start-up included): in this process the generated suite,
     still in memory, would slow the garbage collector's passes and the caches. The environment is
     passed on, so ``CORE=compiled`` times the compiled core."""
@@ -75,7 +77,7 @@ def timed_detect(mentions: Path, alerts: Path, runs: int = DETECT_RUNS) -> list[
     for _ in range(runs):
         t = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "pipeline.cli", "detect", "-i", str(mentions), "-o", str(alerts),
-                               "--digest", str(digest_path(alerts))], capture_output=True, text=True)
+                               "--digest", str(digest_path(alerts)), *extra], capture_output=True, text=True)
         took.append(time.perf_counter() - t)
         if done.returncode != 0:
             raise SystemExit(f"buzzwatch detect failed with exit code {done.returncode}: {done.stderr[-500:]}")
@@ -161,21 +163,24 @@ SWEEP = [("recall", ">= 0.93", lambda v: v >= 0.93), ("precision", ">= 0.9", lam
 ORACLE_SWEEP = ("precision", "false_incidents", "quiet_false")
 
 
-def sweep(seeds: list[int], days: int, scale: float) -> int:
+def sweep(seeds: list[int], days: int, scale: float, extra: Sequence[str] = ()) -> int:
     """The suite's quality figures on many seeds, one row each: seed 1 (and 2) is what the detector
     was developed on; every other seed is an unseen suite of the same kinds. Each seed's detection
-    runs ``buzzwatch detect`` as a user runs it."""
+    runs ``buzzwatch detect`` as a user runs it, with ``extra`` flags (``--detect-args``: what a knob
+    trades, measured on unseen suites)."""
     rows: list[dict[str, Any]] = []
     excess: list[float] = []  # every burst of every seed: delay - the oracle's
     incidents = false = 0  # every seed's incidents, and those matching no burst
     false_by_kind: Counter[str] = Counter()  # those, by the episode they fell in (quiet: none)
+    if extra:
+        print(f"buzzwatch detect {shlex.join(extra)}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             folder = Path(tmp) / str(seed)
             folder.mkdir()
             mentions, _, suite = write_suite(folder, seed, days, scale)
             alerts = folder / "alerts.jsonl"
-            timed_detect(mentions, alerts, runs=1)
+            timed_detect(mentions, alerts, runs=1, extra=extra)
             truth = suite.truth
             counts = evaluate.minute_counts(suite.rows, parse_time(truth["start"]), truth["days"] * 1440)
             oracle = evaluate.oracle_delays(truth, counts)
@@ -232,12 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", help="write the suite, truth and alerts into this folder instead of a temporary one")
     ap.add_argument("--nab", help="a checkout of numenta/NAB: NAB on all ten realTweets series, the five held back reported apart")
     ap.add_argument("--seeds", type=parse_seeds, help="only the suite's quality on each of these seeds (1-10, or 3,5,8)")
+    ap.add_argument("--detect-args", type=shlex.split, default=[],
+                    help="with --seeds: flags for every `buzzwatch detect` run, e.g. '--sensitivity 1.5e-6'")
     args = ap.parse_args(argv)
+    if args.detect_args and not args.seeds:
+        print("--detect-args needs --seeds (the full bench measures the defaults)", file=sys.stderr)
+        return 2
     if not 0 < args.scale <= 20 or args.days < 3:
         print("--scale must be in (0, 20] and --days at least 3", file=sys.stderr)
         return 2
     if args.seeds:  # the suite only: no NAB
-        return sweep(args.seeds, args.days, args.scale)
+        return sweep(args.seeds, args.days, args.scale, args.detect_args)
     datasets = Path(args.nab or args.datasets)
     try:
         nab.layout(datasets)

@@ -69,7 +69,8 @@ class StreamSpec:
     authors_per_brand: int = 5000
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
+def poisson_draw(rng: random.Random, lam: float) -> int:
+    """A Poisson count of mean ``lam`` (normal above 50: a minute's draw on a busy brand)."""
     if lam <= 0:
         return 0
     if lam > 50:
@@ -93,7 +94,8 @@ def episode_rate(ep: Episode, minute: float) -> float:
     return peak * math.exp(-(t - ep.peak_min) / max(ep.fade_min, 1e-9) * 3)
 
 
-def _text(rng: random.Random, kind: str, handle: str) -> str:
+def mention_text(rng: random.Random, kind: str, handle: str) -> str:
+    """A synthetic mention of ``handle`` whose true sentiment is ``kind``."""
     thing = rng.choice(_NEG_THING)
     if kind == "negative":
         parts = [handle, rng.choice(_WHO), thing, rng.choice(_NEG_WHAT), rng.choice(_NEG_END)]
@@ -124,10 +126,10 @@ def generate(spec: StreamSpec, seed: int = 0, with_brand: bool = False) -> list[
             for ep in b.episodes:
                 kinds[ep.kind] += episode_rate(ep, minute) / 60
             for kind, lam in kinds.items():
-                for _ in range(_poisson(rng, lam)):
+                for _ in range(poisson_draw(rng, lam)):
                     ts = ts_min + rng.random() * 60
                     author = f"u{rng.randrange(spec.authors_per_brand)}"
-                    row = {"id": f"{b.id}-{len(rows)}-{rng.getrandbits(32):08x}", "text": _text(rng, kind, handle),
+                    row = {"id": f"{b.id}-{len(rows)}-{rng.getrandbits(32):08x}", "text": mention_text(rng, kind, handle),
                            "created_at": format_time(round(ts, 3)), "author_id": author,
                            "author_followers": int(rng.paretovariate(1.2) * 50), "source": "sim",
                            "url": f"https://social.example/{author}/status/{rng.getrandbits(40)}"}

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.records import format_time, parse_time
-from pipeline.sim.generate import _poisson, _text
+from pipeline.sim.generate import mention_text, poisson_draw
 
 START = "2026-03-02T00:00:00Z"  # a Monday
 MINUTE = 60
@@ -158,7 +158,9 @@ def _place(rng: random.Random, b: BrandModel, ep: dict[str, Any], days: int, nig
     return False
 
 
-def _negative_burst(rng: random.Random, b: BrandModel, doubling: int) -> dict[str, Any]:
+def negative_burst(rng: random.Random, b: BrandModel, doubling: int) -> dict[str, Any]:
+    """An accelerating negative burst on ``b`` doubling every ``doubling`` minutes, peaking at a
+    size its tier would notice (an episode of the truth file; the caller sets its onset)."""
     base_neg = b.per_hour * b.neg_share
     if b.tier == "tiny":
         peak = rng.uniform(15, 30)  # below the 40/h a "10 in 15 minutes" rule needs
@@ -222,7 +224,7 @@ def _schedule(rng: random.Random, brands: list[BrandModel], days: int, scale: fl
                     break
                 b = candidates[k % len(candidates)]
                 k += 1
-                ep = _negative_burst(rng, b, doubling)
+                ep = negative_burst(rng, b, doubling)
                 if _place(rng, b, ep, days, night=(j % 3 == 2)):
                     used.add(b.id)
     others = [b for b in rest if b.id not in used and b.tier != "tiny"] or rest
@@ -239,7 +241,7 @@ def _schedule(rng: random.Random, brands: list[BrandModel], days: int, scale: fl
                 break
 
 
-def _label(rng: random.Random, intent: str) -> tuple[float, str]:
+def draw_label(rng: random.Random, intent: str) -> tuple[float, str]:
     """(negativity, sentiment) of a text whose true sentiment is ``intent``, with scorer noise."""
     if rng.random() < P_NEG_LABEL[intent]:
         return round(min(1.0, 0.5 + abs(rng.gauss(0.3, 0.15))), 4), "negative"
@@ -257,7 +259,7 @@ def _cluster_size(rng: random.Random) -> int:
     return CLUSTER[-1][0]
 
 
-def _delay(rng: random.Random) -> float:
+def arrival_delay(rng: random.Random) -> float:
     """Arrival delay in seconds: mostly a few seconds, 3% between half a minute and 10 minutes."""
     return rng.uniform(30, 600) if rng.random() < 0.03 else rng.expovariate(1 / 3)
 
@@ -291,14 +293,14 @@ def _emit(rng: random.Random, b: BrandModel, t0: float, days: int, out: list[tup
     handle = f"@{b.id}"
     pool = max(200, int(b.per_hour * 72))
     crowd = 0
-    floods = {id(ep): _text(rng, "negative", "").strip() for ep in b.episodes if ep["kind"] == "bot_flood"}
+    floods = {id(ep): mention_text(rng, "negative", "").strip() for ep in b.episodes if ep["kind"] == "bot_flood"}
 
     def add(ts: float, intent: str, author: str, text: str) -> None:
-        negativity, sentiment = _label(rng, intent)
+        negativity, sentiment = draw_label(rng, intent)
         row = {"id": f"{b.id}-{len(out)}", "text": text, "created_at": _stamp(ts), "brand": b.id,
                "negativity": negativity, "sentiment": sentiment, "lang": "en", "author_id": author,
                "author_followers": int(rng.paretovariate(1.2) * 50), "source": "sim"}
-        out.append((ts + _delay(rng), row))
+        out.append((ts + arrival_delay(rng), row))
 
     live = [ep for ep in b.episodes if ep["kind"] in MIX]
     for minute in range(days * 1440):
@@ -307,25 +309,25 @@ def _emit(rng: random.Random, b: BrandModel, t0: float, days: int, out: list[tup
         neg, neu, pos = b.shares(minute)
         clusters, neu_rate = v * neg / CLUSTER_MEAN, v * neu
         total = clusters + neu_rate + v * pos
-        for _ in range(_poisson(rng, total)):  # one draw per minute, then what each one is
+        for _ in range(poisson_draw(rng, total)):  # one draw per minute, then what each one is
             u = rng.random() * total
             first = ts0 + rng.random() * MINUTE
             if u < clusters:
                 for j in range(_cluster_size(rng)):
                     add(first + (rng.random() * 240 if j else 0), "negative", f"u{rng.randrange(pool)}",
-                        _text(rng, "negative", handle))
+                        mention_text(rng, "negative", handle))
             else:
                 intent = "neutral" if u < clusters + neu_rate else "positive"
-                add(first, intent, f"u{rng.randrange(pool)}", _text(rng, intent, handle))
+                add(first, intent, f"u{rng.randrange(pool)}", mention_text(rng, intent, handle))
         for ep in live:
             lam = episode_rate(ep, minute)
             if lam <= 0:
                 continue
-            for _ in range(_poisson(rng, lam)):
+            for _ in range(poisson_draw(rng, lam)):
                 ts = ts0 + rng.random() * MINUTE
                 if ep["kind"] == "bot_flood":
                     if ep["variant"] == "angry_account":
-                        add(ts, "negative", f"angry-{b.id}", _text(rng, "negative", handle))
+                        add(ts, "negative", f"angry-{b.id}", mention_text(rng, "negative", handle))
                     else:
                         add(ts, "negative", f"bot{rng.randrange(ep['authors'])}-{b.id}",
                             _flood_text(rng, handle, floods[id(ep)]))
@@ -334,7 +336,7 @@ def _emit(rng: random.Random, b: BrandModel, t0: float, days: int, out: list[tup
                 u = rng.random()
                 intent = "negative" if u < mix[0] else "neutral" if u < mix[0] + mix[1] else "positive"
                 crowd += 1
-                add(ts, intent, f"c{crowd}-{b.id}", _text(rng, intent, handle))
+                add(ts, intent, f"c{crowd}-{b.id}", mention_text(rng, intent, handle))
 
 
 def brand_record(b: BrandModel) -> dict[str, Any]:

@@ -209,3 +209,22 @@ def test_the_seed_sweep_scores_each_seed_as_one_suite_would_and_pools_every_burs
     # every false incident is named by the episode it fell in, or quiet traffic
     assert out["pooled_false_by_kind"] == dict(kinds)
     assert sum(out["pooled_false_by_kind"].values()) == false
+
+
+def test_the_seed_sweep_measures_a_knob_given_to_buzzwatch_detect(tmp_path, capsys):
+    from pipeline.sim import bench_detect
+
+    args = ["--seeds", "3", "--days", "3", "--scale", "0.1"]
+    assert bench_detect.main(args) == 0
+    default = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert bench_detect.main([*args, "--detect-args", "--sensitivity 1e-30 --cooldown 90"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == "buzzwatch detect --sensitivity 1e-30 --cooldown 90"
+    strict = json.loads(out[-1])
+    # a bar no burst of a 0.1 suite reaches: the flags reached the run
+    assert default["pooled_incidents"] > 0 and strict["pooled_incidents"] < default["pooled_incidents"]
+    assert strict["pooled_bursts"] < default["pooled_bursts"]
+    with pytest.raises(SystemExit, match="sensitivity"):  # detect's own refusal, not a silent default
+        bench_detect.main([*args, "--detect-args", "--sensitivity nope"])
+    assert bench_detect.main(["--detect-args", "--sensitivity 1e-3"]) == 2
+    assert "--detect-args needs --seeds" in capsys.readouterr().err
