@@ -50,6 +50,19 @@ def _open_out(stack: ExitStack, path: str | None, source: str | None = None) -> 
         raise BadInput(f"{path}: cannot write: {exc.strerror}") from None
 
 
+def _distinct_outputs(**flags: str | None) -> None:
+    """Refuse two output flags naming one file: the second open would empty what the first wrote.
+    Checked before anything is opened."""
+    seen: dict[str, str] = {}
+    for flag, path in flags.items():
+        if path in (None, "-"):
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise BadInput(f"{path}: given to both --{seen[key]} and --{flag}: each needs its own file")
+        seen[key] = flag
+
+
 def _check_writable(path: str) -> None:
     """Fail before any file is opened (and emptied) if ``path`` cannot be an output file."""
     folder = os.path.dirname(path) or "."
@@ -133,6 +146,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     name = args.input or "stdin"
     timezones = _timezones(args)  # a bad brands file fails before anything is opened
+    _distinct_outputs(output=args.output, digest=args.digest)
     with ExitStack() as stack:
         src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
         # Opened first: a path that cannot be written fails before the input is read, not after.
@@ -270,6 +284,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise BadInput(f"--scale: expected a number in (0, 20], got {scale}")
         suite = make_suite(seed=1 if args.seed is None else args.seed, days=days, scale=scale)
         rows, truth = suite.rows, suite.truth
+    _distinct_outputs(output=args.output, truth=args.truth)
     for path in (args.output, args.truth):  # both checked before either is opened (and emptied)
         if path not in (None, "-"):
             _check_writable(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,19 @@ def test_worker_with_a_bad_setting_names_it():
     assert r.returncode == 2 and b"BUZZWATCH_METRICS_PORT: expected an integer" in r.stderr
 
 
+@pytest.mark.parametrize("variable", ["BUZZWATCH_METRICS_PORT", "BUZZWATCH_WEB_PORT"])
+def test_worker_whose_port_is_taken_names_it(variable):
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=120,
+                           cwd=ROOT, env={**os.environ, variable: str(port), "KAFKA_BROKER": "127.0.0.1:1"})
+    assert r.returncode == 2
+    assert r.stderr.decode().strip().splitlines() == [f"buzzwatch worker: {variable}={port}: cannot listen: "
+                                                      "Address already in use"]
+
+
 def test_detect_says_what_it_did_not_count(demo, tmp_path):
     # Mentions more than the grace late against the stream's event time, and repeated ids, are not
     # counted - as in the worker - but never silently: stderr says how many.
@@ -148,6 +162,17 @@ def test_detect_and_score_refuse_to_write_over_their_input(demo, tmp_path):
         r = bw(*cmd, "-i", str(same), "-o", str(same))
         assert r.returncode == 2 and b"is also the input" in r.stderr
         assert same.read_bytes() == demo.read_bytes()  # untouched
+
+
+def test_two_outputs_naming_one_file_are_refused_before_either_is_written(demo, tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"kept\n")
+    scored = bw("score", "--brands", str(BRANDS), "--input", str(demo)).stdout
+    r = bw("detect", "-o", str(out), "--digest", str(tmp_path / "." / "out.jsonl"), stdin=scored)
+    assert r.returncode == 2 and b"given to both --output and --digest: each needs its own file" in r.stderr
+    r = bw("simulate", "--scenario", "suite", "--days", "3", "--scale", "0.05", "-o", str(out), "--truth", str(out))
+    assert r.returncode == 2 and b"given to both --output and --truth" in r.stderr
+    assert out.read_bytes() == b"kept\n"  # neither run opened it
 
 
 @pytest.mark.parametrize("args, message", [
