@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -68,6 +69,27 @@ class Settings:
     kafka_ssl_keyfile: str | None = None
     keep_pymalloc: bool = False  # read again by stream/heap.py before anything else; checked here
     mimalloc: str | None = None  # likewise: a path or library name, "0" for none, unset: the system's
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The TLS context of KAFKA_SSL_*: a file that cannot be read, or is not PEM, stops the worker
+        at start-up with its variable named (not a bare "No such file or directory")."""
+        files = {"KAFKA_SSL_CAFILE": self.kafka_ssl_cafile, "KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+                 "KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile}
+        for name, path in files.items():
+            if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+                raise ConfigError(f"{name}={path}: not a readable file")
+        try:
+            context = ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"KAFKA_SSL_CAFILE={self.kafka_ssl_cafile}: not PEM CA certificates ({exc})") from None
+        if self.kafka_ssl_certfile:
+            try:
+                context.load_cert_chain(self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+            except ssl.SSLError as exc:
+                raise ConfigError(f"KAFKA_SSL_CERTFILE={self.kafka_ssl_certfile} (key: KAFKA_SSL_KEYFILE="
+                                  f"{self.kafka_ssl_keyfile or 'in the same file'}): not a PEM certificate and "
+                                  f"its key ({exc})") from None
+        return context
 
     def __repr__(self) -> str:
         parts = []

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -153,11 +152,7 @@ class ScorerTable(faust.GlobalTable):
 def kafka_credentials(settings: Settings) -> faust.auth.Credentials | None:
     """TLS and SASL (PLAIN, SCRAM) for real clusters, from the KAFKA_* settings; None on plaintext."""
     protocol = settings.kafka_security_protocol
-    context = None
-    if protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
-        if settings.kafka_ssl_certfile:
-            context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    context = settings.tls_context() if protocol in ("SSL", "SASL_SSL") else None
     if protocol.startswith("SASL_"):
         return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
                                      mechanism=settings.kafka_sasl_mechanism, ssl_context=context)

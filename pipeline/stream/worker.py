@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from pipeline.core import compiled
 from pipeline.core.brands import Brand, load_brands
+from pipeline.errors import ConfigError
 from pipeline.notify.slack import BotSink, Sink, TerminalSink, WebhookSink
 from pipeline.settings import Settings
 from pipeline.stream.app import build_app
@@ -119,6 +120,11 @@ def _where(frame: types.FrameType) -> str:
     return f"{frame.f_code.co_name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})"
 
 
+def _reason(exc: OSError) -> str:
+    """The system's words for an OSError ("Address already in use"), not asyncio's sentence around them."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
 def choose_sink(settings: Settings) -> Sink:
     """Bot token (threads, updates) > incoming webhook > terminal."""
     if settings.slack_bot_token:
@@ -143,11 +149,17 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = build_app(settings, brands, choose_sink(settings), registry=registry)
+    try:  # a port in use stops the worker with its variable named (before the scoring child starts)
+        start_http_server(settings.metrics_port, registry=registry)
+    except OSError as exc:
+        raise ConfigError(f"BUZZWATCH_METRICS_PORT={settings.metrics_port}: cannot listen: {_reason(exc)}") from None
+    try:
+        loop.run_until_complete(start_web(app.buzzwatch_web, settings.web_port))  # type: ignore[attr-defined]
+    except OSError as exc:
+        raise ConfigError(f"BUZZWATCH_WEB_PORT={settings.web_port}: cannot listen: {_reason(exc)}") from None
     scoring = app.buzzwatch_scorer_process  # type: ignore[attr-defined]
     if scoring is not None:  # the scoring child loads its scorer while the worker joins its group
         loop.run_until_complete(scoring.spawn())
-    start_http_server(settings.metrics_port, registry=registry)
-    loop.run_until_complete(start_web(app.buzzwatch_web, settings.web_port))  # type: ignore[attr-defined]
     log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s, detection core %s, "
                 "allocator %s, scorer %s", len(brands), settings.metrics_port, settings.web_port,
                 "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: buttons refused)",

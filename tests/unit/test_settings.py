@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
 from pipeline.errors import ConfigError
@@ -68,6 +70,23 @@ def test_sasl_credentials_reach_faust():
     assert (creds.username, creds.password, creds.mechanism.value, creds.protocol.value) == \
         ("u", "p", "PLAIN", "SASL_PLAINTEXT")
     assert kafka_credentials(Settings()) is None
+
+
+def test_tls_files_that_cannot_be_used_are_named(tmp_path):
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    for env, message in (
+        ({"KAFKA_SSL_CAFILE": str(tmp_path / "missing.pem")}, "KAFKA_SSL_CAFILE=.*missing.pem: not a readable file"),
+        ({"KAFKA_SSL_CAFILE": str(tmp_path)}, "KAFKA_SSL_CAFILE=.*: not a readable file"),
+        ({"KAFKA_SSL_CAFILE": str(not_pem)}, "KAFKA_SSL_CAFILE=.*ca.pem: not PEM CA certificates"),
+        ({"KAFKA_SSL_CERTFILE": str(tmp_path / "c.pem")}, "KAFKA_SSL_CERTFILE=.*c.pem: not a readable file"),
+        ({"KAFKA_SSL_CERTFILE": str(not_pem)}, "KAFKA_SSL_CERTFILE=.*ca.pem .*not a PEM certificate and its key"),
+    ):
+        settings = Settings.from_env({"KAFKA_SECURITY_PROTOCOL": "SSL", **env})
+        with pytest.raises(ConfigError, match=message):
+            settings.tls_context()
+    # without files: the system's CAs
+    assert Settings.from_env({"KAFKA_SECURITY_PROTOCOL": "SSL"}).tls_context().verify_mode == ssl.CERT_REQUIRED
 
 
 @pytest.mark.parametrize("env, message", [
