@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from typing import IO, Any
@@ -38,16 +40,41 @@ def _open_in(stack: ExitStack, path: str | None) -> IO[bytes]:
 
 
 def _open_out(stack: ExitStack, path: str | None, source: str | None = None) -> IO[bytes]:
-    """``path`` opened for writing; refused if it is the input ``source`` (opening would empty it)."""
+    """``path`` for writing, refused if it is the input ``source``. Written to a temporary file
+    beside it that replaces it when the command succeeds: a run stopped by a bad line leaves no
+    partial output that looks complete, and a file that was there is kept."""
     if path in (None, "-"):
         return sys.stdout.buffer
     _check_writable(path)
     if source not in (None, "-") and os.path.exists(path) and os.path.samefile(path, source):
         raise BadInput(f"{path}: is also the input: write the output elsewhere")
+    folder, name = os.path.split(path)
     try:
-        return stack.enter_context(open(path, "wb"))
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder or ".")
     except OSError as exc:
         raise BadInput(f"{path}: cannot write: {exc.strerror}") from None
+    out = os.fdopen(fd, "wb")
+
+    def finish(kind: type[BaseException] | None, *_: object) -> None:
+        out.close()
+        if kind is None:
+            os.chmod(tmp, _mode_of(path))
+            os.replace(tmp, path)
+        else:
+            os.unlink(tmp)
+
+    stack.push(finish)
+    return out
+
+
+def _mode_of(path: str) -> int:
+    """The permissions an output file gets: those of the file it replaces, else open()'s (umask)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _distinct_outputs(**flags: str | None) -> None:
@@ -316,6 +343,16 @@ def _probability(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _non_negative(text: str) -> int:
     try:
         value = int(text)
@@ -366,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file")
     r.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)")
     r.add_argument("--topic", default="mentions")
-    r.add_argument("--speed", type=float, default=None,
+    r.add_argument("--speed", type=_positive, default=None,
                    help="replay in event time, this many times faster than real time (default: as fast as possible)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_replay)

@@ -164,6 +164,37 @@ def test_detect_and_score_refuse_to_write_over_their_input(demo, tmp_path):
         assert same.read_bytes() == demo.read_bytes()  # untouched
 
 
+def test_a_run_stopped_by_a_bad_line_leaves_no_partial_output(demo, tmp_path):
+    """Outputs are written beside the target and replace it on success: a score stopped at line 3
+    keeps the file that was there (and leaves no temporary one); a run that succeeds replaces it,
+    with its permissions."""
+    lines = demo.read_bytes().splitlines(keepends=True)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"".join(lines[:2]) + b"{not json\n" + b"".join(lines[2:10]))
+    out = tmp_path / "scored.jsonl"
+    out.write_bytes(b"kept\n")
+    out.chmod(0o640)
+    r = bw("score", "--brands", str(BRANDS), "-i", str(bad), "-o", str(out))
+    assert r.returncode == 2 and b"line 3" in r.stderr
+    assert out.read_bytes() == b"kept\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "scored.jsonl"]
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(b"".join(lines[:10]))
+    r = bw("score", "--brands", str(BRANDS), "-i", str(good), "-o", str(out))
+    assert r.returncode == 0 and len(out.read_bytes().splitlines()) == 10
+    assert out.stat().st_mode & 0o777 == 0o640
+    new = tmp_path / "new.jsonl"
+    assert bw("score", "--brands", str(BRANDS), "-i", str(good), "-o", str(new)).returncode == 0
+    assert new.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "good.jsonl", "new.jsonl", "scored.jsonl"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_two_outputs_naming_one_file_are_refused_before_either_is_written(demo, tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_bytes(b"kept\n")
@@ -315,3 +346,9 @@ def test_detect_refuses_a_brands_file_with_an_unknown_time_zone_before_writing(t
     r = bw("detect", "--brands", str(brands), "-o", str(out), stdin=b"")
     assert r.returncode == 2 and b"brand 'acme': timezone: unknown time zone 'New York'" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("speed", ["0", "-5", "nan", "inf"])
+def test_replay_refuses_a_speed_that_is_not_positive(speed, tmp_path):
+    r = bw("replay", str(tmp_path / "any.jsonl"), "--speed", speed, "--bootstrap", "127.0.0.1:1")
+    assert r.returncode == 2 and f"--speed: expected a positive number, got '{speed}'".encode() in r.stderr
