@@ -11,12 +11,15 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from pipeline.records import ALERT_STATUSES, FEEDBACK_ACTIONS
+
 OTHER = "_other"
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry, brands: Iterable[str] | None = None,
-                 max_brands: int = 1000) -> None:
+                 max_brands: int = 1000, *, results: Iterable[str] = (), langs: Iterable[str] = (),
+                 rejections: Iterable[str] = ()) -> None:
         self.registry = registry
         self._fixed = set(brands) if brands is not None else None
         self._seen: set[str] = set()
@@ -91,10 +94,28 @@ class Metrics:
         self.scorer_drifts = Counter("buzzwatch_scorer_drifts", "Drifts of the scorer's error rate detected.",
                                      ["lang"], registry=r)
 
-        # Days in the digest are rare: each brand's count exists at 0 from the start (or its first
-        # mention), so that a panel's increase() reads 0 rather than nothing.
+        # Counters that rules and panels read with increase() exist at 0 from the start: prometheus_client
+        # creates a labelled series at its first inc(), and increase() cannot see a series whose first
+        # sample is already 1 - the first refused delivery would never page. Per brand (alerts by
+        # status, days in the digest): from the start with a brands file, else from its first mention.
+        # ``results``, ``langs`` and ``rejections`` are the label values their code can emit (the
+        # worker passes them; importing the scorer or the notifier here would slow every import).
+        for result in results:
+            self.slack_deliveries.labels(result)
+        for lang in langs:
+            self.scorer_drifts.labels(lang)
+        for reason in rejections:
+            self.slack_rejected.labels(reason)
+        for action in FEEDBACK_ACTIONS:
+            self.slack_actions.labels(action)
         for label in (*sorted(self._fixed or ()), OTHER):
-            self.digest.labels(label)
+            self._zero_brand(label)
+
+    def _zero_brand(self, label: str) -> None:
+        """A brand label's counters read with increase(), at 0: its alerts by status, its digest days."""
+        self.digest.labels(label)
+        for status in ALERT_STATUSES:
+            self.alerts.labels(label, status)
 
     def brand(self, brand: str) -> str:
         """The label value for a brand: itself if known / within the bound, else ``_other``."""
@@ -104,6 +125,6 @@ class Metrics:
             return brand
         if len(self._seen) < self._max:
             self._seen.add(brand)
-            self.digest.labels(brand)
+            self._zero_brand(brand)
             return brand
         return OTHER

@@ -52,12 +52,13 @@ from prometheus_client import CollectorRegistry
 from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
 from pipeline.core.ingest import Ingestor, Prepared, scored_mention
+from pipeline.core.langid import UND
 from pipeline.core.monitor import MAX_STATE_MEMORY, FetchTally, Monitor, count_decoded, count_records
-from pipeline.core.scoring import Scorer
+from pipeline.core.scoring import LANGS, Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
-from pipeline.notify.interact import Verifier
-from pipeline.notify.slack import Notifier, Sink, digest_key
+from pipeline.notify.interact import REJECTIONS, Verifier
+from pipeline.notify.slack import DELIVERY_RESULTS, Notifier, Sink, digest_key
 from pipeline.records import (
     SEVERITIES,
     dead_letter,
@@ -169,7 +170,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     """A configured Faust app; the caller serves ``app.buzzwatch_web`` on the web port and runs the app
     (``faust.Worker(app).execute_from_commandline()``)."""
     registry = registry or CollectorRegistry()
-    metrics = Metrics(registry, brands=[b.id for b in brands] or None)
+    metrics = Metrics(registry, brands=[b.id for b in brands] or None, results=DELIVERY_RESULTS,
+                      langs=(*LANGS, UND), rejections=REJECTIONS)
     by_id = {b.id: b for b in brands}
     app = faust.App(
         settings.app_id,
