@@ -7,7 +7,7 @@ never labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -94,6 +94,10 @@ class Metrics:
         self.scorer_drifts = Counter("buzzwatch_scorer_drifts", "Drifts of the scorer's error rate detected.",
                                      ["lang"], registry=r)
 
+        # Each brand's last evaluation: set by the worker holding the brand, removed when it moves away.
+        self.brand_gauges = (self.negative_rate, self.expected_rate, self.acceleration, self.open_incidents,
+                             self.incident_severity)
+
         # Counters that rules and panels read with increase() exist at 0 from the start: prometheus_client
         # creates a labelled series at its first inc(), and increase() cannot see a series whose first
         # sample is already 1 - the first refused delivery would never page. Per brand (alerts by
@@ -128,3 +132,26 @@ class Metrics:
             self._zero_brand(brand)
             return brand
         return OTHER
+
+    def drop_brand_gauges(self, held: Callable[[str], bool], in_memory: Iterable[str]) -> list[str]:
+        """Remove the per-brand gauges of the labels whose brand this worker no longer holds
+        (``held(brand)`` false: its partition moved); returns the labels removed.
+
+        prometheus_client exports a label's last value until it is removed: the old owner of a moved
+        brand would go on reporting its open incident - a critical one kept BuzzwatchNegativeBuzz
+        firing (``max by (brand)``) - until it restarted. ``_other`` is shared: it stays while a brand
+        still in memory (``in_memory``) counts under it.
+        """
+        other_held = any(self._counts_as_other(b) for b in in_memory)
+        labels = {s.labels["brand"] for g in self.brand_gauges for m in g.collect() for s in m.samples}
+        gone = sorted(label for label in labels if not (other_held if label == OTHER else held(label)))
+        for gauge in self.brand_gauges:
+            for label in gone:
+                gauge.remove(label)  # a label this gauge lacks is left alone
+        return gone
+
+    def _counts_as_other(self, brand: str) -> bool:
+        """Whether ``brand`` is counted under ``_other`` (``brand`` without giving it a label)."""
+        if self._fixed is not None:
+            return brand not in self._fixed
+        return brand not in self._seen and len(self._seen) >= self._max

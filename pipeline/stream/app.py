@@ -301,6 +301,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         trimmer.maybe_trim()
     app.buzzwatch_web = make_web(health, metrics, verifier, publish, clock=clock)  # type: ignore[attr-defined]
     app.buzzwatch_registry = registry  # type: ignore[attr-defined]
+    app.buzzwatch_metrics = metrics  # type: ignore[attr-defined]
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
     app.buzzwatch_scorer_process = scorer_process  # type: ignore[attr-defined]
 
@@ -442,11 +443,13 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     @app.on_partitions_assigned.connect
     async def drop_moved_brands(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
         """Brands whose partition went to another worker leave memory: if one comes back, its state is
-        read again from the table, which its other owner kept writing."""
+        read again from the table, which its other owner kept writing. Their gauges go too (also those of
+        brands evicted as idle earlier): the new owner reports them now."""
         kept = batches.partitions_of(assigned, settings.topic_scored)
         held.clear()
         held.update(kept)
         monitor.forget([b for b in list(monitor.brands) if brand_state.partition_for_key(b) not in kept])
+        metrics.drop_brand_gauges(lambda brand: brand_state.partition_for_key(brand) in kept, monitor.brands)
 
     async def deliver_once(key: str, record: dict[str, Any], mark: Callable[[dict[str, Any], dict[str, Any]], None],
                            step: Callable[[dict[str, Any], dict[str, Any]], str], what: str,
