@@ -84,6 +84,11 @@ HEALTH = [
      [(f"sum by (result) (rate(buzzwatch_slack_deliveries_total{R}))", "{{result}}")]),
     ("Alerts waiting for Slack", "Alerts read and not yet delivered; they wait (offsets uncommitted) while Slack "
      "is unreachable.", "stat", [("max(buzzwatch_slack_pending_alerts)", "pending")]),
+    ("Slack buttons: presses and refusals", "Button presses accepted from Slack, by action, and interactivity "
+     "requests refused, by reason. not_configured, bad_signature or stale_timestamp mean every press fails: the "
+     "signing secret is missing or no longer Slack's, or the clock is off (BuzzwatchSlackButtonsRefused).", "short",
+     [(f"sum by (action) (increase(buzzwatch_slack_actions_total{R}))", "{{action}}"),
+      (f"sum by (reason) (increase(buzzwatch_slack_rejected_requests_total{R}))", "refused: {{reason}}")]),
     ("Slack delivery time", "Time to deliver one alert to Slack, retries included.", "s",
      [(f"histogram_quantile(0.5, sum by (le) (rate(buzzwatch_slack_delivery_seconds_bucket{R})))", "p50"),
       (f"histogram_quantile(0.95, sum by (le) (rate(buzzwatch_slack_delivery_seconds_bucket{R})))", "p95")]),
