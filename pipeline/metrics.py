@@ -27,16 +27,19 @@ class Metrics:
         r = registry
         self.mentions = Counter("buzzwatch_mentions", "Scored mentions counted in the brand's windows.",
                                 ["brand"], registry=r)
-        self.negatives = Counter("buzzwatch_negative_mentions", "Mentions scored negative.", ["brand"], registry=r)
+        self.negatives = Counter("buzzwatch_negative_mentions", "Mentions scored negative (raw: bots and copies "
+                                 "included).", ["brand"], registry=r)
+        # The detector's numbers: collapsed negatives (an author once an hour, a pasted text at most 3
+        # times), fewer than buzzwatch_negative_mentions_total counts when bots or one account flood.
         self.negative_rate = Gauge("buzzwatch_negative_rate_per_minute",
-                                   "Negative mentions per minute over the last 10 minutes of event time.",
-                                   ["brand"], registry=r)
+                                   "Collapsed negatives (an author once an hour, a pasted text at most 3 times) "
+                                   "per minute over the last 10 minutes of event time.", ["brand"], registry=r)
         self.expected_rate = Gauge("buzzwatch_expected_negative_rate_per_minute",
-                                   "Negative mentions per minute the brand's seasonal baseline expects now.",
+                                   "Collapsed negatives per minute the brand's seasonal baseline expects now.",
                                    ["brand"], registry=r)
         self.acceleration = Gauge("buzzwatch_negative_rate_acceleration",
-                                  "Change of the 10-minute negative rate against the 10 minutes before, per minute.",
-                                  ["brand"], registry=r)
+                                  "Change of the 10-minute rate of collapsed negatives against the 10 minutes "
+                                  "before, per minute.", ["brand"], registry=r)
         self.open_incidents = Gauge("buzzwatch_open_incidents", "1 while the brand has an open incident.",
                                     ["brand"], registry=r)
         self.alerts = Counter("buzzwatch_alerts", "Alerts emitted by the detector.", ["brand", "status"], registry=r)
