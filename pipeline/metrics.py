@@ -7,16 +7,19 @@ never labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from pipeline.records import ALERT_STATUSES, FEEDBACK_ACTIONS
 
 OTHER = "_other"
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry, brands: Iterable[str] | None = None,
-                 max_brands: int = 1000) -> None:
+                 max_brands: int = 1000, *, results: Iterable[str] = (), langs: Iterable[str] = (),
+                 rejections: Iterable[str] = ()) -> None:
         self.registry = registry
         self._fixed = set(brands) if brands is not None else None
         self._seen: set[str] = set()
@@ -24,16 +27,19 @@ class Metrics:
         r = registry
         self.mentions = Counter("buzzwatch_mentions", "Scored mentions counted in the brand's windows.",
                                 ["brand"], registry=r)
-        self.negatives = Counter("buzzwatch_negative_mentions", "Mentions scored negative.", ["brand"], registry=r)
+        self.negatives = Counter("buzzwatch_negative_mentions", "Mentions scored negative (raw: bots and copies "
+                                 "included).", ["brand"], registry=r)
+        # The detector's numbers: collapsed negatives (an author once an hour, a pasted text at most 3
+        # times), fewer than buzzwatch_negative_mentions_total counts when bots or one account flood.
         self.negative_rate = Gauge("buzzwatch_negative_rate_per_minute",
-                                   "Negative mentions per minute over the last 10 minutes of event time.",
-                                   ["brand"], registry=r)
+                                   "Collapsed negatives (an author once an hour, a pasted text at most 3 times) "
+                                   "per minute over the last 10 minutes of event time.", ["brand"], registry=r)
         self.expected_rate = Gauge("buzzwatch_expected_negative_rate_per_minute",
-                                   "Negative mentions per minute the brand's seasonal baseline expects now.",
+                                   "Collapsed negatives per minute the brand's seasonal baseline expects now.",
                                    ["brand"], registry=r)
         self.acceleration = Gauge("buzzwatch_negative_rate_acceleration",
-                                  "Change of the 10-minute negative rate against the 10 minutes before, per minute.",
-                                  ["brand"], registry=r)
+                                  "Change of the 10-minute rate of collapsed negatives against the 10 minutes "
+                                  "before, per minute.", ["brand"], registry=r)
         self.open_incidents = Gauge("buzzwatch_open_incidents", "1 while the brand has an open incident.",
                                     ["brand"], registry=r)
         self.alerts = Counter("buzzwatch_alerts", "Alerts emitted by the detector.", ["brand", "status"], registry=r)
@@ -91,10 +97,32 @@ class Metrics:
         self.scorer_drifts = Counter("buzzwatch_scorer_drifts", "Drifts of the scorer's error rate detected.",
                                      ["lang"], registry=r)
 
-        # Days in the digest are rare: each brand's count exists at 0 from the start (or its first
-        # mention), so that a panel's increase() reads 0 rather than nothing.
+        # Each brand's last evaluation: set by the worker holding the brand, removed when it moves away.
+        self.brand_gauges = (self.negative_rate, self.expected_rate, self.acceleration, self.open_incidents,
+                             self.incident_severity)
+
+        # Counters that rules and panels read with increase() exist at 0 from the start: prometheus_client
+        # creates a labelled series at its first inc(), and increase() cannot see a series whose first
+        # sample is already 1 - the first refused delivery would never page. Per brand (alerts by
+        # status, days in the digest): from the start with a brands file, else from its first mention.
+        # ``results``, ``langs`` and ``rejections`` are the label values their code can emit (the
+        # worker passes them; importing the scorer or the notifier here would slow every import).
+        for result in results:
+            self.slack_deliveries.labels(result)
+        for lang in langs:
+            self.scorer_drifts.labels(lang)
+        for reason in rejections:
+            self.slack_rejected.labels(reason)
+        for action in FEEDBACK_ACTIONS:
+            self.slack_actions.labels(action)
         for label in (*sorted(self._fixed or ()), OTHER):
-            self.digest.labels(label)
+            self._zero_brand(label)
+
+    def _zero_brand(self, label: str) -> None:
+        """A brand label's counters read with increase(), at 0: its alerts by status, its digest days."""
+        self.digest.labels(label)
+        for status in ALERT_STATUSES:
+            self.alerts.labels(label, status)
 
     def brand(self, brand: str) -> str:
         """The label value for a brand: itself if known / within the bound, else ``_other``."""
@@ -104,6 +132,29 @@ class Metrics:
             return brand
         if len(self._seen) < self._max:
             self._seen.add(brand)
-            self.digest.labels(brand)
+            self._zero_brand(brand)
             return brand
         return OTHER
+
+    def drop_brand_gauges(self, held: Callable[[str], bool], in_memory: Iterable[str]) -> list[str]:
+        """Remove the per-brand gauges of the labels whose brand this worker no longer holds
+        (``held(brand)`` false: its partition moved); returns the labels removed.
+
+        prometheus_client exports a label's last value until it is removed: the old owner of a moved
+        brand would go on reporting its open incident - a critical one kept BuzzwatchNegativeBuzz
+        firing (``max by (brand)``) - until it restarted. ``_other`` is shared: it stays while a brand
+        still in memory (``in_memory``) counts under it.
+        """
+        other_held = any(self._counts_as_other(b) for b in in_memory)
+        labels = {s.labels["brand"] for g in self.brand_gauges for m in g.collect() for s in m.samples}
+        gone = sorted(label for label in labels if not (other_held if label == OTHER else held(label)))
+        for gauge in self.brand_gauges:
+            for label in gone:
+                gauge.remove(label)  # a label this gauge lacks is left alone
+        return gone
+
+    def _counts_as_other(self, brand: str) -> bool:
+        """Whether ``brand`` is counted under ``_other`` (``brand`` without giving it a label)."""
+        if self._fixed is not None:
+            return brand not in self._fixed
+        return brand not in self._seen and len(self._seen) >= self._max

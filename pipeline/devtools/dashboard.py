@@ -26,32 +26,36 @@ B = 'brand="$brand"'
 
 # (title, description, unit, [(expr, legend)]) per panel, by row. Stat panels are marked "stat".
 OVERVIEW = [
-    ("Negative mentions per minute vs baseline",
-     "Each brand's negative rate over the last 10 minutes of event time, and what its seasonal baseline "
-     "expects now (\"expected\").", "short",
+    ("Collapsed negatives per minute vs baseline",
+     "Each brand's collapsed negatives (an author once an hour, a pasted text at most 3 times: what the "
+     "detector counts) per minute over the last 10 minutes of event time, and what its seasonal baseline "
+     "expects now (\"expected\"). Fewer than the raw negatives in a bot or copy flood.", "short",
      [("max by (brand) (buzzwatch_negative_rate_per_minute)", "{{brand}}"),
       ("max by (brand) (buzzwatch_expected_negative_rate_per_minute)", "{{brand}} expected")]),
     ("Negative share", "Share of each brand's scored mentions that are negative.", "percentunit",
      [(f"sum by (brand) (rate(buzzwatch_negative_mentions_total{R})) / sum by (brand) (rate(buzzwatch_mentions_total{R}))",
        "{{brand}}")]),
-    ("Acceleration", "Change of the 10-minute negative rate against the 10 minutes before, per minute: "
-     "above 0 the negative buzz is growing.", "short",
+    ("Acceleration of collapsed negatives", "Change of the 10-minute rate of collapsed negatives against the "
+     "10 minutes before, per minute: above 0 the negative buzz is growing.", "short",
      [("max by (brand) (buzzwatch_negative_rate_acceleration)", "{{brand}}")]),
     ("Open incidents", "Brands with an open incident, by severity (1 warning, 2 high, 3 critical).", "stat",
      [("max by (brand) (buzzwatch_incident_severity and on (job, instance, brand) (buzzwatch_open_incidents == 1))",
        "{{brand}}")]),
 ]
 DRILL_DOWN = [
-    ("$brand: negative rate vs baseline", "Negative mentions per minute and the baseline's expectation.", "short",
-     [(f"max(buzzwatch_negative_rate_per_minute{{{B}}})", "negative per minute"),
+    ("$brand: collapsed negatives per minute vs baseline", "Collapsed negatives per minute (an author once an "
+     "hour, a pasted text at most 3 times: what the detector counts) and the baseline's expectation.", "short",
+     [(f"max(buzzwatch_negative_rate_per_minute{{{B}}})", "collapsed negatives per minute"),
       (f"max(buzzwatch_expected_negative_rate_per_minute{{{B}}})", "expected")]),
-    ("$brand: mentions per minute", "All scored mentions and the negative ones.", "short",
+    ("$brand: mentions per minute", "All scored mentions and the negative ones, raw: bots and copies included "
+     "(the collapsed negatives are in the panel vs baseline).", "short",
      [(f"sum(rate(buzzwatch_mentions_total{{{B}}}{R})) * 60", "mentions"),
-      (f"sum(rate(buzzwatch_negative_mentions_total{{{B}}}{R})) * 60", "negative")]),
+      (f"sum(rate(buzzwatch_negative_mentions_total{{{B}}}{R})) * 60", "negative (raw)")]),
     ("$brand: negative share", "Share of the brand's scored mentions that are negative.", "percentunit",
      [(f"sum(rate(buzzwatch_negative_mentions_total{{{B}}}{R})) / sum(rate(buzzwatch_mentions_total{{{B}}}{R}))",
        "negative share")]),
-    ("$brand: acceleration", "Change of the negative rate per minute; above 0 it is growing.", "short",
+    ("$brand: acceleration of collapsed negatives", "Change of the rate of collapsed negatives per minute; "
+     "above 0 it is growing.", "short",
      [(f"max(buzzwatch_negative_rate_acceleration{{{B}}})", "acceleration")]),
     ("$brand: incident", "Severity of the brand's open incident.", "stat",
      [(f"max(buzzwatch_incident_severity{{{B}}})", "severity")]),
@@ -84,6 +88,11 @@ HEALTH = [
      [(f"sum by (result) (rate(buzzwatch_slack_deliveries_total{R}))", "{{result}}")]),
     ("Alerts waiting for Slack", "Alerts read and not yet delivered; they wait (offsets uncommitted) while Slack "
      "is unreachable.", "stat", [("max(buzzwatch_slack_pending_alerts)", "pending")]),
+    ("Slack buttons: presses and refusals", "Button presses accepted from Slack, by action, and interactivity "
+     "requests refused, by reason. not_configured, bad_signature or stale_timestamp mean every press fails: the "
+     "signing secret is missing or no longer Slack's, or the clock is off (BuzzwatchSlackButtonsRefused).", "short",
+     [(f"sum by (action) (increase(buzzwatch_slack_actions_total{R}))", "{{action}}"),
+      (f"sum by (reason) (increase(buzzwatch_slack_rejected_requests_total{R}))", "refused: {{reason}}")]),
     ("Slack delivery time", "Time to deliver one alert to Slack, retries included.", "s",
      [(f"histogram_quantile(0.5, sum by (le) (rate(buzzwatch_slack_delivery_seconds_bucket{R})))", "p50"),
       (f"histogram_quantile(0.95, sum by (le) (rate(buzzwatch_slack_delivery_seconds_bucket{R})))", "p95")]),

@@ -29,6 +29,9 @@ from pipeline.notify.render import ACTIONS, USER_ID
 from pipeline.records import format_time
 
 TOLERANCE_S = 300
+#: Every ``Rejected`` reason, and ``not_configured`` (no signing secret: stream/web.py refuses all).
+REJECTIONS = ("not_configured", "missing_headers", "bad_timestamp", "stale_timestamp", "bad_signature",
+              "replayed", "bad_payload")
 
 
 class Rejected(BuzzwatchError):

@@ -46,6 +46,9 @@ from pipeline.notify.render import (
 
 log = logging.getLogger(__name__)
 
+#: What ``Notifier.deliver`` and ``deliver_digest`` return (and report to ``on_result``).
+DELIVERY_RESULTS = ("posted", "updated", "duplicate", "recovered", "refused")
+
 
 class ServerErrorRetry(RetryHandler):
     """Retry 5xx answers with exponential backoff (slack-sdk's own handler only covers 500/503)."""

@@ -51,12 +51,13 @@ from prometheus_client import CollectorRegistry
 from pipeline.core.brands import Brand, BrandMatcher
 from pipeline.core.detector import DetectorConfig
 from pipeline.core.ingest import Ingestor, Prepared, scored_mention
+from pipeline.core.langid import UND
 from pipeline.core.monitor import MAX_STATE_MEMORY, FetchTally, Monitor, count_decoded, count_records
-from pipeline.core.scoring import Scorer
+from pipeline.core.scoring import LANGS, Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
-from pipeline.notify.interact import Verifier
-from pipeline.notify.slack import Notifier, Sink, digest_key
+from pipeline.notify.interact import REJECTIONS, Verifier
+from pipeline.notify.slack import DELIVERY_RESULTS, Notifier, Sink, digest_key
 from pipeline.records import (
     SEVERITIES,
     dead_letter,
@@ -164,7 +165,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     """A configured Faust app; the caller serves ``app.buzzwatch_web`` on the web port and runs the app
     (``faust.Worker(app).execute_from_commandline()``)."""
     registry = registry or CollectorRegistry()
-    metrics = Metrics(registry, brands=[b.id for b in brands] or None)
+    metrics = Metrics(registry, brands=[b.id for b in brands] or None, results=DELIVERY_RESULTS,
+                      langs=(*LANGS, UND), rejections=REJECTIONS)
     by_id = {b.id: b for b in brands}
     app = faust.App(
         settings.app_id,
@@ -294,6 +296,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         trimmer.maybe_trim()
     app.buzzwatch_web = make_web(health, metrics, verifier, publish, clock=clock)  # type: ignore[attr-defined]
     app.buzzwatch_registry = registry  # type: ignore[attr-defined]
+    app.buzzwatch_metrics = metrics  # type: ignore[attr-defined]
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
     app.buzzwatch_scorer_process = scorer_process  # type: ignore[attr-defined]
 
@@ -435,11 +438,13 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     @app.on_partitions_assigned.connect
     async def drop_moved_brands(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
         """Brands whose partition went to another worker leave memory: if one comes back, its state is
-        read again from the table, which its other owner kept writing."""
+        read again from the table, which its other owner kept writing. Their gauges go too (also those of
+        brands evicted as idle earlier): the new owner reports them now."""
         kept = batches.partitions_of(assigned, settings.topic_scored)
         held.clear()
         held.update(kept)
         monitor.forget([b for b in list(monitor.brands) if brand_state.partition_for_key(b) not in kept])
+        metrics.drop_brand_gauges(lambda brand: brand_state.partition_for_key(brand) in kept, monitor.brands)
 
     async def deliver_once(key: str, record: dict[str, Any], mark: Callable[[dict[str, Any], dict[str, Any]], None],
                            step: Callable[[dict[str, Any], dict[str, Any]], str], what: str,

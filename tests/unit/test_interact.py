@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pipeline.devtools.broker import free_port
 from pipeline.devtools.slack_standin import SlackStandIn
 from pipeline.metrics import Metrics
-from pipeline.notify.interact import Rejected, Verifier, feedback_for, parse_payload, sign
+from pipeline.notify.interact import REJECTIONS, Rejected, Verifier, feedback_for, parse_payload, sign
 from pipeline.notify.render import button_value
 from pipeline.notify.slack import BotSink, Notifier
 from pipeline.stream.web import Health, make_web, start_web
@@ -48,13 +48,15 @@ def test_signature_verification(hdrs, body, now, reason):
         with pytest.raises(Rejected) as err:
             verifier.check(hdrs, body, now=now)
         assert err.value.reason == reason
+        assert reason in REJECTIONS  # the worker exposes its counter at 0 from the start
 
 
 def test_a_replayed_request_within_the_window_is_refused():
     verifier = Verifier(SECRET)
     verifier.check(headers(), BODY, now=NOW)
-    with pytest.raises(Rejected, match="replayed"):
+    with pytest.raises(Rejected, match="replayed") as err:
         verifier.check(headers(), BODY, now=NOW + 10)
+    assert err.value.reason in REJECTIONS
     verifier.check(headers(NOW + 20), BODY, now=NOW + 20)  # the same press, newly signed: a new request
 
 
@@ -78,6 +80,7 @@ def test_payload_to_feedback():
     for body in (b"payload=not-json", b"nothing=here", b"\xff"):
         with pytest.raises(Rejected, match="bad_payload"):
             parse_payload(body)
+    assert "bad_payload" in REJECTIONS
 
 
 def test_endpoint_end_to_end_with_the_stand_in_pressing_buttons(caplog):
@@ -139,6 +142,7 @@ def test_without_a_signing_secret_every_press_is_refused():
 
     assert asyncio.run(scenario()) == 401
     assert registry.get_sample_value("buzzwatch_slack_rejected_requests_total", {"reason": "not_configured"}) == 1
+    assert "not_configured" in REJECTIONS
 
 
 async def _never(record):
