@@ -400,8 +400,9 @@ class BrandDetector:
 
     # -- decision -------------------------------------------------------------------------
     def current(self) -> Evidence | None:
-        """The 10-minute window (the second configured) at the last tick: the brand's gauges."""
-        if self.last_tick is None or self._seg_tick is None:
+        """The 10-minute window (the second configured) at the last tick: the brand's gauges - of a
+        brand the pre-filter kept quiet too (none before the brand's first tick)."""
+        if self.last_tick is None:
             return None
         evs = self._evidences(self.last_tick)
         return evs[min(1, len(evs) - 1)]

@@ -798,3 +798,22 @@ def test_the_pre_filter_never_hides_a_window_that_fires(tmp_path, monkeypatch):
     assert sum(a["status"] == "open" for a in filtered) >= 5
     assert filtered == unfiltered
     assert skipped > 0.9 * calls > 1000
+
+
+def test_a_brand_the_pre_filter_keeps_quiet_still_has_its_current_numbers():
+    """The gauges read ``current()``: a small brand's minutes end in the pre-filter (it never builds
+    its window sums) and it still reports its last 10 minutes and its expectation."""
+    det = BrandDetector("small", DetectorConfig())
+    assert det.current() is None  # no tick yet
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    for k in range(48 * 60 // 20):  # a mention every 20 minutes, one in three negative, for two days
+        det.add(t0 + k * 1200, k % 3 == 0, f"u{k}", f"text {k}", 10, None)
+        det.advance(t0 + k * 1200 + 60)
+    ts = t0 + 48 * 3600 + 5 * 60
+    for j in range(2):  # two negatives in the last 10 minutes
+        det.add(ts - 240 + j * 60, True, f"n{j}", f"bad {j}", 10, None)
+    det.advance(ts + 30)
+    ev = det.current()
+    assert ev is not None and ev.window_minutes == 10
+    assert (ev.observed, ev.mentions) == (2.0, 2)
+    assert 0 < ev.expected < 1  # a 1-an-hour brand expects a fraction in 10 minutes
