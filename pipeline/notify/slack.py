@@ -63,7 +63,7 @@ def retry_handlers(max_retries: int = 4) -> list[RetryHandler]:
 
 
 class Sink(Protocol):
-    threads: bool  # can update messages and reply in threads (a bot); then buttons work too
+    threads: bool  # can update messages and reply in threads (a bot); then buttons can work too
 
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
              thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None: ...
@@ -190,10 +190,12 @@ class Notifier:
     """Alert -> Slack steps, deduplicated through the ledger.
 
     ``ping_for(brand, severity, wall_ts)`` says who to mention (``Brand.ping``: Slack mentions
-    separated by spaces, each recorded in the ledger once it was sent); ``clock`` is
-    the wall clock quiet hours are judged by. With ``background_charts`` the chart is drawn and
-    uploaded by one background thread (in order), so drawing it (0.1-0.5 s) never delays the
-    next alert; without, it is done before ``deliver`` returns (tests, scripts).
+    separated by spaces, each recorded in the ledger once it was sent); ``clock`` is the wall
+    clock quiet hours are judged by. ``buttons`` (a bot only) only when their presses can be
+    verified (a signing secret): a button that answers every press with an error is worse than
+    none. With ``background_charts`` the chart is drawn and uploaded by one background thread
+    (in order), so drawing it (0.1-0.5 s) never delays the next alert; without, it is done
+    before ``deliver`` returns (tests, scripts).
     """
 
     def __init__(self, sink: Sink,
@@ -203,8 +205,9 @@ class Notifier:
                  ping_for: Callable[[str, str, float], str | None] = lambda brand, severity, ts: None,
                  grafana_template: str | None = None, charts: bool = True,
                  clock: Callable[[], float] = time.time, background_charts: bool = False,
-                 digest_channel: str | None = None) -> None:
+                 digest_channel: str | None = None, buttons: bool = False) -> None:
         self.sink = sink
+        self.buttons = buttons and sink.threads
         self.digest_channel = digest_channel
         self.channel_for = channel_for
         self.name_for = name_for
@@ -368,7 +371,7 @@ class Notifier:
 
     def _root_blocks(self, alert: dict[str, Any], name: str | None, ack: dict[str, Any] | None,
                      ping: str | None = None) -> list[dict[str, Any]]:
-        return blocks(alert, name, ping=ping, ack=ack, buttons=self.sink.threads,
+        return blocks(alert, name, ping=ping, ack=ack, buttons=self.buttons,
                       grafana_url=grafana_link(self.grafana_template, alert["brand"]))
 
     def _upload_chart(self, channel: str, thread_ts: str, alert: dict[str, Any], name: str | None) -> None:

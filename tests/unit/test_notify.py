@@ -124,7 +124,7 @@ def full(status: str = "open", seq: int = 1, severity: str = "high", text: str =
 
 def test_root_has_buttons_and_grafana_link_and_the_chart_goes_to_its_thread(standin):
     n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
-                 grafana_template="https://grafana.example/d/bw?var-brand={brand}")
+                 grafana_template="https://grafana.example/d/bw?var-brand={brand}", buttons=True)
     assert n.deliver(full(), {}) == "posted"
     (root,) = roots(standin)
     (actions,) = [b for b in root["blocks"] if b["type"] == "actions"]
@@ -133,6 +133,23 @@ def test_root_has_buttons_and_grafana_link_and_the_chart_goes_to_its_thread(stan
     (chart,) = standin.files()
     assert chart["data"].startswith(b"\x89PNG\r\n\x1a\n") and chart["thread_ts"] == root["ts"]
     assert chart["channel"] == "#acme" and chart["name"].endswith(".png")
+
+
+@pytest.mark.parametrize("secret, shown", [("shh", ["acknowledge", "not_a_crisis", "confirmed", "grafana"]),
+                                           (None, ["grafana"])])
+def test_the_worker_shows_buttons_only_when_it_can_verify_their_presses(standin, tmp_path, secret, shown):
+    """Without SLACK_SIGNING_SECRET every press would be refused (401): no buttons, the Grafana link stays."""
+    from pipeline.settings import Settings
+    from pipeline.stream.app import build_app
+
+    env = {"BUZZWATCH_DATA_DIR": str(tmp_path), "SLACK_DEFAULT_CHANNEL": "#acme",
+           "BUZZWATCH_GRAFANA_URL_TEMPLATE": "https://grafana.example/d/bw?var-brand={brand}",
+           **({"SLACK_SIGNING_SECRET": secret} if secret else {})}
+    app = build_app(Settings.from_env(env), [], BotSink("xoxb-test", standin.api_url))
+    assert app.buzzwatch_notifier.deliver(alert("awful"), {}) == "posted"
+    (root,) = roots(standin)
+    (actions,) = [b for b in root["blocks"] if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == shown
 
 
 def test_a_failed_chart_upload_does_not_hold_the_alert(standin, caplog):
