@@ -74,7 +74,7 @@ def outage_scenario(broker, slack, start_worker, tmp_path, rows, outage_s: float
     # What on-call sees: numbers, terms, samples, buttons, the Grafana link, the chart in the thread.
     current = slack.message(root["ts"])
     text = json.dumps(current["blocks"])
-    assert "Negatives/min" in text and "Driving it" in text and "Top negative mentions" in text
+    assert "*Negatives*" in text and "Driving it" in text and "Top negative mentions" in text
     assert "https://grafana.example/d/bw?var-brand=acme" in text
     charts = wait_until(lambda: slack.files(), 30, "the charts", worker)
     assert all(f["data"].startswith(b"\x89PNG") and f["thread_ts"] == root["ts"] for f in charts)
