@@ -75,7 +75,25 @@ def grafana_link(template: str | None, brand: str) -> str | None:
 def headline(alert: dict[str, Any], brand_name: str | None = None) -> str:
     """One line: status, severity, brand and the reason in numbers."""
     name = brand_name or alert["brand"]
-    return f"[{_STATUS[alert['status']]}] {alert['severity'].upper()} negative buzz on {name}: {alert['reason']}"
+    return f"[{_STATUS[alert['status']]}] {alert['severity'].upper()} negative buzz on {name}: {_reason(alert)}"
+
+
+def _reason(alert: dict[str, Any]) -> str:
+    """The detector's reason; a resolution adds how long the incident lasted and its peak severity
+    (an incident's severity only rises, so the resolution carries the peak).
+
+    >>> _reason({"status": "resolved", "severity": "critical", "reason": "back to normal: 3 negative mentions",
+    ...          "opened_at": "2026-03-02T09:20:00Z", "at": "2026-03-02T10:45:00Z"})
+    'back to normal: 3 negative mentions; lasted 1 h 25 min, peaked at critical'
+    """
+    if alert["status"] != "resolved":
+        return str(alert["reason"])
+    try:
+        minutes = round((parse_time(alert["at"], "at") - parse_time(alert["opened_at"], "opened_at")) / 60)
+    except (KeyError, InvalidRecord):
+        return str(alert["reason"])
+    lasted = f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+    return f"{alert['reason']}; lasted {lasted}, peaked at {alert['severity']}"
 
 
 def notification_text(alert: dict[str, Any], brand_name: str | None = None, ping: str | None = None) -> str:
@@ -107,10 +125,10 @@ def blocks(alert: dict[str, Any], brand_name: str | None = None, *, ping: str | 
         {"type": "header", "text": {"type": "plain_text", "text": escape(f"{icon} {header}", HEADER_LIMIT)}}]
     if ping:
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"{ping} please take a look"}})
-    out.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(alert["reason"])},
+    out.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(_reason(alert))},
                 "fields": [{"type": "mrkdwn", "text": escape(f, 2000)} for f in _fields(ev)]})
     if ack:
-        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _ack_line(ack)}]})
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _ack_line(ack, alert["at"])}]})
     terms = _terms(alert.get("terms"))
     if terms and not resolved:
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": terms}})
@@ -208,9 +226,16 @@ def _samples(samples: list[dict[str, Any]]) -> str:
     return cut("\n".join(lines), SECTION_LIMIT)
 
 
-def _ack_line(ack: dict[str, Any]) -> str:
+def _ack_line(ack: dict[str, Any], message_at: Any) -> str:
+    """Who took it and when: the time alone on the message's day (UTC), with the date otherwise, so
+    an incident acknowledged last night does not read as acknowledged today."""
     who = f"<@{ack['by']}>" if USER_ID.match(str(ack.get("by", ""))) else "someone"
-    at = slack_date(float(ack.get("at", 0)), "{time}")
+    when = float(ack.get("at", 0))
+    try:
+        same_day = parse_time(str(message_at), "at") // 86400 == when // 86400
+    except InvalidRecord:
+        same_day = False
+    at = slack_date(when, "{time}") if same_day else slack_date(when)
     verdict = _VERDICT.get(str(ack.get("action")))
     text = f":white_check_mark: Acknowledged by {who} at {at}"
     if verdict:

@@ -142,6 +142,26 @@ def test_ack_replaces_the_acknowledge_button_and_a_verdict_removes_the_rest():
     assert "<!" not in shown and "marked *confirmed crisis* by <@U0ALICE>" in shown
 
 
+def test_an_ack_from_another_day_shows_its_date():
+    """The time alone reads as today's: acknowledged at 23:50 the night before, the date is shown."""
+    a = alert("awful")  # at 2026-03-02T09:20:00Z
+    yesterday = blocks(a, ack={"by": "U0ALICE", "at": 1772409000.0})  # 2026-03-01T23:50:00Z
+    assert ("Acknowledged by <@U0ALICE> at <!date^1772409000^{date_short_pretty} {time}|2026-03-01 23:50 UTC>"
+            in json.dumps(yesterday))
+
+
+def test_a_resolution_says_how_long_the_incident_lasted_and_its_peak():
+    a = {**alert("awful"), "status": "resolved", "severity": "critical", "at": "2026-03-02T10:45:00Z",
+         "reason": "back to normal: 3 negative mentions in 20 min vs 2.4 expected"}
+    told = "back to normal: 3 negative mentions in 20 min vs 2.4 expected; lasted 1 h 25 min, peaked at critical"
+    assert headline(a, "Acme Air") == f"[RESOLVED] CRITICAL negative buzz on Acme Air: {told}"
+    assert [b["text"]["text"] for b in blocks(a) if b.get("fields")] == [told]
+    short = {**a, "at": "2026-03-02T09:58:00Z"}
+    assert headline(short).endswith("; lasted 38 min, peaked at critical")
+    unknown = {k: v for k, v in a.items() if k != "opened_at"}  # nothing to count from: no number invented
+    assert headline(unknown).endswith("2.4 expected")
+
+
 def test_resolved_has_no_buttons_samples_or_terms():
     a = {**alert("awful"), "status": "resolved", "terms": [{"term": "refund", "count": 3}]}
     out = blocks(a, buttons=True)
