@@ -19,7 +19,9 @@ Example file::
         quiet_hours: {start: "22:00", end: "07:00", min_severity: high}  # tz: the brand's timezone
 
 The ``mention_on`` values are the only pings buzzwatch ever sends (mention text is escaped), so
-they are checked to be Slack mention syntax. During quiet hours an alert below ``min_severity``
+they are checked to be Slack mention syntax. A group is pinged from its severity up: an alert
+pings every group at or below its severity (``{high: comms, critical: exec}``: critical pings
+both). During quiet hours an alert below ``min_severity``
 is still posted at once, but without the ping: it is on the channel when someone looks, and
 nobody is woken for it (holding it until morning would hide a growing incident and stall the
 alerts behind it).
@@ -99,22 +101,28 @@ class Brand:
     hashtags: tuple[str, ...] = ()
     exclusions: tuple[str, ...] = ()
     slack_channel: str | None = None
-    mention_on: tuple[tuple[str, str], ...] = ()  # (severity, ping): pings from that severity up
+    mention_on: tuple[tuple[str, str], ...] = ()  # (severity, ping): pinged from that severity up, with the lower ones
     quiet_hours: QuietHours | None = None
     timezone: str | None = None  # IANA zone: the detector learns the brand's hours and weekdays in it (None: UTC)
 
     def ping(self, severity: str, ts: float) -> str | None:
         """Who to ping for an alert of ``severity`` delivered at wall time ``ts`` (None: nobody).
 
-        >>> b = Brand("acme", "Acme", mention_on=(("high", "<!subteam^S1>"), ("critical", "<!subteam^S2>")))
+        Every group whose ``mention_on`` severity is at or below the alert's, lowest first, each
+        once, separated by a space: an incident that opens at critical still reaches the team on
+        call for high (comms), not only the one added for critical. In quiet hours an alert below
+        their ``min_severity`` pings nobody, whatever the groups.
+
+        >>> b = Brand("acme", "Acme", mention_on=(("critical", "<!subteam^S2>"), ("high", "<!subteam^S1>")))
         >>> b.ping("warning", 0.0), b.ping("high", 0.0), b.ping("critical", 0.0)
-        (None, '<!subteam^S1>', '<!subteam^S2>')
+        (None, '<!subteam^S1>', '<!subteam^S1> <!subteam^S2>')
         """
         if self.quiet_hours is not None and self.quiet_hours.silences(severity, ts):
             return None
         rank = SEVERITIES.index(severity)
-        eligible = [(SEVERITIES.index(sev), p) for sev, p in self.mention_on if SEVERITIES.index(sev) <= rank]
-        return max(eligible)[1] if eligible else None
+        eligible = sorted((SEVERITIES.index(sev), n, p) for n, (sev, p) in enumerate(self.mention_on)
+                          if SEVERITIES.index(sev) <= rank)
+        return " ".join(dict.fromkeys(p for _, _, p in eligible)) or None
 
 
 def load_brands(path: str | Path) -> list[Brand]:

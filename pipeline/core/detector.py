@@ -705,6 +705,7 @@ class BrandDetector:
                 "window_minutes": minutes,
                 "observed_negatives": ev.observed,
                 "expected_negatives": round(ev.expected, 3),
+                "previous_negatives": ev.previous,
                 "negative_rate_per_min": round(ev.observed / minutes, 3),
                 "expected_rate_per_min": round(ev.expected / minutes, 4),
                 "growth_doubling_minutes": doubling,

@@ -37,8 +37,8 @@ def usable(history: Any) -> bool:
 def render_chart(history: dict[str, Any], title: str, opened_at: str | None = None) -> bytes:
     """PNG bytes: negatives per minute (bars), the expected rate (line) and its ~95% band.
 
-    Counts per bucket are turned into per-minute rates so the axis reads like the message
-    ("negatives/min now vs expected"). ``opened_at`` draws a marker where the incident opened.
+    Counts per bucket are turned into per-minute rates, so buckets of any width read alike
+    (the message gives counts over the alert's window). ``opened_at`` draws a marker where the incident opened.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import DateFormatter

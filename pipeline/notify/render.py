@@ -75,7 +75,25 @@ def grafana_link(template: str | None, brand: str) -> str | None:
 def headline(alert: dict[str, Any], brand_name: str | None = None) -> str:
     """One line: status, severity, brand and the reason in numbers."""
     name = brand_name or alert["brand"]
-    return f"[{_STATUS[alert['status']]}] {alert['severity'].upper()} negative buzz on {name}: {alert['reason']}"
+    return f"[{_STATUS[alert['status']]}] {alert['severity'].upper()} negative buzz on {name}: {_reason(alert)}"
+
+
+def _reason(alert: dict[str, Any]) -> str:
+    """The detector's reason; a resolution adds how long the incident lasted and its peak severity
+    (an incident's severity only rises, so the resolution carries the peak).
+
+    >>> _reason({"status": "resolved", "severity": "critical", "reason": "back to normal: 3 negative mentions",
+    ...          "opened_at": "2026-03-02T09:20:00Z", "at": "2026-03-02T10:45:00Z"})
+    'back to normal: 3 negative mentions; lasted 1 h 25 min, peaked at critical'
+    """
+    if alert["status"] != "resolved":
+        return str(alert["reason"])
+    try:
+        minutes = round((parse_time(alert["at"], "at") - parse_time(alert["opened_at"], "opened_at")) / 60)
+    except (KeyError, InvalidRecord):
+        return str(alert["reason"])
+    lasted = f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+    return f"{alert['reason']}; lasted {lasted}, peaked at {alert['severity']}"
 
 
 def notification_text(alert: dict[str, Any], brand_name: str | None = None, ping: str | None = None) -> str:
@@ -107,10 +125,10 @@ def blocks(alert: dict[str, Any], brand_name: str | None = None, *, ping: str | 
         {"type": "header", "text": {"type": "plain_text", "text": escape(f"{icon} {header}", HEADER_LIMIT)}}]
     if ping:
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"{ping} please take a look"}})
-    out.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(alert["reason"])},
+    out.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(_reason(alert))},
                 "fields": [{"type": "mrkdwn", "text": escape(f, 2000)} for f in _fields(ev)]})
     if ack:
-        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _ack_line(ack)}]})
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _ack_line(ack, alert["at"])}]})
     terms = _terms(alert.get("terms"))
     if terms and not resolved:
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": terms}})
@@ -149,14 +167,41 @@ def slack_date(when: Any, layout: str = "{date_short_pretty} {time}") -> str:
 
 
 def _fields(ev: dict[str, Any]) -> list[str]:
-    doubling = ev.get("growth_doubling_minutes")
-    growth = f"doubling every {doubling:.0f} min" if doubling else "not growing"
+    """Counts over the alert's window, as the reason gives them: per minute, a small brand's
+    6 in 20 min against 0.1 expected read "0.30 now vs 0.00 expected"."""
+    minutes = ev["window_minutes"]
+    expected = ev["expected_negatives"] or ev["expected_rate_per_min"] * minutes  # the rate keeps more digits
     return [
-        f"*Negatives/min*\n{ev['negative_rate_per_min']:.2f} now vs {ev['expected_rate_per_min']:.2f} expected",
-        f"*Growth*\n{growth}",
+        f"*Negatives*\n{count(ev['observed_negatives'])} in {minutes} min vs {count(expected)} expected",
+        f"*Growth*\n{_growth(ev)}",
         f"*Negative share*\n{ev['negative_share']:.0%} (usual {ev['baseline_share']:.0%})",
         f"*Authors · reach*\n{ev['unique_authors']} · {ev['reach']:,} followers",
     ]
+
+
+def count(x: float) -> str:
+    """A count or an expectation as the reason gives it (one decimal below 10), but never 0 when it is not.
+
+    >>> count(1234.4), count(6.0), count(2.56), count(0.088), count(0.0043), count(0)
+    ('1,234', '6', '2.6', '0.1', '0.004', '0')
+    """
+    if x >= 10 or x == int(x):
+        return f"{x:,.0f}"
+    return f"{x:.1f}" if x >= 0.05 else f"{x:.1g}"
+
+
+def _growth(ev: dict[str, Any]) -> str:
+    """From nothing to a burst is growth no doubling time can say (it is infinite)."""
+    doubling = ev.get("growth_doubling_minutes")
+    if doubling:
+        return f"doubling every {doubling:.0f} min"
+    previous = ev.get("previous_negatives")  # absent from alerts written before it was recorded
+    if previous is None:
+        return "no doubling time"
+    observed, minutes = ev["observed_negatives"], ev["window_minutes"]
+    if previous == 0 and observed > 0:
+        return f"new: 0 → {count(observed)} in {minutes} min"
+    return f"not growing ({count(previous)} the {minutes} min before)"
 
 
 def _terms(terms: Any) -> str | None:
@@ -181,9 +226,16 @@ def _samples(samples: list[dict[str, Any]]) -> str:
     return cut("\n".join(lines), SECTION_LIMIT)
 
 
-def _ack_line(ack: dict[str, Any]) -> str:
+def _ack_line(ack: dict[str, Any], message_at: Any) -> str:
+    """Who took it and when: the time alone on the message's day (UTC), with the date otherwise, so
+    an incident acknowledged last night does not read as acknowledged today."""
     who = f"<@{ack['by']}>" if USER_ID.match(str(ack.get("by", ""))) else "someone"
-    at = slack_date(float(ack.get("at", 0)), "{time}")
+    when = float(ack.get("at", 0))
+    try:
+        same_day = parse_time(str(message_at), "at") // 86400 == when // 86400
+    except InvalidRecord:
+        same_day = False
+    at = slack_date(when, "{time}") if same_day else slack_date(when)
     verdict = _VERDICT.get(str(ack.get("action")))
     text = f":white_check_mark: Acknowledged by {who} at {at}"
     if verdict:

@@ -3,11 +3,12 @@
 One Slack thread per incident: ``open`` posts the root message (with buttons and the brand's
 Grafana link) and uploads the chart into its thread; ``escalated`` and ``resolved`` update the
 root in place and reply in its thread. Once someone pressed a button the incident is
-*acknowledged*: escalations then only update the root (no thread reply, no ping, no chart), and
-the resolution is still posted in the thread. Pings come from the brands file only
-(``mention_on``, silenced in the brand's quiet hours below their ``min_severity``). A *ledger* (a Faust table in the worker, a
-dict offline) remembers, per incident, the root message and the last alert step delivered, so
-a redelivered or replayed alert is recognised and skipped. Transient failures (429, 5xx,
+*acknowledged*: an escalation still replies in the thread, but pings only the groups it makes
+eligible that this incident never pinged (exec at critical, not comms again), with a chart only
+when it pings someone. Pings come from the brands file only (``mention_on``, silenced in the
+brand's quiet hours below their ``min_severity``). A *ledger* (a Faust table in the worker, a
+dict offline) remembers, per incident, the root message, the last alert step delivered and who
+was pinged, so a redelivered or replayed alert is recognised and skipped. Transient failures (429, 5xx,
 timeouts) are retried by slack-sdk's retry handlers and then raised as DeliveryError, so the
 caller keeps the alert (its offset uncommitted) and tries again; nothing is dropped.
 
@@ -65,7 +66,7 @@ def retry_handlers(max_retries: int = 4) -> list[RetryHandler]:
 
 
 class Sink(Protocol):
-    threads: bool  # can update messages and reply in threads (a bot); then buttons work too
+    threads: bool  # can update messages and reply in threads (a bot); then buttons can work too
 
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
              thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None: ...
@@ -191,10 +192,13 @@ def _call(fn: Callable[[], Any]) -> Any:
 class Notifier:
     """Alert -> Slack steps, deduplicated through the ledger.
 
-    ``ping_for(brand, severity, wall_ts)`` says who to mention (``Brand.ping``); ``clock`` is
-    the wall clock quiet hours are judged by. With ``background_charts`` the chart is drawn and
-    uploaded by one background thread (in order), so drawing it (0.1-0.5 s) never delays the
-    next alert; without, it is done before ``deliver`` returns (tests, scripts).
+    ``ping_for(brand, severity, wall_ts)`` says who to mention (``Brand.ping``: Slack mentions
+    separated by spaces, each recorded in the ledger once it was sent); ``clock`` is the wall
+    clock quiet hours are judged by. ``buttons`` (a bot only) only when their presses can be
+    verified (a signing secret): a button that answers every press with an error is worse than
+    none. With ``background_charts`` the chart is drawn and uploaded by one background thread
+    (in order), so drawing it (0.1-0.5 s) never delays the next alert; without, it is done
+    before ``deliver`` returns (tests, scripts).
     """
 
     def __init__(self, sink: Sink,
@@ -204,8 +208,9 @@ class Notifier:
                  ping_for: Callable[[str, str, float], str | None] = lambda brand, severity, ts: None,
                  grafana_template: str | None = None, charts: bool = True,
                  clock: Callable[[], float] = time.time, background_charts: bool = False,
-                 digest_channel: str | None = None) -> None:
+                 digest_channel: str | None = None, buttons: bool = False) -> None:
         self.sink = sink
+        self.buttons = buttons and sink.threads
         self.digest_channel = digest_channel
         self.channel_for = channel_for
         self.name_for = name_for
@@ -231,7 +236,9 @@ class Notifier:
         name = self.name_for(alert["brand"])
         ack = entry.get("ack")
         live = alert["status"] != "resolved"
-        ping = self.ping_for(alert["brand"], alert["severity"], self.clock()) if live and not ack else None
+        ping = self.ping_for(alert["brand"], alert["severity"], self.clock()) if live else None
+        if ping and ack:  # someone is on it: tell only the groups this severity reaches for the first time
+            ping = " ".join(m for m in ping.split() if m not in self._pinged(entry)) or None
         root_blocks = self._root_blocks(alert, name, ack)
         channel = entry.get("channel") or self.channel_for(alert["brand"])
         chart_in: str | None = None
@@ -255,10 +262,9 @@ class Notifier:
                     chart_in = root
             else:
                 self.sink.update(channel, root, notification_text(alert, name), root_blocks)
-                if not (ack and live):  # acknowledged: escalations stay quiet; the resolution is still told
-                    self.sink.post(channel, notification_text(alert, name, ping),
-                                   blocks(alert, name, ping=ping, ack=ack, compact=True), thread_ts=root)
-                    chart_in = root if live else None
+                self.sink.post(channel, notification_text(alert, name, ping),
+                               blocks(alert, name, ping=ping, ack=ack, compact=True), thread_ts=root)
+                chart_in = root if live and (ping or not ack) else None  # acknowledged: a chart for newcomers only
                 result = "updated"
         except SlackApiError as exc:
             log.error("Slack refused incident %s step %s: %s", key, alert["seq"], exc.response.get("error"))
@@ -271,10 +277,19 @@ class Notifier:
                 self._charts.submit(self._upload_chart, channel, chart_in, alert, name)
             else:
                 self._upload_chart(channel, chart_in, alert, name)
+        pinged = self._pinged(entry) | set(ping.split() if ping and result != "refused" else ())
         ledger[key] = {**{k: v for k, v in entry.items() if k != "pending"}, "channel": channel,
                        "ts": root if result != "refused" else entry.get("ts"), "seq": alert["seq"],
-                       "status": alert["status"], "alert": _keepable(alert)}
+                       "status": alert["status"], "alert": _keepable(alert), "pinged": sorted(pinged)}
         return self._done(result, started)
+
+    def _pinged(self, entry: dict[str, Any]) -> set[str]:
+        """The mentions an incident's messages carried so far. A ledger entry written before they were
+        recorded is taken to have pinged what its last step's severity pings now."""
+        if "pinged" in entry:
+            return set(entry["pinged"])
+        last = entry.get("alert")
+        return set((self.ping_for(last["brand"], last["severity"], self.clock()) or "").split()) if last else set()
 
     def deliver_digest(self, notice: dict[str, Any], day: MutableMapping[str, Any]) -> str:
         """A digest notice -> Slack, once: 'posted', 'updated', 'duplicate', 'recovered' or 'refused';
@@ -359,7 +374,7 @@ class Notifier:
 
     def _root_blocks(self, alert: dict[str, Any], name: str | None, ack: dict[str, Any] | None,
                      ping: str | None = None) -> list[dict[str, Any]]:
-        return blocks(alert, name, ping=ping, ack=ack, buttons=self.sink.threads,
+        return blocks(alert, name, ping=ping, ack=ack, buttons=self.buttons,
                       grafana_url=grafana_link(self.grafana_template, alert["brand"]))
 
     def _upload_chart(self, channel: str, thread_ts: str, alert: dict[str, Any], name: str | None) -> None:

@@ -223,6 +223,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     learner = FeedbackLearner(learning_scorer, lambda s: setattr(ingestor, "scorer", s), scorer_state, metrics)
     monitor = Monitor(detector or DetectorConfig(), load=lambda brand: _json_or_none(brand_state.get(brand)),
                       timezones={b.id: b.timezone for b in brands if b.timezone})
+    # Buttons only when their presses can be verified: without a signing secret each one is refused.
+    verifier = Verifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
     notifier = Notifier(sink, channel_for=lambda b: (by_id[b].slack_channel if b in by_id else None)
                         or settings.slack_default_channel,
                         name_for=lambda b: by_id[b].name if b in by_id else None,
@@ -230,15 +232,13 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                                                            metrics.slack_latency.observe(seconds)),
                         ping_for=lambda b, severity, ts: by_id[b].ping(severity, ts) if b in by_id else None,
                         grafana_template=settings.grafana_url_template, clock=clock, background_charts=True,
-                        digest_channel=settings.slack_digest_channel)
+                        digest_channel=settings.slack_digest_channel, buttons=verifier is not None)
     ledger_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # brand -> its ledger entry
     health = Health(watch={settings.topic_mentions, settings.topic_scored})
 
     async def publish(record: dict[str, Any]) -> None:
         sent = await feedback.send(key=record["brand"].encode(), value=encode(record))
         await asyncio.wait_for(sent, timeout=5.0)
-
-    verifier = Verifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
 
     trimmer = HeapTrimmer()
     unsent_alerts: set[asyncio.Future[Any]] = set()  # queued in Faust's producer, not acknowledged yet
@@ -297,6 +297,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     app.buzzwatch_web = make_web(health, metrics, verifier, publish, clock=clock)  # type: ignore[attr-defined]
     app.buzzwatch_registry = registry  # type: ignore[attr-defined]
     app.buzzwatch_metrics = metrics  # type: ignore[attr-defined]
+    app.buzzwatch_notifier = notifier  # type: ignore[attr-defined]
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
     app.buzzwatch_scorer_process = scorer_process  # type: ignore[attr-defined]
 

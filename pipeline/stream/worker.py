@@ -162,7 +162,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         loop.run_until_complete(scoring.spawn())
     log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s, detection core %s, "
                 "allocator %s, scorer %s", len(brands), settings.metrics_port, settings.web_port,
-                "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: buttons refused)",
+                "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: alerts without buttons)",
                 settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source", allocator(),
                 "in a child process" if settings.scorer_processes else "in this process")
     tune_gc()  # after start-up's allocations, before the stream's (stream/heap.py)

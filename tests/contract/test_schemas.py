@@ -104,6 +104,8 @@ def test_alerts_validate(burst_alerts):
     v = validator("alert.schema.json")
     for a in burst_alerts:
         v.validate(orjson.loads(orjson.dumps(a)))
+    # What the message's growth reads when no doubling time exists (a burst from nothing).
+    assert all(a["evidence"]["previous_negatives"] >= 0 for a in burst_alerts)
 
 
 def test_digest_notices_validate_and_their_codec_takes_them_and_rejects_junk():

@@ -63,8 +63,9 @@ def outage_scenario(broker, slack, start_worker, tmp_path, rows, outage_s: float
     assert [(m["kind"], m["ts"] == root["ts"], m["thread_ts"]) for m in steps] == [
         ("post", True, None), ("update", True, None), ("post", False, root["ts"])]
     assert "[NEW] HIGH" in steps[0]["text"] and "[ESCALATED] CRITICAL" in steps[2]["text"]
-    # The brands file pings acme's exec group on critical at any hour (high is quiet at night in Paris).
-    assert steps[2]["text"].startswith("<!subteam^S0ACMEEXEC> ") and "<!subteam" not in steps[1]["text"]
+    # The brands file pings acme's comms and exec groups on critical at any hour (high is quiet at night in Paris).
+    assert steps[2]["text"].startswith("<!subteam^S0ACMECOMMS> <!subteam^S0ACMEEXEC> ")
+    assert "<!subteam" not in steps[1]["text"]
     assert [r.status for r in slack.requests() if r.status == 429] == [429, 429]
     assert worker.sample("buzzwatch_slack_deliveries_total", result="posted") + worker.sample(
         "buzzwatch_slack_deliveries_total", result="recovered") == 1
@@ -73,7 +74,7 @@ def outage_scenario(broker, slack, start_worker, tmp_path, rows, outage_s: float
     # What on-call sees: numbers, terms, samples, buttons, the Grafana link, the chart in the thread.
     current = slack.message(root["ts"])
     text = json.dumps(current["blocks"])
-    assert "Negatives/min" in text and "Driving it" in text and "Top negative mentions" in text
+    assert "*Negatives*" in text and "Driving it" in text and "Top negative mentions" in text
     assert "https://grafana.example/d/bw?var-brand=acme" in text
     charts = wait_until(lambda: slack.files(), 30, "the charts", worker)
     assert all(f["data"].startswith(b"\x89PNG") and f["thread_ts"] == root["ts"] for f in charts)

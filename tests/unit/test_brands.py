@@ -110,9 +110,9 @@ PARIS_NOON, PARIS_3AM = 1772449200.0, 1772416800.0  # 2026-03-02 12:00 and 03:00
 @pytest.mark.parametrize("severity, at, ping", [
     ("warning", PARIS_NOON, None),                       # below every mention_on entry
     ("high", PARIS_NOON, "<!subteam^S0COMMS>"),          # its own entry
-    ("critical", PARIS_NOON, "<!subteam^S0EXEC|exec>"),  # the highest entry at or below it
+    ("critical", PARIS_NOON, "<!subteam^S0COMMS> <!subteam^S0EXEC|exec>"),  # every entry at or below it
     ("high", PARIS_3AM, None),                           # quiet hours: below min_severity, posted without ping
-    ("critical", PARIS_3AM, "<!subteam^S0EXEC|exec>"),   # quiet hours do not silence critical here
+    ("critical", PARIS_3AM, "<!subteam^S0COMMS> <!subteam^S0EXEC|exec>"),  # not silenced: all its groups
 ])
 def test_routing_per_severity_and_quiet_hours(tmp_path, severity, at, ping):
     path = tmp_path / "brands.yaml"
@@ -120,6 +120,16 @@ def test_routing_per_severity_and_quiet_hours(tmp_path, severity, at, ping):
     (brand,) = load_brands(path)
     assert brand.slack_channel == "C0ACME"
     assert brand.ping(severity, at) == ping
+
+
+def test_a_group_listed_at_two_severities_is_pinged_once_lowest_severity_first():
+    from pipeline.core.brands import Brand
+
+    brand = Brand("acme", "Acme", handles=("@acme",), mention_on=(
+        ("critical", "<!subteam^S0EXEC>"), ("warning", "<!here>"), ("high", "<!subteam^S0EXEC>")))
+    assert brand.ping("warning", PARIS_NOON) == "<!here>"
+    assert brand.ping("high", PARIS_NOON) == "<!here> <!subteam^S0EXEC>"
+    assert brand.ping("critical", PARIS_NOON) == "<!here> <!subteam^S0EXEC>"
 
 
 @pytest.mark.parametrize("start, end, local, inside", [

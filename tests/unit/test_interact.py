@@ -101,7 +101,8 @@ def test_endpoint_end_to_end_with_the_stand_in_pressing_buttons(caplog):
         try:
             await asyncio.to_thread(Notifier(BotSink("xoxb-test", standin.api_url),
                                              channel_for=lambda b: "C0ACME",
-                                             grafana_template="https://g.example/d/bw?var-brand={brand}").deliver, alert("awful"), {})
+                                             grafana_template="https://g.example/d/bw?var-brand={brand}",
+                                             buttons=True).deliver, alert("awful"), {})
             ts = standin.messages()[0]["ts"]
 
             def press(*args, **kw):

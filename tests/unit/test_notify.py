@@ -124,7 +124,7 @@ def full(status: str = "open", seq: int = 1, severity: str = "high", text: str =
 
 def test_root_has_buttons_and_grafana_link_and_the_chart_goes_to_its_thread(standin):
     n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
-                 grafana_template="https://grafana.example/d/bw?var-brand={brand}")
+                 grafana_template="https://grafana.example/d/bw?var-brand={brand}", buttons=True)
     assert n.deliver(full(), {}) == "posted"
     (root,) = roots(standin)
     (actions,) = [b for b in root["blocks"] if b["type"] == "actions"]
@@ -133,6 +133,23 @@ def test_root_has_buttons_and_grafana_link_and_the_chart_goes_to_its_thread(stan
     (chart,) = standin.files()
     assert chart["data"].startswith(b"\x89PNG\r\n\x1a\n") and chart["thread_ts"] == root["ts"]
     assert chart["channel"] == "#acme" and chart["name"].endswith(".png")
+
+
+@pytest.mark.parametrize("secret, shown", [("shh", ["acknowledge", "not_a_crisis", "confirmed", "grafana"]),
+                                           (None, ["grafana"])])
+def test_the_worker_shows_buttons_only_when_it_can_verify_their_presses(standin, tmp_path, secret, shown):
+    """Without SLACK_SIGNING_SECRET every press would be refused (401): no buttons, the Grafana link stays."""
+    from pipeline.settings import Settings
+    from pipeline.stream.app import build_app
+
+    env = {"BUZZWATCH_DATA_DIR": str(tmp_path), "SLACK_DEFAULT_CHANNEL": "#acme",
+           "BUZZWATCH_GRAFANA_URL_TEMPLATE": "https://grafana.example/d/bw?var-brand={brand}",
+           **({"SLACK_SIGNING_SECRET": secret} if secret else {})}
+    app = build_app(Settings.from_env(env), [], BotSink("xoxb-test", standin.api_url))
+    assert app.buzzwatch_notifier.deliver(alert("awful"), {}) == "posted"
+    (root,) = roots(standin)
+    (actions,) = [b for b in root["blocks"] if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == shown
 
 
 def test_a_failed_chart_upload_does_not_hold_the_alert(standin, caplog):
@@ -144,31 +161,66 @@ def test_a_failed_chart_upload_does_not_hold_the_alert(standin, caplog):
     assert standin.files() == [] and results == ["posted"] and "chart of incident" in caplog.text
 
 
-def test_acknowledged_incident_escalates_quietly_and_still_resolves_in_thread(standin):
+ACK = {"source": "slack", "action": "acknowledge", "incident_id": full()["incident_id"], "brand": "acme",
+       "user_id": "U0ALICE", "at": "2026-03-02T03:22:00Z"}
+
+
+def test_acknowledged_incident_escalates_without_pinging_anyone_twice_and_still_resolves_in_thread(standin):
     n, ledger = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
                          ping_for=lambda b, sev, ts: "<!subteam^S0COMMS>"), {}
     n.deliver(full(), ledger)
     (root,) = roots(standin)
     assert root["text"].startswith("<!subteam^S0COMMS> ")
-    record = {"source": "slack", "action": "acknowledge", "incident_id": full()["incident_id"], "brand": "acme",
-              "user_id": "U0ALICE", "at": "2026-03-02T03:22:00Z"}
-    assert n.acknowledge(record, ledger) == "acknowledged"
+    assert n.acknowledge(ACK, ledger) == "acknowledged"
     shown = standin.message(root["ts"])
     assert "Acknowledged by <@U0ALICE> at <!date^1772421720^{time}|03:22 UTC>" in str(shown["blocks"])
     standin.clear()
     assert n.deliver(full("escalated", 2, "critical"), ledger) == "updated"
-    kinds = [m["kind"] for m in standin.messages()]
-    assert kinds == ["update"] and standin.files() == []  # no thread reply, no ping, no chart
-    assert "Acknowledged by <@U0ALICE>" in str(standin.messages()[0]["blocks"])
-    assert "<!subteam" not in str(standin.messages())
+    update, reply = standin.messages()
+    assert (update["kind"], reply["kind"], reply["thread_ts"]) == ("update", "post", root["ts"])
+    assert "[ESCALATED] CRITICAL" in reply["text"] and standin.files() == []  # told in the thread, no chart
+    assert "Acknowledged by <@U0ALICE>" in str(update["blocks"]) + str(reply["blocks"])
+    assert "<!subteam" not in str(standin.messages())  # comms was pinged at the opening and is on it
+    standin.clear()
     assert n.deliver(full("resolved", 3, "critical"), ledger) == "updated"
     reply = [m for m in standin.messages() if m["thread_ts"] == root["ts"]]
     assert len(reply) == 1 and "RESOLVED" in reply[0]["text"] and "<!subteam" not in reply[0]["text"]
     # A verdict pressed later is kept with who gave it; replaying the record changes nothing.
-    verdict = {**record, "action": "not_a_crisis", "user_id": "U0BOB"}
+    verdict = {**ACK, "action": "not_a_crisis", "user_id": "U0BOB"}
     assert n.acknowledge(verdict, ledger) == n.acknowledge(verdict, ledger) == "acknowledged"
-    ack = ledger[record["incident_id"]]["ack"]
+    ack = ledger[ACK["incident_id"]]["ack"]
     assert ack == {"by": "U0ALICE", "at": 1772421720.0, "action": "not_a_crisis", "verdict_by": "U0BOB"}
+
+
+def test_after_an_ack_an_escalation_pings_the_groups_it_reaches_for_the_first_time(standin):
+    """Comms acknowledged at high; the escalation to critical must still reach exec (not comms again),
+    in the thread, with a chart for whoever arrives."""
+    from pipeline.core.brands import Brand
+
+    brand = Brand("acme", "Acme Air", handles=("@acme",),
+                  mention_on=(("high", "<!subteam^S0COMMS>"), ("critical", "<!subteam^S0EXEC>")))
+    n, ledger = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                         ping_for=lambda b, sev, ts: brand.ping(sev, ts), clock=lambda: 1772449200.0), {}
+    n.deliver(full(), ledger)
+    (root,) = roots(standin)
+    assert root["text"].startswith("<!subteam^S0COMMS> [NEW] HIGH")
+    assert n.acknowledge(ACK, ledger) == "acknowledged"
+    standin.clear()
+    assert n.deliver(full("escalated", 2, "critical"), ledger) == "updated"
+    (reply,) = [m for m in standin.messages() if m["thread_ts"] == root["ts"]]
+    assert reply["text"].startswith("<!subteam^S0EXEC> [ESCALATED] CRITICAL")
+    assert "<!subteam^S0COMMS>" not in str(standin.messages()) and len(standin.files()) == 1
+    assert ledger[ACK["incident_id"]]["pinged"] == ["<!subteam^S0COMMS>", "<!subteam^S0EXEC>"]
+    standin.clear()
+    assert n.deliver(full("resolved", 3, "critical"), ledger) == "updated"
+    assert "<!subteam" not in str(standin.messages())
+    # A ledger written before pings were recorded: what its last step's severity pings counts as pinged.
+    legacy = {k: v for k, v in ledger[ACK["incident_id"]].items() if k != "pinged"}
+    ledger["acme-old"] = {**legacy, "seq": 1, "status": "open", "alert": {**full(), "incident_id": "acme-old"}}
+    standin.clear()
+    n.deliver({**full("escalated", 2, "critical"), "incident_id": "acme-old"}, ledger)
+    (reply,) = [m for m in standin.messages() if m["thread_ts"]]
+    assert reply["text"].startswith("<!subteam^S0EXEC> [ESCALATED]")
 
 
 def test_unacknowledged_escalation_pings_in_thread_with_a_new_chart(standin):

@@ -70,7 +70,36 @@ def test_headline_and_blocks_carry_the_numbers():
     a = alert("awful")
     assert "HIGH" in headline(a, "Acme Air") and "Acme Air" in headline(a, "Acme Air")
     text = json.dumps(blocks(a, "Acme Air"))
-    assert "0.80 now vs 0.13 expected" in text and "doubling every 5 min" in text and "41%" in text
+    assert "16 in 20 min vs 2.6 expected" in text and "doubling every 5 min" in text and "41%" in text
+
+
+def fields(a: dict) -> dict[str, str]:
+    (section,) = [b for b in blocks(a) if b.get("fields")]
+    return dict(f["text"].split("\n", 1) for f in section["fields"])
+
+
+def test_a_small_brands_new_burst_reads_as_what_paged():
+    """The detector's numbers for a tiny brand: 6 negatives from none the window before, 0.088 expected.
+    Per minute that was "0.30 now vs 0.00 expected" and "not growing" - though 0 -> 6 is what paged."""
+    a = alert("awful")
+    a["evidence"].update(observed_negatives=6.0, expected_negatives=0.088, previous_negatives=0.0,
+                         negative_rate_per_min=0.3, expected_rate_per_min=0.0044, growth_doubling_minutes=None)
+    shown = fields(a)
+    assert shown["*Negatives*"] == "6 in 20 min vs 0.1 expected"
+    assert shown["*Growth*"] == "new: 0 → 6 in 20 min"
+    a["evidence"].update(expected_negatives=0.0, expected_rate_per_min=0.0002)  # rounded away in the record
+    assert fields(a)["*Negatives*"] == "6 in 20 min vs 0.004 expected"
+
+
+def test_a_large_brands_fields_keep_their_scale():
+    a = alert("awful")
+    a["evidence"].update(window_minutes=10, observed_negatives=1840.0, expected_negatives=212.37,
+                         previous_negatives=930.0, negative_rate_per_min=184.0, expected_rate_per_min=21.237,
+                         growth_doubling_minutes=10.2)
+    assert fields(a) == {"*Negatives*": "1,840 in 10 min vs 212 expected", "*Growth*": "doubling every 10 min",
+                         "*Negative share*": "41% (usual 13%)", "*Authors · reach*": "16 · 1,234 followers"}
+    a["evidence"].update(observed_negatives=900.0, growth_doubling_minutes=None)  # shrinking: no doubling time
+    assert fields(a)["*Growth*"] == "not growing (930 the 10 min before)"
 
 
 def test_the_whole_message_on_call_needs():
@@ -92,7 +121,7 @@ def test_absent_optional_fields_render_too():
     a = alert("awful")
     a["evidence"]["growth_doubling_minutes"] = None
     text = json.dumps(blocks(a, buttons=True))
-    assert "not growing" in text and "Driving it" not in text and "grafana" not in text
+    assert "no doubling time" in text and "Driving it" not in text and "grafana" not in text
 
 
 def test_ack_replaces_the_acknowledge_button_and_a_verdict_removes_the_rest():
@@ -111,6 +140,26 @@ def test_ack_replaces_the_acknowledge_button_and_a_verdict_removes_the_rest():
     forged_verdict = blocks(a, ack={"by": "U0ALICE", "at": 0, "action": "confirmed", "verdict_by": "<!channel>"})
     shown = without_dates(json.dumps(forged_verdict))
     assert "<!" not in shown and "marked *confirmed crisis* by <@U0ALICE>" in shown
+
+
+def test_an_ack_from_another_day_shows_its_date():
+    """The time alone reads as today's: acknowledged at 23:50 the night before, the date is shown."""
+    a = alert("awful")  # at 2026-03-02T09:20:00Z
+    yesterday = blocks(a, ack={"by": "U0ALICE", "at": 1772409000.0})  # 2026-03-01T23:50:00Z
+    assert ("Acknowledged by <@U0ALICE> at <!date^1772409000^{date_short_pretty} {time}|2026-03-01 23:50 UTC>"
+            in json.dumps(yesterday))
+
+
+def test_a_resolution_says_how_long_the_incident_lasted_and_its_peak():
+    a = {**alert("awful"), "status": "resolved", "severity": "critical", "at": "2026-03-02T10:45:00Z",
+         "reason": "back to normal: 3 negative mentions in 20 min vs 2.4 expected"}
+    told = "back to normal: 3 negative mentions in 20 min vs 2.4 expected; lasted 1 h 25 min, peaked at critical"
+    assert headline(a, "Acme Air") == f"[RESOLVED] CRITICAL negative buzz on Acme Air: {told}"
+    assert [b["text"]["text"] for b in blocks(a) if b.get("fields")] == [told]
+    short = {**a, "at": "2026-03-02T09:58:00Z"}
+    assert headline(short).endswith("; lasted 38 min, peaked at critical")
+    unknown = {k: v for k, v in a.items() if k != "opened_at"}  # nothing to count from: no number invented
+    assert headline(unknown).endswith("2.4 expected")
 
 
 def test_resolved_has_no_buttons_samples_or_terms():
