@@ -122,6 +122,12 @@ class Settings:
                 raise ConfigError(f"{name}: must not be negative, got {raw!r}")
             return value
 
+        def count(name: str, default: int) -> int:
+            value = int(number(name, default))
+            if value < 1:  # a batch, a partition, a wait of 0: refused, not silently made 1
+                raise ConfigError(f"{name}: must be at least 1, got {text(name)!r}")
+            return value
+
         def secret(name: str) -> str | None:
             value = text(name)
             path = text(name + "_FILE")
@@ -199,16 +205,16 @@ class Settings:
             topic_alerts=text("BUZZWATCH_TOPIC_ALERTS", "alerts") or "alerts",
             topic_digest=text("BUZZWATCH_TOPIC_DIGEST", "digest") or "digest",
             topic_feedback=text("BUZZWATCH_TOPIC_FEEDBACK", "feedback") or "feedback",
-            topic_partitions=max(1, int(number("BUZZWATCH_TOPIC_PARTITIONS", 4))),
-            topic_replication=max(1, int(number("BUZZWATCH_TOPIC_REPLICATION", 1))),
+            topic_partitions=count("BUZZWATCH_TOPIC_PARTITIONS", 4),
+            topic_replication=count("BUZZWATCH_TOPIC_REPLICATION", 1),
             store=text("BUZZWATCH_STORE", "rocksdb://") or "rocksdb://",
             data_dir=text("BUZZWATCH_DATA_DIR", ".buzzwatch-data") or ".buzzwatch-data",
-            batch_size=max(1, int(number("BUZZWATCH_BATCH_SIZE", 5000))),
-            fetch_max_wait_ms=max(1, int(number("BUZZWATCH_FETCH_MAX_WAIT_MS", 500))),
+            batch_size=count("BUZZWATCH_BATCH_SIZE", 5000),
+            fetch_max_wait_ms=count("BUZZWATCH_FETCH_MAX_WAIT_MS", 500),
             max_future_s=float(number("BUZZWATCH_MAX_FUTURE_S", 900.0, float)),
-            producer_max_batch_bytes=max(1, int(number("BUZZWATCH_PRODUCER_MAX_BATCH_BYTES", 16384))),
+            producer_max_batch_bytes=count("BUZZWATCH_PRODUCER_MAX_BATCH_BYTES", 16384),
             commit_interval_s=commit_s,
-            commit_every=max(1, int(number("BUZZWATCH_COMMIT_EVERY", 100_000))),
+            commit_every=count("BUZZWATCH_COMMIT_EVERY", 100_000),
             scorer_processes=scorer_processes,
             publish_scored=flag("BUZZWATCH_PUBLISH_SCORED", False),
             session_timeout_s=session_s,

@@ -72,6 +72,14 @@ def test_sasl_credentials_reach_faust():
     assert kafka_credentials(Settings()) is None
 
 
+@pytest.mark.parametrize("name", ["BUZZWATCH_BATCH_SIZE", "BUZZWATCH_TOPIC_PARTITIONS", "BUZZWATCH_COMMIT_EVERY",
+                                  "BUZZWATCH_FETCH_MAX_WAIT_MS"])
+def test_a_count_of_zero_is_refused_not_made_one(name):
+    with pytest.raises(ConfigError, match=f"{name}: must be at least 1, got '0'"):
+        Settings.from_env({name: "0"})
+    assert getattr(Settings.from_env({name: "3"}), name.removeprefix("BUZZWATCH_").lower()) == 3
+
+
 def test_tls_files_that_cannot_be_used_are_named(tmp_path):
     not_pem = tmp_path / "ca.pem"
     not_pem.write_text("not a certificate\n")
