@@ -40,15 +40,22 @@ def _open_in(stack: ExitStack, path: str | None) -> IO[bytes]:
 
 
 def _open_out(stack: ExitStack, path: str | None, source: str | None = None) -> IO[bytes]:
-    """``path`` for writing, refused if it is the input ``source``. Written to a temporary file
-    beside it that replaces it when the command succeeds: a run stopped by a bad line leaves no
-    partial output that looks complete, and a file that was there is kept."""
+    """``path`` for writing, refused if it is the input ``source``. A regular file is written to a
+    temporary file beside it that replaces it when the command succeeds: a run stopped by a bad
+    line leaves no partial output that looks complete, and a file that was there is kept. A device
+    or a pipe (``/dev/null``, a FIFO) is written in place."""
     if path in (None, "-"):
         return sys.stdout.buffer
     _check_writable(path)
     if source not in (None, "-") and os.path.exists(path) and os.path.samefile(path, source):
         raise BadInput(f"{path}: is also the input: write the output elsewhere")
-    folder, name = os.path.split(path)
+    if os.path.exists(path) and not os.path.isfile(path):  # a device, a pipe: written in place, never replaced
+        try:
+            return stack.enter_context(open(path, "wb"))
+        except OSError as exc:
+            raise BadInput(f"{path}: cannot write: {exc.strerror}") from None
+    target = os.path.realpath(path)  # a symlink's file is replaced, the link kept
+    folder, name = os.path.split(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder or ".")
     except OSError as exc:
@@ -58,8 +65,8 @@ def _open_out(stack: ExitStack, path: str | None, source: str | None = None) -> 
     def finish(kind: type[BaseException] | None, *_: object) -> None:
         out.close()
         if kind is None:
-            os.chmod(tmp, _mode_of(path))
-            os.replace(tmp, path)
+            os.chmod(tmp, _mode_of(target))
+            os.replace(tmp, target)
         else:
             os.unlink(tmp)
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -244,6 +245,16 @@ def test_simulate_checks_both_outputs_before_writing_either(tmp_path):
 def test_a_failed_write_is_one_line_not_a_traceback():
     r = bw("simulate", "-o", "/dev/full")
     assert r.returncode == 1 and r.stderr.strip() == b"buzzwatch simulate: No space left on device"
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # a device is written in place, never replaced
+
+
+def test_an_output_through_a_symlink_replaces_its_file_and_keeps_the_link(demo, tmp_path):
+    real = tmp_path / "real.jsonl"
+    real.write_bytes(b"old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    r = bw("simulate", "-o", str(link))
+    assert r.returncode == 0 and link.is_symlink() and real.read_bytes().count(b"\n") > 100
 
 
 def test_feedback_to_an_unreachable_broker_says_so(tmp_path):
