@@ -224,13 +224,17 @@ def _terms(terms: Any) -> str | None:
 
 
 def _samples(samples: list[dict[str, Any]]) -> str:
+    """The top negative mentions. A follower count the source did not give (null) is left out: "0
+    followers" would tell on-call the author reaches nobody, which nobody knows."""
     lines = ["*Top negative mentions*"]
     for s in samples[:5]:
         who = escape(str(s.get("author_id") or "someone"), 80)
-        reach = s.get("author_followers") or 0
+        followers = s.get("author_followers")
+        known = isinstance(followers, int) and not isinstance(followers, bool)
+        reach = f" ({followers:,} follower{'' if followers == 1 else 's'})" if known else ""
         url = safe_url(s.get("url"))
         link = f" <{url}|open>" if url else ""
-        lines.append(f"• *{who}* ({reach:,} followers): “{escape(s['text'], 400)}”{link}")
+        lines.append(f"• *{who}*{reach}: “{escape(s['text'], 400)}”{link}")
     return cut("\n".join(lines), SECTION_LIMIT)
 
 

@@ -134,6 +134,17 @@ def test_the_runbook_is_a_link_beside_grafana_in_the_root_message_only():
     assert "runbook" not in json.dumps(compact)
 
 
+def test_a_sample_without_a_follower_count_does_not_claim_zero():
+    """Unknown (null or absent) is left out; a real 0 (and 1) is said as it is."""
+    a = alert("awful")
+    a["samples"] = [{"id": str(i), "text": f"t{i}", "negativity": 0.9, "author_id": f"u{i}", **extra}
+                    for i, extra in enumerate([{"author_followers": None}, {}, {"author_followers": 0},
+                                               {"author_followers": 1}, {"author_followers": 48_200}])]
+    (text,) = [b["text"]["text"] for b in blocks(a) if "Top negative mentions" in str(b)]
+    assert text.splitlines()[1:] == ["• *u0*: “t0”", "• *u1*: “t1”", "• *u2* (0 followers): “t2”",
+                                     "• *u3* (1 follower): “t3”", "• *u4* (48,200 followers): “t4”"]
+
+
 def test_absent_optional_fields_render_too():
     a = alert("awful")
     a["evidence"]["growth_doubling_minutes"] = None
