@@ -281,22 +281,48 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     """Every line is checked before anything is sent: a bad file sends nothing."""
     import asyncio
 
-    from pipeline.records import label_from_dict
     from pipeline.stream.replay import send_labels
 
-    records = []
     with ExitStack() as stack:
-        src = _open_in(stack, args.file)
-        for n, raw in _lines(src):
-            try:
-                records.append(label_from_dict(orjson.loads(raw)))
-            except orjson.JSONDecodeError as exc:
-                raise BadInput(f"{args.file} line {n}: not valid JSON: {exc}") from None
-            except InvalidRecord as exc:
-                raise BadInput(f"{args.file} line {n}: {exc.reason}") from None
+        records = _checked_labels(_open_in(stack, args.file), args.file)
     sent = asyncio.run(send_labels(records, args.bootstrap, args.topic))
     print(f"buzzwatch feedback: {sent} labels sent to {args.topic}", file=sys.stderr)
     return 0
+
+
+def _checked_labels(src: IO[bytes], name: str) -> list[dict[str, Any]]:
+    """The file's labels, or BadInput naming the line(s) of what the scorer would not learn as meant:
+    the worker learns an id once, so a second, different lesson under it would be silently dropped;
+    a ``lang`` without a model would be learned by another language's model; no labels at all is
+    almost surely the wrong file."""
+    from pipeline.core.scoring import LANGS, route
+    from pipeline.records import label_from_dict
+
+    records: list[dict[str, Any]] = []
+    first: dict[str, tuple[int, dict[str, Any]]] = {}  # id -> (its line, its label)
+    for n, raw in _lines(src):
+        try:
+            record = label_from_dict(orjson.loads(raw))
+        except orjson.JSONDecodeError as exc:
+            raise BadInput(f"{name} line {n}: not valid JSON: {exc}") from None
+        except InvalidRecord as exc:
+            raise BadInput(f"{name} line {n}: {exc.reason}") from None
+        lang = record.get("lang")
+        if lang is not None and route(lang) not in (*LANGS, None):
+            raise BadInput(f"{name} line {n}: lang {lang!r} has no model (supported: {', '.join(LANGS)}; "
+                           f"leave it out to have the language detected)")
+        if record["id"] in first:
+            line, earlier = first[record["id"]]
+            for field in ("label", "text"):
+                if record[field] != earlier[field]:
+                    raise BadInput(f"{name} lines {line} and {n}: id {record['id']!r} twice with different "
+                                   f"{field}s; the scorer learns an id once, so line {n} would never be learned")
+        else:
+            first[record["id"]] = (n, record)
+        records.append(record)
+    if not records:
+        raise BadInput(f"{name}: no labels (one JSON object per line: id, text, label, optional lang)")
+    return records
 
 
 # -- simulate ---------------------------------------------------------------------------------

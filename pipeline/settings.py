@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -19,6 +20,22 @@ from pipeline.errors import ConfigError
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# A link a Slack button can carry: http(s), nothing that could end ``<url|label>`` or hide a space.
+_LINK = re.compile(r"^https?://[^\s<>|\"`{}]{1,2000}$")
+
+
+def link_template_problem(template: str) -> str | None:
+    """Why ``template`` (a URL, ``{brand}`` allowed) cannot be an alert's link, or None: checked at
+    start-up so a typo fails the worker there, not as a dead button in the middle of an incident.
+
+    >>> link_template_problem("https://wiki.example/runbooks/{brand}") is None
+    True
+    >>> link_template_problem("wiki.example/runbooks")
+    "expected an http(s) URL (may contain {brand}), got 'wiki.example/runbooks'"
+    """
+    if not _LINK.match(template.replace("{brand}", "b")):
+        return f"expected an http(s) URL (may contain {{brand}}), got {template!r}"
+    return None
 
 
 def _secret_repr(value: str | None) -> str:
@@ -60,6 +77,7 @@ class Settings:
     slack_webhook_url: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
     grafana_url_template: str | None = None  # e.g. https://grafana.example/d/buzzwatch?var-brand={brand}
+    runbook_url: str | None = None  # what on-call should do next; may contain {brand}; a brand's runbook_url wins
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
@@ -168,6 +186,10 @@ class Settings:
         template = text("BUZZWATCH_GRAFANA_URL_TEMPLATE")
         if template is not None and "{brand}" not in template:
             raise ConfigError(f"BUZZWATCH_GRAFANA_URL_TEMPLATE: must contain {{brand}}, got {template!r}")
+        runbook = text("BUZZWATCH_RUNBOOK_URL")
+        problem = link_template_problem(runbook) if runbook is not None else None
+        if problem:
+            raise ConfigError(f"BUZZWATCH_RUNBOOK_URL: {problem}")
 
         mimalloc = text("BUZZWATCH_MIMALLOC")
         if mimalloc is not None and "/" in mimalloc and not os.path.isfile(mimalloc):
@@ -226,6 +248,7 @@ class Settings:
             slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
             slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
             grafana_url_template=template,
+            runbook_url=runbook,
             kafka_security_protocol=protocol,
             kafka_sasl_mechanism=mechanism,
             kafka_sasl_username=username,

@@ -17,6 +17,7 @@ Example file::
         timezone: Europe/Paris       # where its audience lives: its daily and weekly rhythm (default UTC)
         mention_on: {critical: "<!subteam^S0123ABC>"}   # who is pinged, from this severity up
         quiet_hours: {start: "22:00", end: "07:00", min_severity: high}  # tz: the brand's timezone
+        runbook_url: https://wiki.example/runbooks/acme   # instead of BUZZWATCH_RUNBOOK_URL; may contain {brand}
 
 The ``mention_on`` values are the only pings buzzwatch ever sends (mention text is escaped), so
 they are checked to be Slack mention syntax. A group is pinged from its severity up: an alert
@@ -49,6 +50,7 @@ import yaml
 
 from pipeline.errors import BrandsFileError
 from pipeline.records import SEVERITIES
+from pipeline.settings import link_template_problem
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _TOKEN = re.compile(r"[@#]?\w+")
@@ -56,7 +58,7 @@ _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 # A user group, a user, or a channel-wide ping: nothing else may be pasted into a message unescaped.
 _PING = re.compile(r"^<(!subteam\^[A-Z0-9]+(\|[\w.@-]+)?|@[UW][A-Z0-9]+|!here|!channel)>$")
 _KEYS = {"id", "name", "keywords", "handles", "hashtags", "exclusions", "slack_channel", "timezone", "mention_on",
-         "quiet_hours"}
+         "quiet_hours", "runbook_url"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,7 @@ class Brand:
     mention_on: tuple[tuple[str, str], ...] = ()  # (severity, ping): pinged from that severity up, with the lower ones
     quiet_hours: QuietHours | None = None
     timezone: str | None = None  # IANA zone: the detector learns the brand's hours and weekdays in it (None: UTC)
+    runbook_url: str | None = None  # this brand's runbook, instead of BUZZWATCH_RUNBOOK_URL (None: that one)
 
     def ping(self, severity: str, ts: float) -> str | None:
         """Who to ping for an alert of ``severity`` delivered at wall time ``ts`` (None: nobody).
@@ -171,8 +174,14 @@ def load_brands(path: str | Path) -> list[Brand]:
         timezone = entry.get("timezone")
         if timezone is not None:
             _zone(path, f"{where}: timezone", timezone)
+        runbook = entry.get("runbook_url")
+        if runbook is not None:
+            problem = link_template_problem(runbook) if isinstance(runbook, str) else f"expected a URL, got {runbook!r}"
+            if problem:
+                raise BrandsFileError(path, f"{where}: runbook_url: {problem}")
         brands.append(Brand(id=bid, name=name, slack_channel=channel, mention_on=_mention_on(path, where, entry),
-                            quiet_hours=_quiet_hours(path, where, entry, timezone), timezone=timezone, **lists))
+                            quiet_hours=_quiet_hours(path, where, entry, timezone), timezone=timezone,
+                            runbook_url=runbook, **lists))
     return brands
 
 

@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     at_noon = 1772449200.0  # 12:00 Paris: outside acme's quiet hours, so its ping shows
     notifier = Notifier(sink, channel_for=lambda b: brands[b].slack_channel, name_for=lambda b: brands[b].name,
                         ping_for=lambda b, sev, ts: brands[b].ping(sev, ts), grafana_template=GRAFANA,
+                        runbook_for=lambda b: brands[b].runbook_url,
                         clock=lambda: at_noon, buttons=True)
     alerts = incident_alerts()
     if not alerts:

@@ -63,11 +63,14 @@ def safe_url(url: Any) -> str | None:
     return url.replace("&", "&amp;")
 
 
-def grafana_link(template: str | None, brand: str) -> str | None:
-    """The brand's dashboard from ``BUZZWATCH_GRAFANA_URL_TEMPLATE``.
+def brand_link(template: str | None, brand: str) -> str | None:
+    """A brand's link from a template whose ``{brand}`` is its id (``BUZZWATCH_GRAFANA_URL_TEMPLATE``,
+    ``BUZZWATCH_RUNBOOK_URL`` or a brand's ``runbook_url``), URL-quoted.
 
-    >>> grafana_link("https://g.example/d/bw?var-brand={brand}", "acme")
+    >>> brand_link("https://g.example/d/bw?var-brand={brand}", "acme")
     'https://g.example/d/bw?var-brand=acme'
+    >>> brand_link("https://wiki.example/runbooks/negative-buzz", "acme")
+    'https://wiki.example/runbooks/negative-buzz'
     """
     return template.replace("{brand}", quote(brand, safe="")) if template else None
 
@@ -109,12 +112,14 @@ def button_value(alert: dict[str, Any]) -> str:
 
 def blocks(alert: dict[str, Any], brand_name: str | None = None, *, ping: str | None = None,
            ack: dict[str, Any] | None = None, grafana_url: str | None = None, buttons: bool = False,
-           compact: bool = False) -> list[dict[str, Any]]:
+           compact: bool = False, runbook_url: str | None = None) -> list[dict[str, Any]]:
     """The Block Kit message of one alert.
 
     ``ping`` (brands file) opens the message; ``ack`` ({"by": user id, "at": epoch s, "action"})
     shows who took it; ``buttons`` adds Acknowledge / Not a crisis / Confirmed while the incident
-    is live; ``compact`` is the thread-reply form (numbers and terms, no samples or buttons).
+    is live; ``grafana_url`` and ``runbook_url`` are link buttons beside them (the numbers, then
+    what to do about them); ``compact`` is the thread-reply form (numbers and terms, no samples,
+    buttons or links).
     """
     name = brand_name or alert["brand"]
     ev = alert["evidence"]
@@ -146,6 +151,9 @@ def blocks(alert: dict[str, Any], brand_name: str | None = None, *, ping: str | 
     if grafana_url and not compact:
         elements.append({"type": "button", "action_id": "grafana", "url": grafana_url[:3000],
                          "text": {"type": "plain_text", "text": "Grafana dashboard"}})
+    if runbook_url and not compact:
+        elements.append({"type": "button", "action_id": "runbook", "url": runbook_url[:3000],
+                         "text": {"type": "plain_text", "text": "Runbook"}})
     if elements:
         out.append({"type": "actions", "block_id": "incident", "elements": elements})
     opened, at = alert.get("opened_at", alert["at"]), alert["at"]
@@ -216,13 +224,17 @@ def _terms(terms: Any) -> str | None:
 
 
 def _samples(samples: list[dict[str, Any]]) -> str:
+    """The top negative mentions. A follower count the source did not give (null) is left out: "0
+    followers" would tell on-call the author reaches nobody, which nobody knows."""
     lines = ["*Top negative mentions*"]
     for s in samples[:5]:
         who = escape(str(s.get("author_id") or "someone"), 80)
-        reach = s.get("author_followers") or 0
+        followers = s.get("author_followers")
+        known = isinstance(followers, int) and not isinstance(followers, bool)
+        reach = f" ({followers:,} follower{'' if followers == 1 else 's'})" if known else ""
         url = safe_url(s.get("url"))
         link = f" <{url}|open>" if url else ""
-        lines.append(f"• *{who}* ({reach:,} followers): “{escape(s['text'], 400)}”{link}")
+        lines.append(f"• *{who}*{reach}: “{escape(s['text'], 400)}”{link}")
     return cut("\n".join(lines), SECTION_LIMIT)
 
 

@@ -1,7 +1,7 @@
 """Deliver alerts to Slack, exactly once per (incident, step), in order.
 
 One Slack thread per incident: ``open`` posts the root message (with buttons and the brand's
-Grafana link) and uploads the chart into its thread; ``escalated`` and ``resolved`` update the
+Grafana and runbook links) and uploads the chart into its thread; ``escalated`` and ``resolved`` update the
 root in place and reply in its thread. Once someone pressed a button the incident is
 *acknowledged*: an escalation still replies in the thread, but pings only the groups it makes
 eligible that this incident never pinged (exec at critical, not comms again), with a chart only
@@ -37,11 +37,11 @@ from pipeline.errors import DeliveryError, Undeliverable
 from pipeline.notify.chart import render_chart, usable
 from pipeline.notify.render import (
     blocks,
+    brand_link,
     digest_blocks,
     digest_day_blocks,
     digest_day_text,
     digest_text,
-    grafana_link,
     notification_text,
 )
 
@@ -196,7 +196,8 @@ class Notifier:
     separated by spaces, each recorded in the ledger once it was sent); ``clock`` is the wall
     clock quiet hours are judged by. ``buttons`` (a bot only) only when their presses can be
     verified (a signing secret): a button that answers every press with an error is worse than
-    none. With ``background_charts`` the chart is drawn and uploaded by one background thread
+    none. ``runbook_for(brand)`` is the runbook link's template (the brand's ``runbook_url``, else
+    ``BUZZWATCH_RUNBOOK_URL``; None: no link). With ``background_charts`` the chart is drawn and uploaded by one background thread
     (in order), so drawing it (0.1-0.5 s) never delays the next alert; without, it is done
     before ``deliver`` returns (tests, scripts).
     """
@@ -208,7 +209,8 @@ class Notifier:
                  ping_for: Callable[[str, str, float], str | None] = lambda brand, severity, ts: None,
                  grafana_template: str | None = None, charts: bool = True,
                  clock: Callable[[], float] = time.time, background_charts: bool = False,
-                 digest_channel: str | None = None, buttons: bool = False) -> None:
+                 digest_channel: str | None = None, buttons: bool = False,
+                 runbook_for: Callable[[str], str | None] = lambda brand: None) -> None:
         self.sink = sink
         self.buttons = buttons and sink.threads
         self.digest_channel = digest_channel
@@ -217,6 +219,7 @@ class Notifier:
         self.on_result = on_result
         self.ping_for = ping_for
         self.grafana_template = grafana_template
+        self.runbook_for = runbook_for
         self.charts = charts
         self.clock = clock
         self._charts = ThreadPoolExecutor(1, thread_name_prefix="chart") if background_charts else None
@@ -325,7 +328,7 @@ class Notifier:
                 else:
                     text, body = self._digest_message([notice]) if summary else (
                         digest_text(notice, self.name_for(brand)),
-                        digest_blocks(notice, self.name_for(brand), grafana_link(self.grafana_template, brand)))
+                        digest_blocks(notice, self.name_for(brand), brand_link(self.grafana_template, brand)))
                     ts = self.sink.post(channel, text, body,
                                         metadata={"event_type": "buzzwatch_digest", "event_payload": {"incident_id": marker}})
                     root, result = {"channel": channel, "ts": ts}, "posted"
@@ -374,8 +377,10 @@ class Notifier:
 
     def _root_blocks(self, alert: dict[str, Any], name: str | None, ack: dict[str, Any] | None,
                      ping: str | None = None) -> list[dict[str, Any]]:
+        brand = alert["brand"]
         return blocks(alert, name, ping=ping, ack=ack, buttons=self.buttons,
-                      grafana_url=grafana_link(self.grafana_template, alert["brand"]))
+                      grafana_url=brand_link(self.grafana_template, brand),
+                      runbook_url=brand_link(self.runbook_for(brand), brand))
 
     def _upload_chart(self, channel: str, thread_ts: str, alert: dict[str, Any], name: str | None) -> None:
         """Best effort: the numbers are in the message; a chart that fails is logged, never retried."""

@@ -232,7 +232,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
                                                            metrics.slack_latency.observe(seconds)),
                         ping_for=lambda b, severity, ts: by_id[b].ping(severity, ts) if b in by_id else None,
                         grafana_template=settings.grafana_url_template, clock=clock, background_charts=True,
-                        digest_channel=settings.slack_digest_channel, buttons=verifier is not None)
+                        digest_channel=settings.slack_digest_channel, buttons=verifier is not None,
+                        runbook_for=lambda b: (by_id[b].runbook_url if b in by_id else None) or settings.runbook_url)
     ledger_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # brand -> its ledger entry
     health = Health(watch={settings.topic_mentions, settings.topic_scored})
 

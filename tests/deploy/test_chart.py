@@ -40,7 +40,7 @@ CONTRACT_ENV = {
     "BUZZWATCH_TOPIC_MENTIONS", "BUZZWATCH_TOPIC_SCORED", "BUZZWATCH_TOPIC_DLQ", "BUZZWATCH_TOPIC_ALERTS", "BUZZWATCH_TOPIC_DIGEST",
     "BUZZWATCH_TOPIC_FEEDBACK", "BUZZWATCH_TOPIC_PARTITIONS", "BUZZWATCH_TOPIC_REPLICATION", "BUZZWATCH_STORE",
     "BUZZWATCH_SCORER_PROCESSES",
-    "BUZZWATCH_DATA_DIR", "BUZZWATCH_GRAFANA_URL_TEMPLATE", "SLACK_DEFAULT_CHANNEL", "SLACK_BOT_TOKEN_FILE",
+    "BUZZWATCH_DATA_DIR", "BUZZWATCH_GRAFANA_URL_TEMPLATE", "BUZZWATCH_RUNBOOK_URL", "SLACK_DEFAULT_CHANNEL", "SLACK_BOT_TOKEN_FILE",
     "SLACK_SIGNING_SECRET_FILE", "SLACK_WEBHOOK_URL_FILE", "SLACK_DIGEST_CHANNEL"}
 
 
@@ -306,6 +306,7 @@ def test_environment_is_the_worker_contract_and_settings_accept_it(chart: Any, s
     slack = values_of(scenario).get("slack", {})
     assert (settings.topic_digest, settings.slack_digest_channel) == (
         values_of(scenario).get("kafka", {}).get("topics", {}).get("digest", "digest"), slack.get("digestChannel") or None)
+    assert settings.runbook_url == (values_of(scenario).get("app", {}).get("runbookUrl") or None)
 
 
 # --- single checks -----------------------------------------------------------------------------
@@ -326,6 +327,19 @@ def test_dashboard_configmap_carries_the_committed_json_with_the_sidecar_label(c
 def test_monitoring_objects_only_when_asked(chart: Any) -> None:
     kinds = {d["kind"] for d in render(chart, {})}
     assert not kinds & {"ServiceMonitor", "PrometheusRule", "HorizontalPodAutoscaler", "ScaledObject", "NetworkPolicy"}
+
+
+def test_the_runbook_reaches_the_worker_as_set_and_per_brand(chart: Any, tmp_path: Path) -> None:
+    """app.runbookUrl -> BUZZWATCH_RUNBOOK_URL (absent when empty); a brand's runbook_url -> its brands file entry."""
+    assert "BUZZWATCH_RUNBOOK_URL" not in settings_env(render(chart, {}))
+    url = "https://wiki.example.com/runbooks/{brand}"
+    docs = render(chart, {"app": {"runbookUrl": url},
+                          "brands": [{"id": "acme", "handles": ["@acme"], "runbook_url": "https://wiki.example.com/acme"}]})
+    assert settings_env(docs)["BUZZWATCH_RUNBOOK_URL"] == url
+    assert Settings.from_env({"BUZZWATCH_RUNBOOK_URL": settings_env(docs)["BUZZWATCH_RUNBOOK_URL"]}).runbook_url == url
+    (brands,) = [d for d in docs if d["kind"] == "ConfigMap" and "brands.yaml" in d["data"]]
+    (tmp_path / "brands.yaml").write_text(brands["data"]["brands.yaml"])
+    assert load_brands(tmp_path / "brands.yaml")[0].runbook_url == "https://wiki.example.com/acme"
 
 
 def test_pods_roll_when_the_brands_change(chart: Any) -> None:
@@ -362,6 +376,8 @@ BAD_VALUES = [
     ({"app": {"scorerProcesses": 2}}, "at '/app/scorerProcesses'"),
     ({"app": {"extraEnv": {"batch_size": "10"}}}, "at '/app/extraEnv'"),
     ({"app": {"grafanaUrlTemplate": "https://grafana/d/x"}}, "at '/app/grafanaUrlTemplate'"),
+    ({"app": {"runbookUrl": "wiki/runbooks"}}, "at '/app/runbookUrl'"),
+    ({"brands": [{"id": "acme", "handles": ["@acme"], "runbook_url": "wiki/acme"}]}, "at '/brands/0/runbook_url'"),
     ({"replicaCount": 5}, "replicaCount (5) must not exceed kafka.topics.partitions (4)"),
     ({"autoscaling": {"enabled": True, "maxReplicas": 10}}, "autoscaling.maxReplicas (10) must not exceed"),
     ({"keda": {"enabled": True, "maxReplicaCount": 8}}, "keda.maxReplicaCount (8) must not exceed"),

@@ -60,6 +60,9 @@ A = "brands:\n  - id: a\n    handles: ['@a']\n"
     (f"{A}    quiet_hours: {{start: '22:00', end: '07:00'}}", "quiet_hours.tz: required unless the brand has a timezone"),
     (f"{A}    timezone: Paris", "brand 'a': timezone: unknown time zone 'Paris' (use an IANA name"),
     (f"{A}    timezone: 1", "brand 'a': timezone: unknown time zone 1"),
+    (f"{A}    runbook_url: wiki/runbooks/a", "brand 'a': runbook_url: expected an http(s) URL"),
+    (f"{A}    runbook_url: [https://wiki/a]", "brand 'a': runbook_url: expected a URL, got ['https://wiki/a']"),
+    (f"{A}    runbook_url: '<https://evil|bank>'", "brand 'a': runbook_url: expected an http(s) URL"),
 ])
 def test_broken_file_names_the_file_and_the_problem(tmp_path, content, problem):
     path = tmp_path / "brands.yaml"
@@ -87,6 +90,13 @@ def test_quiet_hours_are_in_the_brands_timezone_unless_they_name_their_own(tmp_p
     new_york_23h = 1772424000.0  # 2026-03-02 04:00 UTC: 23:00 in New York, 05:00 in Paris
     assert a.quiet_hours.covers(new_york_23h) and b.quiet_hours.covers(new_york_23h)
     assert not a.quiet_hours.covers(new_york_23h + 9 * 3600)  # 08:00 in New York
+
+
+def test_a_brand_may_have_its_own_runbook(tmp_path):
+    path = tmp_path / "brands.yaml"
+    path.write_text(A + "    runbook_url: https://wiki.example/runbooks/{brand}\n  - id: globex\n    handles: ['@globex']\n")
+    a, globex = load_brands(path)
+    assert a.runbook_url == "https://wiki.example/runbooks/{brand}" and globex.runbook_url is None
 
 
 def test_missing_file(tmp_path):

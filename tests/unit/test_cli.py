@@ -265,6 +265,53 @@ def test_feedback_to_an_unreachable_broker_says_so(tmp_path):
     assert b"Traceback" not in r.stderr
 
 
+def labels_file(tmp_path, *lines: dict) -> str:
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return str(path)
+
+
+def refused_before_sending(r: subprocess.CompletedProcess) -> str:
+    """Exit 2 (bad input) with one line, before any connection: the broker (127.0.0.1:1) is never named."""
+    assert r.returncode == 2 and b"cannot reach" not in r.stderr and b"Traceback" not in r.stderr, r.stderr
+    return r.stderr.decode().strip()
+
+
+def test_feedback_refuses_one_id_with_two_different_lessons_naming_both_lines(tmp_path):
+    """The worker learns an id once: the second label would silently never be learned."""
+    path = labels_file(tmp_path, {"id": "l1", "text": "never again", "label": "negative"},
+                       {"id": "l2", "text": "fine", "label": "neutral"},
+                       {"id": "l1", "text": "never again", "label": "positive"})
+    assert refused_before_sending(bw("feedback", path, "--bootstrap", "127.0.0.1:1")) == (
+        f"buzzwatch feedback: {path} lines 1 and 3: id 'l1' twice with different labels; "
+        "the scorer learns an id once, so line 3 would never be learned")
+    other_text = labels_file(tmp_path, {"id": "l1", "text": "never again", "label": "negative"},
+                             {"id": "l1", "text": "lost my bag", "label": "negative"})
+    assert "lines 1 and 2: id 'l1' twice with different texts" in refused_before_sending(
+        bw("feedback", other_text, "--bootstrap", "127.0.0.1:1"))
+    # The same label twice teaches nothing twice (the worker skips the repeat): not an error.
+    same = labels_file(tmp_path, *[{"id": "l1", "text": "never again", "label": "negative"}] * 2)
+    assert b"cannot reach the Kafka broker" in bw("feedback", same, "--bootstrap", "127.0.0.1:1").stderr
+
+
+def test_feedback_refuses_a_language_the_scorer_has_no_model_for(tmp_path):
+    path = labels_file(tmp_path, {"id": "l1", "text": "never again", "label": "negative", "lang": "en-GB"},
+                       {"id": "l2", "text": "jamais plus", "label": "negative", "lang": "xx"})
+    assert refused_before_sending(bw("feedback", path, "--bootstrap", "127.0.0.1:1")) == (
+        f"buzzwatch feedback: {path} line 2: lang 'xx' has no model (supported: en, fr, es, de; "
+        "leave it out to have the language detected)")
+    detect = labels_file(tmp_path, {"id": "l1", "text": "never again", "label": "negative", "lang": "und"})
+    assert b"cannot reach the Kafka broker" in bw("feedback", detect, "--bootstrap", "127.0.0.1:1").stderr
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n"])
+def test_feedback_refuses_a_file_without_labels_before_connecting(tmp_path, content):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(content)
+    assert refused_before_sending(bw("feedback", str(path), "--bootstrap", "127.0.0.1:1")) == (
+        f"buzzwatch feedback: {path}: no labels (one JSON object per line: id, text, label, optional lang)")
+
+
 def _ts(text: str) -> float:
     from pipeline.records import parse_time
     return parse_time(text)

@@ -152,6 +152,34 @@ def test_the_worker_shows_buttons_only_when_it_can_verify_their_presses(standin,
     assert [e["action_id"] for e in actions["elements"]] == shown
 
 
+def test_the_worker_links_each_brands_runbook_its_own_before_the_default(standin, tmp_path):
+    """BUZZWATCH_RUNBOOK_URL for every brand, ``{brand}`` filled in, unless the brands file gives one;
+    still there once someone acknowledged (the root is re-drawn)."""
+    from pipeline.core.brands import Brand
+    from pipeline.settings import Settings
+    from pipeline.stream.app import build_app
+
+    env = {"BUZZWATCH_DATA_DIR": str(tmp_path), "SLACK_DEFAULT_CHANNEL": "#acme", "SLACK_SIGNING_SECRET": "shh",
+           "BUZZWATCH_RUNBOOK_URL": "https://wiki.example/runbooks/{brand}"}
+    brands = [Brand("acme", "Acme Air", handles=("@acme",), runbook_url="https://wiki.example/acme-crisis"),
+              Brand("globex", "Globex", handles=("@globex",))]
+    app = build_app(Settings.from_env(env), brands, BotSink("xoxb-test", standin.api_url))
+    ledger = {}
+    for brand in ("acme", "globex", "initech"):  # initech: not in the brands file
+        a = {**alert("awful"), "brand": brand, "incident_id": f"{brand}:1"}
+        assert app.buzzwatch_notifier.deliver(a, ledger) == "posted"
+    links = {}
+    for root in roots(standin):
+        (actions,) = [b for b in root["blocks"] if b["type"] == "actions"]
+        links[root["text"].split(" on ")[1].split(":")[0]] = actions["elements"][-1]["url"]
+    assert links == {"Acme Air": "https://wiki.example/acme-crisis", "Globex": "https://wiki.example/runbooks/globex",
+                     "initech": "https://wiki.example/runbooks/initech"}
+    assert app.buzzwatch_notifier.acknowledge({**ACK, "incident_id": "acme:1"}, ledger) == "acknowledged"
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    (actions,) = [b for b in update["blocks"] if b["type"] == "actions"]
+    assert actions["elements"][-1]["url"] == "https://wiki.example/acme-crisis"
+
+
 def test_a_failed_chart_upload_does_not_hold_the_alert(standin, caplog):
     results = []
     n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",

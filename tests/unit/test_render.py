@@ -117,11 +117,40 @@ def test_the_whole_message_on_call_needs():
     assert actions["elements"][-1]["url"] == "https://grafana.example/d/bw?var-brand=acme"
 
 
+def test_the_runbook_is_a_link_beside_grafana_in_the_root_message_only():
+    """On-call gets what to do next next to the numbers; thread replies stay compact."""
+    a = alert("awful")
+    out = blocks(a, grafana_url="https://grafana.example/d/bw?var-brand=acme",
+                 runbook_url="https://wiki.example/runbooks/acme?a=1&b=2", buttons=True)
+    (actions,) = [b for b in out if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]][-2:] == ["grafana", "runbook"]
+    runbook = actions["elements"][-1]
+    assert runbook["url"] == "https://wiki.example/runbooks/acme?a=1&b=2" and runbook["text"]["text"] == "Runbook"
+    assert "value" not in runbook  # a link: it sends the interactivity endpoint nothing to record
+    # Without buttons (a webhook, no signing secret) the links are still there.
+    (links,) = [b for b in blocks(a, runbook_url="https://wiki.example/r") if b["type"] == "actions"]
+    assert [e["action_id"] for e in links["elements"]] == ["runbook"]
+    compact = blocks({**a, "status": "escalated", "seq": 2}, runbook_url="https://wiki.example/r", compact=True)
+    assert "runbook" not in json.dumps(compact)
+
+
+def test_a_sample_without_a_follower_count_does_not_claim_zero():
+    """Unknown (null or absent) is left out; a real 0 (and 1) is said as it is."""
+    a = alert("awful")
+    a["samples"] = [{"id": str(i), "text": f"t{i}", "negativity": 0.9, "author_id": f"u{i}", **extra}
+                    for i, extra in enumerate([{"author_followers": None}, {}, {"author_followers": 0},
+                                               {"author_followers": 1}, {"author_followers": 48_200}])]
+    (text,) = [b["text"]["text"] for b in blocks(a) if "Top negative mentions" in str(b)]
+    assert text.splitlines()[1:] == ["• *u0*: “t0”", "• *u1*: “t1”", "• *u2* (0 followers): “t2”",
+                                     "• *u3* (1 follower): “t3”", "• *u4* (48,200 followers): “t4”"]
+
+
 def test_absent_optional_fields_render_too():
     a = alert("awful")
     a["evidence"]["growth_doubling_minutes"] = None
     text = json.dumps(blocks(a, buttons=True))
     assert "no doubling time" in text and "Driving it" not in text and "grafana" not in text
+    assert "runbook" not in text.lower()
 
 
 def test_ack_replaces_the_acknowledge_button_and_a_verdict_removes_the_rest():

@@ -105,10 +105,22 @@ def test_tls_files_that_cannot_be_used_are_named(tmp_path):
      "KAFKA_SECURITY_PROTOCOL=SASL_SSL needs .*KAFKA_SASL_PASSWORD"),
     ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM: expected one of PLAIN, SCRAM-SHA-256"),
     ({"BUZZWATCH_GRAFANA_URL_TEMPLATE": "https://g/d/x"}, "must contain {brand}"),
+    ({"BUZZWATCH_RUNBOOK_URL": "wiki.example/runbooks"},
+     "BUZZWATCH_RUNBOOK_URL: expected an http\\(s\\) URL .*got 'wiki.example/runbooks'"),
+    ({"BUZZWATCH_RUNBOOK_URL": "javascript:alert(1)"}, "BUZZWATCH_RUNBOOK_URL: expected an http"),
+    ({"BUZZWATCH_RUNBOOK_URL": "https://wiki.example/a b"}, "BUZZWATCH_RUNBOOK_URL: expected an http"),
+    ({"BUZZWATCH_RUNBOOK_URL": "https://wiki.example/x|click"}, "BUZZWATCH_RUNBOOK_URL: expected an http"),
+    ({"BUZZWATCH_RUNBOOK_URL": "https://wiki.example/{brand_id}"}, "BUZZWATCH_RUNBOOK_URL: expected an http"),
 ])
 def test_bad_kafka_security_is_named(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+def test_the_runbook_url_is_optional_and_may_name_the_brand():
+    assert Settings.from_env({}).runbook_url is None
+    for url in ("https://wiki.example/runbooks/negative-buzz", "http://wiki/runbooks/{brand}?from=buzzwatch&x=1"):
+        assert Settings.from_env({"BUZZWATCH_RUNBOOK_URL": url}).runbook_url == url
 
 
 def test_a_secret_file_must_hold_text(tmp_path):
