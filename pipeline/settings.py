@@ -186,6 +186,9 @@ class Settings:
         template = text("BUZZWATCH_GRAFANA_URL_TEMPLATE")
         if template is not None and "{brand}" not in template:
             raise ConfigError(f"BUZZWATCH_GRAFANA_URL_TEMPLATE: must contain {{brand}}, got {template!r}")
+        problem = link_template_problem(template) if template is not None else None
+        if problem:  # the same check as the runbook's: a dead Grafana button is found at start-up
+            raise ConfigError(f"BUZZWATCH_GRAFANA_URL_TEMPLATE: {problem}")
         runbook = text("BUZZWATCH_RUNBOOK_URL")
         problem = link_template_problem(runbook) if runbook is not None else None
         if problem:
