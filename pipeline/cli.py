@@ -366,24 +366,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(Settings.from_env(), loglevel=args.loglevel)
 
 
-def _probability(text: str) -> float:
+def _float_in(text: str, low: float, high: float, what: str) -> float:
+    """``text`` as a number strictly between ``low`` and ``high`` (nan never is), for argparse."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 1:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected a probability strictly between 0 and 1, got {text!r}")
+    if not low < value < high:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def _probability(text: str) -> float:
+    return _float_in(text, 0.0, 1.0, "a probability strictly between 0 and 1")
 
 
 def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < math.inf:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+    return _float_in(text, 0.0, math.inf, "a positive number")
 
 
 def _non_negative(text: str) -> int:
