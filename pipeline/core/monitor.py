@@ -29,10 +29,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+import msgspec
 import orjson
 
 from pipeline.core.detector import BrandDetector, DetectorConfig, smallest
-from pipeline.core.shape import scored_fields
+from pipeline.core.shape import aware_time, scored_fields
+from pipeline.core.wire import SCORED
 from pipeline.errors import InvalidLine, InvalidRecord
 from pipeline.records import ScoredMention, load_json, scored_time
 
@@ -236,19 +238,19 @@ def add_scored_dict(monitor: Monitor, obj: dict[str, Any], ts: float, clock: int
                     offset: int | None = None) -> str:
     """add_mention for a dict already checked by ``records.scored_time`` (the hot path: no record object)."""
     get = obj.get
-    return _add_fields(monitor, obj, ts, obj["brand"], obj["id"], obj["text"], obj["sentiment"] == "negative",
+    return _add_fields(monitor, get("url"), ts, obj["brand"], obj["id"], obj["text"], obj["sentiment"] == "negative",
                        get("negativity"), get("author_id"), get("author_followers"), clock, offset)
 
 
-def _add_fields(monitor: Monitor, obj: dict[str, Any], ts: float, brand: str, mention_id: str, text: str,
+def _add_fields(monitor: Monitor, url: Any, ts: float, brand: str, mention_id: str, text: str,
                 negative: bool, negativity: Any, author: str | None, followers: int | None, clock: int,
                 offset: int | None, source: bool = False) -> str:
-    """add_scored_dict with the fields already read (``shape.scored_fields``, or a raw mention and its
-    scores: ``count_decoded``); ``obj`` is read again only for a negative's sample (``sample_of``, inlined)."""
+    """add_scored_dict with the fields already read (``wire.SCORED``, ``shape.scored_fields``, or a raw
+    mention and its scores: ``count_decoded``); a negative keeps its sample (``sample_of``, inlined)."""
     sample: dict[str, Any] | None = None
     if negative:
         sample = {"id": mention_id, "text": text[:280], "negativity": negativity, "author_id": author,
-                  "author_followers": followers, "url": obj.get("url")}
+                  "author_followers": followers, "url": url}
     return monitor.add_scored(brand, ts, negative, author, text, followers or 0, sample, 1, mention_id,
                               clock, offset, source)
 
@@ -259,22 +261,49 @@ def _count_checked(monitor: Monitor, obj: Any, clock: int, offset: int | None) -
     through the field-by-field checks, whose InvalidRecord says what is wrong."""
     ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
     if ok:
-        return _add_fields(monitor, obj, ts, brand, mention_id, text, negative, obj.get("negativity") if negative else None,
-                           author, followers, clock, offset), brand, negative
+        if negative:
+            return _add_fields(monitor, obj.get("url"), ts, brand, mention_id, text, True, obj.get("negativity"),
+                               author, followers, clock, offset), brand, True
+        return _add_fields(monitor, None, ts, brand, mention_id, text, False, None, author, followers,
+                           clock, offset), brand, False
     ts = scored_time(obj)
     return add_scored_dict(monitor, obj, ts, clock, offset), obj["brand"], obj["sentiment"] == "negative"
+
+
+def _add_wire(monitor: Monitor, s: Any, ts: float, clock: int, offset: int | None) -> str:
+    """Count a record ``wire.SCORED`` decoded (its fields checked) at event time ``ts``."""
+    if s.sentiment == "negative":
+        return _add_fields(monitor, s.url, ts, s.brand, s.id, s.text, True, s.negativity, s.author_id,
+                           s.author_followers, clock, offset)
+    return _add_fields(monitor, None, ts, s.brand, s.id, s.text, False, None, s.author_id, s.author_followers,
+                       clock, offset)
 
 
 def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[dict[str, Any]], object]) -> None:
     """The loop of ``buzzwatch detect`` over scored mentions, one JSON object a line: each line
     decoded, checked and counted, the alerts handed to ``emit`` as they fire. It sits here, compiled
     with the core, because at ~100,000 lines a second an interpreted loop costs as much as the
-    counting. A JSON value ignores its newline; a line that fails is stripped and retried, so blank
-    lines are skipped. A bad line raises InvalidLine (its number and what is wrong)."""
+    counting. Each line is decoded and checked in one pass (``wire.SCORED``); a line that refuses
+    goes through orjson and the field-by-field checks, which say what is wrong. A JSON value ignores
+    its newline; a line that fails is stripped and retried, so blank lines are skipped. A bad line
+    raises InvalidLine (its number and what is wrong)."""
     loads = orjson.loads
+    decode = SCORED.decode
     n = 0
     for raw in lines:
         n += 1
+        try:
+            s = decode(raw)
+        except msgspec.DecodeError:
+            s = None
+        if s is not None:
+            ts = aware_time(s.created_at)
+            if ts is not None:
+                _add_wire(monitor, s, ts, 0, None)
+                if monitor.crossed:
+                    for alert in monitor.advance():
+                        emit(alert)
+                continue
         try:
             obj = loads(raw)
         except orjson.JSONDecodeError:
@@ -324,12 +353,23 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
     """The worker's detect handler over one fetch of ``mentions.scored``: each record (anything with
     ``value``, ``partition`` and ``offset``, e.g. aiokafka's ConsumerRecord) decoded, checked and
     counted on its partition's clock, then the brands ticked once. The same steps as
-    ``count_json_lines`` and compiled with it for the same reason; a bad record is set aside for the
-    dead-letter topic instead of stopping the fetch."""
+    ``count_json_lines`` (``wire.SCORED`` first) and compiled with it for the same reason; a bad record
+    is set aside for the dead-letter topic instead of stopping the fetch."""
     tally = FetchTally()
     loads = orjson.loads
+    decode = SCORED.decode
     for i, record in enumerate(records):
         raw = record.value
+        try:
+            s = decode(raw)
+        except (msgspec.DecodeError, TypeError):
+            s = None
+        if s is not None:
+            ts = aware_time(s.created_at)
+            if ts is not None:
+                tally.record(_add_wire(monitor, s, ts, record.partition, record.offset), s.brand,
+                             s.sentiment == "negative")
+                continue
         try:
             obj = loads(raw)
         except (orjson.JSONDecodeError, TypeError):
@@ -361,7 +401,7 @@ def count_decoded(monitor: Monitor, here: list[tuple[dict[str, Any], float, str,
     for obj, ts, brand, negativity, sentiment, partition, offset in here:
         negative = sentiment == "negative"
         get = obj.get
-        tally.record(_add_fields(monitor, obj, ts, brand, obj["id"], obj["text"], negative, negativity,
+        tally.record(_add_fields(monitor, get("url"), ts, brand, obj["id"], obj["text"], negative, negativity,
                                  get("author_id"), get("author_followers"), partition, offset, True), brand, negative)
     tally.alerts = monitor.advance()
     if monitor.digest:
