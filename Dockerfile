@@ -20,11 +20,13 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY pipeline ./pipeline
 # The wheel carries the detection core compiled by mypyc (setup.py, BUZZWATCH_COMPILE=1), built
-# in a throwaway environment that holds mypy: the runtime virtualenv gets only the wheel.
+# in a throwaway environment that holds mypy and the libraries the compiled modules import (mypy
+# reads their types; tests/deploy/test_container.py builds in exactly this environment): the
+# runtime virtualenv gets only the wheel.
 RUN python -m venv /opt/buzzwatch \
  && /opt/buzzwatch/bin/pip install --upgrade pip \
  && python -m venv /tmp/build-env \
- && /tmp/build-env/bin/pip install "setuptools>=68" wheel "mypy>=1.13" \
+ && /tmp/build-env/bin/pip install "setuptools>=68" wheel "mypy>=1.13" "orjson>=3.9" "msgspec>=0.18" \
  && BUZZWATCH_COMPILE=1 /tmp/build-env/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /tmp/wheels . \
  && /opt/buzzwatch/bin/pip install /tmp/wheels/buzzwatch-*.whl \
  && /opt/buzzwatch/bin/python -m compileall -q /opt/buzzwatch/lib \
