@@ -133,6 +133,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     matcher = BrandMatcher(load_brands(args.brands)) if args.brands else None
     ingestor = Ingestor(Scorer(), matcher)
     name = args.input or "stdin"
+    skipped, first_skipped = 0, 0  # mentions about no brand: skipped, as the worker drops them
     with ExitStack() as stack:
         src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
         for chunk in _chunks(_lines(src), 1000):
@@ -141,11 +142,24 @@ def cmd_score(args: argparse.Namespace) -> int:
                 if isinstance(out, InvalidRecord):
                     raise BadInput(f"{name} line {n}: {out.reason}")
                 if out is None:
-                    raise BadInput(f"{name} line {n}: no brand (no 'brand' field"
-                                   + (" and no match in the brands file)" if matcher else "; pass --brands FILE)"))
+                    skipped += 1
+                    first_skipped = first_skipped or n
+                    continue
                 dst.write(encode(out) + b"\n")
         dst.flush()
+    if skipped:
+        _report_unmatched(skipped, first_skipped, name, matched_text=matcher is not None)
     return 0
+
+
+def _report_unmatched(skipped: int, first: int, name: str, matched_text: bool) -> None:
+    """Mentions about no brand are dropped by the worker (``buzzwatch_unmatched_mentions_total``), so
+    ``score`` skips them too - but says so: a whole file skipped is most often a missing --brands."""
+    why = ("no 'brand' field and no match in the brands file" if matched_text
+           else "no 'brand' field; pass --brands FILE to match their text")
+    print(f"buzzwatch score: {name}: {skipped:,} mention{'s' if skipped != 1 else ''} matched no brand and "
+          f"{'were' if skipped != 1 else 'was'} skipped (first: line {first}; {why}; the worker counts these in "
+          "buzzwatch_unmatched_mentions_total)", file=sys.stderr)
 
 
 # -- detect -----------------------------------------------------------------------------------
@@ -403,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     w.set_defaults(func=cmd_worker)
 
-    s = sub.add_parser("score", help="Mention JSONL -> ScoredMention JSONL, one line per line, in order")
+    s = sub.add_parser("score", help="Mention JSONL -> ScoredMention JSONL, one line per mention, in order; "
+                                     "mentions about no brand are skipped and counted on stderr")
     s.add_argument("--input", "-i", help="input file (default: stdin)")
     s.add_argument("--output", "-o", help="output file (default: stdout)")
     s.add_argument("--brands", help="brands file (YAML) for mentions without a 'brand'")

@@ -54,10 +54,30 @@ def test_score_names_the_bad_line():
     assert b"stdin line 2: created_at: required RFC 3339 string" in r.stderr
 
 
-def test_score_without_brand_or_brands_file_says_so():
-    r = bw("score", stdin=b'{"id":"1","text":"hi","created_at":"2026-03-02T10:00:00Z"}\n')
+def _mention(i: int, text: str, brand: str | None = None) -> bytes:
+    m = {"id": str(i), "text": text, "created_at": "2026-03-02T10:00:00Z", **({"brand": brand} if brand else {})}
+    return json.dumps(m).encode() + b"\n"
+
+
+def test_score_skips_mentions_about_no_brand_as_the_worker_drops_them_and_says_how_many():
+    """The worker counts a valid mention about no brand (buzzwatch_unmatched_mentions_total) and goes on;
+    ``score`` stopped at the first one. It skips them too, and stderr names the count and the first line."""
+    lines = [_mention(1, "@acme lost my bag"), _mention(2, "nice weather"), _mention(3, "hi", brand="globex"),
+             b"\n", _mention(5, "who is this")]
+    r = bw("score", "--brands", str(BRANDS), stdin=b"".join(lines))
+    assert r.returncode == 0, r.stderr
+    assert [(m["id"], m["brand"]) for m in map(json.loads, r.stdout.splitlines())] == [("1", "acme"), ("3", "globex")]
+    assert b"buzzwatch score: stdin: 2 mentions matched no brand and were skipped (first: line 2; " in r.stderr
+    r = bw("score", stdin=_mention(1, "hi"))  # without a brands file: a brand field is the only way in
+    assert r.returncode == 0 and r.stdout == b""
+    assert b"1 mention matched no brand and was skipped (first: line 1; " in r.stderr and b"--brands FILE" in r.stderr
+
+
+def test_score_still_stops_at_a_malformed_line_after_skipping_unmatched_ones():
+    r = bw("score", "--brands", str(BRANDS), stdin=_mention(1, "nice weather") + b'{"id":"2","text":"@acme"}\n')
     assert r.returncode == 2
-    assert b"line 1: no brand" in r.stderr and b"--brands" in r.stderr
+    (line,) = r.stderr.decode().splitlines()  # the error alone: no count of skipped mentions from a run that failed
+    assert line.startswith("buzzwatch score: stdin line 2: created_at: required RFC 3339 string")
 
 
 def test_broken_brands_file_fails_before_reading(tmp_path):
