@@ -2,7 +2,7 @@
 
 ``buzzwatch score | buzzwatch detect`` is the offline pipeline; it runs the same core as the
 worker. Bad input stops with a message naming the line and exit code 2; nothing is skipped
-silently.
+silently, and ``detect`` exits 3 when most of what it read came too late to count.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pipeline.errors import BuzzwatchError, ConfigError, InvalidLine, InvalidRec
 from pipeline.records import encode, format_time, parse_time
 
 EXIT_BAD_INPUT = 2
+EXIT_MOSTLY_LATE = 3  # detect: more than half of the mentions read were too late to count
 DEFAULT_SENSITIVITY = 1e-6  # DetectorConfig.p_open (not imported here: the CLI starts without the core)
 
 
@@ -133,6 +134,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     matcher = BrandMatcher(load_brands(args.brands)) if args.brands else None
     ingestor = Ingestor(Scorer(), matcher)
     name = args.input or "stdin"
+    skipped, first_skipped = 0, 0  # mentions about no brand: skipped, as the worker drops them
     with ExitStack() as stack:
         src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
         for chunk in _chunks(_lines(src), 1000):
@@ -141,11 +143,24 @@ def cmd_score(args: argparse.Namespace) -> int:
                 if isinstance(out, InvalidRecord):
                     raise BadInput(f"{name} line {n}: {out.reason}")
                 if out is None:
-                    raise BadInput(f"{name} line {n}: no brand (no 'brand' field"
-                                   + (" and no match in the brands file)" if matcher else "; pass --brands FILE)"))
+                    skipped += 1
+                    first_skipped = first_skipped or n
+                    continue
                 dst.write(encode(out) + b"\n")
         dst.flush()
+    if skipped:
+        _report_unmatched(skipped, first_skipped, name, matched_text=matcher is not None)
     return 0
+
+
+def _report_unmatched(skipped: int, first: int, name: str, matched_text: bool) -> None:
+    """Mentions about no brand are dropped by the worker (``buzzwatch_unmatched_mentions_total``), so
+    ``score`` skips them too - but says so: a whole file skipped is most often a missing --brands."""
+    why = ("no 'brand' field and no match in the brands file" if matched_text
+           else "no 'brand' field; pass --brands FILE to match their text")
+    print(f"buzzwatch score: {name}: {skipped:,} mention{'s' if skipped != 1 else ''} matched no brand and "
+          f"{'were' if skipped != 1 else 'was'} skipped (first: line {first}; {why}; the worker counts these in "
+          "buzzwatch_unmatched_mentions_total)", file=sys.stderr)
 
 
 # -- detect -----------------------------------------------------------------------------------
@@ -189,40 +204,69 @@ def cmd_detect(args: argparse.Namespace) -> int:
             raise BadInput("--digest and --output: one of them must be a file (both would go to stdout)")
         write = dst.write
         if args.format == "counts":
-            monitor = _detect_counts(args, src, write, name, timezones)
+            monitor, read = _detect_counts(args, src, write, name, timezones)
         else:  # scored mentions: the hot path, a loop compiled with the core
             monitor = Monitor(detector_config(args), timezones=timezones)
+            lines = _Counted(src)
             try:
-                count_json_lines(monitor, src, lambda alert: write(encode(alert) + b"\n"))
+                count_json_lines(monitor, lines, lambda alert: write(encode(alert) + b"\n"))
             except InvalidLine as exc:
                 raise BadInput(f"{name} line {exc.line}: {exc.reason}") from None
+            read = lines.count
         dst.flush()
         if digest is not None and monitor is not None:  # the days the input closed, as the worker sends them
             digest.writelines(encode(n) + b"\n" for n in monitor.take_digest())
-    _report_uncounted(monitor, name)
-    return 0
+    return _report_uncounted(monitor, name, read)
 
 
-def _report_uncounted(monitor: Any, name: str) -> None:
-    """Say what was not counted, as the worker's metrics do (late, duplicate): never silently."""
+class _Counted:
+    """The lines of an input as they are read, counting those that are not blank: the mentions read."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self.lines = lines
+        self.count = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self.lines:
+            if not line.isspace():
+                self.count += 1
+            yield line
+
+
+def _report_uncounted(monitor: Any, name: str, read: int) -> int:
+    """Say what was not counted, as the worker's metrics do (late, duplicate): never silently. The
+    exit code: EXIT_MOSTLY_LATE if more than half of what was read came too late - the alerts then
+    describe a sliver of the input (most often one not in event-time order), which a count on stderr
+    alone leaves easy to miss in a script."""
     if monitor is None:
-        return
+        return 0
+    grace = monitor.cfg.window.grace_s
     if monitor.too_late:
-        grace = monitor.cfg.window.grace_s
         print(f"buzzwatch detect: {name}: {monitor.too_late} not counted: their bucket was already final "
               f"(more than {grace:g} s older than the latest event time seen; the input must be roughly in "
               "event-time order; the worker counts these in buzzwatch_late_mentions_total)", file=sys.stderr)
     if monitor.duplicates:
         print(f"buzzwatch detect: {name}: {monitor.duplicates} duplicates (an id seen before) not counted again",
               file=sys.stderr)
+    if monitor.too_late * 2 <= read:
+        return 0
+    print(f"buzzwatch detect: {name}: most of the input came too late to count ({monitor.too_late:,} of "
+          f"{read:,} read, {monitor.too_late / read:.0%}): the alerts written leave them out. The grace is "
+          f"{grace:g} s, as in the worker, and not an option: sort the input by created_at. Exit code "
+          f"{EXIT_MOSTLY_LATE}.", file=sys.stderr)
+    return EXIT_MOSTLY_LATE
 
 
-def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: str, timezones: dict[str, str]) -> Any:
+def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: str,
+                   timezones: dict[str, str]) -> tuple[Any, int]:
     """``buzzwatch detect --format counts``: per-bucket counts; the first row's span sets the bucket
-    size, and every row must be one bucket of that grid, each (brand, start) once."""
+    size, and every row must be one bucket of that grid, each (brand, start) once. Returns the
+    monitor and what it was handed in the unit ``Monitor.too_late`` counts (a row's negative and
+    other mentions are one each)."""
     from pipeline.core.monitor import Monitor, add_counts
 
     monitor: Monitor | None = None
+    read = 0
     span = phase = first = 0.0
     seen: set[tuple[str, float]] = set()
     for n, raw in _lines(src):
@@ -238,13 +282,14 @@ def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: s
                 raise InvalidRecord(f"brand {brand!r}, start: this bucket was given before")
             seen.add((brand, start))
             add_counts(monitor, brand, start, end, mentions, negative)
+            read += (negative > 0) + (mentions > negative)
         except orjson.JSONDecodeError as exc:
             raise BadInput(f"{name} line {n}: not valid JSON: {exc}") from None
         except InvalidRecord as exc:
             raise BadInput(f"{name} line {n}: {exc.reason}") from None
         for alert in monitor.advance():
             write(encode(alert) + b"\n")
-    return monitor
+    return monitor, read
 
 
 def _count_row(obj: Any) -> tuple[str, float, float, int, int]:
@@ -403,13 +448,19 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     w.set_defaults(func=cmd_worker)
 
-    s = sub.add_parser("score", help="Mention JSONL -> ScoredMention JSONL, one line per line, in order")
+    s = sub.add_parser("score", help="Mention JSONL -> ScoredMention JSONL, one line per mention, in order; "
+                                     "mentions about no brand are skipped and counted on stderr")
     s.add_argument("--input", "-i", help="input file (default: stdin)")
     s.add_argument("--output", "-o", help="output file (default: stdout)")
     s.add_argument("--brands", help="brands file (YAML) for mentions without a 'brand'")
     s.set_defaults(func=cmd_score)
 
-    d = sub.add_parser("detect", help="ScoredMention JSONL (or per-bucket counts) -> Alert JSONL")
+    d = sub.add_parser("detect", help="ScoredMention JSONL (or per-bucket counts) -> Alert JSONL",
+                       epilog=f"Exit status: 0 done; {EXIT_BAD_INPUT} a bad line or option (the line named); 1 a "
+                              f"write that failed; {EXIT_MOSTLY_LATE} done, but more than half of the mentions read "
+                              "came too late to count (more than the grace - 10 min, at least 2 buckets - behind "
+                              "the latest event time seen): the output is written, without them; sort the input "
+                              "by created_at.")
     d.add_argument("--input", "-i", help="input file (default: stdin), roughly in event-time order")
     d.add_argument("--output", "-o", help="output file (default: stdout)")
     d.add_argument("--signal", choices=["negative", "volume"], default="negative",

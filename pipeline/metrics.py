@@ -1,8 +1,8 @@
 """Every Prometheus metric buzzwatch exposes, declared in one place with an injected registry.
 
 Brand labels are bounded: with a brands file only its brands get their own label (others are
-``_other``); without one, the first ``max_brands`` brands seen do. Mention or user ids are
-never labels.
+``_other``, which has no per-brand rates: see ``set_brand_gauges``); without one, the first
+``max_brands`` brands seen do. Mention or user ids are never labels.
 """
 
 from __future__ import annotations
@@ -33,15 +33,16 @@ class Metrics:
         # times), fewer than buzzwatch_negative_mentions_total counts when bots or one account flood.
         self.negative_rate = Gauge("buzzwatch_negative_rate_per_minute",
                                    "Collapsed negatives (an author once an hour, a pasted text at most 3 times) "
-                                   "per minute over the last 10 minutes of event time.", ["brand"], registry=r)
-        self.expected_rate = Gauge("buzzwatch_expected_negative_rate_per_minute",
-                                   "Collapsed negatives per minute the brand's seasonal baseline expects now.",
+                                   "per minute over the last 10 minutes of event time (no _other series).",
                                    ["brand"], registry=r)
+        self.expected_rate = Gauge("buzzwatch_expected_negative_rate_per_minute",
+                                   "Collapsed negatives per minute the brand's seasonal baseline expects now "
+                                   "(no _other series).", ["brand"], registry=r)
         self.acceleration = Gauge("buzzwatch_negative_rate_acceleration",
                                   "Change of the 10-minute rate of collapsed negatives against the 10 minutes "
-                                  "before, per minute.", ["brand"], registry=r)
-        self.open_incidents = Gauge("buzzwatch_open_incidents", "1 while the brand has an open incident.",
-                                    ["brand"], registry=r)
+                                  "before, per minute (no _other series).", ["brand"], registry=r)
+        self.open_incidents = Gauge("buzzwatch_open_incidents", "1 while the brand has an open incident (_other: "
+                                    "while any brand counted under it does).", ["brand"], registry=r)
         self.alerts = Counter("buzzwatch_alerts", "Alerts emitted by the detector.", ["brand", "status"], registry=r)
         self.digest = Counter("buzzwatch_digest_notices", "Days a brand's negative share drifted up (daily digest, never paged).",
                               ["brand"], registry=r)
@@ -79,8 +80,8 @@ class Metrics:
                                       "Interactivity requests refused (bad signature, stale timestamp, bad body).",
                                       ["reason"], registry=r)
         self.incident_severity = Gauge("buzzwatch_incident_severity",
-                                       "Severity of the brand's open incident: 0 none, 1 warning, 2 high, 3 critical.",
-                                       ["brand"], registry=r)
+                                       "Severity of the brand's open incident: 0 none, 1 warning, 2 high, 3 critical "
+                                       "(_other: the worst of the brands counted under it).", ["brand"], registry=r)
         self.consumer_lag = Gauge("buzzwatch_consumer_lag_records",
                                   "Records between the group's position and the end of the partition.",
                                   ["topic", "partition"], registry=r)
@@ -100,6 +101,7 @@ class Metrics:
         # Each brand's last evaluation: set by the worker holding the brand, removed when it moves away.
         self.brand_gauges = (self.negative_rate, self.expected_rate, self.acceleration, self.open_incidents,
                              self.incident_severity)
+        self._other_severity: dict[str, int] = {}  # brands under _other with an open incident -> its severity
 
         # Counters that rules and panels read with increase() exist at 0 from the start: prometheus_client
         # creates a labelled series at its first inc(), and increase() cannot see a series whose first
@@ -136,6 +138,30 @@ class Metrics:
             return brand
         return OTHER
 
+    def set_brand_gauges(self, brand: str, rate: float, expected: float, acceleration: float, severity: int) -> None:
+        """A brand's last evaluation (``severity`` 0: no open incident). Brands beyond the label bound
+        share ``_other``, where the last one written would stand for all of them - a quiet brand would
+        hide another's critical incident from BuzzwatchNegativeBuzz. So ``_other`` gets no rates (one
+        brand's would read as the group's) and the worst incident of the brands under it."""
+        label = self.brand(brand)
+        if label != OTHER:
+            self.negative_rate.labels(label).set(rate)
+            self.expected_rate.labels(label).set(expected)
+            self.acceleration.labels(label).set(acceleration)
+            self.open_incidents.labels(label).set(1 if severity else 0)
+            self.incident_severity.labels(label).set(severity)
+            return
+        if severity:
+            self._other_severity[brand] = severity
+        else:
+            self._other_severity.pop(brand, None)
+        self._set_other_incident()
+
+    def _set_other_incident(self) -> None:
+        worst = max(self._other_severity.values(), default=0)
+        self.open_incidents.labels(OTHER).set(1 if worst else 0)
+        self.incident_severity.labels(OTHER).set(worst)
+
     def drop_brand_gauges(self, held: Callable[[str], bool], in_memory: Iterable[str]) -> list[str]:
         """Remove the per-brand gauges of the labels whose brand this worker no longer holds
         (``held(brand)`` false: its partition moved); returns the labels removed.
@@ -151,6 +177,9 @@ class Metrics:
         for gauge in self.brand_gauges:
             for label in gone:
                 gauge.remove(label)  # a label this gauge lacks is left alone
+        self._other_severity = {b: s for b, s in self._other_severity.items() if held(b)}
+        if other_held and OTHER in labels:  # the worst of the incidents still here
+            self._set_other_incident()
         return gone
 
     def _counts_as_other(self, brand: str) -> bool:

@@ -692,7 +692,7 @@ class BrandDetector:
         if status == "resolved":
             reason = f"back to normal: {ev.observed:.0f} {what} in {minutes} min vs {ev.expected:.1f} expected"
         samples = self.windows.sum(ev.tick - self._width(minutes), ev.tick).samples
-        return {
+        alert: dict[str, Any] = {
             "incident_id": inc["id"],
             "brand": self.brand,
             "status": status,
@@ -720,6 +720,9 @@ class BrandDetector:
             "terms": [{"term": t, "count": c} for t, c in top_terms((x["text"] for x in samples), exclude=[self.brand])],
             "history": self._history(ev.tick),
         }
+        if self.cfg.signal != "negative":  # absent: negative, the worker's signal (and every alert before this field)
+            alert["signal"] = self.cfg.signal
+        return alert
 
     def _history(self, tick: int) -> dict[str, Any]:
         """The signal and its expectation per bucket over the trailing span (the alert's chart)."""

@@ -131,7 +131,7 @@ def blocks(alert: dict[str, Any], brand_name: str | None = None, *, ping: str | 
     if ping:
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"{ping} please take a look"}})
     out.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(_reason(alert))},
-                "fields": [{"type": "mrkdwn", "text": escape(f, 2000)} for f in _fields(ev)]})
+                "fields": [{"type": "mrkdwn", "text": escape(f, 2000)} for f in _fields(ev, alert.get("signal"))]})
     if ack:
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _ack_line(ack, alert["at"])}]})
     terms = _terms(alert.get("terms"))
@@ -174,13 +174,16 @@ def slack_date(when: Any, layout: str = "{date_short_pretty} {time}") -> str:
     return f"<!date^{int(ts)}^{layout}|{fallback}>"
 
 
-def _fields(ev: dict[str, Any]) -> list[str]:
+def _fields(ev: dict[str, Any], signal: str | None = None) -> list[str]:
     """Counts over the alert's window, as the reason gives them: per minute, a small brand's
-    6 in 20 min against 0.1 expected read "0.30 now vs 0.00 expected"."""
+    6 in 20 min against 0.1 expected read "0.30 now vs 0.00 expected". For the volume signal the
+    evidence's "negatives" count every mention, and the field says so."""
     minutes = ev["window_minutes"]
     expected = ev["expected_negatives"] or ev["expected_rate_per_min"] * minutes  # the rate keeps more digits
+    observed = count(ev["observed_negatives"])
     return [
-        f"*Negatives*\n{count(ev['observed_negatives'])} in {minutes} min vs {count(expected)} expected",
+        f"*Mentions*\n{observed} in {minutes} min vs {count(expected)} expected (all mentions, not only negatives)"
+        if signal == "volume" else f"*Negatives*\n{observed} in {minutes} min vs {count(expected)} expected",
         f"*Growth*\n{_growth(ev)}",
         f"*Negative share*\n{ev['negative_share']:.0%} (usual {ev['baseline_share']:.0%})",
         f"*Authors · reach*\n{ev['unique_authors']} · {ev['reach']:,} followers",

@@ -563,13 +563,10 @@ def _export_gauges(metrics: Metrics, monitor: Monitor, brand: str) -> None:
     ev = det.current() if det is not None else None
     if det is None or ev is None:
         return
-    label = metrics.brand(brand)
     minutes = ev.window_minutes
-    metrics.negative_rate.labels(label).set(ev.observed / minutes)
-    metrics.expected_rate.labels(label).set(ev.expected / minutes)
-    metrics.acceleration.labels(label).set((ev.observed - ev.previous) / minutes / minutes)
-    metrics.open_incidents.labels(label).set(1 if det.incident else 0)
-    metrics.incident_severity.labels(label).set(SEVERITIES.index(det.incident["severity"]) + 1 if det.incident else 0)
+    metrics.set_brand_gauges(brand, ev.observed / minutes, ev.expected / minutes,
+                             (ev.observed - ev.previous) / minutes / minutes,
+                             SEVERITIES.index(det.incident["severity"]) + 1 if det.incident else 0)
 
 
 def _observe_latency(metrics: Metrics, stage: str, appended: list[float]) -> None:

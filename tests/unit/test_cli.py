@@ -54,10 +54,30 @@ def test_score_names_the_bad_line():
     assert b"stdin line 2: created_at: required RFC 3339 string" in r.stderr
 
 
-def test_score_without_brand_or_brands_file_says_so():
-    r = bw("score", stdin=b'{"id":"1","text":"hi","created_at":"2026-03-02T10:00:00Z"}\n')
+def _mention(i: int, text: str, brand: str | None = None) -> bytes:
+    m = {"id": str(i), "text": text, "created_at": "2026-03-02T10:00:00Z", **({"brand": brand} if brand else {})}
+    return json.dumps(m).encode() + b"\n"
+
+
+def test_score_skips_mentions_about_no_brand_as_the_worker_drops_them_and_says_how_many():
+    """The worker counts a valid mention about no brand (buzzwatch_unmatched_mentions_total) and goes on;
+    ``score`` stopped at the first one. It skips them too, and stderr names the count and the first line."""
+    lines = [_mention(1, "@acme lost my bag"), _mention(2, "nice weather"), _mention(3, "hi", brand="globex"),
+             b"\n", _mention(5, "who is this")]
+    r = bw("score", "--brands", str(BRANDS), stdin=b"".join(lines))
+    assert r.returncode == 0, r.stderr
+    assert [(m["id"], m["brand"]) for m in map(json.loads, r.stdout.splitlines())] == [("1", "acme"), ("3", "globex")]
+    assert b"buzzwatch score: stdin: 2 mentions matched no brand and were skipped (first: line 2; " in r.stderr
+    r = bw("score", stdin=_mention(1, "hi"))  # without a brands file: a brand field is the only way in
+    assert r.returncode == 0 and r.stdout == b""
+    assert b"1 mention matched no brand and was skipped (first: line 1; " in r.stderr and b"--brands FILE" in r.stderr
+
+
+def test_score_still_stops_at_a_malformed_line_after_skipping_unmatched_ones():
+    r = bw("score", "--brands", str(BRANDS), stdin=_mention(1, "nice weather") + b'{"id":"2","text":"@acme"}\n')
     assert r.returncode == 2
-    assert b"line 1: no brand" in r.stderr and b"--brands" in r.stderr
+    (line,) = r.stderr.decode().splitlines()  # the error alone: no count of skipped mentions from a run that failed
+    assert line.startswith("buzzwatch score: stdin line 2: created_at: required RFC 3339 string")
 
 
 def test_broken_brands_file_fails_before_reading(tmp_path):
@@ -147,13 +167,34 @@ def test_detect_says_what_it_did_not_count(demo, tmp_path):
     late = scored[-1:] + scored[:-1]  # the last mention (hours later) first: the rest are late
     r = bw("detect", stdin=b"".join(late))
     found = re.search(rb"stdin: (\d+) not counted: their bucket was already final", r.stderr)
-    assert r.returncode == 0 and found, r.stderr
+    assert found, r.stderr
     # All but the few within the grace (10 min) of the last one, which still count.
     last = json.loads(scored[-1])["created_at"]
     recent = sum(1 for line in scored[:-1] if _ts(json.loads(line)["created_at"]) > _ts(last) - 600)
     assert len(scored) - 1 - recent <= int(found[1]) <= len(scored) - 1 - recent + 60
     r = bw("detect", stdin=b"".join(line for line in scored[:100] for _ in range(2)))  # each line twice
     assert b"stdin: 100 duplicates (an id seen before) not counted again" in r.stderr
+
+
+def test_detect_exits_3_when_most_of_what_it_read_came_too_late(demo, tmp_path):
+    """A stderr line is easy to miss in a script: alerts computed from a sliver of the input (most
+    often one not in event-time order) exit 3; a few late mentions keep exit 0 and their count line."""
+    scored = bw("score", "--brands", str(BRANDS), "--input", str(demo)).stdout.splitlines(keepends=True)
+    out = tmp_path / "alerts.jsonl"
+    r = bw("detect", "-o", str(out), stdin=b"".join(scored[-1:] + scored[:-1]))  # the last first: the rest late
+    assert r.returncode == 3, r.stderr
+    assert re.search(rb"stdin: most of the input came too late to count \([\d,]+ of [\d,]+ read, \d+%\).*"
+                     rb"The grace is 600 s, as in the worker, and not an option: sort the input by created_at", r.stderr)
+    assert out.exists()  # written all the same: what the run made of the rest
+    third = len(scored) * 2 // 3  # the last one two thirds of the way in: a third late
+    r = bw("detect", stdin=b"".join(scored[:third] + scored[-1:] + scored[third:-1]))
+    assert r.returncode == 0 and b"not counted: their bucket was already final" in r.stderr
+    assert b"most of the input" not in r.stderr
+    # Bucket counts the same way: the last of 24 buckets first, the 23 others late.
+    rows = [json.dumps({"brand": "a", "start": _t(1772409600 + i * 300), "end": _t(1772409600 + (i + 1) * 300),
+                        "mentions": 5}).encode() + b"\n" for i in range(24)]
+    r = bw("detect", "--format", "counts", stdin=b"".join(rows[-1:] + rows[:-1]))
+    assert r.returncode == 3 and b"(23 of 24 read, 96%)" in r.stderr, r.stderr
 
 
 def test_detect_and_score_refuse_to_write_over_their_input(demo, tmp_path):

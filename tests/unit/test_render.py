@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from pipeline.notify.render import blocks, escape, headline
+from pipeline.notify.render import blocks, count, escape, headline
 
 # Slack's date tokens are ours (each reader sees the time in their zone): only these may open with "<!".
 _DATES = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC>"
@@ -115,6 +115,30 @@ def test_the_whole_message_on_call_needs():
     (actions,) = [b for b in out if b["type"] == "actions"]
     assert [e["action_id"] for e in actions["elements"]] == [*ACTIONS, "grafana"]
     assert actions["elements"][-1]["url"] == "https://grafana.example/d/bw?var-brand=acme"
+
+
+def test_a_volume_alert_counts_mentions_not_negatives():
+    """``buzzwatch detect --signal volume`` pages on all mentions: its evidence's "negatives" are every
+    mention, so the field says "Mentions". An alert the detector wrote, from a surge of neutral ones."""
+    from pipeline.cli import build_parser, detector_config
+    from pipeline.core.monitor import Monitor, add_counts
+    from pipeline.records import format_time
+
+    args = build_parser().parse_args(["detect", "--signal", "volume", "--format", "counts"])
+    monitor = Monitor(detector_config(args, bucket_s=300))
+    t0, spike = 1772409600, 12 * 44  # two days of 5-minute buckets, ~20 mentions each, a surge at hour 44
+    alerts = []
+    for i in range(12 * 48):
+        add_counts(monitor, "aapl", t0 + i * 300, t0 + (i + 1) * 300, 20 if i < spike else 20 * 2 ** min(i - spike, 6), 0)
+        alerts += monitor.advance()
+    a = alerts[0]
+    assert a["status"] == "open" and a["at"] >= format_time(t0 + spike * 300) and a["signal"] == "volume"
+    shown = fields(a)
+    assert "*Negatives*" not in shown
+    observed, minutes = count(a["evidence"]["observed_negatives"]), a["evidence"]["window_minutes"]
+    assert shown["*Mentions*"].startswith(f"{observed} in {minutes} min vs ")
+    assert shown["*Mentions*"].endswith(" expected (all mentions, not only negatives)")
+    assert "signal" not in alert("awful") and "*Negatives*" in fields(alert("awful"))  # the worker's alerts
 
 
 def test_the_runbook_is_a_link_beside_grafana_in_the_root_message_only():

@@ -17,13 +17,15 @@ from pipeline.core.scoring import LANGS
 from pipeline.metrics import OTHER, Metrics
 from pipeline.notify.interact import REJECTIONS
 from pipeline.notify.slack import DELIVERY_RESULTS
-from pipeline.records import ALERT_STATUSES, FEEDBACK_ACTIONS
+from pipeline.records import ALERT_STATUSES, FEEDBACK_ACTIONS, SEVERITIES
 from pipeline.settings import Settings
 from pipeline.stream.app import _export_gauges, brand_partition, build_app
 from tests.conftest import BrandSpec, Episode, stream
 
-GAUGES = ("buzzwatch_negative_rate_per_minute", "buzzwatch_expected_negative_rate_per_minute",
-          "buzzwatch_negative_rate_acceleration", "buzzwatch_open_incidents", "buzzwatch_incident_severity")
+RATES = ("buzzwatch_negative_rate_per_minute", "buzzwatch_expected_negative_rate_per_minute",
+         "buzzwatch_negative_rate_acceleration")
+INCIDENT = ("buzzwatch_open_incidents", "buzzwatch_incident_severity")  # the only gauges _other has
+GAUGES = RATES + INCIDENT
 
 
 def exposed(registry: CollectorRegistry) -> dict[tuple[str, frozenset], float]:
@@ -127,9 +129,32 @@ def test_the_shared_other_label_stays_while_a_held_brand_counts_under_it(tmp_pat
     asyncio.run(app.on_partitions_assigned.send(assigned=held_partitions(settings, "globex", "initech")))
     kept = exposed(app.buzzwatch_registry)
     for name in GAUGES:
-        assert set(values(kept, name, "brand")) == {"globex", OTHER}, name
+        assert set(values(kept, name, "brand")) == ({"globex", OTHER} if name in INCIDENT else {"globex"}), name
 
     asyncio.run(app.on_partitions_assigned.send(assigned=held_partitions(settings, "globex")))
     gone = exposed(app.buzzwatch_registry)
     for name in GAUGES:
         assert set(values(gone, name, "brand")) == {"globex"}, name
+
+
+def test_other_shows_the_worst_incident_of_its_brands_and_no_rates(tmp_path, partitions):
+    """With a brands file of globex only, acme (an open incident) and initech (quiet) share ``_other``.
+    Whichever was written last stood for both: initech's 0 hid acme's incident from BuzzwatchNegativeBuzz,
+    and one brand's rates read as the group's."""
+    settings, app = worker(tmp_path, [Brand("globex", "Globex")])
+    until_acme_is_open(app)
+    monitor, metrics = app.buzzwatch_monitor, app.buzzwatch_metrics
+    acme = SEVERITIES.index(monitor.brands["acme"].incident["severity"]) + 1
+    for brand in ("acme", "initech"):  # the quiet brand written last
+        _export_gauges(metrics, monitor, brand)
+    series = exposed(app.buzzwatch_registry)
+    assert values(series, "buzzwatch_incident_severity", "brand")[OTHER] == acme >= 1
+    assert values(series, "buzzwatch_open_incidents", "brand")[OTHER] == 1
+    for name in RATES:
+        assert set(values(series, name, "brand")) == {"globex"}, name
+
+    # acme moves to another worker (which reports it now): what stays under _other here is initech, quiet.
+    asyncio.run(app.on_partitions_assigned.send(assigned=held_partitions(settings, "globex", "initech")))
+    after = exposed(app.buzzwatch_registry)
+    for name in INCIDENT:
+        assert values(after, name, "brand")[OTHER] == 0, name
