@@ -207,30 +207,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
             monitor, read = _detect_counts(args, src, write, name, timezones)
         else:  # scored mentions: the hot path, a loop compiled with the core
             monitor = Monitor(detector_config(args), timezones=timezones)
-            lines = _Counted(src)
             try:
-                count_json_lines(monitor, lines, lambda alert: write(encode(alert) + b"\n"))
+                read = count_json_lines(monitor, src, lambda alert: write(encode(alert) + b"\n"))
             except InvalidLine as exc:
                 raise BadInput(f"{name} line {exc.line}: {exc.reason}") from None
-            read = lines.count
         dst.flush()
         if digest is not None and monitor is not None:  # the days the input closed, as the worker sends them
             digest.writelines(encode(n) + b"\n" for n in monitor.take_digest())
     return _report_uncounted(monitor, name, read)
-
-
-class _Counted:
-    """The lines of an input as they are read, counting those that are not blank: the mentions read."""
-
-    def __init__(self, lines: Iterable[bytes]) -> None:
-        self.lines = lines
-        self.count = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self.lines:
-            if not line.isspace():
-                self.count += 1
-            yield line
 
 
 def _report_uncounted(monitor: Any, name: str, read: int) -> int:

@@ -279,17 +279,18 @@ def _add_wire(monitor: Monitor, s: Any, ts: float, clock: int, offset: int | Non
                        clock, offset)
 
 
-def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[dict[str, Any]], object]) -> None:
+def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[dict[str, Any]], object]) -> int:
     """The loop of ``buzzwatch detect`` over scored mentions, one JSON object a line: each line
     decoded, checked and counted, the alerts handed to ``emit`` as they fire. It sits here, compiled
     with the core, because at ~100,000 lines a second an interpreted loop costs as much as the
     counting. Each line is decoded and checked in one pass (``wire.SCORED``); a line that refuses
     goes through orjson and the field-by-field checks, which say what is wrong. A JSON value ignores
     its newline; a line that fails is stripped and retried, so blank lines are skipped. A bad line
-    raises InvalidLine (its number and what is wrong)."""
+    raises InvalidLine (its number and what is wrong). Returns the number of records read (blank
+    lines apart), against which ``buzzwatch detect`` weighs ``monitor.too_late``."""
     loads = orjson.loads
     decode = SCORED.decode
-    n = 0
+    n = blank = 0
     for raw in lines:
         n += 1
         try:
@@ -309,6 +310,7 @@ def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[d
         except orjson.JSONDecodeError:
             raw = raw.strip()
             if not raw:
+                blank += 1
                 continue
             try:
                 obj = loads(raw)
@@ -321,6 +323,7 @@ def count_json_lines(monitor: Monitor, lines: Iterable[bytes], emit: Callable[[d
         if monitor.crossed:
             for alert in monitor.advance():
                 emit(alert)
+    return n - blank
 
 
 class FetchTally:
