@@ -687,7 +687,9 @@ class BrandDetector:
             f"{ev.observed:.0f} {what} in {minutes} min vs {ev.expected:.1f} expected "
             f"({ev.ratio:.1f}x, p={self._surprise(ev):.1e}); previous {minutes} min: {ev.previous:.0f}"
             + (f"; doubling every {doubling:.0f} min" if doubling else "")
-            + f"; share {ev.share:.0%} vs {ev.baseline_share:.0%} usual; {ev.authors} authors"
+            # the negative share means nothing where every mention counts
+            + ("" if self.cfg.signal == "volume" else f"; share {ev.share:.0%} vs {ev.baseline_share:.0%} usual")
+            + f"; {ev.authors} authors"
         )
         if status == "resolved":
             reason = f"back to normal: {ev.observed:.0f} {what} in {minutes} min vs {ev.expected:.1f} expected"

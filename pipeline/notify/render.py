@@ -78,7 +78,12 @@ def brand_link(template: str | None, brand: str) -> str | None:
 def headline(alert: dict[str, Any], brand_name: str | None = None) -> str:
     """One line: status, severity, brand and the reason in numbers."""
     name = brand_name or alert["brand"]
-    return f"[{_STATUS[alert['status']]}] {alert['severity'].upper()} negative buzz on {name}: {_reason(alert)}"
+    return f"[{_STATUS[alert['status']]}] {alert['severity'].upper()} {_kind(alert)} on {name}: {_reason(alert)}"
+
+
+def _kind(alert: dict[str, Any]) -> str:
+    """What the alert is about: a volume alert (``detect --signal volume``) counts every mention."""
+    return "volume spike" if alert.get("signal") == "volume" else "negative buzz"
 
 
 def _reason(alert: dict[str, Any]) -> str:
@@ -125,7 +130,7 @@ def blocks(alert: dict[str, Any], brand_name: str | None = None, *, ping: str | 
     ev = alert["evidence"]
     resolved = alert["status"] == "resolved"
     icon = ":white_check_mark:" if resolved else _ICON[alert["severity"]]
-    header = f"{_STATUS[alert['status']]} · {alert['severity'].upper()} · negative buzz on {name}"
+    header = f"{_STATUS[alert['status']]} · {alert['severity'].upper()} · {_kind(alert)} on {name}"
     out: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": escape(f"{icon} {header}", HEADER_LIMIT)}}]
     if ping:
@@ -177,13 +182,16 @@ def slack_date(when: Any, layout: str = "{date_short_pretty} {time}") -> str:
 def _fields(ev: dict[str, Any], signal: str | None = None) -> list[str]:
     """Counts over the alert's window, as the reason gives them: per minute, a small brand's
     6 in 20 min against 0.1 expected read "0.30 now vs 0.00 expected". For the volume signal the
-    evidence's "negatives" count every mention, and the field says so."""
+    evidence's "negatives" count every mention, and the fields say so (no negative share)."""
     minutes = ev["window_minutes"]
     expected = ev["expected_negatives"] or ev["expected_rate_per_min"] * minutes  # the rate keeps more digits
     observed = count(ev["observed_negatives"])
+    if signal == "volume":  # every mention counts: its share of itself is always 100%
+        return [f"*Mentions*\n{observed} in {minutes} min vs {count(expected)} expected (all mentions, not only "
+                f"negatives)", f"*Growth*\n{_growth(ev)}",
+                f"*Authors · reach*\n{ev['unique_authors']} · {ev['reach']:,} followers"]
     return [
-        f"*Mentions*\n{observed} in {minutes} min vs {count(expected)} expected (all mentions, not only negatives)"
-        if signal == "volume" else f"*Negatives*\n{observed} in {minutes} min vs {count(expected)} expected",
+        f"*Negatives*\n{observed} in {minutes} min vs {count(expected)} expected",
         f"*Growth*\n{_growth(ev)}",
         f"*Negative share*\n{ev['negative_share']:.0%} (usual {ev['baseline_share']:.0%})",
         f"*Authors · reach*\n{ev['unique_authors']} · {ev['reach']:,} followers",

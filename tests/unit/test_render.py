@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from pipeline.notify.render import blocks, count, escape, headline
+from pipeline.notify.render import blocks, count, escape, headline, notification_text
 
 # Slack's date tokens are ours (each reader sees the time in their zone): only these may open with "<!".
 _DATES = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC>"
@@ -138,6 +138,10 @@ def test_a_volume_alert_counts_mentions_not_negatives():
     observed, minutes = count(a["evidence"]["observed_negatives"]), a["evidence"]["window_minutes"]
     assert shown["*Mentions*"].startswith(f"{observed} in {minutes} min vs ")
     assert shown["*Mentions*"].endswith(" expected (all mentions, not only negatives)")
+    assert "*Negative share*" not in shown and "share" not in a["reason"]  # 100% of itself: meaningless
+    header = blocks(a)[0]["text"]["text"]
+    assert "volume spike on aapl" in header and "negative" not in header
+    assert "volume spike on aapl" in notification_text(a) and "negative" not in headline(a)
     assert "signal" not in alert("awful") and "*Negatives*" in fields(alert("awful"))  # the worker's alerts
 
 
