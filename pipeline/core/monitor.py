@@ -261,11 +261,8 @@ def _count_checked(monitor: Monitor, obj: Any, clock: int, offset: int | None) -
     through the field-by-field checks, whose InvalidRecord says what is wrong."""
     ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
     if ok:
-        if negative:
-            return _add_fields(monitor, obj.get("url"), ts, brand, mention_id, text, True, obj.get("negativity"),
-                               author, followers, clock, offset), brand, True
-        return _add_fields(monitor, None, ts, brand, mention_id, text, False, None, author, followers,
-                           clock, offset), brand, False
+        return _add_fields(monitor, obj.get("url"), ts, brand, mention_id, text, negative,
+                           obj.get("negativity") if negative else None, author, followers, clock, offset), brand, negative
     ts = scored_time(obj)
     return add_scored_dict(monitor, obj, ts, clock, offset), obj["brand"], obj["sentiment"] == "negative"
 

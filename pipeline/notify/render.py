@@ -185,15 +185,12 @@ def _fields(ev: dict[str, Any], signal: str | None = None) -> list[str]:
     evidence's "negatives" count every mention, and the fields say so (no negative share)."""
     minutes = ev["window_minutes"]
     expected = ev["expected_negatives"] or ev["expected_rate_per_min"] * minutes  # the rate keeps more digits
-    observed = count(ev["observed_negatives"])
-    if signal == "volume":  # every mention counts: its share of itself is always 100%
-        return [f"*Mentions*\n{observed} in {minutes} min vs {count(expected)} expected (all mentions, not only "
-                f"negatives)", f"*Growth*\n{_growth(ev)}",
-                f"*Authors · reach*\n{ev['unique_authors']} · {ev['reach']:,} followers"]
+    counted = f"{count(ev['observed_negatives'])} in {minutes} min vs {count(expected)} expected"
+    volume = signal == "volume"
     return [
-        f"*Negatives*\n{observed} in {minutes} min vs {count(expected)} expected",
+        f"*Mentions*\n{counted} (all mentions, not only negatives)" if volume else f"*Negatives*\n{counted}",
         f"*Growth*\n{_growth(ev)}",
-        f"*Negative share*\n{ev['negative_share']:.0%} (usual {ev['baseline_share']:.0%})",
+        *([] if volume else [f"*Negative share*\n{ev['negative_share']:.0%} (usual {ev['baseline_share']:.0%})"]),
         f"*Authors · reach*\n{ev['unique_authors']} · {ev['reach']:,} followers",
     ]
 
