@@ -349,12 +349,17 @@ class FetchTally:
             self.duplicates += 1
 
 
-def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
+def count_records(monitor: Monitor, records: list[Any], home: Callable[[str], int] | None = None) -> FetchTally:
     """The worker's detect handler over one fetch of ``mentions.scored``: each record (anything with
     ``value``, ``partition`` and ``offset``, e.g. aiokafka's ConsumerRecord) decoded, checked and
     counted on its partition's clock, then the brands ticked once. The same steps as
     ``count_json_lines`` (``wire.SCORED`` first) and compiled with it for the same reason; a bad record
-    is set aside for the dead-letter topic instead of stopping the fetch."""
+    is set aside for the dead-letter topic instead of stopping the fetch.
+
+    ``home(brand)`` is the partition a brand's records belong in: one found in another partition is
+    set aside too. Its offset is another partition's, which the brand's replay guard (the last offset
+    applied from its own partition) cannot hold: counted, it made the brand's own next mentions look
+    like replays, and they were dropped."""
     tally = FetchTally()
     loads = orjson.loads
     decode = SCORED.decode
@@ -367,6 +372,9 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
         if s is not None:
             ts = aware_time(s.created_at)
             if ts is not None:
+                if home is not None and home(s.brand) != record.partition:
+                    tally.bad.append((i, _misplaced(s.brand, home(s.brand), record.partition)))
+                    continue
                 tally.record(_add_wire(monitor, s, ts, record.partition, record.offset), s.brand,
                              s.sentiment == "negative")
                 continue
@@ -378,6 +386,10 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
             except InvalidRecord as exc:
                 tally.bad.append((i, exc.reason))
             continue
+        brand = obj.get("brand") if isinstance(obj, dict) else None
+        if home is not None and isinstance(brand, str) and brand and home(brand) != record.partition:
+            tally.bad.append((i, _misplaced(brand, home(brand), record.partition)))
+            continue
         try:
             outcome, brand, negative = _count_checked(monitor, obj, record.partition, record.offset)
         except InvalidRecord as exc:
@@ -388,6 +400,11 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
     if monitor.digest:
         tally.digest = monitor.take_digest()
     return tally
+
+
+def _misplaced(brand: str, home: int, partition: int) -> str:
+    return (f"brand {brand!r} belongs in partition {home} (its key's, Kafka's default partitioner), "
+            f"not in partition {partition}: key the record by its brand")
 
 
 def count_decoded(monitor: Monitor, here: list[tuple[dict[str, Any], float, str, float, str, int, int]]) -> FetchTally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import orjson
 import pytest
 
 from pipeline.cli import DEFAULT_SENSITIVITY
@@ -327,6 +328,32 @@ def test_count_records_counts_a_fetch_as_the_lines_are_counted_and_sets_bad_reco
     assert sum(neg for t in tallies for _, neg in t.counted.values()) == negatives
     replay = count_records(monitor, records[-50:])  # after a restart: offsets already applied
     assert replay.counted == {} and replay.duplicates == 50 and not replay.bad
+
+
+def test_count_records_sets_aside_a_brands_record_found_outside_its_partition():
+    """Given ``home`` (the worker's partitioner), a record in another partition than its brand's is
+    set aside for the dead-letter topic - on the typed path and on the dict path (a follower count
+    beyond int64) alike - and does not move the brand's replay guard: the brand's own records, at
+    lower offsets of its own partition, are all counted."""
+    from collections import namedtuple
+
+    from pipeline.core.monitor import count_records
+
+    Record = namedtuple("Record", "value partition offset")
+
+    def value(i: int, followers: int = 10) -> bytes:
+        return orjson.dumps({"id": f"s{i}", "text": "@acme fine", "created_at": "2026-03-01T08:00:00Z",
+                             "brand": "acme", "negativity": 0.1, "sentiment": "neutral", "lang": "en",
+                             "author_followers": followers})
+
+    monitor = Monitor(DetectorConfig())
+    home = {"acme": 2}.__getitem__
+    misplaced = [Record(value(0), 1, 40), Record(value(1, 2**63 + 1), 1, 41)]
+    tally = count_records(monitor, misplaced, home)
+    assert [i for i, _ in tally.bad] == [0, 1] and tally.counted == {}
+    assert all("belongs in partition 2" in r and "not in partition 1" in r for _, r in tally.bad)
+    own = count_records(monitor, [Record(value(i), 2, i) for i in range(2, 12)], home)
+    assert own.counted == {"acme": [10, 0]} and own.duplicates == 0 and not own.bad
 
 
 def test_a_restored_brand_replaying_duplicates_is_ticked_by_its_own_clock_not_another_inputs():
