@@ -390,7 +390,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         if any(m.headers for m in messages):  # those counted where they were scored are not counted again
             messages = [m for m in messages if not any(k == COUNTED_HEADER for k, _ in m.headers)]
         # the same compiled steps as `buzzwatch detect`; a brand's record outside its partition is dead-lettered
-        tally = count_records(monitor, messages, brand_home)
+        latest = clock() + settings.max_future_s  # the latest event time accepted, as at ingest
+        tally = count_records(monitor, messages, brand_home, latest)
         pending = await settle(tally, messages)
         metrics.batch_records.labels("detect").observe(len(messages))
         # A scored record carries its mention's timestamp (``ingest``): this is the mention's latency

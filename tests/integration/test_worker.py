@@ -448,3 +448,31 @@ def test_a_scored_mention_outside_its_brands_partition_is_dead_lettered_and_lose
         f"s{i}" for i in range(30))
     assert all(d["topic"] == "mentions.scored" and "partition" in d["reason"] for d in dead), dead[:1]
     assert worker.sample("buzzwatch_dlq_records_total", topic="mentions.scored") == len(misplaced)
+
+
+def test_a_scored_mention_from_the_far_future_is_dead_lettered_and_does_not_make_its_partition_late(
+        broker, start_worker):
+    """Raw mentions more than ``BUZZWATCH_MAX_FUTURE_S`` ahead of the wall clock are dead-lettered at
+    ingest; a ScoredMention written straight to ``mentions.scored`` was counted whatever its time.
+    One dated 9999 moved its partition's watermark there for good: every later mention of every brand
+    of that partition came "too late" and was dropped. It goes to the dead-letter topic instead."""
+    worker = start_worker("future")
+    start = time.time() - 1800
+
+    def scored(i: int, at: float) -> bytes:
+        return encode(new_scored(f"f{i}", f"@acme flight {i} was on time", format_time(at), at,
+                                 "acme", 0.1, "neutral", "en", f"u{i}", 10, None, None))
+
+    def read() -> float:
+        return worker.sample("buzzwatch_detect_records_total") + worker.sample("buzzwatch_dlq_records_total",
+                                                                               topic="mentions.scored")
+
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", [(b"acme", scored(0, parse_time("9999-12-31T00:00:00Z")))]))
+    wait_until(lambda: read() >= 1, 60, "the future one read", worker)
+    rows = [(b"acme", scored(i, start + i)) for i in range(1, 21)]
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", rows))
+    wait_until(lambda: read() >= 1 + len(rows), 60, "the others read", worker)
+    assert worker.sample("buzzwatch_late_mentions_total") == 0
+    assert worker.sample("buzzwatch_mentions_total", brand="acme") == len(rows)
+    (dead,) = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "mentions.dlq", 1, timeout=10))]
+    assert dead["topic"] == "mentions.scored" and "in the future" in dead["reason"], dead

@@ -356,6 +356,28 @@ def test_count_records_sets_aside_a_brands_record_found_outside_its_partition():
     assert own.counted == {"acme": [10, 0]} and own.duplicates == 0 and not own.bad
 
 
+def test_count_records_sets_aside_a_record_later_than_the_latest_time_accepted():
+    """Given ``latest`` (the worker's wall clock plus its allowance), a later record is set aside -
+    typed path and dict path alike - and leaves its clock where it was: the next mentions count."""
+    from collections import namedtuple
+
+    from pipeline.core.monitor import count_records
+
+    Record = namedtuple("Record", "value partition offset")
+
+    def value(i: int, at: str, followers: int = 10) -> bytes:
+        return orjson.dumps({"id": f"s{i}", "text": "@acme fine", "created_at": at, "brand": "acme",
+                             "negativity": 0.1, "sentiment": "neutral", "lang": "en", "author_followers": followers})
+
+    monitor, latest = Monitor(DetectorConfig()), 1_772_352_900.0  # 2026-03-01T08:15:00Z
+    ahead = [Record(value(0, "9999-12-31T00:00:00Z"), 0, 0), Record(value(1, "2026-03-01T09:00:00Z", 2**63 + 1), 0, 1)]
+    tally = count_records(monitor, ahead, latest=latest)
+    assert [i for i, _ in tally.bad] == [0, 1] and all("in the future" in r for _, r in tally.bad)
+    on_time = count_records(monitor, [Record(value(i, "2026-03-01T08:00:00Z"), 0, i) for i in range(2, 12)],
+                            latest=latest)
+    assert on_time.counted == {"acme": [10, 0]} and on_time.late == 0 and not on_time.bad
+
+
 def test_a_restored_brand_replaying_duplicates_is_ticked_by_its_own_clock_not_another_inputs():
     """After a restart a brand's state comes back with open buckets (so it is active at once) and its
     partition is read again from the last commit: duplicates first. Meanwhile another input's clock
