@@ -255,15 +255,21 @@ def _add_fields(monitor: Monitor, url: Any, ts: float, brand: str, mention_id: s
                               clock, offset, source)
 
 
-def _count_checked(monitor: Monitor, obj: Any, clock: int, offset: int | None) -> tuple[str, str, bool]:
+def _count_checked(monitor: Monitor, obj: Any, clock: int, offset: int | None,
+                   latest: float | None = None) -> tuple[str, str, bool]:
     """Check a decoded scored mention and count it: ``(outcome, brand, negative)``. The usual record
     passes ``shape.scored_fields`` and is counted from the fields it read; anything else goes
-    through the field-by-field checks, whose InvalidRecord says what is wrong."""
+    through the field-by-field checks, whose InvalidRecord says what is wrong. ``latest``: the
+    latest event time accepted (``count_records``)."""
     ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
+    if ok and latest is not None and ts > latest:
+        raise InvalidRecord(_future(obj["created_at"]))
     if ok:
         return _add_fields(monitor, obj.get("url"), ts, brand, mention_id, text, negative,
                            obj.get("negativity") if negative else None, author, followers, clock, offset), brand, negative
     ts = scored_time(obj)
+    if latest is not None and ts > latest:
+        raise InvalidRecord(_future(obj["created_at"]))
     return add_scored_dict(monitor, obj, ts, clock, offset), obj["brand"], obj["sentiment"] == "negative"
 
 
@@ -349,12 +355,20 @@ class FetchTally:
             self.duplicates += 1
 
 
-def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
+def count_records(monitor: Monitor, records: list[Any], home: Callable[[str], int] | None = None,
+                  latest: float | None = None) -> FetchTally:
     """The worker's detect handler over one fetch of ``mentions.scored``: each record (anything with
     ``value``, ``partition`` and ``offset``, e.g. aiokafka's ConsumerRecord) decoded, checked and
     counted on its partition's clock, then the brands ticked once. The same steps as
     ``count_json_lines`` (``wire.SCORED`` first) and compiled with it for the same reason; a bad record
-    is set aside for the dead-letter topic instead of stopping the fetch."""
+    is set aside for the dead-letter topic instead of stopping the fetch.
+
+    ``home(brand)`` is the partition a brand's records belong in: one found in another partition is
+    set aside too. Its offset is another partition's, which the brand's replay guard (the last offset
+    applied from its own partition) cannot hold: counted, it made the brand's own next mentions look
+    like replays, and they were dropped. ``latest`` is the latest event time accepted (the worker: its
+    wall clock plus ``BUZZWATCH_MAX_FUTURE_S``, as at ingest): a later one is set aside too - counted,
+    it moved its partition's watermark so far ahead that every later mention there came too late."""
     tally = FetchTally()
     loads = orjson.loads
     decode = SCORED.decode
@@ -367,6 +381,12 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
         if s is not None:
             ts = aware_time(s.created_at)
             if ts is not None:
+                if latest is not None and ts > latest:
+                    tally.bad.append((i, _future(s.created_at)))
+                    continue
+                if home is not None and home(s.brand) != record.partition:
+                    tally.bad.append((i, _misplaced(s.brand, home(s.brand), record.partition)))
+                    continue
                 tally.record(_add_wire(monitor, s, ts, record.partition, record.offset), s.brand,
                              s.sentiment == "negative")
                 continue
@@ -378,8 +398,12 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
             except InvalidRecord as exc:
                 tally.bad.append((i, exc.reason))
             continue
+        brand = obj.get("brand") if isinstance(obj, dict) else None
+        if home is not None and isinstance(brand, str) and brand and home(brand) != record.partition:
+            tally.bad.append((i, _misplaced(brand, home(brand), record.partition)))
+            continue
         try:
-            outcome, brand, negative = _count_checked(monitor, obj, record.partition, record.offset)
+            outcome, brand, negative = _count_checked(monitor, obj, record.partition, record.offset, latest)
         except InvalidRecord as exc:
             tally.bad.append((i, exc.reason))
             continue
@@ -388,6 +412,15 @@ def count_records(monitor: Monitor, records: list[Any]) -> FetchTally:
     if monitor.digest:
         tally.digest = monitor.take_digest()
     return tally
+
+
+def _future(created_at: str) -> str:
+    return f"created_at: {created_at} is more than BUZZWATCH_MAX_FUTURE_S in the future"
+
+
+def _misplaced(brand: str, home: int, partition: int) -> str:
+    return (f"brand {brand!r} belongs in partition {home} (its key's, Kafka's default partitioner), "
+            f"not in partition {partition}: key the record by its brand")
 
 
 def count_decoded(monitor: Monitor, here: list[tuple[dict[str, Any], float, str, float, str, int, int]]) -> FetchTally:

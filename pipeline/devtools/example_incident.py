@@ -52,6 +52,9 @@ class RecordingSink:
     def find(self, channel: str | None, incident_id: str) -> str | None:
         return None
 
+    def find_reply(self, channel: str, thread_ts: str, incident_id: str, seq: int) -> bool:
+        return False
+
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         self.calls.append({"method": "chat.update", "channel": channel, "ts": ts, "text": text, "blocks": blocks})
         self.current[ts] = blocks

@@ -136,6 +136,7 @@ class SlackStandIn:
         self._ts_channel: dict[str, str] = {}  # known message ts -> channel, for chat.update
         self._pending: dict[str, dict[str, Any]] = {}  # file_id -> upload not yet completed
         self._faults: collections.deque[_Fault] = collections.deque()
+        self._stalls: collections.deque[tuple[str | None, float]] = collections.deque()  # (method, seconds)
         self._down, self._delay = False, 0.0
         self._clock = 0  # last issued ts, in microseconds
         self._ids = itertools.count(1)
@@ -206,9 +207,16 @@ class SlackStandIn:
         with self._lock:
             self._delay = max(0.0, seconds)
 
+    def stall_next(self, n: int = 1, seconds: float = 15.0, *, method: str | None = None) -> None:
+        """Carry out the next ``n`` requests (optionally only of ``method``) as usual, then hold each
+        answer for ``seconds``: a client that times out meanwhile cannot tell that Slack took it."""
+        with self._lock:
+            self._stalls.extend((method, seconds) for _ in range(n))
+
     def reset_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._stalls.clear()
             self._down, self._delay = False, 0.0
 
     # -- inspection ------------------------------------------------------------------------
@@ -310,6 +318,10 @@ class SlackStandIn:
             status, payload = 404, {"ok": False, "error": "not_found"}
         with self._lock:
             self._requests.append(Request(method, path, body, headers, time.time(), status, bool(fault)))
+            stall = None if fault is not None else next((x for x in self._stalls if x[0] in (None, method)), None)
+            if stall is not None:
+                self._stalls.remove(stall)
+                delay = max(delay, stall[1])
         if delay:
             time.sleep(delay)
         is_json = isinstance(payload, dict)
@@ -349,7 +361,7 @@ class SlackStandIn:
         handler = {"auth.test": lambda *_: dict(_AUTH_TEST), "chat.postMessage": self._chat,
                    "chat.update": self._chat, "files.getUploadURLExternal": self._get_upload_url,
                    "files.completeUploadExternal": self._complete_upload,
-                   "conversations.history": self._history}.get(method)
+                   "conversations.history": self._history, "conversations.replies": self._replies}.get(method)
         if handler is None:
             return {"ok": False, "error": "unknown_method"}
         with self._lock:  # keeps ts, ids and message order consistent across handler threads
@@ -382,6 +394,19 @@ class SlackStandIn:
                  and not m.get("thread_ts")]
         out = [{"type": "message", "ts": m["ts"], "text": m["text"],
                 **({"metadata": m["metadata"]} if m.get("metadata") else {})} for m in reversed(roots)]
+        return {"ok": True, "messages": out[:limit], "has_more": len(out) > limit}
+
+    def _replies(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its root message, then its replies, oldest first, with their metadata (minus paging)."""
+        channel, ts = str(body.get("channel") or ""), str(body.get("ts") or "")
+        if self._ts_channel.get(ts) != channel:
+            return {"ok": False, "error": "thread_not_found"}
+        limit = int(body.get("limit") or 1000)
+        thread = [m for m in self._messages if m["kind"] == "post" and m["channel"] == channel
+                  and (m["ts"] == ts or m.get("thread_ts") == ts)]
+        out = [{"type": "message", "ts": m["ts"], "text": m["text"],
+                **({"thread_ts": m["thread_ts"]} if m.get("thread_ts") else {}),
+                **({"metadata": m["metadata"]} if m.get("metadata") else {})} for m in thread]
         return {"ok": True, "messages": out[:limit], "has_more": len(out) > limit}
 
     def _get_upload_url(self, method: str, body: dict[str, Any]) -> dict[str, Any]:

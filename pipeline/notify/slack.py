@@ -75,6 +75,10 @@ class Sink(Protocol):
         """The ts of the incident's root message if the channel already has it (crash recovery)."""
         ...
 
+    def find_reply(self, channel: str, thread_ts: str, incident_id: str, seq: int) -> bool:
+        """True if the thread already has the reply of the incident's step ``seq`` (crash recovery)."""
+        ...
+
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None: ...
 
     def upload(self, channel: str, thread_ts: str, filename: str, data: bytes, title: str) -> None: ...
@@ -114,6 +118,18 @@ class BotSink:
                 return str(message["ts"])
         return None
 
+    def find_reply(self, channel: str, thread_ts: str, incident_id: str, seq: int) -> bool:
+        """Look through the thread's replies for the step's metadata."""
+        try:
+            resp = _call(lambda: self.client.conversations_replies(channel=channel, ts=thread_ts, limit=200,
+                                                                   include_all_metadata=True))
+        except SlackApiError as exc:
+            log.warning("cannot check the thread of incident %s for step %s: %s", incident_id, seq,
+                        exc.response.get("error"))
+            return False
+        return any(((m.get("metadata") or {}).get("event_payload") or {}) == {"incident_id": incident_id, "seq": seq}
+                   for m in resp.get("messages", []) if m.get("ts") != thread_ts)
+
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         _call(lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks))
 
@@ -133,6 +149,9 @@ class WebhookSink:
 
     def find(self, channel: str | None, incident_id: str) -> str | None:
         return None  # a webhook cannot read the channel: after a crash mid-post, at-least-once
+
+    def find_reply(self, channel: str, thread_ts: str, incident_id: str, seq: int) -> bool:
+        return False  # no threads
 
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
              thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None:
@@ -163,6 +182,9 @@ class TerminalSink:
 
     def find(self, channel: str | None, incident_id: str) -> str | None:
         return None
+
+    def find_reply(self, channel: str, thread_ts: str, incident_id: str, seq: int) -> bool:
+        return False  # no threads
 
     def post(self, channel: str | None, text: str, blocks: list[dict[str, Any]],
              thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> str | None:
@@ -245,19 +267,19 @@ class Notifier:
         root_blocks = self._root_blocks(alert, name, ack)
         channel = entry.get("channel") or self.channel_for(alert["brand"])
         chart_in: str | None = None
+        # A step marked pending but not done: the last attempt (or process) may have posted it and
+        # failed (or died) before recording it - a timeout does not say whether Slack took the post.
+        # Ask Slack before posting again.
+        recheck = entry.get("pending") == alert["seq"] and (key, alert["seq"]) not in self._fresh
+        self._fresh.discard((key, alert["seq"]))
+        meta = {"event_type": "buzzwatch_incident", "event_payload": {"incident_id": key, "seq": alert["seq"]}}
         try:
             root = entry.get("ts")
             if alert["status"] == "open" or not (self.sink.threads and root):
-                # A step marked pending but not done: the last process may have posted it and died
-                # before recording it. Ask Slack before posting again.
-                recheck = entry.get("pending") == alert["seq"] and (key, alert["seq"]) not in self._fresh
-                self._fresh.discard((key, alert["seq"]))
                 found = self.sink.find(channel, key) if recheck else None
                 if found:
                     root, result = found, "recovered"
                 else:
-                    meta = {"event_type": "buzzwatch_incident",
-                            "event_payload": {"incident_id": key, "seq": alert["seq"]}}
                     body = root_blocks if not ping else self._root_blocks(alert, name, ack, ping)
                     root = self.sink.post(channel, notification_text(alert, name, ping), body,
                                           metadata=meta) or root
@@ -265,10 +287,14 @@ class Notifier:
                     chart_in = root
             else:
                 self.sink.update(channel, root, notification_text(alert, name), root_blocks)
-                self.sink.post(channel, notification_text(alert, name, ping),
-                               blocks(alert, name, ping=ping, ack=ack, compact=True), thread_ts=root)
+                if recheck and self.sink.find_reply(channel, root, key, alert["seq"]):
+                    result = "recovered"  # the reply is in the thread: not again (nor its pings)
+                else:
+                    self.sink.post(channel, notification_text(alert, name, ping),
+                                   blocks(alert, name, ping=ping, ack=ack, compact=True), thread_ts=root,
+                                   metadata=meta)
+                    result = "updated"
                 chart_in = root if live and (ping or not ack) else None  # acknowledged: a chart for newcomers only
-                result = "updated"
         except SlackApiError as exc:
             log.error("Slack refused incident %s step %s: %s", key, alert["seq"], exc.response.get("error"))
             result = "refused"

@@ -122,14 +122,14 @@ class PartitionMemo:
     def __init__(self, partitions: int, size: int = 4096) -> None:
         self.partitions = partitions
         self.size = size
-        self._known: dict[bytes, int] = {}
+        self._known: dict[bytes | str, int] = {}
 
-    def __call__(self, key: bytes) -> int:
+    def __call__(self, key: bytes | str) -> int:
         part = self._known.get(key)
         if part is None:
             if len(self._known) >= self.size:
                 self._known.clear()
-            part = self._known[key] = brand_partition(key, self.partitions)
+            part = self._known[key] = brand_partition(key if isinstance(key, bytes) else key.encode(), self.partitions)
         return part
 
 
@@ -312,6 +312,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         return await app.producer.send(settings.topic_dlq, msg.key, encode(record), None, None, None)
 
     scored_partition = PartitionMemo(settings.topic_partitions)
+    brand_home = PartitionMemo(settings.topic_partitions)  # by brand id (str): where its scored records belong
     held: set[int] = set()  # the brand partitions this worker holds now (``drop_moved_brands``)
     counted_header = [(COUNTED_HEADER, b"1")]
 
@@ -388,7 +389,9 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         """Count a fetch of scored mentions into the windows, then evaluate the brands it touched."""
         if any(m.headers for m in messages):  # those counted where they were scored are not counted again
             messages = [m for m in messages if not any(k == COUNTED_HEADER for k, _ in m.headers)]
-        tally = count_records(monitor, messages)  # the same compiled steps as `buzzwatch detect`
+        # the same compiled steps as `buzzwatch detect`; a brand's record outside its partition is dead-lettered
+        latest = clock() + settings.max_future_s  # the latest event time accepted, as at ingest
+        tally = count_records(monitor, messages, brand_home, latest)
         pending = await settle(tally, messages)
         metrics.batch_records.labels("detect").observe(len(messages))
         # A scored record carries its mention's timestamp (``ingest``): this is the mention's latency

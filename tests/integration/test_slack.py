@@ -189,3 +189,29 @@ async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]
             await producer.send_and_wait(topic, key=key, value=value)
     finally:
         await producer.stop()
+
+
+def test_an_escalation_slack_took_without_answering_is_replied_once_in_its_thread(broker, slack, start_worker):
+    """An escalation updates the root and replies in its thread, pinging on-call. Slack takes the reply
+    but its answer never comes (the client times out after 10 s): the step fails and is tried again.
+    Slack is asked first whether the thread has the reply (as for a root message, by its metadata),
+    so the second attempt does not post it, and ping everyone, a second time."""
+    from pipeline.devtools.example_incident import incident_alerts
+    from pipeline.records import encode
+
+    opened, escalated = incident_alerts("acme")[:2]
+    assert (opened["status"], escalated["status"]) == ("open", "escalated")
+    worker = start_worker()
+    asyncio.run(_produce(broker.bootstrap, "alerts", [(b"acme", encode(opened))]))
+    (root,) = wait_until(lambda: root_posts(slack, "#acme-oncall"), 60, "the root post", worker)
+    slack.stall_next(1, 12.0, method="chat.postMessage")  # the next post: the escalation's reply
+    asyncio.run(_produce(broker.bootstrap, "alerts", [(b"acme", encode(escalated))]))
+    wait_until(lambda: worker.sample("buzzwatch_slack_deliveries_total", result="updated")
+               + worker.sample("buzzwatch_slack_deliveries_total", result="recovered") >= 1, 90,
+               "the escalation delivered", worker)
+    replies = [m for m in slack.messages() if m["kind"] == "post" and m["thread_ts"] == root["ts"]]
+    assert len(replies) == 1, [r["text"] for r in replies]
+    assert "[ESCALATED] CRITICAL" in replies[0]["text"]
+    assert len(root_posts(slack, "#acme-oncall")) == 1
+    assert all(m["ts"] == root["ts"] for m in slack.messages() if m["kind"] == "update")
+    assert worker.sample("buzzwatch_slack_deliveries_total", result="recovered") == 1  # found, not posted again

@@ -409,3 +409,70 @@ def test_a_mention_keyed_by_its_brand_is_counted_where_scored_the_others_move_th
     assert len(marked) == (len(keyed) if publish else 0)
     assert sorted(json.loads(r.value)["id"] for r in scored if r not in marked) == sorted(
         json.loads(v)["id"] for _, v in moved)
+
+
+def test_a_scored_mention_outside_its_brands_partition_is_dead_lettered_and_loses_no_other_mention(
+        broker, start_worker):
+    """A brand's state guards against replays with the last offset it applied from its partition of
+    ``mentions.scored``. A ScoredMention written to another partition (a producer keyed by something
+    else, or with another partitioner than Kafka's murmur2 - librdkafka's default is crc32) carries an
+    offset of *another* partition: counted, it moved the guard there, and the brand's own next
+    mentions at lower offsets were taken for replays and silently dropped (and the state was written
+    to a changelog partition another worker may own). It goes to the dead-letter topic with its reason
+    instead, and the brand's own mentions are all counted."""
+    worker = start_worker("misplaced")
+    home = brand_partition(b"acme", 4)
+    key = next(k for k in (f"k{i}".encode() for i in range(100)) if brand_partition(k, 4) != home)
+    start = time.time() - 1800
+
+    def scored(i: int) -> bytes:
+        return encode(new_scored(f"s{i}", f"@acme flight {i} was on time", format_time(start + i), start + i,
+                                 "acme", 0.1, "neutral", "en", f"u{i}", 10, None, None))
+
+    def read() -> float:  # counted (or taken for a duplicate, or late), or dead-lettered
+        return worker.sample("buzzwatch_detect_records_total") + worker.sample("buzzwatch_dlq_records_total",
+                                                                               topic="mentions.scored")
+
+    misplaced = [(key, scored(i)) for i in range(30)]
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", misplaced))
+    wait_until(lambda: read() >= len(misplaced), 60, "the misplaced ones read", worker)
+    placed = [(b"acme", scored(i)) for i in range(30, 40)]
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", placed))
+    wait_until(lambda: read() >= len(misplaced) + len(placed), 60, "the brand's own read", worker)
+    wait_caught_up(worker, quiet_s=2.0)
+    dead = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "mentions.dlq", len(misplaced),
+                                                                timeout=10))]
+    assert worker.sample("buzzwatch_duplicate_mentions_total") == 0
+    assert worker.sample("buzzwatch_mentions_total", brand="acme") == len(placed)
+    assert sorted(json.loads(base64.b64decode(d["original"]))["id"] for d in dead) == sorted(
+        f"s{i}" for i in range(30))
+    assert all(d["topic"] == "mentions.scored" and "partition" in d["reason"] for d in dead), dead[:1]
+    assert worker.sample("buzzwatch_dlq_records_total", topic="mentions.scored") == len(misplaced)
+
+
+def test_a_scored_mention_from_the_far_future_is_dead_lettered_and_does_not_make_its_partition_late(
+        broker, start_worker):
+    """Raw mentions more than ``BUZZWATCH_MAX_FUTURE_S`` ahead of the wall clock are dead-lettered at
+    ingest; a ScoredMention written straight to ``mentions.scored`` was counted whatever its time.
+    One dated 9999 moved its partition's watermark there for good: every later mention of every brand
+    of that partition came "too late" and was dropped. It goes to the dead-letter topic instead."""
+    worker = start_worker("future")
+    start = time.time() - 1800
+
+    def scored(i: int, at: float) -> bytes:
+        return encode(new_scored(f"f{i}", f"@acme flight {i} was on time", format_time(at), at,
+                                 "acme", 0.1, "neutral", "en", f"u{i}", 10, None, None))
+
+    def read() -> float:
+        return worker.sample("buzzwatch_detect_records_total") + worker.sample("buzzwatch_dlq_records_total",
+                                                                               topic="mentions.scored")
+
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", [(b"acme", scored(0, parse_time("9999-12-31T00:00:00Z")))]))
+    wait_until(lambda: read() >= 1, 60, "the future one read", worker)
+    rows = [(b"acme", scored(i, start + i)) for i in range(1, 21)]
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", rows))
+    wait_until(lambda: read() >= 1 + len(rows), 60, "the others read", worker)
+    assert worker.sample("buzzwatch_late_mentions_total") == 0
+    assert worker.sample("buzzwatch_mentions_total", brand="acme") == len(rows)
+    (dead,) = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "mentions.dlq", 1, timeout=10))]
+    assert dead["topic"] == "mentions.scored" and "in the future" in dead["reason"], dead

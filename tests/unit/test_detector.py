@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import orjson
 import pytest
 
 from pipeline.cli import DEFAULT_SENSITIVITY
@@ -327,6 +328,54 @@ def test_count_records_counts_a_fetch_as_the_lines_are_counted_and_sets_bad_reco
     assert sum(neg for t in tallies for _, neg in t.counted.values()) == negatives
     replay = count_records(monitor, records[-50:])  # after a restart: offsets already applied
     assert replay.counted == {} and replay.duplicates == 50 and not replay.bad
+
+
+def test_count_records_sets_aside_a_brands_record_found_outside_its_partition():
+    """Given ``home`` (the worker's partitioner), a record in another partition than its brand's is
+    set aside for the dead-letter topic - on the typed path and on the dict path (a follower count
+    beyond int64) alike - and does not move the brand's replay guard: the brand's own records, at
+    lower offsets of its own partition, are all counted."""
+    from collections import namedtuple
+
+    from pipeline.core.monitor import count_records
+
+    Record = namedtuple("Record", "value partition offset")
+
+    def value(i: int, followers: int = 10) -> bytes:
+        return orjson.dumps({"id": f"s{i}", "text": "@acme fine", "created_at": "2026-03-01T08:00:00Z",
+                             "brand": "acme", "negativity": 0.1, "sentiment": "neutral", "lang": "en",
+                             "author_followers": followers})
+
+    monitor = Monitor(DetectorConfig())
+    home = {"acme": 2}.__getitem__
+    misplaced = [Record(value(0), 1, 40), Record(value(1, 2**63 + 1), 1, 41)]
+    tally = count_records(monitor, misplaced, home)
+    assert [i for i, _ in tally.bad] == [0, 1] and tally.counted == {}
+    assert all("belongs in partition 2" in r and "not in partition 1" in r for _, r in tally.bad)
+    own = count_records(monitor, [Record(value(i), 2, i) for i in range(2, 12)], home)
+    assert own.counted == {"acme": [10, 0]} and own.duplicates == 0 and not own.bad
+
+
+def test_count_records_sets_aside_a_record_later_than_the_latest_time_accepted():
+    """Given ``latest`` (the worker's wall clock plus its allowance), a later record is set aside -
+    typed path and dict path alike - and leaves its clock where it was: the next mentions count."""
+    from collections import namedtuple
+
+    from pipeline.core.monitor import count_records
+
+    Record = namedtuple("Record", "value partition offset")
+
+    def value(i: int, at: str, followers: int = 10) -> bytes:
+        return orjson.dumps({"id": f"s{i}", "text": "@acme fine", "created_at": at, "brand": "acme",
+                             "negativity": 0.1, "sentiment": "neutral", "lang": "en", "author_followers": followers})
+
+    monitor, latest = Monitor(DetectorConfig()), 1_772_352_900.0  # 2026-03-01T08:15:00Z
+    ahead = [Record(value(0, "9999-12-31T00:00:00Z"), 0, 0), Record(value(1, "2026-03-01T09:00:00Z", 2**63 + 1), 0, 1)]
+    tally = count_records(monitor, ahead, latest=latest)
+    assert [i for i, _ in tally.bad] == [0, 1] and all("in the future" in r for _, r in tally.bad)
+    on_time = count_records(monitor, [Record(value(i, "2026-03-01T08:00:00Z"), 0, i) for i in range(2, 12)],
+                            latest=latest)
+    assert on_time.counted == {"acme": [10, 0]} and on_time.late == 0 and not on_time.bad
 
 
 def test_a_restored_brand_replaying_duplicates_is_ticked_by_its_own_clock_not_another_inputs():

@@ -63,6 +63,29 @@ def test_a_crash_before_the_post_still_posts(standin):
     assert notifier(standin).deliver(opened, ledger) == "posted" and len(roots(standin)) == 1
 
 
+def test_a_crash_between_an_escalations_reply_and_its_record_does_not_reply_twice(standin):
+    """The escalation's reply in the thread (with its pings) is a post like the root: one taken by
+    Slack before the process died is found in the thread by its metadata, not posted again."""
+    n, ledger = notifier(standin), {}
+    opened = alert("awful")
+    escalated = {**opened, "status": "escalated", "seq": 2, "severity": "critical"}
+    n.deliver(opened, ledger)
+    n.mark_pending(escalated, ledger)
+    persisted = copy.deepcopy(ledger)  # what the changelog held when the process died
+    assert n.deliver(escalated, ledger) == "updated"  # replied; its record never reached the changelog
+    assert standin.requests("conversations.replies") == []  # its own fresh mark: no need to ask Slack
+    restarted = notifier(standin)
+    assert restarted.deliver(escalated, persisted) == "recovered"
+    root = roots(standin)[0]["ts"]
+    assert len([m for m in standin.messages() if m["thread_ts"] == root]) == 1
+    assert persisted[opened["incident_id"]]["seq"] == 2
+    # A crash before the reply: asked, not found, replied.
+    again = {**escalated, "seq": 3}
+    n.mark_pending(again, persisted)
+    assert notifier(standin).deliver(again, persisted) == "updated"
+    assert len([m for m in standin.messages() if m["thread_ts"] == root]) == 2
+
+
 def test_slack_down_raises_delivery_error_and_nothing_is_recorded(standin):
     n, ledger = notifier(standin), {}
     standin.set_down(True)
