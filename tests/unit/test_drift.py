@@ -44,6 +44,7 @@ def test_a_day_whose_share_doubled_goes_in_the_digest_with_its_numbers():
     ([(1000, 100)] * 4 + [(1000, 140)], "1.4x: under min_ratio"),
     ([(1000, 100)] * 2 + [(1000, 250)], "two days of history, one of them the gap: under min_days"),
     ([(50_000, 5000)] * 4 + [(50_000, 6500)], "1.3x on a busy brand, 'significant' for a binomial of 50,000"),
+    ([(200, 20)] * 4 + [(200, 34)], "1.7x of 200 (p 2e-3): a small day counts as what it is, never as more"),
 ])
 def test_no_notice(days, why):
     assert _feed(DailyTotals(DriftConfig()), days) == [], why
@@ -56,6 +57,14 @@ def test_a_day_needs_min_negatives_however_improbable_its_share():
     notices = _feed(DailyTotals(DriftConfig()), [(40, 4)] * 4 + [(13, 10)])
     assert len(notices) == 1 and notices[0]["p_value"] < 1e-6 and notices[0]["negatives"] == 10
     assert _feed(DailyTotals(DriftConfig(min_negatives=9)), [(40, 4)] * 4 + [(12, 9)]) != []
+
+
+def test_a_brand_whose_usual_days_had_no_negative_gets_a_usual_share_above_zero():
+    """No negative in 120 usual mentions is not a usual share of 0 (every negative then infinitely
+    surprising, the ratio a division by zero): it is (0 + 1) / (120 + 2), a prior of one in two."""
+    notices = _feed(DailyTotals(DriftConfig()), [(40, 0)] * 4 + [(40, 10)])
+    assert len(notices) == 1
+    assert notices[0]["usual_share"] == round(1 / 122, 4) and notices[0]["ratio"] == round(0.25 * 122, 2)
 
 
 def test_a_busy_brand_needs_the_ratio_not_just_the_volume():
