@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Final
@@ -249,10 +248,6 @@ class BrandWindows:
         total.samples.sort(key=_sample_rank, reverse=True)
         return total
 
-    def totals(self, first: int, last: int) -> Totals:
-        """Prefix sums over buckets ``first <= i < last``: any sub-range's totals in O(1)."""
-        return Totals(self.buckets, first, last)
-
     def is_empty(self) -> bool:
         return not self.buckets
 
@@ -301,38 +296,6 @@ def _newest(memory: dict[str, Any], keep: int) -> dict[str, Any]:
     newest = list(islice(reversed(memory.items()), keep))  # from the newest end: O(keep), not O(len)
     newest.reverse()
     return dict(newest)
-
-
-class Totals:
-    """Prefix sums over the (sparse) buckets of a range; ``between(a, b)`` sums ``a <= i < b``.
-
-    >>> t = Totals({3: Bucket(mentions=2), 5: Bucket(mentions=1, negatives=1)}, 0, 10)
-    >>> t.between(0, 10), t.between(4, 6), t.between(6, 10)
-    ((3, 1, 0, 0, 0), (1, 1, 0, 0, 0), (0, 0, 0, 0, 0))
-    """
-
-    __slots__ = ("index", "cum")
-
-    def __init__(self, buckets: dict[int, Bucket], first: int, last: int) -> None:
-        present = sorted(i for i in buckets if first <= i < last)
-        self.index = present
-        cum = [(0, 0, 0, 0, 0)]
-        m = n = e = au = r = 0
-        for i in present:
-            b = buckets[i]
-            m += b.mentions
-            n += b.negatives
-            e += b.effective
-            au += b.authors
-            r += b.reach
-            cum.append((m, n, e, au, r))
-        self.cum = cum
-
-    def between(self, a: int, b: int) -> tuple[int, int, int, int, int]:
-        """(mentions, negatives, effective, authors, reach) of buckets ``a <= i < b``."""
-        hi = self.cum[bisect_left(self.index, b)]
-        lo = self.cum[bisect_left(self.index, a)]
-        return (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], hi[3] - lo[3], hi[4] - lo[4])
 
 
 def _take(memory: dict[str, float], key: str) -> float | None:

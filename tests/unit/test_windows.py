@@ -61,3 +61,29 @@ def test_a_bucket_remembers_the_ids_it_counted_and_reads_a_state_of_id_hashes():
     assert w.add(64.0, True, "d", "no signal", 5, uid="1629")
     assert w.buckets[1].mentions == 3
     assert orjson.loads(orjson.dumps(w.to_state()))["b"]["1"][6] == sorted(["1234", "1629", "3497032612813470591"])
+
+
+def test_the_samples_on_call_sees_are_the_most_negative_then_the_most_followed():
+    """A bucket keeps its 3 best negative samples: the most negative (to a tenth: 0.93 and 0.97 are
+    alike), and among those alike the most followed - the mention the most people saw."""
+    w = windows.BrandWindows(windows.WindowConfig())
+    for i, (negativity, followers) in enumerate([(0.93, 10), (0.97, 50_000), (0.71, 900_000), (0.94, 300),
+                                                 (0.92, None)]):
+        sample = {"id": str(i), "negativity": negativity, "author_followers": followers}
+        assert w.add(60.0 + i, True, f"a{i}", f"text {i}", followers or 0, sample=sample, uid=str(i))
+    assert [s["id"] for s in w.buckets[1].samples] == ["1", "3", "0"]
+    assert [s["id"] for s in w.sum(0, 2).samples] == ["1", "3", "0"]
+
+
+def test_an_author_counts_once_an_hour_and_again_after_it():
+    """``authors`` (the crowd test's unique authors) counts an author's first mention in the last
+    hour: a second one within it is not a new author, nor one 59 minutes after their last; one after an
+    hour without any is."""
+    cfg = windows.WindowConfig()
+    w = windows.BrandWindows(cfg)
+    for ts, author in [(60.0, "a"), (61.0, "b"), (62.0, "a"), (120.0, "a"), (119.0 + cfg.dedupe_s, "a"),
+                        (120.0 + cfg.dedupe_s * 2, "a")]:
+        assert w.add(ts, False, author, "hello", 0, uid=f"{author}{ts}")
+    assert (w.buckets[1].authors, w.buckets[2].authors) == (2, 0)
+    assert w.buckets[(119 + cfg.dedupe_s) // cfg.bucket_s].authors == 0  # 59:59 after their last
+    assert w.buckets[(120 + cfg.dedupe_s * 2) // cfg.bucket_s].authors == 1  # an hour and a second after it
