@@ -40,16 +40,18 @@ def _open_in(stack: ExitStack, path: str | None) -> IO[bytes]:
         raise BadInput(f"{path}: cannot open: {exc.strerror}") from None
 
 
-def _open_out(stack: ExitStack, path: str | None, source: str | None = None) -> IO[bytes]:
-    """``path`` for writing, refused if it is the input ``source``. A regular file is written to a
+def _open_out(stack: ExitStack, path: str | None, source: str | None = None, brands: str | None = None) -> IO[bytes]:
+    """``path`` for writing, refused if it is the input ``source`` or the ``brands`` file (read as an
+    input too: replacing it would lose the team's brands). A regular file is written to a
     temporary file beside it that replaces it when the command succeeds: a run stopped by a bad
     line leaves no partial output that looks complete, and a file that was there is kept. A device
     or a pipe (``/dev/null``, a FIFO) is written in place."""
     if path in (None, "-"):
         return sys.stdout.buffer
     _check_writable(path)
-    if source not in (None, "-") and os.path.exists(path) and os.path.samefile(path, source):
-        raise BadInput(f"{path}: is also the input: write the output elsewhere")
+    for read, what in ((source, "the input"), (brands, "the brands file")):
+        if read not in (None, "-") and os.path.exists(path) and os.path.exists(read) and os.path.samefile(path, read):
+            raise BadInput(f"{path}: is also {what}: write the output elsewhere")
     if os.path.exists(path) and not os.path.isfile(path):  # a device, a pipe: written in place, never replaced
         try:
             return stack.enter_context(open(path, "wb"))
@@ -136,7 +138,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     name = args.input or "stdin"
     skipped, first_skipped = 0, 0  # mentions about no brand: skipped, as the worker drops them
     with ExitStack() as stack:
-        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
+        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input, args.brands)
         for chunk in _chunks(_lines(src), 1000):
             outcomes = ingestor.run([raw for _, raw in chunk])
             for (n, _), out in zip(chunk, outcomes, strict=True):
@@ -197,9 +199,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     timezones = _timezones(args)  # a bad brands file fails before anything is opened
     _distinct_outputs(output=args.output, digest=args.digest)
     with ExitStack() as stack:
-        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
+        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input, args.brands)
         # Opened first: a path that cannot be written fails before the input is read, not after.
-        digest = _open_out(stack, args.digest, args.input) if args.digest else None
+        digest = _open_out(stack, args.digest, args.input, args.brands) if args.digest else None
         if digest is not None and digest is dst:
             raise BadInput("--digest and --output: one of them must be a file (both would go to stdout)")
         write = dst.write

@@ -451,3 +451,17 @@ def test_detect_refuses_a_brands_file_with_an_unknown_time_zone_before_writing(t
 def test_replay_refuses_a_speed_that_is_not_positive(speed, tmp_path):
     r = bw("replay", str(tmp_path / "any.jsonl"), "--speed", speed, "--bootstrap", "127.0.0.1:1")
     assert r.returncode == 2 and f"--speed: expected a positive number, got '{speed}'".encode() in r.stderr
+
+
+def test_the_brands_file_is_an_input_no_output_may_overwrite(demo, tmp_path):
+    """``--brands FILE`` is read like ``--input``: an output naming it would replace the team's
+    brands file with JSON lines. Refused before anything is written."""
+    brands = tmp_path / "brands.yaml"
+    brands.write_bytes(BRANDS.read_bytes())
+    scored = bw("score", "--brands", str(BRANDS), "--input", str(demo)).stdout
+    for args, stdin in ((["score", "-i", str(demo), "-o", str(brands)], None),
+                        (["detect", "-o", str(brands)], scored),
+                        (["detect", "--digest", str(tmp_path / "." / "brands.yaml")], scored)):
+        r = bw(*args, "--brands", str(brands), stdin=stdin)
+        assert r.returncode == 2 and b"is also the brands file: write the output elsewhere" in r.stderr, r.stderr
+        assert brands.read_bytes() == BRANDS.read_bytes()
