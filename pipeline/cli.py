@@ -40,6 +40,11 @@ def _open_in(stack: ExitStack, path: str | None) -> IO[bytes]:
         raise BadInput(f"{path}: cannot open: {exc.strerror}") from None
 
 
+def _name(path: str | None) -> str:
+    """How messages name an input: ``-`` and no path are both stdin."""
+    return "stdin" if path in (None, "-") else path
+
+
 def _open_out(stack: ExitStack, path: str | None, source: str | None = None, brands: str | None = None) -> IO[bytes]:
     """``path`` for writing, refused if it is the input ``source`` or the ``brands`` file (read as an
     input too: replacing it would lose the team's brands). A regular file is written to a
@@ -135,7 +140,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     matcher = BrandMatcher(load_brands(args.brands)) if args.brands else None
     ingestor = Ingestor(Scorer(), matcher)
-    name = args.input or "stdin"
+    name = _name(args.input)
     skipped, first_skipped = 0, 0  # mentions about no brand: skipped, as the worker drops them
     with ExitStack() as stack:
         src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input, args.brands)
@@ -195,7 +200,7 @@ def _timezones(args: argparse.Namespace) -> dict[str, str]:
 def cmd_detect(args: argparse.Namespace) -> int:
     from pipeline.core.monitor import Monitor, count_json_lines
 
-    name = args.input or "stdin"
+    name = _name(args.input)
     timezones = _timezones(args)  # a bad brands file fails before anything is opened
     _distinct_outputs(output=args.output, digest=args.digest)
     with ExitStack() as stack:
@@ -315,7 +320,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     from pipeline.stream.replay import send_labels
 
     with ExitStack() as stack:
-        records = _checked_labels(_open_in(stack, args.file), args.file)
+        records = _checked_labels(_open_in(stack, args.file), _name(args.file))
     sent = asyncio.run(send_labels(records, args.bootstrap, args.topic))
     print(f"buzzwatch feedback: {sent} labels sent to {args.topic}", file=sys.stderr)
     return 0

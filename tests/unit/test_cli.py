@@ -465,3 +465,12 @@ def test_the_brands_file_is_an_input_no_output_may_overwrite(demo, tmp_path):
         r = bw(*args, "--brands", str(brands), stdin=stdin)
         assert r.returncode == 2 and b"is also the brands file: write the output elsewhere" in r.stderr, r.stderr
         assert brands.read_bytes() == BRANDS.read_bytes()
+
+
+def test_input_given_as_dash_is_named_stdin_as_without_it():
+    """README: a bad line stops with ``stdin line N: <reason>`` - with ``-i -`` too."""
+    for cmd in ("score", "detect"):
+        r = bw(cmd, "-i", "-", stdin=b"{not json\n")
+        assert r.returncode == 2 and r.stderr.startswith(f"buzzwatch {cmd}: stdin line 1: ".encode()), r.stderr
+    r = bw("feedback", "-", "--bootstrap", "127.0.0.1:1", stdin=b"")
+    assert r.returncode == 2 and r.stderr.startswith(b"buzzwatch feedback: stdin: no labels"), r.stderr
