@@ -33,6 +33,8 @@ class BadInput(BuzzwatchError):
 
 def _open_in(stack: ExitStack, path: str | None) -> IO[bytes]:
     if path in (None, "-"):
+        if sys.stdin is None:  # started with fd 0 closed (`<&-`, a supervisor without one)
+            raise BadInput("stdin: closed: read a file instead (-i FILE)")
         return sys.stdin.buffer
     try:
         return stack.enter_context(open(path, "rb"))
@@ -52,6 +54,8 @@ def _open_out(stack: ExitStack, path: str | None, source: str | None = None, bra
     line leaves no partial output that looks complete, and a file that was there is kept. A device
     or a pipe (``/dev/null``, a FIFO) is written in place."""
     if path in (None, "-"):
+        if sys.stdout is None:  # started with fd 1 closed
+            raise BadInput("stdout: closed: write to a file instead (-o FILE)")
         return sys.stdout.buffer
     _check_writable(path)
     for read, what in ((source, "the input"), (brands, "the brands file")):

@@ -474,3 +474,13 @@ def test_input_given_as_dash_is_named_stdin_as_without_it():
         assert r.returncode == 2 and r.stderr.startswith(f"buzzwatch {cmd}: stdin line 1: ".encode()), r.stderr
     r = bw("feedback", "-", "--bootstrap", "127.0.0.1:1", stdin=b"")
     assert r.returncode == 2 and r.stderr.startswith(b"buzzwatch feedback: stdin: no labels"), r.stderr
+
+
+@pytest.mark.parametrize("cmd, closed", [(["detect"], 0), (["score"], 0), (["detect"], 1), (["simulate"], 1)])
+def test_a_closed_stdin_or_stdout_is_one_line_not_a_traceback(cmd, closed):
+    """``buzzwatch detect <&-`` (a cron line, a supervisor without a stdin) has no stdin at all."""
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", *cmd], capture_output=True, cwd=ROOT, timeout=60,
+                       preexec_fn=lambda: os.close(closed))  # the process starts without it: sys.stdin is None
+    assert r.returncode == 2 and b"Traceback" not in r.stderr, r.stderr
+    assert r.stderr.decode().strip() == f"buzzwatch {cmd[0]}: " + ("stdin: closed: read a file instead (-i FILE)",
+                                                                   "stdout: closed: write to a file instead (-o FILE)")[closed]
