@@ -269,7 +269,9 @@ def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: s
             brand, start, end, mentions, negative = _count_row(orjson.loads(raw))
             if monitor is None:
                 span, phase, first = end - start, start % (end - start), start
-                monitor = Monitor(detector_config(args, bucket_s=max(1, int(span))), timezones=timezones)
+                if abs(span - round(span)) > 1e-3 or round(span) < 1:  # the windows count whole seconds
+                    raise InvalidRecord(f"start, end: a bucket must last a whole number of seconds, got {span:g} s")
+                monitor = Monitor(detector_config(args, bucket_s=round(span)), timezones=timezones)
             elif end - start != span or start % span != phase:
                 raise InvalidRecord(f"start, end: not one bucket of line 1's grid ({span:g} s buckets starting "
                                     f"{format_time(first)}): every line must count one bucket of that size")

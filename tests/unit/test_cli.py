@@ -484,3 +484,14 @@ def test_a_closed_stdin_or_stdout_is_one_line_not_a_traceback(cmd, closed):
     assert r.returncode == 2 and b"Traceback" not in r.stderr, r.stderr
     assert r.stderr.decode().strip() == f"buzzwatch {cmd[0]}: " + ("stdin: closed: read a file instead (-i FILE)",
                                                                    "stdout: closed: write to a file instead (-o FILE)")[closed]
+
+
+@pytest.mark.parametrize("span", [0.5, 90.5])
+def test_detect_counts_refuses_buckets_of_a_fraction_of_a_second(span):
+    """Buckets are whole seconds: 90.5 s rows counted in 90 s buckets drift across them (two rows in
+    one bucket every 3 hours, a bucket read as 0 beside it) - silently wrong counts. Refused."""
+    rows = b"".join(json.dumps({"brand": "a", "start": _t(1772409600 + i * span), "end": _t(1772409600 + (i + 1) * span),
+                                "mentions": 3}).encode() + b"\n" for i in range(3))
+    r = bw("detect", "--format", "counts", stdin=rows)
+    assert r.returncode == 2, r.stderr
+    assert f"stdin line 1: start, end: a bucket must last a whole number of seconds, got {span:g} s".encode() in r.stderr
