@@ -495,3 +495,18 @@ def test_detect_counts_refuses_buckets_of_a_fraction_of_a_second(span):
     r = bw("detect", "--format", "counts", stdin=rows)
     assert r.returncode == 2, r.stderr
     assert f"stdin line 1: start, end: a bucket must last a whole number of seconds, got {span:g} s".encode() in r.stderr
+
+
+def test_replay_refuses_a_line_too_large_for_a_kafka_record_before_sending_anything(tmp_path):
+    """A line over the producer's 1 MiB request size cannot be sent: it stopped the replay half-way with
+    aiokafka's MessageSizeTooLargeError traceback, the lines before it sent. Now the file is refused
+    first, the line named; one just under the limit is sent (here: the broker is what fails)."""
+    path = tmp_path / "mentions.jsonl"
+    line = json.dumps({"id": "1", "text": "x" * (1 << 20), "created_at": "2026-03-01T00:00:00Z"})
+    path.write_text('{"id": "0", "text": "fine", "created_at": "2026-03-01T00:00:00Z"}\n\n' + line + "\n")
+    r = bw("replay", str(path), "--bootstrap", "127.0.0.1:1", "--quiet")
+    assert r.returncode == 2 and b"Traceback" not in r.stderr and b"cannot reach" not in r.stderr, r.stderr
+    assert re.fullmatch(rf"buzzwatch replay: {re.escape(str(path))} line 3: 1,048,\d\d\d bytes as a Kafka record, "
+                        r"more than the 1,048,576 a request may hold: nothing sent", r.stderr.decode().strip()), r.stderr
+    path.write_text(json.dumps({"id": "1", "text": "x" * 1_000_000, "created_at": "2026-03-01T00:00:00Z"}) + "\n")
+    assert b"cannot reach the Kafka broker" in bw("replay", str(path), "--bootstrap", "127.0.0.1:1", "--quiet").stderr
