@@ -213,6 +213,9 @@ class Settings:
         commit_s = float(number("BUZZWATCH_COMMIT_INTERVAL_S", 2.8, float))
         if commit_s <= 0:
             raise ConfigError(f"BUZZWATCH_COMMIT_INTERVAL_S: must be above 0, got {commit_s:g}")
+        store = text("BUZZWATCH_STORE", "rocksdb://") or "rocksdb://"
+        if store not in ("rocksdb://", "memory://"):  # Faust would take it, and fail at start-up in tracebacks
+            raise ConfigError(f"BUZZWATCH_STORE: expected rocksdb:// or memory://, got {store!r}")
         processes = (text("BUZZWATCH_SCORER_PROCESSES", "auto") or "auto").lower()
         if processes not in ("auto", "0", "1"):
             raise ConfigError(f"BUZZWATCH_SCORER_PROCESSES: auto, 0 (score in the worker) or 1 (in a child "
@@ -232,7 +235,7 @@ class Settings:
             topic_feedback=text("BUZZWATCH_TOPIC_FEEDBACK", "feedback") or "feedback",
             topic_partitions=count("BUZZWATCH_TOPIC_PARTITIONS", 4),
             topic_replication=count("BUZZWATCH_TOPIC_REPLICATION", 1),
-            store=text("BUZZWATCH_STORE", "rocksdb://") or "rocksdb://",
+            store=store,
             data_dir=text("BUZZWATCH_DATA_DIR", ".buzzwatch-data") or ".buzzwatch-data",
             batch_size=count("BUZZWATCH_BATCH_SIZE", 5000),
             fetch_max_wait_ms=count("BUZZWATCH_FETCH_MAX_WAIT_MS", 500),
