@@ -33,6 +33,8 @@ class BadInput(BuzzwatchError):
 
 def _open_in(stack: ExitStack, path: str | None) -> IO[bytes]:
     if path in (None, "-"):
+        if sys.stdin is None:  # started with fd 0 closed (`<&-`, a supervisor without one)
+            raise BadInput("stdin: closed: read a file instead (-i FILE)")
         return sys.stdin.buffer
     try:
         return stack.enter_context(open(path, "rb"))
@@ -40,16 +42,25 @@ def _open_in(stack: ExitStack, path: str | None) -> IO[bytes]:
         raise BadInput(f"{path}: cannot open: {exc.strerror}") from None
 
 
-def _open_out(stack: ExitStack, path: str | None, source: str | None = None) -> IO[bytes]:
-    """``path`` for writing, refused if it is the input ``source``. A regular file is written to a
+def _name(path: str | None) -> str:
+    """How messages name an input: ``-`` and no path are both stdin."""
+    return "stdin" if path in (None, "-") else path
+
+
+def _open_out(stack: ExitStack, path: str | None, source: str | None = None, brands: str | None = None) -> IO[bytes]:
+    """``path`` for writing, refused if it is the input ``source`` or the ``brands`` file (read as an
+    input too: replacing it would lose the team's brands). A regular file is written to a
     temporary file beside it that replaces it when the command succeeds: a run stopped by a bad
     line leaves no partial output that looks complete, and a file that was there is kept. A device
     or a pipe (``/dev/null``, a FIFO) is written in place."""
     if path in (None, "-"):
+        if sys.stdout is None:  # started with fd 1 closed
+            raise BadInput("stdout: closed: write to a file instead (-o FILE)")
         return sys.stdout.buffer
     _check_writable(path)
-    if source not in (None, "-") and os.path.exists(path) and os.path.samefile(path, source):
-        raise BadInput(f"{path}: is also the input: write the output elsewhere")
+    for read, what in ((source, "the input"), (brands, "the brands file")):
+        if read not in (None, "-") and os.path.exists(path) and os.path.exists(read) and os.path.samefile(path, read):
+            raise BadInput(f"{path}: is also {what}: write the output elsewhere")
     if os.path.exists(path) and not os.path.isfile(path):  # a device, a pipe: written in place, never replaced
         try:
             return stack.enter_context(open(path, "wb"))
@@ -133,10 +144,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     matcher = BrandMatcher(load_brands(args.brands)) if args.brands else None
     ingestor = Ingestor(Scorer(), matcher)
-    name = args.input or "stdin"
+    name = _name(args.input)
     skipped, first_skipped = 0, 0  # mentions about no brand: skipped, as the worker drops them
     with ExitStack() as stack:
-        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
+        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input, args.brands)
         for chunk in _chunks(_lines(src), 1000):
             outcomes = ingestor.run([raw for _, raw in chunk])
             for (n, _), out in zip(chunk, outcomes, strict=True):
@@ -193,13 +204,13 @@ def _timezones(args: argparse.Namespace) -> dict[str, str]:
 def cmd_detect(args: argparse.Namespace) -> int:
     from pipeline.core.monitor import Monitor, count_json_lines
 
-    name = args.input or "stdin"
+    name = _name(args.input)
     timezones = _timezones(args)  # a bad brands file fails before anything is opened
     _distinct_outputs(output=args.output, digest=args.digest)
     with ExitStack() as stack:
-        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input)
+        src, dst = _open_in(stack, args.input), _open_out(stack, args.output, args.input, args.brands)
         # Opened first: a path that cannot be written fails before the input is read, not after.
-        digest = _open_out(stack, args.digest, args.input) if args.digest else None
+        digest = _open_out(stack, args.digest, args.input, args.brands) if args.digest else None
         if digest is not None and digest is dst:
             raise BadInput("--digest and --output: one of them must be a file (both would go to stdout)")
         write = dst.write
@@ -258,7 +269,9 @@ def _detect_counts(args: argparse.Namespace, src: IO[bytes], write: Any, name: s
             brand, start, end, mentions, negative = _count_row(orjson.loads(raw))
             if monitor is None:
                 span, phase, first = end - start, start % (end - start), start
-                monitor = Monitor(detector_config(args, bucket_s=max(1, int(span))), timezones=timezones)
+                if abs(span - round(span)) > 1e-3 or round(span) < 1:  # the windows count whole seconds
+                    raise InvalidRecord(f"start, end: a bucket must last a whole number of seconds, got {span:g} s")
+                monitor = Monitor(detector_config(args, bucket_s=round(span)), timezones=timezones)
             elif end - start != span or start % span != phase:
                 raise InvalidRecord(f"start, end: not one bucket of line 1's grid ({span:g} s buckets starting "
                                     f"{format_time(first)}): every line must count one bucket of that size")
@@ -313,7 +326,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     from pipeline.stream.replay import send_labels
 
     with ExitStack() as stack:
-        records = _checked_labels(_open_in(stack, args.file), args.file)
+        records = _checked_labels(_open_in(stack, args.file), _name(args.file))
     sent = asyncio.run(send_labels(records, args.bootstrap, args.topic))
     print(f"buzzwatch feedback: {sent} labels sent to {args.topic}", file=sys.stderr)
     return 0

@@ -202,8 +202,9 @@ def scored_from_dict(obj: Any) -> ScoredMention:
 
 def _scored_checked(obj: Any) -> ScoredMention:
     base = mention_from_dict(obj)
-    if not base.brand:
-        raise InvalidRecord(f"brand: required string, got {_kind(obj.get('brand'))}")
+    if not base.brand:  # mention_from_dict made "" None: say which
+        raise InvalidRecord("brand: must not be empty" if obj.get("brand") == ""
+                            else f"brand: required string, got {_kind(obj.get('brand'))}")
     negativity = obj.get("negativity")
     if isinstance(negativity, bool) or not isinstance(negativity, int | float) or not 0.0 <= negativity <= 1.0:
         raise InvalidRecord(f"negativity: expected a number in [0, 1], got {negativity!r:.40}")

@@ -21,6 +21,7 @@ from pipeline.errors import ConfigError
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # A link a Slack button can carry: http(s), nothing that could end ``<url|label>`` or hide a space.
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # what Kafka accepts as a topic name
 _LINK = re.compile(r"^https?://[^\s<>|\"`{}]{1,2000}$")
 
 
@@ -213,6 +214,21 @@ class Settings:
         commit_s = float(number("BUZZWATCH_COMMIT_INTERVAL_S", 2.8, float))
         if commit_s <= 0:
             raise ConfigError(f"BUZZWATCH_COMMIT_INTERVAL_S: must be above 0, got {commit_s:g}")
+        topics: dict[str, str] = {}  # variable -> topic: each a legal Kafka name, and each its own
+        for part, default in (("MENTIONS", "mentions"), ("SCORED", "mentions.scored"), ("DLQ", "mentions.dlq"),
+                              ("ALERTS", "alerts"), ("DIGEST", "digest"), ("FEEDBACK", "feedback")):
+            name = f"BUZZWATCH_TOPIC_{part}"
+            topic = text(name, default) or default
+            if not _TOPIC.match(topic):
+                raise ConfigError(f"{name}: not a Kafka topic name (letters, digits, '.', '_', '-'; at most 249), "
+                                  f"got {topic!r}")
+            other = next((var for var, t in topics.items() if t == topic), None)
+            if other:
+                raise ConfigError(f"{other} and {name}: both {topic!r}; each topic needs its own name")
+            topics[name] = topic
+        store = text("BUZZWATCH_STORE", "rocksdb://") or "rocksdb://"
+        if store not in ("rocksdb://", "memory://"):  # Faust would take it, and fail at start-up in tracebacks
+            raise ConfigError(f"BUZZWATCH_STORE: expected rocksdb:// or memory://, got {store!r}")
         processes = (text("BUZZWATCH_SCORER_PROCESSES", "auto") or "auto").lower()
         if processes not in ("auto", "0", "1"):
             raise ConfigError(f"BUZZWATCH_SCORER_PROCESSES: auto, 0 (score in the worker) or 1 (in a child "
@@ -224,15 +240,15 @@ class Settings:
             metrics_port=port,
             web_port=web_port,
             app_id=text("BUZZWATCH_APP_ID", "buzzwatch") or "buzzwatch",
-            topic_mentions=text("BUZZWATCH_TOPIC_MENTIONS", "mentions") or "mentions",
-            topic_scored=text("BUZZWATCH_TOPIC_SCORED", "mentions.scored") or "mentions.scored",
-            topic_dlq=text("BUZZWATCH_TOPIC_DLQ", "mentions.dlq") or "mentions.dlq",
-            topic_alerts=text("BUZZWATCH_TOPIC_ALERTS", "alerts") or "alerts",
-            topic_digest=text("BUZZWATCH_TOPIC_DIGEST", "digest") or "digest",
-            topic_feedback=text("BUZZWATCH_TOPIC_FEEDBACK", "feedback") or "feedback",
+            topic_mentions=topics["BUZZWATCH_TOPIC_MENTIONS"],
+            topic_scored=topics["BUZZWATCH_TOPIC_SCORED"],
+            topic_dlq=topics["BUZZWATCH_TOPIC_DLQ"],
+            topic_alerts=topics["BUZZWATCH_TOPIC_ALERTS"],
+            topic_digest=topics["BUZZWATCH_TOPIC_DIGEST"],
+            topic_feedback=topics["BUZZWATCH_TOPIC_FEEDBACK"],
             topic_partitions=count("BUZZWATCH_TOPIC_PARTITIONS", 4),
             topic_replication=count("BUZZWATCH_TOPIC_REPLICATION", 1),
-            store=text("BUZZWATCH_STORE", "rocksdb://") or "rocksdb://",
+            store=store,
             data_dir=text("BUZZWATCH_DATA_DIR", ".buzzwatch-data") or ".buzzwatch-data",
             batch_size=count("BUZZWATCH_BATCH_SIZE", 5000),
             fetch_max_wait_ms=count("BUZZWATCH_FETCH_MAX_WAIT_MS", 500),

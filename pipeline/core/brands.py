@@ -159,6 +159,11 @@ def load_brands(path: str | Path) -> list[Brand]:
             raise BrandsFileError(path, f"{where}: duplicate id")
         seen.add(bid)
         lists = {key: _strings(path, where, entry, key) for key in ("keywords", "handles", "hashtags", "exclusions")}
+        for key, terms in lists.items():  # matching is by words: a term without one never matches
+            for term in terms:
+                if not _tokens(term):
+                    raise BrandsFileError(path, f"{where}: {key[:-1]} {term!r} has no letter or digit: it can never "
+                                                "match")
         if not (lists["keywords"] or lists["handles"] or lists["hashtags"]):
             raise BrandsFileError(path, f"{where}: needs at least one keyword, handle or hashtag")
         for h in lists["handles"]:

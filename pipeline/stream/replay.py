@@ -1,6 +1,7 @@
 """``buzzwatch replay``: produce a Mention JSONL file into Kafka, optionally paced by event time.
 
-Lines go out byte for byte (a malformed line is the worker's to dead-letter, not ours to fix),
+Lines go out byte for byte (a malformed line is the worker's to dead-letter, not ours to fix;
+one too large to be a Kafka record refuses the file before anything is sent),
 keyed by their ``brand`` when they carry one so that Kafka keeps each brand in one partition,
 in file order. Lines without a brand all go to partition 0: spread over partitions they would
 lose the file's event-time order (Kafka orders nothing across partitions), and a fast replay
@@ -17,9 +18,12 @@ import time
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from pipeline.errors import BrokerUnavailable
 from pipeline.records import parse_time
+
+MAX_REQUEST_BYTES = 1048576  # the producer's max_request_size (aiokafka's default): no record may be larger
 
 
 class Progress:
@@ -61,17 +65,35 @@ async def _start(producer: AIOKafkaProducer, bootstrap: str) -> None:
         raise BrokerUnavailable(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from None
 
 
+def _too_big(numbered: list[tuple[int, bytes]]) -> str | None:
+    """The first line (its number in the file, and its size) that cannot be one Kafka record - key and
+    value over ``MAX_REQUEST_BYTES`` - or None."""
+    for n, line in numbered:
+        if 2 * len(line) + 100 < MAX_REQUEST_BYTES:  # its key is a part of it: fits whatever the key
+            continue
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(_key_and_time(line)[0], line, [])
+        if size > MAX_REQUEST_BYTES:
+            return f"line {n}: {size:,} bytes as a Kafka record, more than the " \
+                   f"{MAX_REQUEST_BYTES:,} a request may hold: nothing sent"
+    return None
+
+
 async def replay(path: str, bootstrap: str | None, topic: str, speed: float | None, progress: bool = True) -> int:
     bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     try:
         with open(path, "rb") as fh:
-            lines = [line.rstrip(b"\n") for line in fh if line.strip()]
+            numbered = [(n, line.rstrip(b"\n")) for n, line in enumerate(fh, start=1) if line.strip()]
     except OSError as exc:
         print(f"buzzwatch replay: {path}: {exc.strerror}", file=sys.stderr)
         return 2
+    lines = [line for _, line in numbered]
+    too_big = _too_big(numbered)
+    if too_big:  # a record the producer refuses would stop the replay half-way: check the file first
+        print(f"buzzwatch replay: {path} {too_big}", file=sys.stderr)
+        return 2
     bar = Progress(len(lines), progress and sys.stderr.isatty() or progress == "force")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024,
-                                request_timeout_ms=30000)
+                                request_timeout_ms=30000, max_request_size=MAX_REQUEST_BYTES)
     await _start(producer, bootstrap)
     try:
         first_ts: float | None = None

@@ -63,6 +63,11 @@ A = "brands:\n  - id: a\n    handles: ['@a']\n"
     (f"{A}    runbook_url: wiki/runbooks/a", "brand 'a': runbook_url: expected an http(s) URL"),
     (f"{A}    runbook_url: [https://wiki/a]", "brand 'a': runbook_url: expected a URL, got ['https://wiki/a']"),
     (f"{A}    runbook_url: '<https://evil|bank>'", "brand 'a': runbook_url: expected an http(s) URL"),
+    # A term without a letter or digit is no word to match: the brand would silently never be found.
+    ("brands:\n  - id: a\n    handles: ['@']", "brand 'a': handle '@' has no letter or digit: it can never match"),
+    ("brands:\n  - id: a\n    hashtags: ['#']", "brand 'a': hashtag '#' has no letter or digit"),
+    ("brands:\n  - id: a\n    keywords: [acme, '!!!']", "brand 'a': keyword '!!!' has no letter or digit"),
+    (f"{A}    exclusions: ['--']", "brand 'a': exclusion '--' has no letter or digit"),
 ])
 def test_broken_file_names_the_file_and_the_problem(tmp_path, content, problem):
     path = tmp_path / "brands.yaml"

@@ -451,3 +451,62 @@ def test_detect_refuses_a_brands_file_with_an_unknown_time_zone_before_writing(t
 def test_replay_refuses_a_speed_that_is_not_positive(speed, tmp_path):
     r = bw("replay", str(tmp_path / "any.jsonl"), "--speed", speed, "--bootstrap", "127.0.0.1:1")
     assert r.returncode == 2 and f"--speed: expected a positive number, got '{speed}'".encode() in r.stderr
+
+
+def test_the_brands_file_is_an_input_no_output_may_overwrite(demo, tmp_path):
+    """``--brands FILE`` is read like ``--input``: an output naming it would replace the team's
+    brands file with JSON lines. Refused before anything is written."""
+    brands = tmp_path / "brands.yaml"
+    brands.write_bytes(BRANDS.read_bytes())
+    scored = bw("score", "--brands", str(BRANDS), "--input", str(demo)).stdout
+    for args, stdin in ((["score", "-i", str(demo), "-o", str(brands)], None),
+                        (["detect", "-o", str(brands)], scored),
+                        (["detect", "--digest", str(tmp_path / "." / "brands.yaml")], scored)):
+        r = bw(*args, "--brands", str(brands), stdin=stdin)
+        assert r.returncode == 2 and b"is also the brands file: write the output elsewhere" in r.stderr, r.stderr
+        assert brands.read_bytes() == BRANDS.read_bytes()
+
+
+def test_input_given_as_dash_is_named_stdin_as_without_it():
+    """README: a bad line stops with ``stdin line N: <reason>`` - with ``-i -`` too."""
+    for cmd in ("score", "detect"):
+        r = bw(cmd, "-i", "-", stdin=b"{not json\n")
+        assert r.returncode == 2 and r.stderr.startswith(f"buzzwatch {cmd}: stdin line 1: ".encode()), r.stderr
+    r = bw("feedback", "-", "--bootstrap", "127.0.0.1:1", stdin=b"")
+    assert r.returncode == 2 and r.stderr.startswith(b"buzzwatch feedback: stdin: no labels"), r.stderr
+
+
+@pytest.mark.parametrize("cmd, closed", [(["detect"], 0), (["score"], 0), (["detect"], 1), (["simulate"], 1)])
+def test_a_closed_stdin_or_stdout_is_one_line_not_a_traceback(cmd, closed):
+    """``buzzwatch detect <&-`` (a cron line, a supervisor without a stdin) has no stdin at all."""
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", *cmd], capture_output=True, cwd=ROOT, timeout=60,
+                       preexec_fn=lambda: os.close(closed))  # the process starts without it: sys.stdin is None
+    assert r.returncode == 2 and b"Traceback" not in r.stderr, r.stderr
+    assert r.stderr.decode().strip() == f"buzzwatch {cmd[0]}: " + ("stdin: closed: read a file instead (-i FILE)",
+                                                                   "stdout: closed: write to a file instead (-o FILE)")[closed]
+
+
+@pytest.mark.parametrize("span", [0.5, 90.5])
+def test_detect_counts_refuses_buckets_of_a_fraction_of_a_second(span):
+    """Buckets are whole seconds: 90.5 s rows counted in 90 s buckets drift across them (two rows in
+    one bucket every 3 hours, a bucket read as 0 beside it) - silently wrong counts. Refused."""
+    rows = b"".join(json.dumps({"brand": "a", "start": _t(1772409600 + i * span), "end": _t(1772409600 + (i + 1) * span),
+                                "mentions": 3}).encode() + b"\n" for i in range(3))
+    r = bw("detect", "--format", "counts", stdin=rows)
+    assert r.returncode == 2, r.stderr
+    assert f"stdin line 1: start, end: a bucket must last a whole number of seconds, got {span:g} s".encode() in r.stderr
+
+
+def test_replay_refuses_a_line_too_large_for_a_kafka_record_before_sending_anything(tmp_path):
+    """A line over the producer's 1 MiB request size cannot be sent: it stopped the replay half-way with
+    aiokafka's MessageSizeTooLargeError traceback, the lines before it sent. Now the file is refused
+    first, the line named; one just under the limit is sent (here: the broker is what fails)."""
+    path = tmp_path / "mentions.jsonl"
+    line = json.dumps({"id": "1", "text": "x" * (1 << 20), "created_at": "2026-03-01T00:00:00Z"})
+    path.write_text('{"id": "0", "text": "fine", "created_at": "2026-03-01T00:00:00Z"}\n\n' + line + "\n")
+    r = bw("replay", str(path), "--bootstrap", "127.0.0.1:1", "--quiet")
+    assert r.returncode == 2 and b"Traceback" not in r.stderr and b"cannot reach" not in r.stderr, r.stderr
+    assert re.fullmatch(rf"buzzwatch replay: {re.escape(str(path))} line 3: 1,048,\d\d\d bytes as a Kafka record, "
+                        r"more than the 1,048,576 a request may hold: nothing sent", r.stderr.decode().strip()), r.stderr
+    path.write_text(json.dumps({"id": "1", "text": "x" * 1_000_000, "created_at": "2026-03-01T00:00:00Z"}) + "\n")
+    assert b"cannot reach the Kafka broker" in bw("replay", str(path), "--bootstrap", "127.0.0.1:1", "--quiet").stderr

@@ -57,6 +57,11 @@ def test_good_mention_round_trip():
 def test_scored_needs_brand_score_and_label():
     with pytest.raises(InvalidRecord, match="brand"):
         decode_scored(orjson.dumps(OK))
+    scored = {**OK, "negativity": 0.5, "sentiment": "negative", "lang": "en"}
+    with pytest.raises(InvalidRecord, match="^brand: must not be empty$"):  # not "required string, got str"
+        decode_scored(orjson.dumps({**scored, "brand": ""}))
+    with pytest.raises(InvalidRecord, match="^brand: required string, got nothing$"):
+        decode_scored(orjson.dumps(scored))
     with pytest.raises(InvalidRecord, match="negativity"):
         decode_scored(orjson.dumps({**OK, "brand": "a", "negativity": 1.5, "sentiment": "negative", "lang": "en"}))
     with pytest.raises(InvalidRecord, match="sentiment"):

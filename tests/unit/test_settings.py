@@ -33,6 +33,13 @@ def test_defaults_and_overrides():
                                               "BUZZWATCH_SESSION_TIMEOUT_S \\(6\\), got 100"),
     ("BUZZWATCH_PYMALLOC", "please", "BUZZWATCH_PYMALLOC: expected true or false, got 'please'"),
     ("BUZZWATCH_MIMALLOC", "/nowhere/libmimalloc.so", "BUZZWATCH_MIMALLOC: no such file: /nowhere/libmimalloc.so"),
+    # Faust took it, and the worker died at start-up in tracebacks ("Cannot import ''") after a 30 s hang.
+    ("BUZZWATCH_STORE", "rocksdb", "BUZZWATCH_STORE: expected rocksdb:// or memory://, got 'rocksdb'"),
+    ("BUZZWATCH_STORE", "redis://", "BUZZWATCH_STORE: expected rocksdb:// or memory://, got 'redis://'"),
+    # One topic for two roles: scored mentions read back as new ones (scored again, sent again), alerts as mentions.
+    ("BUZZWATCH_TOPIC_SCORED", "mentions", "BUZZWATCH_TOPIC_MENTIONS and BUZZWATCH_TOPIC_SCORED: both 'mentions'"),
+    ("BUZZWATCH_TOPIC_DLQ", "alerts", "BUZZWATCH_TOPIC_DLQ and BUZZWATCH_TOPIC_ALERTS: both 'alerts'"),
+    ("BUZZWATCH_TOPIC_ALERTS", "alerts!", "BUZZWATCH_TOPIC_ALERTS: not a Kafka topic name .letters, digits"),
 ])
 def test_bad_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError, match=message):
