@@ -57,7 +57,7 @@ from pipeline.core.scoring import LANGS, Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
 from pipeline.notify.interact import REJECTIONS, Verifier
-from pipeline.notify.slack import DELIVERY_RESULTS, Notifier, Sink, digest_key
+from pipeline.notify.slack import DELIVERY_RESULTS, Notifier, Sink, digest_key, prune_ledger
 from pipeline.records import (
     SEVERITIES,
     dead_letter,
@@ -453,7 +453,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
 
     async def deliver_once(key: str, record: dict[str, Any], mark: Callable[[dict[str, Any], dict[str, Any]], None],
                            step: Callable[[dict[str, Any], dict[str, Any]], str], what: str,
-                           prune: Callable[[dict[str, Any]], dict[str, Any]] = _prune) -> None:
+                           prune: Callable[[dict[str, Any]], dict[str, Any]] = prune_ledger) -> None:
         """One Slack step of ``record`` through the ledger entry ``key`` (its topic's key: the entry
         is in the partition this worker reads it from). Write-ahead: the intent reaches the changelog
         before Slack sees anything, so a process killed between the post and its record knows to
@@ -508,7 +508,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             async with ledger_locks[record["brand"]]:
                 entries = dict(ledger.get(record["brand"]) or {})
                 await _until_done(notifier.acknowledge, record, entries, f"ack of {record['incident_id']}")
-                ledger[record["brand"]] = _prune(entries)
+                ledger[record["brand"]] = prune_ledger(entries)
 
     @app.agent(feedback, name="learn")
     async def learn(stream: faust.StreamT) -> None:
@@ -554,11 +554,6 @@ async def _until_done(step: Callable[[dict[str, Any], dict[str, Any]], str], rec
 
 def _json_or_none(value: bytes | None) -> dict[str, Any] | None:
     return orjson.loads(value) if value else None
-
-
-def _prune(entries: dict[str, Any], keep: int = 20) -> dict[str, Any]:
-    """A brand's ledger keeps its most recent incidents only."""
-    return dict(sorted(entries.items())[-keep:])
 
 
 def _export_gauges(metrics: Metrics, monitor: Monitor, brand: str) -> None:
