@@ -302,8 +302,19 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
     app.buzzwatch_scorer_process = scorer_process  # type: ignore[attr-defined]
 
-    async def to_dlq(event: Any, reason: str) -> Any:
-        return await dead_letter_message(event.message, reason)
+    async def to_dlq(event: Any, reason: str) -> None:
+        """An agent's bad record to the dead letters, acknowledged before the agent goes on (Faust
+        then acks the record, which makes its offset committable). If the write fails the worker stops
+        with the record never acked: an agent that just raised would be restarted by Faust's supervisor
+        and its record acked all the same - committed without its dead letter."""
+        try:
+            await (await dead_letter_message(event.message, reason))
+        except Exception as exc:
+            event.message.acked = True  # taken as acked, so never counted as committable (Faust skips it)
+            log.error("the dead letter of %s[%s]@%s was not written (%r): stopping", event.message.topic,
+                      event.message.partition, event.message.offset, exc)
+            await app.crash(exc)
+            raise
 
     async def dead_letter_message(msg: ConsumerRecord, reason: str) -> Any:
         metrics.dlq.labels(msg.topic).inc()
@@ -516,7 +527,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         async for events in stream.take_events(100, within=1.0):
             bad: list[tuple[int, str]] = []
             learner.apply([e.value or b"" for e in events], lambda i, reason, out=bad: out.append((i, reason)))
-            await asyncio.gather(*[await to_dlq(events[i], reason) for i, reason in bad])
+            await asyncio.gather(*(to_dlq(events[i], reason) for i, reason in bad))
 
     @app.timer(interval=10.0)
     async def sync_scorer() -> None:
