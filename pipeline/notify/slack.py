@@ -258,6 +258,10 @@ class Notifier:
         entry = ledger.get(key) or {}
         if alert["seq"] <= entry.get("seq", 0):
             return self._done("duplicate", started)
+        if not entry and _pruned(key, ledger):
+            log.info("incident %s step %s is older than the ledger keeps (%s and older were delivered and "
+                     "let go): a replay, not posted again", key, alert["seq"], ledger[PRUNED])
+            return self._done("duplicate", started)
         name = self.name_for(alert["brand"])
         ack = entry.get("ack")
         live = alert["status"] != "resolved"
@@ -382,7 +386,7 @@ class Notifier:
         Not a delivery outcome (``on_result``): presses are counted where they arrive.
         """
         key = feedback["incident_id"]
-        entry = dict(ledger.get(key) or {})
+        entry = dict(ledger.get(key) or {}) if key != PRUNED else {}
         if not entry:
             log.warning("button %s for incident %s, which this worker never delivered", feedback["action"], key)
             return "unknown"
@@ -425,6 +429,8 @@ class Notifier:
         by a previous process, or by an attempt that failed (Slack may have taken it), does.
         """
         entry = dict(ledger.get(alert["incident_id"]) or {})
+        if not entry and _pruned(alert["incident_id"], ledger):
+            return  # delivered long ago (``deliver`` skips it)
         if alert["seq"] > entry.get("seq", 0):
             if entry.get("pending") != alert["seq"]:
                 self._fresh.add((alert["incident_id"], alert["seq"]))
@@ -448,6 +454,25 @@ class Notifier:
 
 
 ROOT = "_message"  # in a day's ledger entry: the day's one message in the digest channel
+PRUNED = "_pruned"  # in a brand's ledger entry: the most recent incident id let go by ``prune_ledger``
+
+
+def prune_ledger(entries: dict[str, Any], keep: int = 20) -> dict[str, Any]:
+    """A brand's ledger entry (incident id -> what was delivered) with its ``keep`` most recent incidents
+    only, and under ``PRUNED`` the most recent id it let go. A brand has one incident open at a time
+    and ids sort by opening time, so an alert of that incident or an older one is a replay (the
+    alerts topic re-read from an old offset): ``deliver`` takes it as delivered instead of posting
+    it as a new incident."""
+    incidents = sorted((k, v) for k, v in entries.items() if k != PRUNED)
+    kept = dict(incidents[-keep:])
+    floor = max([entries.get(PRUNED, ""), *(k for k, _ in incidents[:-keep])])
+    if floor:
+        kept[PRUNED] = floor
+    return kept
+
+
+def _pruned(incident_id: str, ledger: MutableMapping[str, Any]) -> bool:
+    return incident_id <= ledger.get(PRUNED, "")
 
 
 def digest_key(notice: dict[str, Any]) -> str:

@@ -57,7 +57,7 @@ from pipeline.core.scoring import LANGS, Scorer
 from pipeline.errors import DeliveryError, InvalidRecord
 from pipeline.metrics import Metrics
 from pipeline.notify.interact import REJECTIONS, Verifier
-from pipeline.notify.slack import DELIVERY_RESULTS, Notifier, Sink, digest_key
+from pipeline.notify.slack import DELIVERY_RESULTS, Notifier, Sink, digest_key, prune_ledger
 from pipeline.records import (
     SEVERITIES,
     dead_letter,
@@ -302,8 +302,19 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     app.buzzwatch_monitor = monitor  # type: ignore[attr-defined]
     app.buzzwatch_scorer_process = scorer_process  # type: ignore[attr-defined]
 
-    async def to_dlq(event: Any, reason: str) -> Any:
-        return await dead_letter_message(event.message, reason)
+    async def to_dlq(event: Any, reason: str) -> None:
+        """An agent's bad record to the dead letters, acknowledged before the agent goes on (Faust
+        then acks the record, which makes its offset committable). If the write fails the worker stops
+        with the record never acked: an agent that just raised would be restarted by Faust's supervisor
+        and its record acked all the same - committed without its dead letter."""
+        try:
+            await (await dead_letter_message(event.message, reason))
+        except Exception as exc:
+            event.message.acked = True  # taken as acked, so never counted as committable (Faust skips it)
+            log.error("the dead letter of %s[%s]@%s was not written (%r): stopping", event.message.topic,
+                      event.message.partition, event.message.offset, exc)
+            await app.crash(exc)
+            raise
 
     async def dead_letter_message(msg: ConsumerRecord, reason: str) -> Any:
         metrics.dlq.labels(msg.topic).inc()
@@ -453,7 +464,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
 
     async def deliver_once(key: str, record: dict[str, Any], mark: Callable[[dict[str, Any], dict[str, Any]], None],
                            step: Callable[[dict[str, Any], dict[str, Any]], str], what: str,
-                           prune: Callable[[dict[str, Any]], dict[str, Any]] = _prune) -> None:
+                           prune: Callable[[dict[str, Any]], dict[str, Any]] = prune_ledger) -> None:
         """One Slack step of ``record`` through the ledger entry ``key`` (its topic's key: the entry
         is in the partition this worker reads it from). Write-ahead: the intent reaches the changelog
         before Slack sees anything, so a process killed between the post and its record knows to
@@ -508,7 +519,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             async with ledger_locks[record["brand"]]:
                 entries = dict(ledger.get(record["brand"]) or {})
                 await _until_done(notifier.acknowledge, record, entries, f"ack of {record['incident_id']}")
-                ledger[record["brand"]] = _prune(entries)
+                ledger[record["brand"]] = prune_ledger(entries)
 
     @app.agent(feedback, name="learn")
     async def learn(stream: faust.StreamT) -> None:
@@ -516,7 +527,7 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         async for events in stream.take_events(100, within=1.0):
             bad: list[tuple[int, str]] = []
             learner.apply([e.value or b"" for e in events], lambda i, reason, out=bad: out.append((i, reason)))
-            await asyncio.gather(*[await to_dlq(events[i], reason) for i, reason in bad])
+            await asyncio.gather(*(to_dlq(events[i], reason) for i, reason in bad))
 
     @app.timer(interval=10.0)
     async def sync_scorer() -> None:
@@ -554,11 +565,6 @@ async def _until_done(step: Callable[[dict[str, Any], dict[str, Any]], str], rec
 
 def _json_or_none(value: bytes | None) -> dict[str, Any] | None:
     return orjson.loads(value) if value else None
-
-
-def _prune(entries: dict[str, Any], keep: int = 20) -> dict[str, Any]:
-    """A brand's ledger keeps its most recent incidents only."""
-    return dict(sorted(entries.items())[-keep:])
 
 
 def _export_gauges(metrics: Metrics, monitor: Monitor, brand: str) -> None:

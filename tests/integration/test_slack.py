@@ -215,3 +215,21 @@ def test_an_escalation_slack_took_without_answering_is_replied_once_in_its_threa
     assert len(root_posts(slack, "#acme-oncall")) == 1
     assert all(m["ts"] == root["ts"] for m in slack.messages() if m["kind"] == "update")
     assert worker.sample("buzzwatch_slack_deliveries_total", result="recovered") == 1  # found, not posted again
+
+
+def test_a_bad_record_on_the_alerts_and_feedback_topics_is_dead_lettered_and_the_next_alert_still_goes_out(
+        broker, slack, start_worker):
+    """The agents' dead letters (``to_dlq``) are written, acknowledged, and the agent goes on."""
+    from pipeline.devtools.example_incident import incident_alerts
+    from pipeline.records import encode
+
+    worker = start_worker()
+    asyncio.run(_produce(broker.bootstrap, "alerts", [(b"acme", b'{"brand": "acme"}'),
+                                                      (b"acme", encode(incident_alerts("acme")[0]))]))
+    asyncio.run(_produce(broker.bootstrap, "feedback", [(b"acme", b"not json")]))
+    wait_until(lambda: root_posts(slack, "#acme-oncall"), 60, "the root post after the bad alert", worker)
+    wait_until(lambda: worker.sample("buzzwatch_dlq_records_total", topic="feedback") == 1, 60,
+               "the bad feedback dead-lettered", worker)
+    assert worker.sample("buzzwatch_dlq_records_total", topic="alerts") == 1
+    dead = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "mentions.dlq", 2))]
+    assert sorted(d["topic"] for d in dead) == ["alerts", "feedback"]

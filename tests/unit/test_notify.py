@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.devtools.slack_standin import SlackStandIn
 from pipeline.errors import DeliveryError
-from pipeline.notify.slack import BotSink, Notifier
+from pipeline.notify.slack import PRUNED, BotSink, Notifier, prune_ledger
 from tests.unit.test_render import alert, without_dates
 
 
@@ -470,3 +470,26 @@ def test_the_worker_retries_a_delivery_until_slack_takes_it_honouring_retry_afte
     monkeypatch.setattr(stream_app.asyncio, "sleep", sleep)
     asyncio.run(stream_app._until_done(step, {"incident_id": "acme-1"}, {}, "alert acme-1"))
     assert len(calls) == 8 and waits == [7.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+
+
+def test_a_replayed_alert_of_an_incident_pruned_from_the_ledger_is_not_posted_again(standin):
+    """The worker's ledger keeps a brand's 20 most recent incidents (``prune_ledger``). An alert of an older one read
+    again (the alerts topic re-read from an old committed offset after a rebalance) is one already
+    delivered: it is taken as such, not posted as a new incident."""
+    n, ledger = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme", charts=False), {}
+    incidents = [{**alert("awful"), "incident_id": f"acme-2026-03-{day:02d}T09:20:00Z"} for day in range(1, 24)]
+    for a in incidents:  # as the worker's deliver_once does: mark, prune, deliver, prune
+        n.mark_pending(a, ledger)
+        ledger = prune_ledger(ledger)
+        assert n.deliver(a, ledger) == "posted"
+        ledger = prune_ledger(ledger)
+    assert len(roots(standin)) == 23
+    escalated = {**incidents[0], "status": "escalated", "seq": 2, "severity": "critical"}
+    for a in [incidents[0], incidents[2], escalated, incidents[-1]]:  # replays: pruned, pruned, pruned, kept
+        n.mark_pending(a, ledger)
+        ledger = prune_ledger(ledger)
+        assert n.deliver(a, ledger) == "duplicate", a["incident_id"]
+        ledger = prune_ledger(ledger)
+    assert len(roots(standin)) == 23 and not [m for m in standin.messages() if m["kind"] == "update"]
+    assert len(ledger) == 21 and ledger[PRUNED] == incidents[2]["incident_id"]  # still small
+    assert [k for k in ledger if k != PRUNED] == [a["incident_id"] for a in incidents[3:]]
