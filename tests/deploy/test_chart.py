@@ -384,6 +384,9 @@ BAD_VALUES = [
     ({"keda": {"enabled": True}, "autoscaling": {"enabled": True}}, "choose one"),
     ({"kafka": {"securityProtocol": "SSL", "tls": {"existingSecret": "t", "certKey": "tls.crt"}}},
      "kafka.tls.certKey and kafka.tls.keyKey go together"),
+    ({"kafka": {"topics": {"scored": "mentions scored"}}}, "at '/kafka/topics/scored'"),
+    ({"kafka": {"topics": {"scored": "mentions"}}},
+     'kafka.topics.mentions and kafka.topics.scored are both "mentions": each role needs its own topic'),
 ]
 
 

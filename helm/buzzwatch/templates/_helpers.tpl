@@ -105,6 +105,14 @@ message naming the values to change.
 {{- if and .Values.keda.enabled (gt (int .Values.keda.minReplicaCount) (int .Values.keda.maxReplicaCount)) }}
 {{- fail "keda.minReplicaCount must not exceed keda.maxReplicaCount" }}
 {{- end }}
+{{- $seen := dict }}
+{{- range $role := list "mentions" "scored" "dlq" "alerts" "digest" "feedback" }}
+{{- $topic := index $.Values.kafka.topics $role }}
+{{- if hasKey $seen $topic }}
+{{- fail (printf "kafka.topics.%s and kafka.topics.%s are both %q: each role needs its own topic" (get $seen $topic) $role $topic) }}
+{{- end }}
+{{- $_ := set $seen $topic $role }}
+{{- end }}
 {{- if and (include "buzzwatch.kafkaSasl" .) (not .Values.kafka.sasl.existingSecret) }}
 {{- fail (printf "kafka.securityProtocol=%s needs kafka.sasl.existingSecret (a Secret holding the SASL password under kafka.sasl.passwordKey)" .Values.kafka.securityProtocol) }}
 {{- end }}
