@@ -262,14 +262,13 @@ def _count_checked(monitor: Monitor, obj: Any, clock: int, offset: int | None,
     through the field-by-field checks, whose InvalidRecord says what is wrong. ``latest``: the
     latest event time accepted (``count_records``)."""
     ok, ts, brand, mention_id, text, negative, author, followers = scored_fields(obj)
-    if ok and latest is not None and ts > latest:
+    if not ok:
+        ts = scored_time(obj)
+    if latest is not None and ts > latest:
         raise InvalidRecord(_future(obj["created_at"]))
     if ok:
         return _add_fields(monitor, obj.get("url"), ts, brand, mention_id, text, negative,
                            obj.get("negativity") if negative else None, author, followers, clock, offset), brand, negative
-    ts = scored_time(obj)
-    if latest is not None and ts > latest:
-        raise InvalidRecord(_future(obj["created_at"]))
     return add_scored_dict(monitor, obj, ts, clock, offset), obj["brand"], obj["sentiment"] == "negative"
 
 
