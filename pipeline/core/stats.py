@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
+
+
+# Past e^-700 a complement's first term, summed upwards, would underflow to 0 and the tail read as 1.
+_FORWARD_LIMIT = 700.0
+
+
+def _sum_down(log_top: float, top: int, down: Callable[[int], float], mode: int = -1) -> float:
+    """sum_{k <= top} t_k, given log t_top and t_{k-1} = t_k * down(k), from the top down: no term
+    underflows before the sum is settled. Terms grow down to ``mode`` (if above it), then shrink."""
+    total, term, k = 1.0, 1.0, top
+    while k > 0 and (k > mode or term > 1e-12 * total):
+        term *= down(k)
+        total += term
+        k -= 1
+    return math.exp(log_top) * total
 
 
 def poisson_sf(count: float, lam: float) -> float:
@@ -22,6 +38,9 @@ def poisson_sf(count: float, lam: float) -> float:
         return 0.0
     if n <= lam:
         # The tail is not small here; sum the complement (n terms, n <= lam).
+        if lam > _FORWARD_LIMIT:  # e^-lam underflows: sum down from the complement's largest term
+            return min(1.0, max(0.0, 1.0 - _sum_down(-lam + (n - 1) * math.log(lam) - math.lgamma(n),
+                                                     n - 1, lambda k: k / lam)))
         term = math.exp(-lam)
         cdf = 0.0
         for k in range(n):
@@ -68,6 +87,13 @@ def binomial_sf(k: int, n: int, p: float) -> float:
 
 def binomial_sf_complement(k: int, n: int, p: float) -> float:
     """P(X < k), summed term by term (used when k is below the mean, so the sum is short-ish)."""
+    if k <= 0:
+        return 0.0
+    if n * -math.log1p(-p) > _FORWARD_LIMIT:  # (1-p)^n underflows: sum down from P(X = k - 1)
+        i = k - 1
+        log_top = (math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                   + i * math.log(p) + (n - i) * math.log1p(-p))
+        return min(1.0, _sum_down(log_top, i, lambda j: j * (1 - p) / ((n - j + 1) * p)))
     term = math.exp(n * math.log1p(-p))
     cdf = 0.0
     ratio_p = p / (1 - p)
@@ -101,6 +127,12 @@ def negbin_sf(count: float, mean: float, size: float) -> float:
                + size * math.log(p) + n * math.log(q))
     if n <= mean:
         # Not a tail: sum the complement.
+        if -size * math.log(p) > _FORWARD_LIMIT:  # p^size underflows: sum down from P(X = n - 1)
+            top = n - 1
+            log_top = (math.lgamma(top + size) - math.lgamma(size) - math.lgamma(top + 1)
+                       + size * math.log(p) + top * math.log(q))
+            mode = max(0, math.floor((size - 1) * mean / size))
+            return min(1.0, max(0.0, 1.0 - _sum_down(log_top, top, lambda k: k / ((k - 1 + size) * q), mode)))
         term = math.exp(size * math.log(p))
         cdf = 0.0
         for k in range(n):
@@ -112,6 +144,9 @@ def negbin_sf(count: float, mean: float, size: float) -> float:
         term *= (k + size) / (k + 1) * q
         total += term
         k += 1
+    if term > 1e-12 * total:  # a very long tail (a vague rate, a large mean): the rest is nearly geometric
+        ratio = (k + size) / (k + 1) * q
+        total += term * ratio / (1.0 - ratio)
     return min(1.0, math.exp(log_pmf) * total)
 
 
