@@ -234,6 +234,11 @@ class Settings:
             raise ConfigError(f"BUZZWATCH_SCORER_PROCESSES: auto, 0 (score in the worker) or 1 (in a child "
                               f"process), got {processes!r}")
         scorer_processes = (1 if usable_cpus() >= 2 else 0) if processes == "auto" else int(processes)
+        bot_token, webhook = secret("SLACK_BOT_TOKEN"), secret("SLACK_WEBHOOK_URL")
+        if bot_token and webhook:  # one would be ignored: refused, as a team set each to be used
+            given = [name + "_FILE" if text(name + "_FILE") else name for name in ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL")]
+            raise ConfigError(f"{given[0]} and {given[1]} are both set: choose one (the bot token posts one thread per "
+                              "incident, updated in place, with buttons and charts; the webhook one message per step)")
         return cls(
             kafka_bootstrap_servers=text("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092") or "",
             brands_file=text("BUZZWATCH_BRANDS_FILE"),
@@ -263,8 +268,8 @@ class Settings:
             slack_api_url=text("SLACK_API_URL"),
             slack_default_channel=text("SLACK_DEFAULT_CHANNEL"),
             slack_digest_channel=text("SLACK_DIGEST_CHANNEL"),
-            slack_bot_token=secret("SLACK_BOT_TOKEN"),
-            slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
+            slack_bot_token=bot_token,
+            slack_webhook_url=webhook,
             slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
             grafana_url_template=template,
             runbook_url=runbook,

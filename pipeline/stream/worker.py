@@ -126,7 +126,7 @@ def _reason(exc: OSError) -> str:
 
 
 def choose_sink(settings: Settings) -> Sink:
-    """Bot token (threads, updates) > incoming webhook > terminal."""
+    """Bot token (threads, updates), else incoming webhook, else terminal (Settings refuses both)."""
     if settings.slack_bot_token:
         if not settings.slack_default_channel:
             log.warning("SLACK_DEFAULT_CHANNEL is not set: alerts for brands without a channel in the brands file "

@@ -142,3 +142,27 @@ def test_a_secret_file_must_hold_text(tmp_path):
         Settings.from_env({"SLACK_BOT_TOKEN_FILE": str(empty)})
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN_FILE: .*binary is not UTF-8 text"):
         Settings.from_env({"SLACK_BOT_TOKEN_FILE": str(binary)})
+
+
+@pytest.mark.parametrize("bot, webhook", [("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL"),
+                                          ("SLACK_BOT_TOKEN_FILE", "SLACK_WEBHOOK_URL_FILE"),
+                                          ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL_FILE")])
+def test_a_bot_token_and_a_webhook_together_are_refused_naming_both(tmp_path, bot, webhook):
+    """Before, the bot won silently: a team that set the webhook to reach its channel got nothing there."""
+    values = {"SLACK_BOT_TOKEN": "xoxb-token", "SLACK_WEBHOOK_URL": "https://hooks.slack.example/T/B/x"}
+    env = {}
+    for name in (bot, webhook):
+        if name.endswith("_FILE"):
+            path = tmp_path / name
+            path.write_text(values[name.removesuffix("_FILE")] + "\n")
+            env[name] = str(path)
+        else:
+            env[name] = values[name]
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(env)
+    assert str(refused.value) == (f"{bot} and {webhook} are both set: choose one (the bot token posts one thread "
+                                  "per incident, updated in place, with buttons and charts; the webhook one "
+                                  "message per step)")
+    assert "xoxb-token" not in str(refused.value) and "hooks.slack" not in str(refused.value)
+    for alone in (bot, webhook):  # either one alone is fine
+        Settings.from_env({alone: env[alone]})
