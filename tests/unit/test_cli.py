@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,10 +153,78 @@ def test_worker_whose_port_is_taken_names_it(variable):
         taken.listen()
         port = taken.getsockname()[1]
         r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=120,
-                           cwd=ROOT, env={**os.environ, variable: str(port), "KAFKA_BROKER": "127.0.0.1:1"})
+                           cwd=ROOT, env={**os.environ, variable: str(port), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
     assert r.returncode == 2
     assert r.stderr.decode().strip().splitlines() == [f"buzzwatch worker: {variable}={port}: cannot listen: "
                                                       "Address already in use"]
+
+
+def worker_env(**env: str) -> dict[str, str]:
+    """A worker's environment on ports of its own (never the defaults another worker may hold)."""
+    from pipeline.devtools.broker import free_port
+
+    return {**os.environ, "BUZZWATCH_METRICS_PORT": str(free_port()), "BUZZWATCH_WEB_PORT": str(free_port()),
+            "BUZZWATCH_STORE": "memory://", "BUZZWATCH_SCORER_PROCESSES": "0", **env}
+
+
+@pytest.fixture
+def silent_broker():
+    """A loopback port that accepts connections and never answers: a hung broker, or a wrong service."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)  # connections complete in the backlog; none is ever read
+        yield f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_worker_with_an_unreachable_broker_says_so_in_one_line_naming_the_setting(tmp_path):
+    """Before: a Faust/aiokafka traceback (exit 1) some 60 lines long."""
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=60, cwd=ROOT,
+                       env=worker_env(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", BUZZWATCH_DATA_DIR=str(tmp_path)))
+    assert r.returncode == 1, r.stderr.decode()
+    assert r.stderr.decode().splitlines() == [
+        "buzzwatch worker: cannot reach the Kafka broker at 127.0.0.1:1: [Errno 111] Connect call failed "
+        "('127.0.0.1', 1) (check KAFKA_BOOTSTRAP_SERVERS)"]
+    assert time.monotonic() - started < 30
+
+
+def test_worker_with_a_broker_that_never_answers_stops_within_30_s_naming_it(silent_broker, tmp_path):
+    """Before: it kept starting, silent, for minutes (150 s measured, and on)."""
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=60, cwd=ROOT,
+                       env=worker_env(KAFKA_BOOTSTRAP_SERVERS=silent_broker, BUZZWATCH_DATA_DIR=str(tmp_path)))
+    took = time.monotonic() - started
+    from pipeline.stream.worker import BROKER_CHECK_S
+
+    assert r.returncode == 1 and r.stderr.decode().splitlines() == [
+        f"buzzwatch worker: cannot reach the Kafka broker at {silent_broker}: no answer within "
+        f"{BROKER_CHECK_S:g} s (check KAFKA_BOOTSTRAP_SERVERS)"], r.stderr.decode()
+    assert BROKER_CHECK_S <= took < 30
+
+
+def test_the_broker_check_names_each_server_and_the_security_settings(silent_broker):
+    import asyncio
+
+    from pipeline.errors import BrokerUnavailable
+    from pipeline.settings import Settings
+    from pipeline.stream.worker import check_broker
+
+    settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:1, {silent_broker}",
+                                  "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "PLAIN",
+                                  "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"})
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable) as err:
+        asyncio.run(check_broker(settings, timeout_s=0.5))
+    assert time.monotonic() - started < 5
+    message = str(err.value)  # the servers are tried in random order: 127.0.0.1:1's refusal may come first
+    assert message.startswith(f"cannot reach the Kafka broker at 127.0.0.1:1, {silent_broker}: "), message
+    assert message.endswith("no answer within 0.5 s (check KAFKA_BOOTSTRAP_SERVERS, and with "
+                            "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_*)"), message
+    refused = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1,127.0.0.1:2"})
+    with pytest.raises(BrokerUnavailable) as err:
+        asyncio.run(check_broker(refused, timeout_s=5))
+    for port in (1, 2):  # each server with its own reason, in the one line
+        assert f"127.0.0.1:{port}: [Errno 111] Connect call failed ('127.0.0.1', {port})" in str(err.value)
 
 
 def test_detect_says_what_it_did_not_count(demo, tmp_path):
