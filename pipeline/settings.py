@@ -47,7 +47,7 @@ def _secret_repr(value: str | None) -> str:
 class Settings:
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     brands_file: str | None = None
-    metrics_port: int = 9108
+    metrics_port: int = 9108  # 0: no metrics server (not a random port, which no scraper could find)
     web_port: int = 6066  # our aiohttp server (stream/web.py): /healthz, /readyz, POST /slack/actions
     app_id: str = "buzzwatch"
     topic_mentions: str = "mentions"
@@ -203,6 +203,9 @@ class Settings:
             ports[name] = int(number(name, default))
             if ports[name] > 65535:
                 raise ConfigError(f"{name}: not a port number: {ports[name]}")
+        if ports["BUZZWATCH_WEB_PORT"] == 0:  # 0 would be a random port: probes and Slack could not find it
+            raise ConfigError("BUZZWATCH_WEB_PORT: must be a port from 1 to 65535 (the probes and Slack's buttons need "
+                              "one that can be found; unlike BUZZWATCH_METRICS_PORT, 0 cannot turn it off), got 0")
         port, web_port = ports.values()
         if port == web_port and port:
             raise ConfigError(f"BUZZWATCH_METRICS_PORT and BUZZWATCH_WEB_PORT: both {port}; they need a port each")

@@ -212,10 +212,13 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = build_app(settings, brands, choose_sink(settings), registry=registry)
-    try:  # a port in use stops the worker with its variable named (before the scoring child starts)
-        start_http_server(settings.metrics_port, registry=registry)
-    except OSError as exc:
-        raise ConfigError(f"BUZZWATCH_METRICS_PORT={settings.metrics_port}: cannot listen: {_reason(exc)}") from None
+    # BUZZWATCH_METRICS_PORT=0: no metrics server. (Given to the server, 0 meant a random port, which the
+    # start-up line called ":0" and no scraper could find.)
+    if settings.metrics_port:
+        try:  # a port in use stops the worker with its variable named (before the scoring child starts)
+            start_http_server(settings.metrics_port, registry=registry)
+        except OSError as exc:
+            raise ConfigError(f"BUZZWATCH_METRICS_PORT={settings.metrics_port}: cannot listen: {_reason(exc)}") from None
     try:
         loop.run_until_complete(start_web(app.buzzwatch_web, settings.web_port))  # type: ignore[attr-defined]
     except OSError as exc:
@@ -226,8 +229,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     scoring = app.buzzwatch_scorer_process  # type: ignore[attr-defined]
     if scoring is not None:  # the scoring child loads its scorer while the worker joins its group
         loop.run_until_complete(scoring.spawn())
-    log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s, detection core %s, "
-                "allocator %s, scorer %s", len(brands), settings.metrics_port, settings.web_port,
+    log.warning("buzzwatch worker: %d brands, %s, web on :%d%s, broker %s, detection core %s, "
+                "allocator %s, scorer %s", len(brands),
+                f"metrics on :{settings.metrics_port}" if settings.metrics_port else
+                "no metrics (BUZZWATCH_METRICS_PORT=0)", settings.web_port,
                 "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: alerts without buttons)",
                 settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source", allocator(),
                 "in a child process" if settings.scorer_processes else "in this process")

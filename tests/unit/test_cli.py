@@ -227,6 +227,51 @@ def test_the_broker_check_names_each_server_and_the_security_settings(silent_bro
         assert f"127.0.0.1:{port}: [Errno 111] Connect call failed ('127.0.0.1', {port})" in str(err.value)
 
 
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (its own sockets, not the machine's)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_worker_with_metrics_port_0_serves_no_metrics_at_all(silent_broker, tmp_path):
+    """BUZZWATCH_METRICS_PORT=0 turns /metrics off. Before, it served them on a random port that the
+    start-up line gave as ':0': a port no scraper could be pointed at."""
+    import urllib.request
+
+    env = worker_env(KAFKA_BOOTSTRAP_SERVERS=silent_broker, BUZZWATCH_DATA_DIR=str(tmp_path),
+                     BUZZWATCH_METRICS_PORT="0")
+    web = int(env["BUZZWATCH_WEB_PORT"])
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:  # the metrics server would start before the web port; the broker check then waits 20 s
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "the worker never served /healthz"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=1) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert listening_ports(proc.pid) == {web}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_detect_says_what_it_did_not_count(demo, tmp_path):
     # Mentions more than the grace late against the stream's event time, and repeated ids, are not
     # counted - as in the worker - but never silently: stderr says how many.

@@ -29,6 +29,10 @@ def test_defaults_and_overrides():
     ("BUZZWATCH_COMMIT_INTERVAL_S", "0", "BUZZWATCH_COMMIT_INTERVAL_S: must be above 0"),
     ("BUZZWATCH_WEB_PORT", "99999", "BUZZWATCH_WEB_PORT: not a port number: 99999"),
     ("BUZZWATCH_WEB_PORT", "9108", "BUZZWATCH_METRICS_PORT and BUZZWATCH_WEB_PORT: both 9108"),
+    # 0 made the probes and Slack's button endpoint listen on a random port nobody could reach.
+    ("BUZZWATCH_WEB_PORT", "0", "BUZZWATCH_WEB_PORT: must be a port from 1 to 65535 .the probes and Slack's buttons "
+                                "need one that can be found; unlike BUZZWATCH_METRICS_PORT, 0 cannot turn it off., "
+                                "got 0"),
     ("BUZZWATCH_HEARTBEAT_INTERVAL_S", "100", "BUZZWATCH_HEARTBEAT_INTERVAL_S: must be above 0 and below "
                                               "BUZZWATCH_SESSION_TIMEOUT_S \\(6\\), got 100"),
     ("BUZZWATCH_PYMALLOC", "please", "BUZZWATCH_PYMALLOC: expected true or false, got 'please'"),
@@ -44,6 +48,11 @@ def test_defaults_and_overrides():
 def test_bad_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({name: value})
+
+
+def test_metrics_port_0_means_no_metrics_server():
+    assert Settings.from_env({"BUZZWATCH_METRICS_PORT": "0"}).metrics_port == 0
+    assert Settings().metrics_port == 9108
 
 
 def test_secrets_from_files_and_never_in_repr(tmp_path):
