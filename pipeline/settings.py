@@ -47,7 +47,7 @@ def _secret_repr(value: str | None) -> str:
 class Settings:
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     brands_file: str | None = None
-    metrics_port: int = 9108
+    metrics_port: int = 9108  # 0: no metrics server (not a random port, which no scraper could find)
     web_port: int = 6066  # our aiohttp server (stream/web.py): /healthz, /readyz, POST /slack/actions
     app_id: str = "buzzwatch"
     topic_mentions: str = "mentions"
@@ -203,6 +203,9 @@ class Settings:
             ports[name] = int(number(name, default))
             if ports[name] > 65535:
                 raise ConfigError(f"{name}: not a port number: {ports[name]}")
+        if ports["BUZZWATCH_WEB_PORT"] == 0:  # 0 would be a random port: probes and Slack could not find it
+            raise ConfigError("BUZZWATCH_WEB_PORT: must be a port from 1 to 65535 (the probes and Slack's buttons need "
+                              "one that can be found; unlike BUZZWATCH_METRICS_PORT, 0 cannot turn it off), got 0")
         port, web_port = ports.values()
         if port == web_port and port:
             raise ConfigError(f"BUZZWATCH_METRICS_PORT and BUZZWATCH_WEB_PORT: both {port}; they need a port each")
@@ -234,6 +237,11 @@ class Settings:
             raise ConfigError(f"BUZZWATCH_SCORER_PROCESSES: auto, 0 (score in the worker) or 1 (in a child "
                               f"process), got {processes!r}")
         scorer_processes = (1 if usable_cpus() >= 2 else 0) if processes == "auto" else int(processes)
+        bot_token, webhook = secret("SLACK_BOT_TOKEN"), secret("SLACK_WEBHOOK_URL")
+        if bot_token and webhook:  # one would be ignored: refused, as a team set each to be used
+            given = [name + "_FILE" if text(name + "_FILE") else name for name in ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL")]
+            raise ConfigError(f"{given[0]} and {given[1]} are both set: choose one (the bot token posts one thread per "
+                              "incident, updated in place, with buttons and charts; the webhook one message per step)")
         return cls(
             kafka_bootstrap_servers=text("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092") or "",
             brands_file=text("BUZZWATCH_BRANDS_FILE"),
@@ -263,8 +271,8 @@ class Settings:
             slack_api_url=text("SLACK_API_URL"),
             slack_default_channel=text("SLACK_DEFAULT_CHANNEL"),
             slack_digest_channel=text("SLACK_DIGEST_CHANNEL"),
-            slack_bot_token=secret("SLACK_BOT_TOKEN"),
-            slack_webhook_url=secret("SLACK_WEBHOOK_URL"),
+            slack_bot_token=bot_token,
+            slack_webhook_url=webhook,
             slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
             grafana_url_template=template,
             runbook_url=runbook,

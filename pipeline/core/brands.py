@@ -128,16 +128,48 @@ class Brand:
         return " ".join(dict.fromkeys(p for _, _, p in eligible)) or None
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping gives one key twice; ``line`` and ``first`` are 1-based lines of the file."""
+
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        super().__init__(f"line {line}: key {key!r} given twice in one mapping (first on line {first})")
+        self.key, self.line, self.first = key, line, first
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping. Plain YAML loading keeps
+    the last one without a word: a second ``brands:`` would drop every brand of the first list, a
+    second ``keywords:`` the first keywords. A key brought in by a merge (``<<: *defaults``) may
+    still be overridden: that is what a merge is for."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}  # key -> its line
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key, line = self.construct_object(key_node, deep=deep), key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise DuplicateKey(key, line, seen[key])
+                    seen[key] = line
+                except TypeError:  # an unhashable key: the constructor below refuses it
+                    continue
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_brands(path: str | Path) -> list[Brand]:
     """Read and check a brands file; BrandsFileError names the file and the problem."""
     path = str(path)
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+            doc = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader that also refuses duplicates
     except FileNotFoundError:
         raise BrandsFileError(path, "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BrandsFileError(path, f"cannot be read: {exc}") from None
+    except DuplicateKey as exc:
+        raise BrandsFileError(path, f"{exc}: YAML would keep only the last one; give it once") from None
     except yaml.YAMLError as exc:
         raise BrandsFileError(path, f"not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("brands"), list):

@@ -16,11 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, start_http_server
 
 from pipeline.core import compiled
 from pipeline.core.brands import Brand, load_brands
-from pipeline.errors import ConfigError
+from pipeline.errors import BrokerUnavailable, ConfigError
 from pipeline.notify.slack import BotSink, Sink, TerminalSink, WebhookSink
 from pipeline.settings import Settings
 from pipeline.stream.app import build_app
@@ -30,6 +32,7 @@ from pipeline.stream.web import start_web
 log = logging.getLogger(__name__)
 
 STOP_DEADLINE_S = 30.0  # a worker that began to stop has exited this long after, whatever still hangs
+BROKER_CHECK_S = 20.0  # at start-up, a broker must answer within this long, or the worker stops naming it
 
 
 def arm_stop_deadline(seconds: float = STOP_DEADLINE_S, exit_now: Callable[[int], object] = os._exit,
@@ -125,8 +128,68 @@ def _reason(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
+class _Reasons(logging.Handler):
+    """Collects what aiokafka logs while it tries each bootstrap server (one line each), so the
+    reasons reach the one line the worker prints instead of the log."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) == 3 and str(record.msg).startswith("Unable"):  # 'Unable connect to "%s:%s": %s'
+            self.lines.append(f"{args[0]}:{args[1]}: {args[2]}")
+        else:
+            self.lines.append(record.getMessage())
+
+
+async def check_broker(settings: Settings, timeout_s: float = BROKER_CHECK_S) -> None:
+    """Return once a server of KAFKA_BOOTSTRAP_SERVERS answers a metadata request, with the worker's
+    TLS and SASL settings; else BrokerUnavailable, one line naming the servers, the variable and why,
+    at most ``timeout_s`` from now.
+
+    Why: left to Faust, a refused connection stopped the worker in a traceback, and a broker that
+    accepts connections but never answers (or speaks TLS to a PLAINTEXT client) kept it starting
+    for minutes (150 s measured, and on), with nothing said. ``buzzwatch replay`` and ``feedback``
+    say it in one line; so does the worker now."""
+    servers = [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
+    protocol = settings.kafka_security_protocol
+    sasl: dict[str, Any] = {}
+    if protocol.startswith("SASL_"):
+        sasl = {"sasl_mechanism": settings.kafka_sasl_mechanism, "sasl_plain_username": settings.kafka_sasl_username,
+                "sasl_plain_password": settings.kafka_sasl_password}
+    context = settings.tls_context() if protocol in ("SSL", "SASL_SSL") else None  # a bad file: ConfigError
+    reasons = _Reasons()
+    aiokafka_log = logging.getLogger("aiokafka")
+    propagate, aiokafka_log.propagate = aiokafka_log.propagate, False
+    aiokafka_log.addHandler(reasons)
+    client = None
+    try:
+        client = AIOKafkaClient(bootstrap_servers=servers, client_id=f"{settings.app_id}-check",
+                                request_timeout_ms=int(timeout_s * 1000), security_protocol=protocol,
+                                ssl_context=context, **sasl)
+        await asyncio.wait_for(client.bootstrap(), timeout_s)
+        return
+    except TimeoutError:  # before OSError, its base class
+        why = "; ".join([*reasons.lines, f"no answer within {timeout_s:g} s"])  # servers that refused, then the hang
+    except (KafkaError, OSError, ValueError) as exc:
+        why = "; ".join(reasons.lines) if reasons.lines else f"{type(exc).__name__}: {exc}"
+    finally:
+        aiokafka_log.removeHandler(reasons)
+        aiokafka_log.propagate = propagate
+        if client is not None:
+            await client.close()
+    if len(servers) == 1:  # one server: its address is named once, not again before its reason
+        why = why.removeprefix(f"{servers[0]}: ")
+    security = [name for name, used in (("KAFKA_SASL_*", bool(sasl)), ("KAFKA_SSL_*", context is not None)) if used]
+    also = f", and with KAFKA_SECURITY_PROTOCOL={protocol} {' and '.join(security)}" if security else ""
+    raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.kafka_bootstrap_servers}: {why} "
+                            f"(check KAFKA_BOOTSTRAP_SERVERS{also})")
+
+
 def choose_sink(settings: Settings) -> Sink:
-    """Bot token (threads, updates) > incoming webhook > terminal."""
+    """Bot token (threads, updates), else incoming webhook, else terminal (Settings refuses both)."""
     if settings.slack_bot_token:
         if not settings.slack_default_channel:
             log.warning("SLACK_DEFAULT_CHANNEL is not set: alerts for brands without a channel in the brands file "
@@ -149,19 +212,27 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = build_app(settings, brands, choose_sink(settings), registry=registry)
-    try:  # a port in use stops the worker with its variable named (before the scoring child starts)
-        start_http_server(settings.metrics_port, registry=registry)
-    except OSError as exc:
-        raise ConfigError(f"BUZZWATCH_METRICS_PORT={settings.metrics_port}: cannot listen: {_reason(exc)}") from None
+    # BUZZWATCH_METRICS_PORT=0: no metrics server. (Given to the server, 0 meant a random port, which the
+    # start-up line called ":0" and no scraper could find.)
+    if settings.metrics_port:
+        try:  # a port in use stops the worker with its variable named (before the scoring child starts)
+            start_http_server(settings.metrics_port, registry=registry)
+        except OSError as exc:
+            raise ConfigError(f"BUZZWATCH_METRICS_PORT={settings.metrics_port}: cannot listen: {_reason(exc)}") from None
     try:
         loop.run_until_complete(start_web(app.buzzwatch_web, settings.web_port))  # type: ignore[attr-defined]
     except OSError as exc:
         raise ConfigError(f"BUZZWATCH_WEB_PORT={settings.web_port}: cannot listen: {_reason(exc)}") from None
+    # A broker that cannot be reached is one line and exit code 1, within BROKER_CHECK_S (before the
+    # scoring child starts): Faust alone said it in a traceback, or not at all for minutes.
+    loop.run_until_complete(check_broker(settings))
     scoring = app.buzzwatch_scorer_process  # type: ignore[attr-defined]
     if scoring is not None:  # the scoring child loads its scorer while the worker joins its group
         loop.run_until_complete(scoring.spawn())
-    log.warning("buzzwatch worker: %d brands, metrics on :%d, web on :%d%s, broker %s, detection core %s, "
-                "allocator %s, scorer %s", len(brands), settings.metrics_port, settings.web_port,
+    log.warning("buzzwatch worker: %d brands, %s, web on :%d%s, broker %s, detection core %s, "
+                "allocator %s, scorer %s", len(brands),
+                f"metrics on :{settings.metrics_port}" if settings.metrics_port else
+                "no metrics (BUZZWATCH_METRICS_PORT=0)", settings.web_port,
                 "" if settings.slack_signing_secret else " (no SLACK_SIGNING_SECRET: alerts without buttons)",
                 settings.kafka_bootstrap_servers, "compiled" if compiled() else "from Python source", allocator(),
                 "in a child process" if settings.scorer_processes else "in this process")

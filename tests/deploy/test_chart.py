@@ -387,6 +387,9 @@ BAD_VALUES = [
     ({"kafka": {"topics": {"scored": "mentions scored"}}}, "at '/kafka/topics/scored'"),
     ({"kafka": {"topics": {"scored": "mentions"}}},
      'kafka.topics.mentions and kafka.topics.scored are both "mentions": each role needs its own topic'),
+    # botTokenKey defaults to bot-token: a webhook added without clearing it gave the worker both, which it refuses.
+    ({"slack": {"existingSecret": "s", "webhookUrlKey": "webhook-url"}},
+     'slack.botTokenKey ("bot-token") and slack.webhookUrlKey ("webhook-url") are both set: choose one'),
 ]
 
 

@@ -476,3 +476,18 @@ def test_a_scored_mention_from_the_far_future_is_dead_lettered_and_does_not_make
     assert worker.sample("buzzwatch_mentions_total", brand="acme") == len(rows)
     (dead,) = [json.loads(r.value) for r in asyncio.run(read_topic(broker.bootstrap, "mentions.dlq", 1, timeout=10))]
     assert dead["topic"] == "mentions.scored" and "in the future" in dead["reason"], dead
+
+
+def test_the_start_up_broker_check_lets_a_worker_start_when_one_bootstrap_server_answers(broker, start_worker):
+    """The check that stops a worker whose broker cannot be reached (stream/worker.py, ``check_broker``)
+    keeps Kafka's meaning of the list: any one server that answers will do. Here the first is dead;
+    the worker starts, joins its group and counts what it is sent."""
+    worker = start_worker("listed", KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:1,{broker.bootstrap}")
+    assert b"cannot reach" not in worker.log_path.read_bytes()
+    start = time.time() - 600
+    rows = [(b"acme", encode(new_scored(f"l{i}", f"@acme delayed again {i}", format_time(start + i), start + i,
+                                        "acme", 0.9, "negative", "en", f"author{i}", 10, None, None)))
+            for i in range(50)]
+    asyncio.run(produce(broker.bootstrap, "mentions.scored", rows))
+    wait_until(lambda: worker.sample("buzzwatch_detect_records_total") >= 50, 60, "every mention counted", worker)
+    assert worker.proc.poll() is None, worker.log_tail()

@@ -167,3 +167,34 @@ def test_quiet_hours_span(start, end, local, inside):
     h, m = map(int, local.split(":"))
     ts = datetime(2026, 7, 1, h, m, tzinfo=ZoneInfo("America/New_York")).timestamp()
     assert QuietHours(start, end, "America/New_York").covers(ts) is inside
+
+
+@pytest.mark.parametrize("content, problem", [
+    # `brands:` twice: YAML would keep the second list and drop acme without a word.
+    ("brands:\n  - id: acme\n    handles: ['@acme']\nbrands:\n  - id: globex\n    handles: ['@globex']\n",
+     "line 4: key 'brands' given twice in one mapping (first on line 1)"),
+    # A key twice in one brand: the first list of keywords would be lost.
+    ("brands:\n  - id: acme\n    keywords: [acme air]\n    handles: ['@acme']\n    keywords: [acmeair]\n",
+     "line 5: key 'keywords' given twice in one mapping (first on line 3)"),
+    ("brands:\n  - id: acme\n    id: acme2\n    handles: ['@acme']\n", "line 3: key 'id' given twice"),
+    # Nested mappings too: the second critical would silently replace the first ping.
+    (f"{A}    mention_on:\n      critical: '<!here>'\n      critical: '<!channel>'\n",
+     "line 6: key 'critical' given twice in one mapping (first on line 5)"),
+    ("brands:\n  - {id: acme, handles: ['@acme'], handles: ['@acme2']}\n", "line 2: key 'handles' given twice"),
+])
+def test_a_key_given_twice_is_refused_naming_it_and_its_lines(tmp_path, content, problem):
+    path = tmp_path / "brands.yaml"
+    path.write_text(content)
+    with pytest.raises(BrandsFileError) as err:
+        load_brands(path)
+    assert str(err.value).startswith(f"brands file {path}: {problem}"), str(err.value)
+    assert "\n" not in str(err.value)  # one line, like every other brands-file error
+
+
+def test_yaml_merge_keys_may_still_be_overridden_in_the_brands_file(tmp_path):
+    """A merge (`<<: *defaults`) then an explicit key is YAML's way to override, not a key given twice."""
+    path = tmp_path / "brands.yaml"
+    path.write_text("defaults: &d {timezone: Europe/Paris, slack_channel: '#buzz'}\nbrands:\n"
+                    "  - {<<: *d, id: acme, handles: ['@acme'], slack_channel: '#acme'}\n")
+    [acme] = load_brands(path)
+    assert (acme.timezone, acme.slack_channel) == ("Europe/Paris", "#acme")

@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,10 +153,123 @@ def test_worker_whose_port_is_taken_names_it(variable):
         taken.listen()
         port = taken.getsockname()[1]
         r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=120,
-                           cwd=ROOT, env={**os.environ, variable: str(port), "KAFKA_BROKER": "127.0.0.1:1"})
+                           cwd=ROOT, env={**os.environ, variable: str(port), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
     assert r.returncode == 2
     assert r.stderr.decode().strip().splitlines() == [f"buzzwatch worker: {variable}={port}: cannot listen: "
                                                       "Address already in use"]
+
+
+def worker_env(**env: str) -> dict[str, str]:
+    """A worker's environment on ports of its own (never the defaults another worker may hold)."""
+    from pipeline.devtools.broker import free_port
+
+    return {**os.environ, "BUZZWATCH_METRICS_PORT": str(free_port()), "BUZZWATCH_WEB_PORT": str(free_port()),
+            "BUZZWATCH_STORE": "memory://", "BUZZWATCH_SCORER_PROCESSES": "0", **env}
+
+
+@pytest.fixture
+def silent_broker():
+    """A loopback port that accepts connections and never answers: a hung broker, or a wrong service."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)  # connections complete in the backlog; none is ever read
+        yield f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_worker_with_an_unreachable_broker_says_so_in_one_line_naming_the_setting(tmp_path):
+    """Before: a Faust/aiokafka traceback (exit 1) some 60 lines long."""
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=60, cwd=ROOT,
+                       env=worker_env(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", BUZZWATCH_DATA_DIR=str(tmp_path)))
+    assert r.returncode == 1, r.stderr.decode()
+    assert r.stderr.decode().splitlines() == [
+        "buzzwatch worker: cannot reach the Kafka broker at 127.0.0.1:1: [Errno 111] Connect call failed "
+        "('127.0.0.1', 1) (check KAFKA_BOOTSTRAP_SERVERS)"]
+    assert time.monotonic() - started < 30
+
+
+def test_worker_with_a_broker_that_never_answers_stops_within_30_s_naming_it(silent_broker, tmp_path):
+    """Before: it kept starting, silent, for minutes (150 s measured, and on)."""
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=60, cwd=ROOT,
+                       env=worker_env(KAFKA_BOOTSTRAP_SERVERS=silent_broker, BUZZWATCH_DATA_DIR=str(tmp_path)))
+    took = time.monotonic() - started
+    from pipeline.stream.worker import BROKER_CHECK_S
+
+    assert r.returncode == 1 and r.stderr.decode().splitlines() == [
+        f"buzzwatch worker: cannot reach the Kafka broker at {silent_broker}: no answer within "
+        f"{BROKER_CHECK_S:g} s (check KAFKA_BOOTSTRAP_SERVERS)"], r.stderr.decode()
+    assert BROKER_CHECK_S <= took < 30
+
+
+def test_the_broker_check_names_each_server_and_the_security_settings(silent_broker):
+    import asyncio
+
+    from pipeline.errors import BrokerUnavailable
+    from pipeline.settings import Settings
+    from pipeline.stream.worker import check_broker
+
+    settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:1, {silent_broker}",
+                                  "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "PLAIN",
+                                  "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"})
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable) as err:
+        asyncio.run(check_broker(settings, timeout_s=0.5))
+    assert time.monotonic() - started < 5
+    message = str(err.value)  # the servers are tried in random order: 127.0.0.1:1's refusal may come first
+    assert message.startswith(f"cannot reach the Kafka broker at 127.0.0.1:1, {silent_broker}: "), message
+    assert message.endswith("no answer within 0.5 s (check KAFKA_BOOTSTRAP_SERVERS, and with "
+                            "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_*)"), message
+    refused = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1,127.0.0.1:2"})
+    with pytest.raises(BrokerUnavailable) as err:
+        asyncio.run(check_broker(refused, timeout_s=5))
+    for port in (1, 2):  # each server with its own reason, in the one line
+        assert f"127.0.0.1:{port}: [Errno 111] Connect call failed ('127.0.0.1', {port})" in str(err.value)
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (its own sockets, not the machine's)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_worker_with_metrics_port_0_serves_no_metrics_at_all(silent_broker, tmp_path):
+    """BUZZWATCH_METRICS_PORT=0 turns /metrics off. Before, it served them on a random port that the
+    start-up line gave as ':0': a port no scraper could be pointed at."""
+    import urllib.request
+
+    env = worker_env(KAFKA_BOOTSTRAP_SERVERS=silent_broker, BUZZWATCH_DATA_DIR=str(tmp_path),
+                     BUZZWATCH_METRICS_PORT="0")
+    web = int(env["BUZZWATCH_WEB_PORT"])
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:  # the metrics server would start before the web port; the broker check then waits 20 s
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "the worker never served /healthz"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=1) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert listening_ports(proc.pid) == {web}
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_detect_says_what_it_did_not_count(demo, tmp_path):

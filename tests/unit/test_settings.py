@@ -29,6 +29,10 @@ def test_defaults_and_overrides():
     ("BUZZWATCH_COMMIT_INTERVAL_S", "0", "BUZZWATCH_COMMIT_INTERVAL_S: must be above 0"),
     ("BUZZWATCH_WEB_PORT", "99999", "BUZZWATCH_WEB_PORT: not a port number: 99999"),
     ("BUZZWATCH_WEB_PORT", "9108", "BUZZWATCH_METRICS_PORT and BUZZWATCH_WEB_PORT: both 9108"),
+    # 0 made the probes and Slack's button endpoint listen on a random port nobody could reach.
+    ("BUZZWATCH_WEB_PORT", "0", "BUZZWATCH_WEB_PORT: must be a port from 1 to 65535 .the probes and Slack's buttons "
+                                "need one that can be found; unlike BUZZWATCH_METRICS_PORT, 0 cannot turn it off., "
+                                "got 0"),
     ("BUZZWATCH_HEARTBEAT_INTERVAL_S", "100", "BUZZWATCH_HEARTBEAT_INTERVAL_S: must be above 0 and below "
                                               "BUZZWATCH_SESSION_TIMEOUT_S \\(6\\), got 100"),
     ("BUZZWATCH_PYMALLOC", "please", "BUZZWATCH_PYMALLOC: expected true or false, got 'please'"),
@@ -44,6 +48,11 @@ def test_defaults_and_overrides():
 def test_bad_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({name: value})
+
+
+def test_metrics_port_0_means_no_metrics_server():
+    assert Settings.from_env({"BUZZWATCH_METRICS_PORT": "0"}).metrics_port == 0
+    assert Settings().metrics_port == 9108
 
 
 def test_secrets_from_files_and_never_in_repr(tmp_path):
@@ -142,3 +151,27 @@ def test_a_secret_file_must_hold_text(tmp_path):
         Settings.from_env({"SLACK_BOT_TOKEN_FILE": str(empty)})
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN_FILE: .*binary is not UTF-8 text"):
         Settings.from_env({"SLACK_BOT_TOKEN_FILE": str(binary)})
+
+
+@pytest.mark.parametrize("bot, webhook", [("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL"),
+                                          ("SLACK_BOT_TOKEN_FILE", "SLACK_WEBHOOK_URL_FILE"),
+                                          ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL_FILE")])
+def test_a_bot_token_and_a_webhook_together_are_refused_naming_both(tmp_path, bot, webhook):
+    """Before, the bot won silently: a team that set the webhook to reach its channel got nothing there."""
+    values = {"SLACK_BOT_TOKEN": "xoxb-token", "SLACK_WEBHOOK_URL": "https://hooks.slack.example/T/B/x"}
+    env = {}
+    for name in (bot, webhook):
+        if name.endswith("_FILE"):
+            path = tmp_path / name
+            path.write_text(values[name.removesuffix("_FILE")] + "\n")
+            env[name] = str(path)
+        else:
+            env[name] = values[name]
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(env)
+    assert str(refused.value) == (f"{bot} and {webhook} are both set: choose one (the bot token posts one thread "
+                                  "per incident, updated in place, with buttons and charts; the webhook one "
+                                  "message per step)")
+    assert "xoxb-token" not in str(refused.value) and "hooks.slack" not in str(refused.value)
+    for alone in (bot, webhook):  # either one alone is fine
+        Settings.from_env({alone: env[alone]})

@@ -125,4 +125,7 @@ message naming the values to change.
 {{- if and .Values.slack.existingSecret (not (or .Values.slack.botTokenKey .Values.slack.webhookUrlKey)) }}
 {{- fail "slack.existingSecret is set but neither slack.botTokenKey nor slack.webhookUrlKey names a key in it" }}
 {{- end }}
+{{- if and .Values.slack.existingSecret .Values.slack.botTokenKey .Values.slack.webhookUrlKey }}
+{{- fail (printf "slack.botTokenKey (%q) and slack.webhookUrlKey (%q) are both set: choose one - the worker refuses a bot token and a webhook together (SLACK_BOT_TOKEN_FILE and SLACK_WEBHOOK_URL_FILE); for the webhook, set slack.botTokenKey=\"\"" .Values.slack.botTokenKey .Values.slack.webhookUrlKey) }}
+{{- end }}
 {{- end }}
