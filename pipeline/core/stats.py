@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
-
+from collections.abc import Callable
 
 # Past e^-700 a complement's first term, summed upwards, would underflow to 0 and the tail read as 1.
 _FORWARD_LIMIT = 700.0
