@@ -14,18 +14,28 @@ from collections.abc import Iterator
 
 
 class Reasons(logging.Handler):
-    """Collects what aiokafka logs (one line each, ``host:port: why`` where it names a server)."""
+    """Collects what aiokafka logs (one line each, ``host:port: why`` where it names a server).
+    ``timeout_s``: the clients' request timeout, named when a server timed out (aiokafka's
+    TimeoutError says nothing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float | None = None) -> None:
         super().__init__(logging.WARNING)
         self.lines: list[str] = []
+        self.timeout_s = timeout_s
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args if isinstance(record.args, tuple) else ()
         if len(args) == 3 and str(record.msg).startswith("Unable"):  # 'Unable connect to "%s:%s": %s'
-            self.lines.append(f"{args[0]}:{args[1]}: {args[2]}")
+            self.lines.append(f"{args[0]}:{args[1]}: {self._said(args[2])}")
         else:
             self.lines.append(record.getMessage())
+
+    def _said(self, reason: object) -> str:
+        if str(reason):
+            return str(reason)
+        if isinstance(reason, TimeoutError):
+            return f"no answer within {self.timeout_s:g} s" if self.timeout_s else "no answer"
+        return type(reason).__name__
 
     def why(self, exc: BaseException, servers: list[str]) -> str:
         """The collected reasons, else ``exc``; with one server, without its address (the message names it)."""
@@ -34,9 +44,9 @@ class Reasons(logging.Handler):
 
 
 @contextlib.contextmanager
-def aiokafka_reasons() -> Iterator[Reasons]:
+def aiokafka_reasons(timeout_s: float | None = None) -> Iterator[Reasons]:
     """aiokafka's log, while inside, goes to the Reasons yielded, not to the log."""
-    reasons = Reasons()
+    reasons = Reasons(timeout_s)
     aiokafka_log = logging.getLogger("aiokafka")
     propagate, aiokafka_log.propagate = aiokafka_log.propagate, False
     aiokafka_log.addHandler(reasons)

@@ -420,6 +420,41 @@ def test_feedback_to_an_unreachable_broker_says_so(tmp_path):
     assert b"Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("cmd", ["replay", "feedback"])
+def test_replay_and_feedback_to_an_unreachable_broker_say_so_in_their_one_line_only(cmd, tmp_path):
+    """Before, aiokafka's own log line came first ('... ERROR aiokafka: Unable connect to "127.0.0.1:1":
+    [Errno 111] ...'), and the command's line gave, for a reason, 'KafkaConnectionError: Unable to
+    bootstrap from [('127.0.0.1', 1, <AddressFamily.AF_INET: 2>)]'."""
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id":"l1","text":"never again","label":"negative"}\n')  # a label; replay sends any line
+    r = bw(cmd, str(path), "--bootstrap", "127.0.0.1:1")
+    assert r.returncode == 1 and r.stderr.decode().splitlines() == [
+        f"buzzwatch {cmd}: cannot reach the Kafka broker at 127.0.0.1:1: [Errno 111] Connect call failed "
+        "('127.0.0.1', 1) (check --bootstrap)"], r.stderr.decode()
+    env = subprocess.run([sys.executable, "-m", "pipeline.cli", cmd, str(path)], capture_output=True, timeout=120,
+                         cwd=ROOT, env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1,127.0.0.1:2"})
+    lines = env.stderr.decode().splitlines()
+    assert env.returncode == 1 and len(lines) == 1, lines  # each server with its reason, and where the list came from
+    assert lines[0].startswith(f"buzzwatch {cmd}: cannot reach the Kafka broker at 127.0.0.1:1,127.0.0.1:2: "), lines
+    assert lines[0].endswith(" (check KAFKA_BOOTSTRAP_SERVERS)"), lines
+    for port in (1, 2):
+        assert f"127.0.0.1:{port}: [Errno 111] Connect call failed ('127.0.0.1', {port})" in lines[0], lines
+
+
+def test_feedback_to_a_broker_that_never_answers_says_how_long_it_waited(silent_broker, monkeypatch):
+    """aiokafka's TimeoutError says nothing: the line read 'Unable to bootstrap from [...]', after its
+    own log line 'Unable connect to "127.0.0.1:...": ' with no reason at all."""
+    import asyncio
+
+    from pipeline.errors import BrokerUnavailable
+    from pipeline.stream import replay
+
+    monkeypatch.setattr(replay, "REQUEST_TIMEOUT_MS", 500)  # 30 s in use
+    with pytest.raises(BrokerUnavailable) as err:
+        asyncio.run(replay.send_labels([{"id": "l1", "text": "x", "label": "negative"}], silent_broker, "feedback"))
+    assert str(err.value) == f"cannot reach the Kafka broker at {silent_broker}: no answer within 0.5 s (check --bootstrap)"
+
+
 def labels_file(tmp_path, *lines: dict) -> str:
     path = tmp_path / "labels.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
