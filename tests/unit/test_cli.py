@@ -167,6 +167,19 @@ def worker_env(**env: str) -> dict[str, str]:
             "BUZZWATCH_STORE": "memory://", "BUZZWATCH_SCORER_PROCESSES": "0", **env}
 
 
+def test_worker_given_a_secret_twice_stops_with_one_line_naming_both(tmp_path):
+    """Before: SLACK_BOT_TOKEN_FILE silently won over SLACK_BOT_TOKEN (here the worker went on to the
+    broker, which is not there)."""
+    token = tmp_path / "bot-token"
+    token.write_text("xoxb-from-file\n")
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=60, cwd=ROOT,
+                       env=worker_env(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", BUZZWATCH_DATA_DIR=str(tmp_path / "w"),
+                                      SLACK_BOT_TOKEN="xoxb-from-env", SLACK_BOT_TOKEN_FILE=str(token)))
+    assert r.returncode == 2 and r.stderr.decode().splitlines() == [
+        "buzzwatch worker: SLACK_BOT_TOKEN and SLACK_BOT_TOKEN_FILE are both set: give the secret one way, its "
+        "value or a file holding it"], r.stderr.decode()
+
+
 @pytest.fixture
 def silent_broker():
     """A loopback port that accepts connections and never answers: a hung broker, or a wrong service."""
