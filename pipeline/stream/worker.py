@@ -7,6 +7,7 @@ with a message that names the setting or the file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -17,8 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from aiokafka.client import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.conn import create_conn, get_ip_port_afi
 from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 from prometheus_client import CollectorRegistry, start_http_server
 
 from pipeline.core import compiled
@@ -134,27 +137,49 @@ class _NoAnswer(Exception):
     """No server of a list answered a metadata request; the message says why, server by server."""
 
 
-async def _brokers(servers: list[str], timeout_s: float, said_s: float, **client: Any) -> list[str]:
-    """The broker addresses (``host:port``) in the metadata of the first of ``servers`` to answer, within
-    ``timeout_s``; else _NoAnswer with what aiokafka said of each (``said_s``: the time limit to name)."""
+async def _ask(server: str, timeout_s: float, **client: Any) -> list[str]:
+    """The broker addresses (``host:port``) in ``server``'s answer to a metadata request; its
+    connection closed whatever happens (a server still silent when the check ends leaks none)."""
+    host, port, _ = get_ip_port_afi(server)
     conn = None
-    with aiokafka_reasons() as reasons:
+    try:  # aiokafka's own time limit a second after ours: ours ends first, and says how long it waited
+        conn = await create_conn(host, port, request_timeout_ms=int(max(timeout_s, 0) * 1000) + 1000, **client)
+        answer = await conn.send(MetadataRequest([]))
+    finally:
+        if conn is not None:
+            conn.close()
+    cluster = ClusterMetadata()
+    cluster.update_metadata(answer)
+    return [f"[{b.host}]:{b.port}" if ":" in b.host else f"{b.host}:{b.port}"
+            for b in sorted(cluster.brokers(), key=lambda b: b.nodeId)]
+
+
+async def _first_answer(servers: list[str], timeout_s: float, said_s: float, **client: Any) -> list[str]:
+    """The broker addresses in the answer of the first of ``servers`` to answer a metadata request,
+    all asked at once, within ``timeout_s``; else _NoAnswer saying why of each, in the list's order
+    (``said_s``: the time limit to name). At once: aiokafka asks them one after the other, and a
+    server that never answers, asked first, took all the time from one that would have."""
+
+    async def ask(server: str) -> list[str]:
         try:
-            # aiokafka's own time limit a second later: ours ends first, and says how long it waited
-            conn = AIOKafkaClient(bootstrap_servers=servers, request_timeout_ms=int(max(timeout_s, 0) * 1000) + 1000,
-                                  **client)
-            await asyncio.wait_for(conn.bootstrap(), timeout_s)
-            return [f"[{b.host}]:{b.port}" if ":" in b.host else f"{b.host}:{b.port}"
-                    for b in sorted(conn.cluster.brokers(), key=lambda b: b.nodeId)]
-        except TimeoutError as exc:  # before OSError, its base class
-            reasons.lines.append(f"no answer within {said_s:g} s")  # after the servers that refused
-            why = reasons.why(exc, servers)
+            return await asyncio.wait_for(_ask(server, timeout_s, **client), timeout_s)
+        except TimeoutError:  # before OSError, its base class
+            raise _NoAnswer(f"{server}: no answer within {said_s:g} s") from None
         except (KafkaError, OSError, ValueError) as exc:
-            why = reasons.why(exc, servers)
+            raise _NoAnswer(f"{server}: {str(exc) or type(exc).__name__}") from None
+
+    with aiokafka_reasons():  # what aiokafka would log is in the exceptions: kept out of the log
+        tasks = [asyncio.ensure_future(ask(server)) for server in servers]
+        try:
+            for answered in asyncio.as_completed(tasks):
+                with contextlib.suppress(_NoAnswer):
+                    return await answered
         finally:
-            if conn is not None:
-                await conn.close()
-    raise _NoAnswer(why)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    why = "; ".join(str(task.exception()) for task in tasks)
+    raise _NoAnswer(why.removeprefix(f"{servers[0]}: ") if len(servers) == 1 else why)
 
 
 async def check_broker(settings: Settings, timeout_s: float = BROKER_CHECK_S) -> None:
@@ -179,7 +204,7 @@ async def check_broker(settings: Settings, timeout_s: float = BROKER_CHECK_S) ->
     client = {"client_id": f"{settings.app_id}-check", "security_protocol": protocol, "ssl_context": context, **sasl}
     deadline = time.monotonic() + timeout_s
     try:
-        advertised = await _brokers(servers, timeout_s, timeout_s, **client)
+        advertised = await _first_answer(servers, timeout_s, timeout_s, **client)
     except _NoAnswer as exc:
         security = [name for name, used in (("KAFKA_SASL_*", bool(sasl)), ("KAFKA_SSL_*", context is not None)) if used]
         also = f", and with KAFKA_SECURITY_PROTOCOL={protocol} {' and '.join(security)}" if security else ""
@@ -188,7 +213,7 @@ async def check_broker(settings: Settings, timeout_s: float = BROKER_CHECK_S) ->
     if not advertised:  # a cluster without topics may name no broker yet: nothing more to try
         return
     try:  # Faust talks to the brokers the metadata names, not to the bootstrap servers
-        await _brokers(advertised, deadline - time.monotonic(), timeout_s, **client)
+        await _first_answer(advertised, deadline - time.monotonic(), timeout_s, **client)
     except _NoAnswer as exc:
         which = (f"{advertised[0]}, which cannot" if len(advertised) == 1
                  else f"{', '.join(advertised)}, none of which can")

@@ -546,3 +546,28 @@ def test_the_broker_check_gives_an_advertised_broker_that_never_answers_the_rest
                               "cannot be reached: no answer within 3 s (the broker's advertised.listeners must be "
                               "reachable from the worker)")
     assert took < 4, took
+
+
+def test_the_broker_check_asks_every_server_at_once_so_one_that_never_answers_hides_none_that_does(broker):
+    """Kafka's meaning of the list: any one server that answers will do. aiokafka asks them one after
+    the other, in random order, so a server that accepts connections and never answers, asked first,
+    took the whole time limit: before, this list (five such, then the broker) stopped the worker
+    5 times in 6."""
+    import socket
+
+    from pipeline.settings import Settings
+    from pipeline.stream.worker import check_broker
+
+    silent = [socket.socket() for _ in range(5)]
+    try:
+        for s in silent:
+            s.bind(("127.0.0.1", 0))
+            s.listen(16)  # connections complete in the backlog; none is ever read
+        servers = ",".join([*(f"127.0.0.1:{s.getsockname()[1]}" for s in silent), broker.bootstrap])
+        for _ in range(3):
+            started = time.monotonic()
+            asyncio.run(check_broker(Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": servers}), timeout_s=3))
+            assert time.monotonic() - started < 2
+    finally:
+        for s in silent:
+            s.close()
