@@ -150,6 +150,9 @@ class Settings:
         def secret(name: str) -> str | None:
             value = text(name)
             path = text(name + "_FILE")
+            if value and path:  # the file would win, silently: refused, as a team set each to be used
+                raise ConfigError(f"{name} and {name}_FILE are both set: give the secret one way, its value "
+                                  "or a file holding it")
             if path:
                 try:
                     with open(path, encoding="utf-8") as fh:

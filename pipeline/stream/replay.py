@@ -22,8 +22,10 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from pipeline.errors import BrokerUnavailable
 from pipeline.records import parse_time
+from pipeline.stream.kafka_reasons import aiokafka_reasons
 
 MAX_REQUEST_BYTES = 1048576  # the producer's max_request_size (aiokafka's default): no record may be larger
+REQUEST_TIMEOUT_MS = 30000
 
 
 class Progress:
@@ -56,13 +58,28 @@ def _key_and_time(line: bytes) -> tuple[bytes | None, float | None]:
     return (brand.encode() if isinstance(brand, str) and brand else None), ts
 
 
-async def _start(producer: AIOKafkaProducer, bootstrap: str) -> None:
-    """Start ``producer``; a broker that cannot be reached is a BrokerUnavailable naming it, not a traceback."""
-    try:
-        await producer.start()
-    except (KafkaError, OSError, OverflowError, ValueError) as exc:
-        await producer.stop()  # releases what start() had opened
-        raise BrokerUnavailable(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from None
+def _bootstrap(given: str | None) -> tuple[str, str]:
+    """The servers to use (``--bootstrap``, else KAFKA_BOOTSTRAP_SERVERS, else the default) and where
+    they came from, for a message to name."""
+    if given:
+        return given, "--bootstrap"
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return os.environ["KAFKA_BOOTSTRAP_SERVERS"], "KAFKA_BOOTSTRAP_SERVERS"
+    return "127.0.0.1:9092", "--bootstrap or KAFKA_BOOTSTRAP_SERVERS: neither is set"
+
+
+async def _start(producer: AIOKafkaProducer, bootstrap: str, source: str) -> None:
+    """Start ``producer``; a broker that cannot be reached is a BrokerUnavailable naming it, why (what
+    aiokafka said of each server, which then stays out of the log) and ``source``, not a traceback."""
+    servers = [s.strip() for s in bootstrap.split(",") if s.strip()]
+    with aiokafka_reasons(REQUEST_TIMEOUT_MS / 1000) as reasons:
+        try:
+            await producer.start()
+            return
+        except (KafkaError, OSError, OverflowError, ValueError) as exc:
+            await producer.stop()  # releases what start() had opened
+            why = reasons.why(exc, servers)
+    raise BrokerUnavailable(f"cannot reach the Kafka broker at {bootstrap}: {why} (check {source})")
 
 
 def _too_big(numbered: list[tuple[int, bytes]]) -> str | None:
@@ -79,7 +96,7 @@ def _too_big(numbered: list[tuple[int, bytes]]) -> str | None:
 
 
 async def replay(path: str, bootstrap: str | None, topic: str, speed: float | None, progress: bool = True) -> int:
-    bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    bootstrap, source = _bootstrap(bootstrap)
     try:
         with open(path, "rb") as fh:
             numbered = [(n, line.rstrip(b"\n")) for n, line in enumerate(fh, start=1) if line.strip()]
@@ -93,8 +110,8 @@ async def replay(path: str, bootstrap: str | None, topic: str, speed: float | No
         return 2
     bar = Progress(len(lines), progress and sys.stderr.isatty() or progress == "force")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024,
-                                request_timeout_ms=30000, max_request_size=MAX_REQUEST_BYTES)
-    await _start(producer, bootstrap)
+                                request_timeout_ms=REQUEST_TIMEOUT_MS, max_request_size=MAX_REQUEST_BYTES)
+    await _start(producer, bootstrap, source)
     try:
         first_ts: float | None = None
         wall0 = time.monotonic()
@@ -121,9 +138,9 @@ async def replay(path: str, bootstrap: str | None, topic: str, speed: float | No
 async def send_labels(records: list[dict], bootstrap: str | None, topic: str) -> int:
     """Produce checked Label records to the feedback topic, all under the key ``scorer`` (one
     partition: one worker learns each label once and shares the model through its table)."""
-    bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=30000)
-    await _start(producer, bootstrap)
+    bootstrap, source = _bootstrap(bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    await _start(producer, bootstrap, source)
     try:
         await asyncio.gather(*[await producer.send(topic, orjson.dumps(r), key=b"scorer") for r in records])
     finally:

@@ -390,6 +390,16 @@ BAD_VALUES = [
     # botTokenKey defaults to bot-token: a webhook added without clearing it gave the worker both, which it refuses.
     ({"slack": {"existingSecret": "s", "webhookUrlKey": "webhook-url"}},
      'slack.botTokenKey ("bot-token") and slack.webhookUrlKey ("webhook-url") are both set: choose one'),
+    # A secret also given in app.extraEnv reached the worker both ways, which it refuses (the file used to win).
+    ({"slack": {"existingSecret": "s"}, "app": {"extraEnv": {"SLACK_BOT_TOKEN": "xoxb-1"}}},
+     "app.extraEnv.SLACK_BOT_TOKEN and SLACK_BOT_TOKEN_FILE (from slack.existingSecret, key slack.botTokenKey) "
+     "both give SLACK_BOT_TOKEN: the worker refuses a secret given both ways; give it once"),
+    ({"kafka": {"securityProtocol": "SASL_SSL", "sasl": {"mechanism": "PLAIN", "username": "u", "existingSecret": "k"}},
+      "app": {"extraEnv": {"KAFKA_SASL_PASSWORD": "p"}}},
+     "app.extraEnv.KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE (from kafka.sasl.existingSecret, key "
+     "kafka.sasl.passwordKey) both give KAFKA_SASL_PASSWORD"),
+    ({"app": {"extraEnv": {"SLACK_SIGNING_SECRET": "x", "SLACK_SIGNING_SECRET_FILE": "/x"}}},
+     "app.extraEnv.SLACK_SIGNING_SECRET and app.extraEnv.SLACK_SIGNING_SECRET_FILE both give SLACK_SIGNING_SECRET"),
 ]
 
 

@@ -491,3 +491,83 @@ def test_the_start_up_broker_check_lets_a_worker_start_when_one_bootstrap_server
     asyncio.run(produce(broker.bootstrap, "mentions.scored", rows))
     wait_until(lambda: worker.sample("buzzwatch_detect_records_total") >= 50, 60, "every mention counted", worker)
     assert worker.proc.poll() is None, worker.log_tail()
+
+
+def test_a_worker_whose_broker_advertises_an_address_it_cannot_reach_stops_in_one_line_naming_it(tmp_path):
+    """The commonest Kubernetes mistake: the bootstrap server answers, but the broker address in its
+    metadata (advertised.listeners, e.g. ``localhost:9092`` given to a pod) cannot be reached from the
+    worker. Here a real broker listens on one port and advertises another, where nothing listens.
+    Before: the start-up check passed (the bootstrap server answered), the worker logged that it had
+    started and ended ~4 s later in a 100-line Faust traceback (NodeNotReadyError)."""
+    from pipeline.devtools.broker import LocalBroker, free_port
+
+    port = free_port()  # nothing listens there
+    with LocalBroker(log_path=str(tmp_path / "broker.log"), advertised=f"127.0.0.1:{port}") as broker:
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker"], cwd=ROOT, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={
+                                    **os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+                                    "BUZZWATCH_METRICS_PORT": str(free_port()), "BUZZWATCH_WEB_PORT": str(free_port()),
+                                    "BUZZWATCH_STORE": "memory://", "BUZZWATCH_SCORER_PROCESSES": "0",
+                                    "BUZZWATCH_DATA_DIR": str(tmp_path / "w")})
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate()
+            pytest.fail(f"the worker was still running after 60 s; its stderr:\n{err.decode()[-3000:]}")
+    assert proc.returncode == 1 and err.decode().splitlines() == [
+        f"buzzwatch worker: the Kafka broker at {broker.bootstrap} answers, but advertises 127.0.0.1:{port}, which "
+        f"cannot be reached: [Errno 111] Connect call failed ('127.0.0.1', {port}) (the broker's "
+        "advertised.listeners must be reachable from the worker)"], err.decode()
+    assert time.monotonic() - started < 30
+
+
+def test_the_broker_check_gives_an_advertised_broker_that_never_answers_the_rest_of_its_time(tmp_path):
+    """An advertised address that accepts connections and never answers (a wrong service, a dead
+    proxy) is tried within the check's one time limit, and named. Before: the check passed."""
+    import socket
+
+    from pipeline.devtools.broker import LocalBroker
+    from pipeline.errors import BrokerUnavailable
+    from pipeline.settings import Settings
+    from pipeline.stream.worker import check_broker
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections complete in the backlog; none is ever read
+        advertised = f"127.0.0.1:{silent.getsockname()[1]}"
+        with LocalBroker(log_path=str(tmp_path / "broker.log"), advertised=advertised) as broker:
+            started = time.monotonic()
+            with pytest.raises(BrokerUnavailable) as err:
+                asyncio.run(check_broker(Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}), timeout_s=3))
+            took = time.monotonic() - started
+    assert str(err.value) == (f"the Kafka broker at {broker.bootstrap} answers, but advertises {advertised}, which "
+                              "cannot be reached: no answer within 3 s (the broker's advertised.listeners must be "
+                              "reachable from the worker)")
+    assert took < 4, took
+
+
+def test_the_broker_check_asks_every_server_at_once_so_one_that_never_answers_hides_none_that_does(broker):
+    """Kafka's meaning of the list: any one server that answers will do. aiokafka asks them one after
+    the other, in random order, so a server that accepts connections and never answers, asked first,
+    took the whole time limit: before, this list (five such, then the broker) stopped the worker
+    5 times in 6."""
+    import socket
+
+    from pipeline.settings import Settings
+    from pipeline.stream.worker import check_broker
+
+    silent = [socket.socket() for _ in range(5)]
+    try:
+        for s in silent:
+            s.bind(("127.0.0.1", 0))
+            s.listen(16)  # connections complete in the backlog; none is ever read
+        servers = ",".join([*(f"127.0.0.1:{s.getsockname()[1]}" for s in silent), broker.bootstrap])
+        for _ in range(3):
+            started = time.monotonic()
+            asyncio.run(check_broker(Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": servers}), timeout_s=3))
+            assert time.monotonic() - started < 2
+    finally:
+        for s in silent:
+            s.close()

@@ -167,6 +167,19 @@ def worker_env(**env: str) -> dict[str, str]:
             "BUZZWATCH_STORE": "memory://", "BUZZWATCH_SCORER_PROCESSES": "0", **env}
 
 
+def test_worker_given_a_secret_twice_stops_with_one_line_naming_both(tmp_path):
+    """Before: SLACK_BOT_TOKEN_FILE silently won over SLACK_BOT_TOKEN (here the worker went on to the
+    broker, which is not there)."""
+    token = tmp_path / "bot-token"
+    token.write_text("xoxb-from-file\n")
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "worker"], capture_output=True, timeout=60, cwd=ROOT,
+                       env=worker_env(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", BUZZWATCH_DATA_DIR=str(tmp_path / "w"),
+                                      SLACK_BOT_TOKEN="xoxb-from-env", SLACK_BOT_TOKEN_FILE=str(token)))
+    assert r.returncode == 2 and r.stderr.decode().splitlines() == [
+        "buzzwatch worker: SLACK_BOT_TOKEN and SLACK_BOT_TOKEN_FILE are both set: give the secret one way, its "
+        "value or a file holding it"], r.stderr.decode()
+
+
 @pytest.fixture
 def silent_broker():
     """A loopback port that accepts connections and never answers: a hung broker, or a wrong service."""
@@ -418,6 +431,41 @@ def test_feedback_to_an_unreachable_broker_says_so(tmp_path):
     r = bw("feedback", str(labels), "--bootstrap", "127.0.0.1:1")
     assert r.returncode == 1 and b"buzzwatch feedback: cannot reach the Kafka broker at 127.0.0.1:1" in r.stderr
     assert b"Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("cmd", ["replay", "feedback"])
+def test_replay_and_feedback_to_an_unreachable_broker_say_so_in_their_one_line_only(cmd, tmp_path):
+    """Before, aiokafka's own log line came first ('... ERROR aiokafka: Unable connect to "127.0.0.1:1":
+    [Errno 111] ...'), and the command's line gave, for a reason, 'KafkaConnectionError: Unable to
+    bootstrap from [('127.0.0.1', 1, <AddressFamily.AF_INET: 2>)]'."""
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id":"l1","text":"never again","label":"negative"}\n')  # a label; replay sends any line
+    r = bw(cmd, str(path), "--bootstrap", "127.0.0.1:1")
+    assert r.returncode == 1 and r.stderr.decode().splitlines() == [
+        f"buzzwatch {cmd}: cannot reach the Kafka broker at 127.0.0.1:1: [Errno 111] Connect call failed "
+        "('127.0.0.1', 1) (check --bootstrap)"], r.stderr.decode()
+    env = subprocess.run([sys.executable, "-m", "pipeline.cli", cmd, str(path)], capture_output=True, timeout=120,
+                         cwd=ROOT, env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1,127.0.0.1:2"})
+    lines = env.stderr.decode().splitlines()
+    assert env.returncode == 1 and len(lines) == 1, lines  # each server with its reason, and where the list came from
+    assert lines[0].startswith(f"buzzwatch {cmd}: cannot reach the Kafka broker at 127.0.0.1:1,127.0.0.1:2: "), lines
+    assert lines[0].endswith(" (check KAFKA_BOOTSTRAP_SERVERS)"), lines
+    for port in (1, 2):
+        assert f"127.0.0.1:{port}: [Errno 111] Connect call failed ('127.0.0.1', {port})" in lines[0], lines
+
+
+def test_feedback_to_a_broker_that_never_answers_says_how_long_it_waited(silent_broker, monkeypatch):
+    """aiokafka's TimeoutError says nothing: the line read 'Unable to bootstrap from [...]', after its
+    own log line 'Unable connect to "127.0.0.1:...": ' with no reason at all."""
+    import asyncio
+
+    from pipeline.errors import BrokerUnavailable
+    from pipeline.stream import replay
+
+    monkeypatch.setattr(replay, "REQUEST_TIMEOUT_MS", 500)  # 30 s in use
+    with pytest.raises(BrokerUnavailable) as err:
+        asyncio.run(replay.send_labels([{"id": "l1", "text": "x", "label": "negative"}], silent_broker, "feedback"))
+    assert str(err.value) == f"cannot reach the Kafka broker at {silent_broker}: no answer within 0.5 s (check --bootstrap)"
 
 
 def labels_file(tmp_path, *lines: dict) -> str:

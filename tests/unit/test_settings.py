@@ -175,3 +175,17 @@ def test_a_bot_token_and_a_webhook_together_are_refused_naming_both(tmp_path, bo
     assert "xoxb-token" not in str(refused.value) and "hooks.slack" not in str(refused.value)
     for alone in (bot, webhook):  # either one alone is fine
         Settings.from_env({alone: env[alone]})
+
+
+@pytest.mark.parametrize("name", ["SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET", "KAFKA_SASL_PASSWORD"])
+def test_a_secret_given_both_as_a_value_and_as_a_file_is_refused_naming_both(tmp_path, name):
+    """Before, the file silently won: a value set to rotate a secret (or a stale one left over) was ignored."""
+    path = tmp_path / "secret"
+    path.write_text("from-the-file\n")
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({name: "from-the-value", f"{name}_FILE": str(path)})
+    assert str(refused.value) == (f"{name} and {name}_FILE are both set: give the secret one way, its value "
+                                  "or a file holding it")
+    assert "from-the" not in str(refused.value)
+    for alone in ({name: "from-the-value"}, {f"{name}_FILE": str(path)}, {name: "", f"{name}_FILE": str(path)}):
+        Settings.from_env(alone)  # either alone is fine; an empty variable is not set

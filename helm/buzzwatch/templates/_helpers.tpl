@@ -128,4 +128,31 @@ message naming the values to change.
 {{- if and .Values.slack.existingSecret .Values.slack.botTokenKey .Values.slack.webhookUrlKey }}
 {{- fail (printf "slack.botTokenKey (%q) and slack.webhookUrlKey (%q) are both set: choose one - the worker refuses a bot token and a webhook together (SLACK_BOT_TOKEN_FILE and SLACK_WEBHOOK_URL_FILE); for the webhook, set slack.botTokenKey=\"\"" .Values.slack.botTokenKey .Values.slack.webhookUrlKey) }}
 {{- end }}
+{{- /* A secret given both as VAR and VAR_FILE stops the worker at start-up: refused here first. The chart
+     gives secrets only as files (VAR_FILE, from a Secret); app.extraEnv can add either name. */}}
+{{- $chartFiles := dict }}
+{{- if include "buzzwatch.kafkaSasl" . }}
+{{- $_ := set $chartFiles "KAFKA_SASL_PASSWORD" "kafka.sasl.existingSecret, key kafka.sasl.passwordKey" }}
+{{- end }}
+{{- if .Values.slack.existingSecret }}
+{{- range $secret, $key := dict "SLACK_BOT_TOKEN" "botTokenKey" "SLACK_SIGNING_SECRET" "signingSecretKey" "SLACK_WEBHOOK_URL" "webhookUrlKey" }}
+{{- if index $.Values.slack $key }}
+{{- $_ := set $chartFiles $secret (printf "slack.existingSecret, key slack.%s" $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $extraEnv := .Values.app.extraEnv | default dict }}
+{{- range $secret := list "KAFKA_SASL_PASSWORD" "SLACK_BOT_TOKEN" "SLACK_SIGNING_SECRET" "SLACK_WEBHOOK_URL" }}
+{{- $file := "" }}
+{{- $hint := "" }}
+{{- if hasKey $chartFiles $secret }}
+{{- $file = printf "%s_FILE (from %s)" $secret (get $chartFiles $secret) }}
+{{- $hint = printf " (to keep the Secret's, remove app.extraEnv.%s)" $secret }}
+{{- else if hasKey $extraEnv (printf "%s_FILE" $secret) }}
+{{- $file = printf "app.extraEnv.%s_FILE" $secret }}
+{{- end }}
+{{- if and $file (hasKey $extraEnv $secret) }}
+{{- fail (printf "app.extraEnv.%s and %s both give %s: the worker refuses a secret given both ways; give it once%s" $secret $file $secret $hint) }}
+{{- end }}
+{{- end }}
 {{- end }}
