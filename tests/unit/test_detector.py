@@ -866,3 +866,46 @@ def test_a_brand_the_pre_filter_keeps_quiet_still_has_its_current_numbers():
     assert ev is not None and ev.window_minutes == 10
     assert (ev.observed, ev.mentions) == (2.0, 2)
     assert 0 < ev.expected < 1  # a 1-an-hour brand expects a fraction in 10 minutes
+
+
+def test_an_alert_reports_the_reach_mentions_and_negatives_of_the_window_that_fired():
+    """The numbers on-call reads are the window's own: every negative's author followers summed
+    (reach), every mention, every negative - recounted here from the stream itself."""
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
+                                                        peak_min=50),)), seed=1)
+    alerts, _ = run(ms, flush_minutes=180)
+    fired = [a for a in alerts if a["status"] in ("open", "escalated")]
+    assert fired
+    for alert in fired:
+        ev, end = alert["evidence"], parse_time(alert["at"])
+        window = [m for m in ms if end - ev["window_minutes"] * 60 <= m.ts < end]
+        negatives = [m for m in window if m.sentiment == "negative"]
+        assert ev["reach"] == sum(m.author_followers for m in negatives) > 0
+        assert ev["mentions"] == len(window)
+        assert ev["observed_negatives"] == len(negatives)  # one text and one post per author here: none collapsed
+
+
+def test_a_brands_negatives_are_trusted_only_as_far_as_the_negatives_it_has_seen():
+    """The tail's width for the negative signal comes from the negatives the baseline learned from,
+    not from its (ten times more) mentions: a rate known from 90 counts is no surer for being part
+    of 600 mentions."""
+    ms = stream(BrandSpec("acme", 20), seed=1, hours=40)
+    _, monitor = run(ms)
+    det = monitor.brands["acme"]
+    b = det.baseline
+    assert b.c_all > 5 * b.c_neg
+    assert det._confidence(20, ms[-1].ts) <= b.c_neg + b.cfg.prior_count
+
+
+def test_in_volume_mode_a_brands_overdispersion_averages_out_over_wider_windows():
+    """A brand's learned overdispersion is per bucket; a window of k buckets averages it out like
+    k^disp_window_exp (0.75 in volume mode), so a wide window's count is judged more surely."""
+    cfg = DetectorConfig(signal="volume", min_authors=0, disp_window_exp=0.75, baseline=BaselineConfig(dispersion=True))
+    ms = stream(BrandSpec("acme", 20), seed=1, hours=40)
+    _, monitor = run(ms, cfg)
+    det = monitor.brands["acme"]
+    size = det.baseline.size(True)
+    assert size < 50  # a dispersion was learned
+    narrow, wide = det._confidence(1, ms[-1].ts), det._confidence(20, ms[-1].ts)
+    assert wide > 3 * narrow
+    assert narrow <= size
