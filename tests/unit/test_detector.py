@@ -909,3 +909,49 @@ def test_in_volume_mode_a_brands_overdispersion_averages_out_over_wider_windows(
     narrow, wide = det._confidence(1, ms[-1].ts), det._confidence(20, ms[-1].ts)
     assert wide > 3 * narrow
     assert narrow <= size
+
+
+@pytest.mark.parametrize(("ratio", "observed", "severity"), [
+    (25.0, 45, "critical"), (20.0, 40, "critical"),  # far above the baseline and many
+    (25.0, 39, "high"), (19.9, 400, "high"), (5.0, 12, "high"),  # one of the two short of critical
+    (4.9, 400, "warning"), (50.0, 11, "warning"),  # too close to the baseline, or too few
+])
+def test_severity_needs_both_a_multiple_of_the_baseline_and_a_count(ratio, observed, severity):
+    """critical: 20x the expected and 40 negatives; high: 5x and 12; else warning. A ratio alone is
+    cheap on a brand that expects 0.1, a count alone on one that expects 300."""
+    ev = Evidence(window_minutes=20, observed=observed, expected=observed / ratio, previous=0, mentions=observed,
+                  raw_negatives=observed, authors=observed, reach=0, share=0.5, baseline_share=0.1, tick=0)
+    assert BrandDetector._severity(ev) == severity
+
+
+def test_an_alerts_reason_says_why_it_fired_and_the_resolution_says_it_is_over():
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
+                                                        peak_min=50),)), seed=1)
+    alerts, _ = run(ms, flush_minutes=180)
+    for alert in alerts:
+        ev = alert["evidence"]
+        head = f"{ev['observed_negatives']:.0f} negative mentions in {ev['window_minutes']} min vs "
+        if alert["status"] == "resolved":
+            assert alert["reason"].startswith("back to normal: " + head), alert["reason"]
+        else:
+            assert alert["reason"].startswith(head) and "share" in alert["reason"], alert["reason"]
+            assert f"{ev['unique_authors']} authors" in alert["reason"]
+        assert "signal" not in alert  # the worker's signal, negatives: the field is left out
+
+
+def test_a_volume_alert_says_so_and_charts_every_mention():
+    """In volume mode the signal is every mention: the alert names it, its reason speaks of
+    mentions, and its chart's counts are the buckets' mentions (not their negatives)."""
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("positive", BURST_AT, doubling_min=8, start_per_hour=30,
+                                                        peak_min=50),)), seed=1)
+    cfg = DetectorConfig(signal="volume", min_authors=0)
+    alerts, _ = run(ms, cfg, flush_minutes=180)
+    fired = [a for a in alerts if a["status"] == "open"]
+    assert fired
+    alert = fired[0]
+    assert alert["signal"] == "volume" and " mentions in " in alert["reason"] and "share" not in alert["reason"]
+    history = alert["history"]
+    start, size = parse_time(history["start"]), history["bucket_s"]
+    per_bucket = [sum(1 for m in ms if start + i * size <= m.ts < start + (i + 1) * size)
+                  for i in range(len(history["negatives"]))]
+    assert history["negatives"] == per_bucket and sum(per_bucket) > 0
