@@ -356,6 +356,31 @@ def test_count_records_sets_aside_a_brands_record_found_outside_its_partition():
     assert own.counted == {"acme": [10, 0]} and own.duplicates == 0 and not own.bad
 
 
+def test_count_records_on_the_dict_path_counts_negatives_as_the_typed_path_does():
+    """A record neither fast check takes (a follower count beyond int64, an integer negativity) is
+    read field by field; its negatives must count as negatives there too, in the brand's windows
+    and in the tally the worker's metrics are made of."""
+    from collections import namedtuple
+
+    from pipeline.core.monitor import count_records
+
+    Record = namedtuple("Record", "value partition offset")
+    words = ["seats", "food", "crew", "delay", "refund", "wifi", "bags", "gate", "app", "lounge"]  # own texts: none collapsed
+
+    def value(i: int, negative: bool, followers: int) -> bytes:
+        return orjson.dumps({"id": f"s{i}", "text": f"@acme {'awful' if negative else 'fine'} {words[i]}",
+                             "created_at": f"2026-03-01T08:00:{i:02d}Z", "brand": "acme",
+                             "negativity": 1 if negative else 0, "sentiment": "negative" if negative else "neutral",
+                             "lang": "en", "author_id": f"u{i}", "author_followers": followers})
+
+    for followers in (10, 2**63 + 1):  # the typed path, then the dict path
+        monitor = Monitor(DetectorConfig())
+        tally = count_records(monitor, [Record(value(i, i % 5 < 3, followers), 0, i) for i in range(10)])
+        assert tally.counted == {"acme": [10, 6]} and not tally.bad, followers
+        bucket = next(iter(monitor.brands["acme"].windows.buckets.values()))
+        assert (bucket.mentions, bucket.negatives, bucket.effective) == (10, 6, 6), followers
+
+
 def test_count_records_sets_aside_a_record_later_than_the_latest_time_accepted():
     """Given ``latest`` (the worker's wall clock plus its allowance), a later record is set aside -
     typed path and dict path alike - and leaves its clock where it was: the next mentions count."""
