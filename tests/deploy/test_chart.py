@@ -423,6 +423,16 @@ BAD_VALUES = [
     ({"app": {"extraEnv": {"BUZZWATCH_TOPIC_PARTITIONS": "12"}}},
      "app.extraEnv.BUZZWATCH_TOPIC_PARTITIONS and the chart (from kafka.topics.partitions) both give "
      "BUZZWATCH_TOPIC_PARTITIONS"),
+    # A bot token and a webhook, one of them (or both) from app.extraEnv: rendered, and the worker refused them.
+    ({"slack": {"existingSecret": "s", "botTokenKey": "", "webhookUrlKey": "webhook-url"},
+      "app": {"extraEnv": {"SLACK_BOT_TOKEN": "xoxb-1"}}},
+     "app.extraEnv.SLACK_BOT_TOKEN and SLACK_WEBHOOK_URL_FILE (from slack.existingSecret, key slack.webhookUrlKey) "
+     "give a bot token and a webhook: the worker refuses them together; choose one"),
+    ({"slack": {"existingSecret": "s"}, "app": {"extraEnv": {"SLACK_WEBHOOK_URL_FILE": "/run/webhook"}}},
+     "SLACK_BOT_TOKEN_FILE (from slack.existingSecret, key slack.botTokenKey) and app.extraEnv.SLACK_WEBHOOK_URL_FILE "
+     "give a bot token and a webhook: the worker refuses them together; choose one"),
+    ({"app": {"extraEnv": {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/x"}}},
+     "app.extraEnv.SLACK_BOT_TOKEN and app.extraEnv.SLACK_WEBHOOK_URL give a bot token and a webhook"),
 ]
 
 
@@ -467,8 +477,10 @@ def test_every_variable_the_chart_sets_is_refused_in_extra_env_naming_the_values
 
 
 @pytest.mark.parametrize("values", [{}, *[values_of(p) for p in SCENARIOS],
-                                    {"app": {"extraEnv": {"SLACK_DEFAULT_CHANNEL": "C1", "BUZZWATCH_BATCH_SIZE": "10"}}}],
-                         ids=["defaults", *IDS, "extraEnv-unset-by-the-chart"])
+                                    {"app": {"extraEnv": {"SLACK_DEFAULT_CHANNEL": "C1", "BUZZWATCH_BATCH_SIZE": "10"}}},
+                                    {"slack": {"existingSecret": "s", "botTokenKey": "", "webhookUrlKey": "webhook-url"},
+                                     "app": {"extraEnv": {"SLACK_BOT_TOKEN": ""}}}],
+                         ids=["defaults", *IDS, "extraEnv-unset-by-the-chart", "extraEnv-empty-token-beside-webhook"])
 def test_default_values_every_example_and_extra_env_the_chart_does_not_set_render_each_variable_once(
         chart: Any, values: dict, tmp_path: Path) -> None:
     docs = render(chart, values)  # the test loader refuses a key given twice

@@ -223,4 +223,20 @@ message naming the values to change.
 {{- fail (printf "app.extraEnv.%s and the chart (from %s) both give %s: the container would get it twice, and one would silently win; give it once (to keep the chart's, remove app.extraEnv.%s)" .name .from .name .name) }}
 {{- end }}
 {{- end }}
+{{- /* The worker refuses a bot token and a webhook together (both from the Secret: refused above);
+     app.extraEnv can give one beside the Secret's other, or both. Empty values give nothing, as to the worker. */}}
+{{- $slack := dict }}
+{{- range $secret := list "SLACK_BOT_TOKEN" "SLACK_WEBHOOK_URL" }}
+{{- range $name := list $secret (printf "%s_FILE" $secret) }}
+{{- if and (not (hasKey $slack $secret)) (get $extraEnv $name) }}
+{{- $_ := set $slack $secret (printf "app.extraEnv.%s" $name) }}
+{{- end }}
+{{- end }}
+{{- if and (not (hasKey $slack $secret)) (hasKey $chartFiles $secret) }}
+{{- $_ := set $slack $secret (printf "%s_FILE (from %s)" $secret (get $chartFiles $secret)) }}
+{{- end }}
+{{- end }}
+{{- if and (hasKey $slack "SLACK_BOT_TOKEN") (hasKey $slack "SLACK_WEBHOOK_URL") }}
+{{- fail (printf "%s and %s give a bot token and a webhook: the worker refuses them together; choose one (the bot token posts one thread per incident, updated in place, with buttons and charts; the webhook one message per step)" (get $slack "SLACK_BOT_TOKEN") (get $slack "SLACK_WEBHOOK_URL")) }}
+{{- end }}
 {{- end }}
