@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -492,6 +493,38 @@ def test_default_values_every_example_and_extra_env_the_chart_does_not_set_rende
         local[name] = str(tmp_path / name)
     local.pop("BUZZWATCH_BRANDS_FILE", None)
     Settings.from_env(local)
+
+
+def documented_installs() -> list[tuple[str, list[str]]]:
+    """Each ``helm install`` of the READMEs' shell blocks: where, and its arguments as the shell passes them."""
+    found = []
+    for doc in (CHART.parents[1] / "README.md", CHART / "README.md"):
+        for block in re.findall(r"```sh\n(.*?)```", doc.read_text(), re.S):
+            for command in block.replace("\\\n", " ").splitlines():
+                if command.strip().startswith("helm install"):
+                    found.append((doc.relative_to(CHART.parents[1]).as_posix(), shlex.split(command)))
+    return found
+
+
+@pytest.mark.parametrize(("where", "args"), documented_installs(), ids=[w for w, _ in documented_installs()])
+def test_the_documented_helm_install_commands_render(helm: Any, chart: Any, where: str, args: list[str]) -> None:
+    """Before, README.md's --set kafka.bootstrapServers=kafka-1:9093,kafka-2:9093 failed in Helm's own parser
+    ('key "kafka-2:9093" has no value': a comma separates --set assignments)."""
+    values: dict = {}
+    sets = [value for option, value in zip(args, args[1:], strict=False) if option == "--set"]
+    assert sets and "-f" not in args and "--values" not in args, args  # what this test reads
+    for expression in sets:
+        parsed = helm.parse_set_string(expression)
+        values = _merged(values, parsed)
+    docs = render(chart, values)
+    assert settings_env(docs)["KAFKA_BOOTSTRAP_SERVERS"] == values["kafka"]["bootstrapServers"]
+
+
+def _merged(into: dict, new: dict) -> dict:
+    out = dict(into)
+    for key, value in new.items():
+        out[key] = _merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
 
 
 # --- values.yaml -------------------------------------------------------------------------------
