@@ -2,9 +2,10 @@
 
 aiokafka logs each server it could not reach (``ERROR aiokafka: Unable connect to "host:port": why``)
 and then raises an error that names none of the reasons (``Unable to bootstrap from [...]``).
-Collected here, the reasons go into the one line ``replay`` and ``feedback`` print when no broker
-answers, and nothing reaches the log. The worker's start-up check (stream/worker.py) asks each
-server itself and has its reasons from the exceptions: it only keeps aiokafka's log out.
+Collected here, the reasons go into the one line ``replay`` and ``feedback`` print when their producer
+cannot start, and nothing reaches the log. The broker check that the worker runs at start-up, and
+``replay`` and ``feedback`` before their producer (stream/broker_check.py), asks each server itself
+and has its reasons from the exceptions: it only keeps aiokafka's log out.
 """
 
 from __future__ import annotations

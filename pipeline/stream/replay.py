@@ -14,6 +14,7 @@ import asyncio
 import os
 import sys
 import time
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -22,6 +23,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from pipeline.errors import BrokerUnavailable
 from pipeline.records import parse_time
+from pipeline.stream.broker_check import check_brokers
 from pipeline.stream.kafka_reasons import aiokafka_reasons
 
 MAX_REQUEST_BYTES = 1048576  # the producer's max_request_size (aiokafka's default): no record may be larger
@@ -68,14 +70,23 @@ def _bootstrap(given: str | None) -> tuple[str, str]:
     return "127.0.0.1:9092", "--bootstrap or KAFKA_BOOTSTRAP_SERVERS: neither is set"
 
 
-async def _start(producer: AIOKafkaProducer, bootstrap: str, source: str) -> None:
-    """Start ``producer``; a broker that cannot be reached is a BrokerUnavailable naming it, why (what
-    aiokafka said of each server, which then stays out of the log) and ``source``, not a traceback."""
+async def _start(bootstrap: str, source: str, **options: Any) -> AIOKafkaProducer:
+    """A started producer (``options``: AIOKafkaProducer's); a broker that cannot be reached is a
+    BrokerUnavailable naming it, why and ``source``, not a traceback, and nothing else on stderr.
+
+    First the worker's start-up check (stream/broker_check.py): a bootstrap server must answer, and
+    so must a broker it advertises - a broker advertising an address that cannot be reached from here
+    let the producer start, and the command then ran 30 s and ended in 600 lines of aiokafka's log
+    and an UnknownTopicOrPartitionError. Then the producer; should it still fail to start, what aiokafka
+    said of each server makes the reason, and stays out of the log."""
+    timeout_s = REQUEST_TIMEOUT_MS / 1000
+    await check_brokers(bootstrap, timeout_s, check=source, reachable_from="here", client_id="buzzwatch-check")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS, **options)
     servers = [s.strip() for s in bootstrap.split(",") if s.strip()]
-    with aiokafka_reasons(REQUEST_TIMEOUT_MS / 1000) as reasons:
+    with aiokafka_reasons(timeout_s) as reasons:
         try:
             await producer.start()
-            return
+            return producer
         except (KafkaError, OSError, OverflowError, ValueError) as exc:
             await producer.stop()  # releases what start() had opened
             why = reasons.why(exc, servers)
@@ -109,9 +120,7 @@ async def replay(path: str, bootstrap: str | None, topic: str, speed: float | No
         print(f"buzzwatch replay: {path} {too_big}", file=sys.stderr)
         return 2
     bar = Progress(len(lines), progress and sys.stderr.isatty() or progress == "force")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024,
-                                request_timeout_ms=REQUEST_TIMEOUT_MS, max_request_size=MAX_REQUEST_BYTES)
-    await _start(producer, bootstrap, source)
+    producer = await _start(bootstrap, source, linger_ms=5, max_batch_size=256 * 1024, max_request_size=MAX_REQUEST_BYTES)
     try:
         first_ts: float | None = None
         wall0 = time.monotonic()
@@ -139,8 +148,7 @@ async def send_labels(records: list[dict], bootstrap: str | None, topic: str) ->
     """Produce checked Label records to the feedback topic, all under the key ``scorer`` (one
     partition: one worker learns each label once and shares the model through its table)."""
     bootstrap, source = _bootstrap(bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, request_timeout_ms=REQUEST_TIMEOUT_MS)
-    await _start(producer, bootstrap, source)
+    producer = await _start(bootstrap, source, linger_ms=5)
     try:
         await asyncio.gather(*[await producer.send(topic, orjson.dumps(r), key=b"scorer") for r in records])
     finally:

@@ -7,31 +7,25 @@ with a message that names the setting or the file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import sys
 import threading
-import time
 import types
 from collections.abc import Callable
 from typing import Any
 
 import faust
-from aiokafka.cluster import ClusterMetadata
-from aiokafka.conn import create_conn, get_ip_port_afi
-from aiokafka.errors import KafkaError
-from aiokafka.protocol.metadata import MetadataRequest
 from prometheus_client import CollectorRegistry, start_http_server
 
 from pipeline.core import compiled
 from pipeline.core.brands import Brand, load_brands
-from pipeline.errors import BrokerUnavailable, ConfigError
+from pipeline.errors import ConfigError
 from pipeline.notify.slack import BotSink, Sink, TerminalSink, WebhookSink
 from pipeline.settings import Settings
 from pipeline.stream.app import build_app
+from pipeline.stream.broker_check import check_brokers
 from pipeline.stream.heap import allocator, tune_gc, use_system_malloc
-from pipeline.stream.kafka_reasons import aiokafka_reasons
 from pipeline.stream.web import start_web
 
 log = logging.getLogger(__name__)
@@ -133,55 +127,6 @@ def _reason(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
-class _NoAnswer(Exception):
-    """No server of a list answered a metadata request; the message says why, server by server."""
-
-
-async def _ask(server: str, timeout_s: float, **client: Any) -> list[str]:
-    """The broker addresses (``host:port``) in ``server``'s answer to a metadata request; its
-    connection closed whatever happens (a server still silent when the check ends leaks none)."""
-    host, port, _ = get_ip_port_afi(server)
-    conn = None
-    try:  # aiokafka's own time limit a second after ours: ours ends first, and says how long it waited
-        conn = await create_conn(host, port, request_timeout_ms=int(max(timeout_s, 0) * 1000) + 1000, **client)
-        answer = await conn.send(MetadataRequest([]))
-    finally:
-        if conn is not None:
-            conn.close()
-    cluster = ClusterMetadata()
-    cluster.update_metadata(answer)
-    return [f"[{b.host}]:{b.port}" if ":" in b.host else f"{b.host}:{b.port}"
-            for b in sorted(cluster.brokers(), key=lambda b: b.nodeId)]
-
-
-async def _first_answer(servers: list[str], timeout_s: float, said_s: float, **client: Any) -> list[str]:
-    """The broker addresses in the answer of the first of ``servers`` to answer a metadata request,
-    all asked at once, within ``timeout_s``; else _NoAnswer saying why of each, in the list's order
-    (``said_s``: the time limit to name). At once: aiokafka asks them one after the other, and a
-    server that never answers, asked first, took all the time from one that would have."""
-
-    async def ask(server: str) -> list[str]:
-        try:
-            return await asyncio.wait_for(_ask(server, timeout_s, **client), timeout_s)
-        except TimeoutError:  # before OSError, its base class
-            raise _NoAnswer(f"{server}: no answer within {said_s:g} s") from None
-        except (KafkaError, OSError, ValueError) as exc:
-            raise _NoAnswer(f"{server}: {str(exc) or type(exc).__name__}") from None
-
-    with aiokafka_reasons():  # what aiokafka would log is in the exceptions: kept out of the log
-        tasks = [asyncio.ensure_future(ask(server)) for server in servers]
-        try:
-            for answered in asyncio.as_completed(tasks):
-                with contextlib.suppress(_NoAnswer):
-                    return await answered
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    why = "; ".join(str(task.exception()) for task in tasks)
-    raise _NoAnswer(why.removeprefix(f"{servers[0]}: ") if len(servers) == 1 else why)
-
-
 async def check_broker(settings: Settings, timeout_s: float = BROKER_CHECK_S) -> None:
     """Return once a server of KAFKA_BOOTSTRAP_SERVERS answers a metadata request, with the worker's
     TLS and SASL settings, and one of the brokers that answer advertises (its advertised.listeners)
@@ -194,32 +139,17 @@ async def check_broker(settings: Settings, timeout_s: float = BROKER_CHECK_S) ->
     say it in one line; so does the worker now. A broker that answers at its bootstrap address but
     advertises one the worker cannot reach (``localhost:9092`` to a pod) passed the first check and
     ended in a 100-line Faust traceback (NodeNotReadyError); it is the second."""
-    servers = [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
     protocol = settings.kafka_security_protocol
     sasl: dict[str, Any] = {}
     if protocol.startswith("SASL_"):
         sasl = {"sasl_mechanism": settings.kafka_sasl_mechanism, "sasl_plain_username": settings.kafka_sasl_username,
                 "sasl_plain_password": settings.kafka_sasl_password}
     context = settings.tls_context() if protocol in ("SSL", "SASL_SSL") else None  # a bad file: ConfigError
-    client = {"client_id": f"{settings.app_id}-check", "security_protocol": protocol, "ssl_context": context, **sasl}
-    deadline = time.monotonic() + timeout_s
-    try:
-        advertised = await _first_answer(servers, timeout_s, timeout_s, **client)
-    except _NoAnswer as exc:
-        security = [name for name, used in (("KAFKA_SASL_*", bool(sasl)), ("KAFKA_SSL_*", context is not None)) if used]
-        also = f", and with KAFKA_SECURITY_PROTOCOL={protocol} {' and '.join(security)}" if security else ""
-        raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.kafka_bootstrap_servers}: {exc} "
-                                f"(check KAFKA_BOOTSTRAP_SERVERS{also})") from None
-    if not advertised:  # a cluster without topics may name no broker yet: nothing more to try
-        return
-    try:  # Faust talks to the brokers the metadata names, not to the bootstrap servers
-        await _first_answer(advertised, deadline - time.monotonic(), timeout_s, **client)
-    except _NoAnswer as exc:
-        which = (f"{advertised[0]}, which cannot" if len(advertised) == 1
-                 else f"{', '.join(advertised)}, none of which can")
-        raise BrokerUnavailable(f"the Kafka broker at {settings.kafka_bootstrap_servers} answers, but advertises "
-                                f"{which} be reached: {exc} (the broker's advertised.listeners must be "
-                                "reachable from the worker)") from None
+    security = [name for name, used in (("KAFKA_SASL_*", bool(sasl)), ("KAFKA_SSL_*", context is not None)) if used]
+    also = f", and with KAFKA_SECURITY_PROTOCOL={protocol} {' and '.join(security)}" if security else ""
+    await check_brokers(settings.kafka_bootstrap_servers, timeout_s, check=f"KAFKA_BOOTSTRAP_SERVERS{also}",
+                        reachable_from="the worker", client_id=f"{settings.app_id}-check", security_protocol=protocol,
+                        ssl_context=context, **sasl)
 
 
 def choose_sink(settings: Settings) -> Sink:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,23 @@ def values_of(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+class StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load refusing a mapping key given twice (yaml keeps the last one, silently; so may Kubernetes)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            assert key not in seen, f"{key!r} given twice {key_node.start_mark}"
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 @functools.cache
 def _render(chart: Any, key: str, values_json: str) -> tuple[dict, ...]:
     out = chart.render(values=json.loads(values_json), name=RELEASE, namespace=NAMESPACE)
     return tuple(doc for name, text in sorted(out.items()) if not name.endswith("NOTES.txt")
-                 for doc in yaml.safe_load_all(text) if doc)
+                 for doc in yaml.load_all(text, Loader=StrictLoader) if doc)
 
 
 def render(chart: Any, values: dict) -> list[dict]:
@@ -400,6 +413,27 @@ BAD_VALUES = [
      "kafka.sasl.passwordKey) both give KAFKA_SASL_PASSWORD"),
     ({"app": {"extraEnv": {"SLACK_SIGNING_SECRET": "x", "SLACK_SIGNING_SECRET_FILE": "/x"}}},
      "app.extraEnv.SLACK_SIGNING_SECRET and app.extraEnv.SLACK_SIGNING_SECRET_FILE both give SLACK_SIGNING_SECRET"),
+    # A variable the chart sets, named again in app.extraEnv: the ConfigMap had the key twice, one value silently won.
+    ({"app": {"extraEnv": {"KAFKA_BOOTSTRAP_SERVERS": "other:9092"}}},
+     "app.extraEnv.KAFKA_BOOTSTRAP_SERVERS and the chart (from kafka.bootstrapServers) both give "
+     "KAFKA_BOOTSTRAP_SERVERS: the container would get it twice, and one would silently win; give it once "
+     "(to keep the chart's, remove app.extraEnv.KAFKA_BOOTSTRAP_SERVERS)"),
+    ({"slack": {"existingSecret": "s"}, "app": {"extraEnv": {"SLACK_BOT_TOKEN_FILE": "/run/token"}}},
+     "app.extraEnv.SLACK_BOT_TOKEN_FILE and the chart (from slack.existingSecret, key slack.botTokenKey) both give "
+     "SLACK_BOT_TOKEN_FILE"),
+    ({"app": {"extraEnv": {"BUZZWATCH_TOPIC_PARTITIONS": "12"}}},
+     "app.extraEnv.BUZZWATCH_TOPIC_PARTITIONS and the chart (from kafka.topics.partitions) both give "
+     "BUZZWATCH_TOPIC_PARTITIONS"),
+    # A bot token and a webhook, one of them (or both) from app.extraEnv: rendered, and the worker refused them.
+    ({"slack": {"existingSecret": "s", "botTokenKey": "", "webhookUrlKey": "webhook-url"},
+      "app": {"extraEnv": {"SLACK_BOT_TOKEN": "xoxb-1"}}},
+     "app.extraEnv.SLACK_BOT_TOKEN and SLACK_WEBHOOK_URL_FILE (from slack.existingSecret, key slack.webhookUrlKey) "
+     "give a bot token and a webhook: the worker refuses them together; choose one"),
+    ({"slack": {"existingSecret": "s"}, "app": {"extraEnv": {"SLACK_WEBHOOK_URL_FILE": "/run/webhook"}}},
+     "SLACK_BOT_TOKEN_FILE (from slack.existingSecret, key slack.botTokenKey) and app.extraEnv.SLACK_WEBHOOK_URL_FILE "
+     "give a bot token and a webhook: the worker refuses them together; choose one"),
+    ({"app": {"extraEnv": {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/x"}}},
+     "app.extraEnv.SLACK_BOT_TOKEN and app.extraEnv.SLACK_WEBHOOK_URL give a bot token and a webhook"),
 ]
 
 
@@ -408,6 +442,89 @@ def test_bad_values_are_refused_with_a_clear_message(helm: Any, chart: Any, valu
     with pytest.raises(helm.HelmError) as refused:
         chart.render(values=values, name=RELEASE, namespace=NAMESPACE)
     assert message in str(refused.value)
+
+
+# Between them, values under which the chart sets every variable of its contract.
+EVERY_VARIABLE = [
+    {"kafka": {"securityProtocol": "SASL_SSL", "sasl": {"mechanism": "PLAIN", "username": "u", "existingSecret": "k"},
+               "tls": {"existingSecret": "t", "certKey": "tls.crt", "keyKey": "tls.key"}},
+     "app": {"grafanaUrlTemplate": "https://grafana.example.com/d/b?var-brand={brand}",
+             "runbookUrl": "https://wiki.example.com/{brand}"},
+     "slack": {"existingSecret": "s", "defaultChannel": "C1", "digestChannel": "C2"},
+     "brands": [{"id": "acme", "handles": ["@acme"]}]},
+    {"slack": {"existingSecret": "s", "botTokenKey": "", "webhookUrlKey": "webhook-url"}},
+]
+
+
+def test_every_variable_the_chart_sets_is_refused_in_extra_env_naming_the_values_it_comes_from(
+        helm: Any, chart: Any) -> None:
+    """Before, app.extraEnv could name any of them: the ConfigMap had the key twice, and one value silently won."""
+    defaults = chart.merge_values({})
+    refused: set[str] = set()
+    for values in EVERY_VARIABLE:
+        for name in settings_env(render(chart, values)):
+            with pytest.raises(helm.HelmError) as err:
+                chart.render(values={**values, "app": {**values.get("app", {}), "extraEnv": {name: "x"}}},
+                             name=RELEASE, namespace=NAMESPACE)
+            found = re.search(rf"app\.extraEnv\.{name} and the chart \(from (.+?)\) both give {name}: ", str(err.value))
+            assert found, str(err.value)
+            for path in re.findall(r"\b[a-z]\w*(?:\.\w+)+", found.group(1)):  # each value it names exists
+                node: Any = defaults
+                for part in path.split("."):
+                    assert isinstance(node, dict) and part in node, f"{name}: {path} is no value"
+                    node = node[part]
+            refused.add(name)
+    assert refused == CONTRACT_ENV
+
+
+@pytest.mark.parametrize("values", [{}, *[values_of(p) for p in SCENARIOS],
+                                    {"app": {"extraEnv": {"SLACK_DEFAULT_CHANNEL": "C1", "BUZZWATCH_BATCH_SIZE": "10"}}},
+                                    {"slack": {"existingSecret": "s", "botTokenKey": "", "webhookUrlKey": "webhook-url"},
+                                     "app": {"extraEnv": {"SLACK_BOT_TOKEN": ""}}}],
+                         ids=["defaults", *IDS, "extraEnv-unset-by-the-chart", "extraEnv-empty-token-beside-webhook"])
+def test_default_values_every_example_and_extra_env_the_chart_does_not_set_render_each_variable_once(
+        chart: Any, values: dict, tmp_path: Path) -> None:
+    docs = render(chart, values)  # the test loader refuses a key given twice
+    env = settings_env(docs)
+    assert {k: env[k] for k in values.get("app", {}).get("extraEnv", {})} == values.get("app", {}).get("extraEnv", {})
+    local = dict(env)
+    for name in [k for k in env if k.endswith(("_FILE", "_CAFILE", "_CERTFILE", "_KEYFILE"))]:
+        (tmp_path / name).write_text("s3cret\n")  # the worker's settings accept it, secret files replaced
+        local[name] = str(tmp_path / name)
+    local.pop("BUZZWATCH_BRANDS_FILE", None)
+    Settings.from_env(local)
+
+
+def documented_installs() -> list[tuple[str, list[str]]]:
+    """Each ``helm install`` of the READMEs' shell blocks: where, and its arguments as the shell passes them."""
+    found = []
+    for doc in (CHART.parents[1] / "README.md", CHART / "README.md"):
+        for block in re.findall(r"```sh\n(.*?)```", doc.read_text(), re.S):
+            for command in block.replace("\\\n", " ").splitlines():
+                if command.strip().startswith("helm install"):
+                    found.append((doc.relative_to(CHART.parents[1]).as_posix(), shlex.split(command)))
+    return found
+
+
+@pytest.mark.parametrize(("where", "args"), documented_installs(), ids=[w for w, _ in documented_installs()])
+def test_the_documented_helm_install_commands_render(helm: Any, chart: Any, where: str, args: list[str]) -> None:
+    """Before, README.md's --set kafka.bootstrapServers=kafka-1:9093,kafka-2:9093 failed in Helm's own parser
+    ('key "kafka-2:9093" has no value': a comma separates --set assignments)."""
+    values: dict = {}
+    sets = [value for option, value in zip(args, args[1:], strict=False) if option == "--set"]
+    assert sets and "-f" not in args and "--values" not in args, args  # what this test reads
+    for expression in sets:
+        parsed = helm.parse_set_string(expression)
+        values = _merged(values, parsed)
+    docs = render(chart, values)
+    assert settings_env(docs)["KAFKA_BOOTSTRAP_SERVERS"] == values["kafka"]["bootstrapServers"]
+
+
+def _merged(into: dict, new: dict) -> dict:
+    out = dict(into)
+    for key, value in new.items():
+        out[key] = _merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
 
 
 # --- values.yaml -------------------------------------------------------------------------------

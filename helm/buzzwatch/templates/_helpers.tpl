@@ -82,6 +82,67 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
+The environment the chart gives the worker, in the ConfigMap's order, before app.extraEnv: YAML
+{env: [{name, value, from}]}, "from" naming the values that set it. The ConfigMap renders it, and
+buzzwatch.validate refuses an app.extraEnv entry naming one of its variables (given twice, one value
+would silently win).
+*/}}
+{{- define "buzzwatch.chartEnv" -}}
+{{- $env := list }}
+{{- $env = append $env (dict "name" "KAFKA_BOOTSTRAP_SERVERS" "value" .Values.kafka.bootstrapServers "from" "kafka.bootstrapServers") }}
+{{- $env = append $env (dict "name" "KAFKA_SECURITY_PROTOCOL" "value" .Values.kafka.securityProtocol "from" "kafka.securityProtocol") }}
+{{- if include "buzzwatch.kafkaSasl" . }}
+{{- $env = append $env (dict "name" "KAFKA_SASL_MECHANISM" "value" .Values.kafka.sasl.mechanism "from" "kafka.sasl.mechanism") }}
+{{- $env = append $env (dict "name" "KAFKA_SASL_USERNAME" "value" .Values.kafka.sasl.username "from" "kafka.sasl.username") }}
+{{- $env = append $env (dict "name" "KAFKA_SASL_PASSWORD_FILE" "value" (printf "%s/password" (include "buzzwatch.kafkaSecretDir" .)) "from" "kafka.sasl.existingSecret, key kafka.sasl.passwordKey") }}
+{{- end }}
+{{- if include "buzzwatch.kafkaTlsMount" . }}
+{{- if .Values.kafka.tls.caKey }}
+{{- $env = append $env (dict "name" "KAFKA_SSL_CAFILE" "value" (printf "%s/ca.crt" (include "buzzwatch.kafkaTlsDir" .)) "from" "kafka.tls.existingSecret, key kafka.tls.caKey") }}
+{{- end }}
+{{- if .Values.kafka.tls.certKey }}
+{{- $env = append $env (dict "name" "KAFKA_SSL_CERTFILE" "value" (printf "%s/tls.crt" (include "buzzwatch.kafkaTlsDir" .)) "from" "kafka.tls.existingSecret, key kafka.tls.certKey") }}
+{{- $env = append $env (dict "name" "KAFKA_SSL_KEYFILE" "value" (printf "%s/tls.key" (include "buzzwatch.kafkaTlsDir" .)) "from" "kafka.tls.existingSecret, key kafka.tls.keyKey") }}
+{{- end }}
+{{- end }}
+{{- $env = append $env (dict "name" "BUZZWATCH_APP_ID" "value" .Values.app.id "from" "app.id") }}
+{{- range $role := list "mentions" "scored" "dlq" "alerts" "digest" "feedback" "partitions" "replication" }}
+{{- $env = append $env (dict "name" (printf "BUZZWATCH_TOPIC_%s" (upper $role)) "value" (index $.Values.kafka.topics $role) "from" (printf "kafka.topics.%s" $role)) }}
+{{- end }}
+{{- $env = append $env (dict "name" "BUZZWATCH_STORE" "value" .Values.app.store "from" "app.store") }}
+{{- $env = append $env (dict "name" "BUZZWATCH_SCORER_PROCESSES" "value" .Values.app.scorerProcesses "from" "app.scorerProcesses") }}
+{{- $env = append $env (dict "name" "BUZZWATCH_DATA_DIR" "value" "/var/lib/buzzwatch" "from" "its data volume, mounted there") }}
+{{- $env = append $env (dict "name" "BUZZWATCH_METRICS_PORT" "value" .Values.ports.metrics "from" "ports.metrics") }}
+{{- $env = append $env (dict "name" "BUZZWATCH_WEB_PORT" "value" .Values.ports.http "from" "ports.http") }}
+{{- if .Values.brands }}
+{{- $env = append $env (dict "name" "BUZZWATCH_BRANDS_FILE" "value" (printf "%s/brands.yaml" (include "buzzwatch.brandsDir" .)) "from" "brands") }}
+{{- end }}
+{{- with .Values.app.grafanaUrlTemplate }}
+{{- $env = append $env (dict "name" "BUZZWATCH_GRAFANA_URL_TEMPLATE" "value" . "from" "app.grafanaUrlTemplate") }}
+{{- end }}
+{{- with .Values.app.runbookUrl }}
+{{- $env = append $env (dict "name" "BUZZWATCH_RUNBOOK_URL" "value" . "from" "app.runbookUrl") }}
+{{- end }}
+{{- with .Values.slack.defaultChannel }}
+{{- $env = append $env (dict "name" "SLACK_DEFAULT_CHANNEL" "value" . "from" "slack.defaultChannel") }}
+{{- end }}
+{{- with .Values.slack.digestChannel }}
+{{- $env = append $env (dict "name" "SLACK_DIGEST_CHANNEL" "value" . "from" "slack.digestChannel") }}
+{{- end }}
+{{- if .Values.slack.existingSecret }}
+{{- range $file := list (list "SLACK_BOT_TOKEN_FILE" "botTokenKey" "bot-token") (list "SLACK_SIGNING_SECRET_FILE" "signingSecretKey" "signing-secret") (list "SLACK_WEBHOOK_URL_FILE" "webhookUrlKey" "webhook-url") }}
+{{- if index $.Values.slack (index $file 1) }}
+{{- $env = append $env (dict "name" (index $file 0) "value" (printf "%s/%s" (include "buzzwatch.slackSecretDir" $) (index $file 2)) "from" (printf "slack.existingSecret, key slack.%s" (index $file 1))) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $env }}
+{{- $_ := set . "value" (toString .value) }}
+{{- end }}
+{{- toYaml (dict "env" $env) }}
+{{- end }}
+
+{{/*
 Checks the values schema cannot express (it compares no two values). Fails the render with a
 message naming the values to change.
 */}}
@@ -154,5 +215,28 @@ message naming the values to change.
 {{- if and $file (hasKey $extraEnv $secret) }}
 {{- fail (printf "app.extraEnv.%s and %s both give %s: the worker refuses a secret given both ways; give it once%s" $secret $file $secret $hint) }}
 {{- end }}
+{{- end }}
+{{- /* A variable the chart sets, named again in app.extraEnv, reached the container twice (one value
+     silently won): refused, naming the values the chart's comes from. */}}
+{{- range (include "buzzwatch.chartEnv" . | fromYaml).env }}
+{{- if hasKey $extraEnv .name }}
+{{- fail (printf "app.extraEnv.%s and the chart (from %s) both give %s: the container would get it twice, and one would silently win; give it once (to keep the chart's, remove app.extraEnv.%s)" .name .from .name .name) }}
+{{- end }}
+{{- end }}
+{{- /* The worker refuses a bot token and a webhook together (both from the Secret: refused above);
+     app.extraEnv can give one beside the Secret's other, or both. Empty values give nothing, as to the worker. */}}
+{{- $slack := dict }}
+{{- range $secret := list "SLACK_BOT_TOKEN" "SLACK_WEBHOOK_URL" }}
+{{- range $name := list $secret (printf "%s_FILE" $secret) }}
+{{- if and (not (hasKey $slack $secret)) (get $extraEnv $name) }}
+{{- $_ := set $slack $secret (printf "app.extraEnv.%s" $name) }}
+{{- end }}
+{{- end }}
+{{- if and (not (hasKey $slack $secret)) (hasKey $chartFiles $secret) }}
+{{- $_ := set $slack $secret (printf "%s_FILE (from %s)" $secret (get $chartFiles $secret)) }}
+{{- end }}
+{{- end }}
+{{- if and (hasKey $slack "SLACK_BOT_TOKEN") (hasKey $slack "SLACK_WEBHOOK_URL") }}
+{{- fail (printf "%s and %s give a bot token and a webhook: the worker refuses them together; choose one (the bot token posts one thread per incident, updated in place, with buttons and charts; the webhook one message per step)" (get $slack "SLACK_BOT_TOKEN") (get $slack "SLACK_WEBHOOK_URL")) }}
 {{- end }}
 {{- end }}
