@@ -908,6 +908,7 @@ def test_an_alert_reports_the_reach_mentions_and_negatives_of_the_window_that_fi
         assert ev["reach"] == sum(m.author_followers for m in negatives) > 0
         assert ev["mentions"] == len(window)
         assert ev["observed_negatives"] == len(negatives)  # one text and one post per author here: none collapsed
+        assert ev["unique_authors"] == len({m.author_id for m in negatives}) < len({m.author_id for m in window})
 
 
 def test_a_brands_negatives_are_trusted_only_as_far_as_the_negatives_it_has_seen():
@@ -980,3 +981,50 @@ def test_a_volume_alert_says_so_and_charts_every_mention():
     per_bucket = [sum(1 for m in ms if start + i * size <= m.ts < start + (i + 1) * size)
                   for i in range(len(history["negatives"]))]
     assert history["negatives"] == per_bucket and sum(per_bucket) > 0
+
+
+def test_an_incident_opens_at_the_first_minute_its_negatives_come_from_min_authors_people():
+    """The crowd test: ``min_authors`` distinct authors of negatives, that many and no more needed -
+    a higher setting opens the same burst later, at the minute the last one needed posts."""
+    ms = stream(BrandSpec("tiny", 2, episodes=(Episode("negative", BURST_AT, doubling_min=10, start_per_hour=4,
+                                                       peak_min=60),)), seed=4)
+    at = {}
+    for k in (3, 8, 12):
+        alerts, _ = run(ms, DetectorConfig(min_authors=k), flush_minutes=60)
+        [alert] = opened(alerts, "tiny")
+        at[k] = parse_time(alert["at"])
+        assert alert["evidence"]["unique_authors"] >= k
+        if k > 3:
+            assert alert["evidence"]["unique_authors"] == k  # the crowd is what held it back
+    assert at[3] < at[8] < at[12]
+
+
+def test_per_bucket_counts_page_on_their_negatives_and_not_on_their_other_mentions():
+    """``--format counts`` in the default (negative) signal: a bucket's ``negative`` column is the
+    signal and its other mentions only the share's denominator - the same growing burst pages as
+    negatives, and is silent as other mentions; the alert's numbers are the columns' sums."""
+    import random
+
+    from pipeline.core.monitor import add_counts
+
+    def run_counts(burst_is_negative: bool) -> tuple[list[dict], dict[int, tuple[int, int]]]:
+        rng, monitor, alerts, rows = random.Random(3), Monitor(DetectorConfig(min_authors=0)), [], {}
+        start = parse_time("2026-03-02T10:00:00Z")
+        for minute in range(30 * 60):
+            mentions = sum(rng.random() < 0.05 for _ in range(40))
+            negatives = sum(rng.random() < 0.12 for _ in range(mentions))
+            since = minute - BURST_AT
+            burst = int(2 ** (since / 10)) if 0 <= since < 80 else 0  # doubling every 10 minutes
+            mentions, negatives = mentions + burst, negatives + (burst if burst_is_negative else 0)
+            ts = start + 60 * minute
+            rows[int(ts)] = (mentions, negatives)
+            add_counts(monitor, "acme", ts, ts + 60, mentions, negatives)
+            alerts += monitor.advance()
+        return alerts + monitor.advance(start + 31 * 3600), rows
+
+    alerts, rows = run_counts(True)
+    [alert] = opened(alerts, "acme")
+    ev, end = alert["evidence"], int(parse_time(alert["at"]))
+    window = [rows[t] for t in range(end - 60 * ev["window_minutes"], end, 60)]
+    assert ev["observed_negatives"] == sum(n for _, n in window) and ev["mentions"] == sum(m for m, _ in window)
+    assert run_counts(False)[0] == []
