@@ -300,7 +300,7 @@ def test_count_records_counts_a_fetch_as_the_lines_are_counted_and_sets_bad_reco
     from collections import namedtuple
 
     from pipeline.core.monitor import count_records
-    from pipeline.records import encode
+    from pipeline.records import encode, format_time
 
     Record = namedtuple("Record", "value partition offset")
     ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
@@ -328,6 +328,10 @@ def test_count_records_counts_a_fetch_as_the_lines_are_counted_and_sets_bad_reco
     assert sum(neg for t in tallies for _, neg in t.counted.values()) == negatives
     replay = count_records(monitor, records[-50:])  # after a restart: offsets already applied
     assert replay.counted == {} and replay.duplicates == 50 and not replay.bad
+    hour_old = replace(ms[-1], id="late-1", created_at=format_time(ms[-1].ts - 3600))  # its bucket is final
+    late = count_records(monitor, [Record(encode(hour_old), 0, offset), Record(encode(replace(ms[-1], id="new-1")), 0,
+                                                                               offset + 1)])
+    assert (late.late, late.duplicates, late.counted) == (1, 0, {ms[-1].brand: [1, int(ms[-1].sentiment == "negative")]})
 
 
 def test_count_records_sets_aside_a_brands_record_found_outside_its_partition():
@@ -1028,3 +1032,16 @@ def test_per_bucket_counts_page_on_their_negatives_and_not_on_their_other_mentio
     window = [rows[t] for t in range(end - 60 * ev["window_minutes"], end, 60)]
     assert ev["observed_negatives"] == sum(n for _, n in window) and ev["mentions"] == sum(m for m, _ in window)
     assert run_counts(False)[0] == []
+
+
+@pytest.mark.parametrize(("field", "edge", "beyond"), [
+    ("max_confidence", 1e-9, 0.0), ("recent_confidence", 1e-9, 0.0), ("growth", 1.0, 0.99),
+    ("growth_floor", 1.0, 0.99), ("growth_z", 0.0, -0.1), ("cluster_excess", 0.0, -0.1), ("bar_minutes", 0, -1),
+    ("relative_days", 0, -1), ("relative_factor", 1e-9, 0.0),
+])
+def test_a_detector_setting_is_accepted_up_to_its_edge_and_refused_past_it(field, edge, beyond):
+    """Growth of exactly 1x (no growth needed) and a zero excess are settings a team may choose;
+    no confidence at all, or growth that may shrink, are not."""
+    DetectorConfig(**{field: edge})
+    with pytest.raises(ValueError, match=field):
+        DetectorConfig(**{field: beyond})
