@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
 
+import numpy as np
 import orjson
 import pytest
 
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
+from pipeline.records import parse_time
 
 
 def six_digits(x: float) -> float:
@@ -360,3 +363,26 @@ def test_a_state_keeps_its_zone_and_a_changed_zone_turns_the_daily_curve():
     # A zone this machine does not know (written where tzdata was newer) is read as UTC, not a crash.
     unknown = SeasonalBaseline.from_state(BaselineConfig(), {**state, "tz": "Mars/Olympus"}, "America/Los_Angeles")
     assert [unknown.season(now + h * 3600) for h in range(24)] == [moved.season(now + h * 3600) for h in range(24)]
+
+
+@pytest.mark.parametrize("size", [1.0, 4.0, math.inf])
+def test_a_brands_overdispersion_is_learned_from_its_counts(size):
+    """With ``dispersion`` on, the baseline learns how much more a brand's bucket counts vary than a
+    Poisson count would (variance mu + mu^2 / size): ten days of minutes drawn from a negative
+    binomial of known size give back that size, and Poisson minutes next to none.
+    The negatives, a thinned sample of the mentions, share it (less precisely: ten times fewer)."""
+    rng = np.random.default_rng(1)
+    mu, minutes = 3.0, 10 * 1440
+    mentions = rng.poisson(mu, minutes) if math.isinf(size) else rng.negative_binomial(size, size / (size + mu), minutes)
+    negatives = rng.binomial(mentions, 0.1)
+    b = SeasonalBaseline(BaselineConfig(dispersion=True))
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    for i in range(minutes):
+        b.learn(t0 + 60 * i, float(negatives[i]), float(mentions[i]), False, False, 1.0)
+    if math.isinf(size):
+        # relative variances of 2% and 6% at most: noise (the negatives, 0.3 a minute, say less)
+        assert b.size(True) >= 50 and b.size(False) >= 15
+    else:
+        assert size / 1.25 <= b.size(True) <= size * 1.25
+        assert size / 2 <= b.size(False) <= size * 2
+    assert SeasonalBaseline(BaselineConfig(dispersion=False)).size(True) == math.inf  # off: Poisson
