@@ -365,20 +365,21 @@ def test_a_state_keeps_its_zone_and_a_changed_zone_turns_the_daily_curve():
     assert [unknown.season(now + h * 3600) for h in range(24)] == [moved.season(now + h * 3600) for h in range(24)]
 
 
+@pytest.mark.parametrize("bucket_min", [1, 5])
 @pytest.mark.parametrize("size", [1.0, 4.0, math.inf])
-def test_a_brands_overdispersion_is_learned_from_its_counts(size):
+def test_a_brands_overdispersion_is_learned_from_its_counts(size, bucket_min):
     """With ``dispersion`` on, the baseline learns how much more a brand's bucket counts vary than a
-    Poisson count would (variance mu + mu^2 / size): ten days of minutes drawn from a negative
-    binomial of known size give back that size, and Poisson minutes next to none.
+    Poisson count would (variance mu + mu^2 / size): ten days of buckets drawn from a negative
+    binomial of known size give back that size, and Poisson buckets next to none.
     The negatives, a thinned sample of the mentions, share it (less precisely: ten times fewer)."""
     rng = np.random.default_rng(1)
-    mu, minutes = 3.0, 10 * 1440
-    mentions = rng.poisson(mu, minutes) if math.isinf(size) else rng.negative_binomial(size, size / (size + mu), minutes)
+    mu, buckets = 3.0 * bucket_min, 10 * 1440 // bucket_min  # per bucket: the size is a bucket's
+    mentions = rng.poisson(mu, buckets) if math.isinf(size) else rng.negative_binomial(size, size / (size + mu), buckets)
     negatives = rng.binomial(mentions, 0.1)
     b = SeasonalBaseline(BaselineConfig(dispersion=True))
     t0 = parse_time("2026-03-02T00:00:00Z")
-    for i in range(minutes):
-        b.learn(t0 + 60 * i, float(negatives[i]), float(mentions[i]), False, False, 1.0)
+    for i in range(buckets):
+        b.learn(t0 + 60 * bucket_min * i, float(negatives[i]), float(mentions[i]), False, False, float(bucket_min))
     if math.isinf(size):
         # relative variances of 2% and 6% at most: noise (the negatives, 0.3 a minute, say less)
         assert b.size(True) >= 50 and b.size(False) >= 15
