@@ -343,6 +343,24 @@ def test_webhook_rate_limits_and_server_errors_raise_delivery_error(standin, sle
     assert standin.messages() == [] and len(standin.requests("webhook")) > 1  # retried first
 
 
+@pytest.mark.parametrize("status", [400, 403, 404, 410])
+def test_a_webhook_refusing_an_alert_is_refused_not_posted(standin, status):
+    """A revoked webhook (404 no_service), an archived channel (410), a bad payload (400): the
+    alert is not in Slack and will not be by retrying. Counted 'refused' (BuzzwatchSlackDeliveryFailing
+    pages on it), recorded so a replay is not refused twice, and later alerts still go out."""
+    from pipeline.notify.slack import WebhookSink
+
+    results: list[str] = []
+    n, ledger = Notifier(WebhookSink(standin.webhook_url), on_result=lambda r, s: results.append(r)), {}
+    standin.fail_next(1, status, method="webhook")
+    assert n.deliver(alert("awful"), ledger) == "refused"
+    assert n.deliver(alert("awful"), ledger) == "duplicate"
+    assert n.deliver({**alert("awful"), "incident_id": "acme-later"}, ledger) == "posted"
+    assert results == ["refused", "duplicate", "posted"] and len(standin.messages()) == 1
+    standin.fail_next(1, status, method="webhook")
+    assert n.deliver_digest(NOTICE, {}) == "refused"
+
+
 def test_webhook_mode_has_no_buttons(standin):
     from pipeline.notify.slack import WebhookSink
 
