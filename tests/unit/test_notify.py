@@ -300,6 +300,23 @@ def test_quiet_hours_post_without_the_ping(standin):
     assert len(roots(standin)) == 2 and roots(standin)[1]["text"].startswith("<!subteam^S0COMMS>")
 
 
+def test_a_press_for_an_incident_without_a_root_in_slack_is_recorded_and_nothing_redrawn(standin):
+    """Its root was refused, or went out through a webhook (a worker switched from a bot, its
+    feedback records still coming): the ack is kept for the next steps, and no update is tried -
+    a webhook cannot update (it would stop the feedback agent), a refused root has no ts."""
+    from pipeline.notify.slack import WebhookSink
+
+    for sink, fault in ((WebhookSink(standin.webhook_url), None), (BotSink("xoxb-test", standin.api_url), 400)):
+        n, ledger = Notifier(sink, channel_for=lambda b: "#acme"), {}
+        if fault:
+            standin.fail_next(1, fault, method="chat.postMessage")
+        n.deliver(alert("awful"), ledger)
+        standin.clear()
+        assert n.acknowledge({**ACK, "incident_id": alert("awful")["incident_id"]}, ledger) == "acknowledged"
+        assert ledger[alert("awful")["incident_id"]]["ack"] == {"by": "U0ALICE", "at": 1772421720.0}
+        assert standin.requests() == []
+
+
 def test_unknown_incident_ack_is_ignored(standin):
     n = notifier(standin)
     record = {"source": "slack", "action": "acknowledge", "incident_id": "nope", "brand": "acme",
