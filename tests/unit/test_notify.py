@@ -324,13 +324,14 @@ def test_unknown_incident_ack_is_ignored(standin):
     assert n.acknowledge(record, {}) == "unknown" and standin.messages() == []
 
 
-def test_server_errors_are_retried_with_backoff(standin, slept, monkeypatch):
+@pytest.mark.parametrize("status", [500, 502])
+def test_server_errors_are_retried_with_backoff(standin, slept, monkeypatch, status):
     """Each retry waits, and longer than the one before (jitter fixed to 0 so the growth shows):
-    hammering a failing Slack at a fixed pace would only keep it down."""
+    hammering a failing Slack at a fixed pace would only keep it down. 500 is a server error too."""
     monkeypatch.setattr(random, "random", lambda: 0.0)
-    standin.fail_next(3, 502, method="chat.postMessage")
+    standin.fail_next(3, status, method="chat.postMessage")
     assert notifier(standin).deliver(alert("awful"), {}) == "posted"
-    assert [r.status for r in standin.requests("chat.postMessage")] == [502, 502, 502, 200]
+    assert [r.status for r in standin.requests("chat.postMessage")] == [status, status, status, 200]
     assert len(slept) == 3 and 0 < slept[0] < slept[1] < slept[2]
 
 
@@ -345,16 +346,16 @@ def test_a_permanent_refusal_is_refused_not_raised_and_later_alerts_still_go_out
     assert len(roots(standin)) == 1
 
 
-@pytest.mark.parametrize("fault", ["rate_limited", "server_error"])
+@pytest.mark.parametrize("fault", ["rate_limited", 500, 503])
 def test_webhook_rate_limits_and_server_errors_raise_delivery_error(standin, slept, fault):
     """A webhook still answering 429 or 5xx after the client's retries must be tried again later
-    (the offset stays uncommitted), not counted as delivered."""
+    (the offset stays uncommitted), not counted as delivered nor refused."""
     from pipeline.notify.slack import WebhookSink
 
     if fault == "rate_limited":
         standin.rate_limit_next(10, retry_after=1, method="webhook")
     else:
-        standin.fail_next(10, 503, method="webhook")
+        standin.fail_next(10, fault, method="webhook")
     with pytest.raises(DeliveryError, match="webhook answered"):
         Notifier(WebhookSink(standin.webhook_url)).deliver(alert("awful"), {})
     assert standin.messages() == [] and len(standin.requests("webhook")) > 1  # retried first
