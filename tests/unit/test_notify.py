@@ -86,6 +86,21 @@ def test_a_crash_between_an_escalations_reply_and_its_record_does_not_reply_twic
     assert len([m for m in standin.messages() if m["thread_ts"] == root]) == 2
 
 
+def test_a_thread_reply_is_posted_when_slack_refuses_to_show_the_thread(standin):
+    """After a crash, a step marked pending is looked for in the thread first; if Slack will not
+    show it (a missing scope, say), the reply is posted again rather than taken as delivered."""
+    n, ledger = notifier(standin), {}
+    opened = alert("awful")
+    escalated = {**opened, "status": "escalated", "seq": 2, "severity": "critical"}
+    n.deliver(opened, ledger)
+    n.mark_pending(escalated, ledger)  # by the process that died before trying it
+    standin.fail_next(1, 400, method="conversations.replies")
+    assert notifier(standin).deliver(escalated, ledger) == "updated"
+    assert [r.status for r in standin.requests("conversations.replies")] == [400]
+    (reply,) = [m for m in standin.messages() if m["thread_ts"] == roots(standin)[0]["ts"]]
+    assert "[ESCALATED] CRITICAL" in reply["text"]
+
+
 def test_slack_down_raises_delivery_error_and_nothing_is_recorded(standin):
     n, ledger = notifier(standin), {}
     standin.set_down(True)
@@ -93,6 +108,17 @@ def test_slack_down_raises_delivery_error_and_nothing_is_recorded(standin):
         n.deliver(alert("awful"), ledger)
     assert ledger == {}
     standin.set_down(False)
+    assert n.deliver(alert("awful"), ledger) == "posted"
+
+
+def test_slack_answering_500_after_the_retries_is_a_delivery_error_not_a_refusal(standin, slept):
+    """A 500 that outlasts the client's retries is Slack being down, not Slack refusing the alert:
+    the alert is raised for the worker to try again (nothing recorded), not counted refused and let go."""
+    n, ledger = notifier(standin), {}
+    standin.fail_next(5, 500, method="chat.postMessage")
+    with pytest.raises(DeliveryError, match="500"):
+        n.deliver(alert("awful"), ledger)
+    assert ledger == {} and len(standin.requests("chat.postMessage")) == 5
     assert n.deliver(alert("awful"), ledger) == "posted"
 
 
