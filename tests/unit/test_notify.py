@@ -101,6 +101,21 @@ def test_a_thread_reply_is_posted_when_slack_refuses_to_show_the_thread(standin)
     assert "[ESCALATED] CRITICAL" in reply["text"]
 
 
+def test_an_incident_whose_root_was_refused_starts_its_thread_with_its_next_step(standin):
+    """A refused root (a 4xx) leaves nothing to update or reply to: the escalation is posted as
+    the incident's root, and the steps after it reply in that thread."""
+    n, ledger = notifier(standin), {}
+    opened = alert("awful")
+    standin.fail_next(1, 400, method="chat.postMessage")
+    assert n.deliver(opened, ledger) == "refused"
+    assert n.deliver({**opened, "status": "escalated", "seq": 2, "severity": "critical"}, ledger) == "posted"
+    (root,) = roots(standin)
+    assert "[ESCALATED] CRITICAL" in root["text"] and ledger[opened["incident_id"]]["ts"] == root["ts"]
+    assert n.deliver({**opened, "status": "resolved", "seq": 3}, ledger) == "updated"
+    (reply,) = [m for m in standin.messages() if m["thread_ts"]]
+    assert reply["thread_ts"] == root["ts"] and "RESOLVED" in reply["text"]
+
+
 def test_slack_down_raises_delivery_error_and_nothing_is_recorded(standin):
     n, ledger = notifier(standin), {}
     standin.set_down(True)
