@@ -341,6 +341,17 @@ def test_quiet_hours_post_without_the_ping(standin):
     assert len(roots(standin)) == 2 and roots(standin)[1]["text"].startswith("<!subteam^S0COMMS>")
 
 
+def test_the_root_redrawn_on_a_press_still_shows_the_sample_posts(standin):
+    """The ledger keeps the alert (without its history) to redraw the root: the posts that made
+    the incident stay on it once someone acknowledged."""
+    n, ledger = notifier(standin), {}
+    n.deliver(full(text="the app ate my boarding pass"), ledger)
+    assert n.acknowledge(ACK, ledger) == "acknowledged"
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    assert "the app ate my boarding pass" in json.dumps(update["blocks"])
+    assert "Acknowledged by <@U0ALICE>" in json.dumps(update["blocks"])
+
+
 def test_a_press_for_an_incident_without_a_root_in_slack_is_recorded_and_nothing_redrawn(standin):
     """Its root was refused, or went out through a webhook (a worker switched from a bot, its
     feedback records still coming): the ack is kept for the next steps, and no update is tried -
