@@ -137,6 +137,17 @@ def test_slack_answering_500_after_the_retries_is_a_delivery_error_not_a_refusal
     assert n.deliver(alert("awful"), ledger) == "posted"
 
 
+def test_the_delivery_seconds_reported_are_the_time_slack_took(standin):
+    """``on_result``'s seconds feed buzzwatch_slack_delivery_seconds."""
+    seen = []
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme", charts=False,
+                 on_result=lambda r, s: seen.append((r, s)))
+    standin.delay(0.2)
+    n.deliver(alert("awful"), {})
+    ((result, seconds),) = seen
+    assert result == "posted" and 0.2 <= seconds < 5
+
+
 def test_a_brand_without_a_channel_is_refused_once_and_later_alerts_still_go_out(standin):
     results = []
     n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme" if b == "acme" else None,
