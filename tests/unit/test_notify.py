@@ -442,6 +442,21 @@ def test_a_webhook_refusing_an_alert_is_refused_not_posted(standin, status):
     assert n.deliver_digest(NOTICE, {}) == "refused"
 
 
+def test_links_in_an_alert_are_not_unfurled(standin):
+    """A sample's URL is the public's: Slack must not fetch it and show its preview under the
+    alert (a page of someone's choosing, and it buries the numbers). Bot root, reply and webhook."""
+    from pipeline.notify.slack import WebhookSink
+
+    linked = {**alert("awful"), "samples": [{**alert("awful")["samples"][0], "url": "https://x.example/status/1"}]}
+    n, ledger = notifier(standin), {}
+    n.deliver(linked, ledger)
+    n.deliver({**linked, "status": "escalated", "seq": 2, "severity": "critical"}, ledger)
+    Notifier(WebhookSink(standin.webhook_url)).deliver(linked, {})
+    sent = standin.requests("chat.postMessage") + standin.requests("webhook")
+    assert "https://x.example/status/1" in json.dumps([r.body for r in sent])
+    assert [r.body.get("unfurl_links") for r in sent] == [False, False, False]
+
+
 def test_webhook_mode_has_no_buttons(standin):
     """Not even when presses could be verified (the worker asks for buttons whenever
     SLACK_SIGNING_SECRET is set): a webhook's message cannot be updated with the ack."""
