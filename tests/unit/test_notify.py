@@ -336,6 +336,22 @@ def test_unacknowledged_escalation_pings_in_thread_with_a_new_chart(standin):
     assert reply["text"].startswith("<!subteam^S0EXEC> ") and len(standin.files()) == 2
 
 
+def test_the_ping_opens_the_message_shown_not_only_its_notification_text(standin):
+    """Slack shows the blocks (``text`` is the notification): the mention is the message's first
+    line, in the root and in an escalation's reply, and the root redrawn later does not ping again."""
+    n, ledger = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                         ping_for=lambda b, sev, ts: "<!subteam^S0EXEC>", charts=False), {}
+    n.deliver(full(), ledger)
+    n.deliver(full("escalated", 2, "critical"), ledger)
+    (root,) = roots(standin)
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    (reply,) = [m for m in standin.messages() if m["thread_ts"]]
+    for shown in (root, reply):
+        first = next(b for b in shown["blocks"] if b["type"] == "section")
+        assert first["text"]["text"].startswith("<!subteam^S0EXEC>")
+    assert "<!subteam" not in json.dumps(update["blocks"])
+
+
 def test_quiet_hours_post_without_the_ping(standin):
     from pipeline.core.brands import Brand, QuietHours
 
