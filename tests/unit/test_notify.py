@@ -208,6 +208,7 @@ def test_root_has_buttons_and_grafana_link_and_the_chart_goes_to_its_thread(stan
     (chart,) = standin.files()
     assert chart["data"].startswith(b"\x89PNG\r\n\x1a\n") and chart["thread_ts"] == root["ts"]
     assert chart["channel"] == "#acme" and chart["name"].endswith(".png")
+    assert chart["title"] == "acme: negatives/min vs baseline"  # the brand's id when it has no name
 
 
 @pytest.mark.parametrize("secret, shown", [("shh", ["acknowledge", "not_a_crisis", "confirmed", "grafana"]),
