@@ -536,6 +536,22 @@ def test_a_days_digest_is_one_message_in_the_digest_channel_updated_as_brands_cl
     assert "Day by day: 03-04 *13%*" in shown and "actions" not in shown and "<!" not in shown  # nothing to press, no ping
 
 
+def test_the_days_message_is_updated_when_each_brand_was_marked_pending_first(standin):
+    """As the worker does it: mark the notice pending (persisted), then deliver it. The day's
+    message lists every brand delivered once, not the marks of notices not delivered yet."""
+    from pipeline.notify.slack import digest_key
+
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme", digest_channel="#digest")
+    day: dict = {}
+    zeta, yoyo = {**NOTICE, "brand": "zeta"}, {**NOTICE, "brand": "yoyo"}
+    n.mark_digest_pending(yoyo, day)  # read, its delivery still to come
+    for notice, result in ((NOTICE, "posted"), (zeta, "updated")):
+        n.mark_digest_pending(notice, day)
+        assert n.deliver_digest(notice, day) == result
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    assert update["text"].endswith("for 2 brands - acme, zeta") and digest_key(NOTICE) == "digest/2026-03-06"
+
+
 def test_without_a_digest_channel_each_brand_is_told_in_its_own_channel(standin):
     from pipeline.notify.slack import digest_key
 
