@@ -353,6 +353,19 @@ def test_the_ping_opens_the_message_shown_not_only_its_notification_text(standin
     assert "<!subteam" not in json.dumps(update["blocks"])
 
 
+def test_an_escalations_reply_has_the_numbers_and_leaves_the_sample_posts_to_the_root(standin):
+    """The thread gets the short form: the posts that made the incident are on the root (redrawn
+    with the escalation's), not repeated in every reply."""
+    n, ledger = notifier(standin), {}
+    n.deliver(full(), ledger)
+    n.deliver({**full("escalated", 2, "critical"), "samples": [{**full()["samples"][0], "text": "still down"}]},
+              ledger)
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    (reply,) = [m for m in standin.messages() if m["thread_ts"]]
+    assert "still down" in json.dumps(update["blocks"]) and "still down" not in json.dumps(reply["blocks"])
+    assert "#acmefail" in json.dumps(reply["blocks"])
+
+
 def test_quiet_hours_post_without_the_ping(standin):
     from pipeline.core.brands import Brand, QuietHours
 
