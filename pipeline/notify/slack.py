@@ -161,8 +161,8 @@ class WebhookSink:
             raise DeliveryError(f"Slack webhook unreachable: {exc.__class__.__name__}") from None
         if resp.status_code >= 500 or resp.status_code == 429:
             raise DeliveryError(f"Slack webhook answered {resp.status_code}")
-        if resp.status_code != 200:
-            log.error("Slack webhook refused the alert (%s): %s", resp.status_code, resp.body[:200])
+        if resp.status_code != 200:  # revoked (404), channel archived (410), bad payload (400): not by retrying
+            raise Undeliverable(f"Slack webhook refused it ({resp.status_code}): {str(resp.body)[:200]}")
         return None
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:

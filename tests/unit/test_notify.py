@@ -86,6 +86,36 @@ def test_a_crash_between_an_escalations_reply_and_its_record_does_not_reply_twic
     assert len([m for m in standin.messages() if m["thread_ts"] == root]) == 2
 
 
+def test_a_thread_reply_is_posted_when_slack_refuses_to_show_the_thread(standin):
+    """After a crash, a step marked pending is looked for in the thread first; if Slack will not
+    show it (a missing scope, say), the reply is posted again rather than taken as delivered."""
+    n, ledger = notifier(standin), {}
+    opened = alert("awful")
+    escalated = {**opened, "status": "escalated", "seq": 2, "severity": "critical"}
+    n.deliver(opened, ledger)
+    n.mark_pending(escalated, ledger)  # by the process that died before trying it
+    standin.fail_next(1, 400, method="conversations.replies")
+    assert notifier(standin).deliver(escalated, ledger) == "updated"
+    assert [r.status for r in standin.requests("conversations.replies")] == [400]
+    (reply,) = [m for m in standin.messages() if m["thread_ts"] == roots(standin)[0]["ts"]]
+    assert "[ESCALATED] CRITICAL" in reply["text"]
+
+
+def test_an_incident_whose_root_was_refused_starts_its_thread_with_its_next_step(standin):
+    """A refused root (a 4xx) leaves nothing to update or reply to: the escalation is posted as
+    the incident's root, and the steps after it reply in that thread."""
+    n, ledger = notifier(standin), {}
+    opened = alert("awful")
+    standin.fail_next(1, 400, method="chat.postMessage")
+    assert n.deliver(opened, ledger) == "refused"
+    assert n.deliver({**opened, "status": "escalated", "seq": 2, "severity": "critical"}, ledger) == "posted"
+    (root,) = roots(standin)
+    assert "[ESCALATED] CRITICAL" in root["text"] and ledger[opened["incident_id"]]["ts"] == root["ts"]
+    assert n.deliver({**opened, "status": "resolved", "seq": 3}, ledger) == "updated"
+    (reply,) = [m for m in standin.messages() if m["thread_ts"]]
+    assert reply["thread_ts"] == root["ts"] and "RESOLVED" in reply["text"]
+
+
 def test_slack_down_raises_delivery_error_and_nothing_is_recorded(standin):
     n, ledger = notifier(standin), {}
     standin.set_down(True)
@@ -94,6 +124,28 @@ def test_slack_down_raises_delivery_error_and_nothing_is_recorded(standin):
     assert ledger == {}
     standin.set_down(False)
     assert n.deliver(alert("awful"), ledger) == "posted"
+
+
+def test_slack_answering_500_after_the_retries_is_a_delivery_error_not_a_refusal(standin, slept):
+    """A 500 that outlasts the client's retries is Slack being down, not Slack refusing the alert:
+    the alert is raised for the worker to try again (nothing recorded), not counted refused and let go."""
+    n, ledger = notifier(standin), {}
+    standin.fail_next(5, 500, method="chat.postMessage")
+    with pytest.raises(DeliveryError, match="500"):
+        n.deliver(alert("awful"), ledger)
+    assert ledger == {} and len(standin.requests("chat.postMessage")) == 5
+    assert n.deliver(alert("awful"), ledger) == "posted"
+
+
+def test_the_delivery_seconds_reported_are_the_time_slack_took(standin):
+    """``on_result``'s seconds feed buzzwatch_slack_delivery_seconds."""
+    seen = []
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme", charts=False,
+                 on_result=lambda r, s: seen.append((r, s)))
+    standin.delay(0.2)
+    n.deliver(alert("awful"), {})
+    ((result, seconds),) = seen
+    assert result == "posted" and 0.2 <= seconds < 5
 
 
 def test_a_brand_without_a_channel_is_refused_once_and_later_alerts_still_go_out(standin):
@@ -156,6 +208,7 @@ def test_root_has_buttons_and_grafana_link_and_the_chart_goes_to_its_thread(stan
     (chart,) = standin.files()
     assert chart["data"].startswith(b"\x89PNG\r\n\x1a\n") and chart["thread_ts"] == root["ts"]
     assert chart["channel"] == "#acme" and chart["name"].endswith(".png")
+    assert chart["title"] == "acme: negatives/min vs baseline"  # the brand's id when it has no name
 
 
 @pytest.mark.parametrize("secret, shown", [("shh", ["acknowledge", "not_a_crisis", "confirmed", "grafana"]),
@@ -284,6 +337,35 @@ def test_unacknowledged_escalation_pings_in_thread_with_a_new_chart(standin):
     assert reply["text"].startswith("<!subteam^S0EXEC> ") and len(standin.files()) == 2
 
 
+def test_the_ping_opens_the_message_shown_not_only_its_notification_text(standin):
+    """Slack shows the blocks (``text`` is the notification): the mention is the message's first
+    line, in the root and in an escalation's reply, and the root redrawn later does not ping again."""
+    n, ledger = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme",
+                         ping_for=lambda b, sev, ts: "<!subteam^S0EXEC>", charts=False), {}
+    n.deliver(full(), ledger)
+    n.deliver(full("escalated", 2, "critical"), ledger)
+    (root,) = roots(standin)
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    (reply,) = [m for m in standin.messages() if m["thread_ts"]]
+    for shown in (root, reply):
+        first = next(b for b in shown["blocks"] if b["type"] == "section")
+        assert first["text"]["text"].startswith("<!subteam^S0EXEC>")
+    assert "<!subteam" not in json.dumps(update["blocks"])
+
+
+def test_an_escalations_reply_has_the_numbers_and_leaves_the_sample_posts_to_the_root(standin):
+    """The thread gets the short form: the posts that made the incident are on the root (redrawn
+    with the escalation's), not repeated in every reply."""
+    n, ledger = notifier(standin), {}
+    n.deliver(full(), ledger)
+    n.deliver({**full("escalated", 2, "critical"), "samples": [{**full()["samples"][0], "text": "still down"}]},
+              ledger)
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    (reply,) = [m for m in standin.messages() if m["thread_ts"]]
+    assert "still down" in json.dumps(update["blocks"]) and "still down" not in json.dumps(reply["blocks"])
+    assert "#acmefail" in json.dumps(reply["blocks"])
+
+
 def test_quiet_hours_post_without_the_ping(standin):
     from pipeline.core.brands import Brand, QuietHours
 
@@ -300,6 +382,34 @@ def test_quiet_hours_post_without_the_ping(standin):
     assert len(roots(standin)) == 2 and roots(standin)[1]["text"].startswith("<!subteam^S0COMMS>")
 
 
+def test_the_root_redrawn_on_a_press_still_shows_the_sample_posts(standin):
+    """The ledger keeps the alert (without its history) to redraw the root: the posts that made
+    the incident stay on it once someone acknowledged."""
+    n, ledger = notifier(standin), {}
+    n.deliver(full(text="the app ate my boarding pass"), ledger)
+    assert n.acknowledge(ACK, ledger) == "acknowledged"
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    assert "the app ate my boarding pass" in json.dumps(update["blocks"])
+    assert "Acknowledged by <@U0ALICE>" in json.dumps(update["blocks"])
+
+
+def test_a_press_for_an_incident_without_a_root_in_slack_is_recorded_and_nothing_redrawn(standin):
+    """Its root was refused, or went out through a webhook (a worker switched from a bot, its
+    feedback records still coming): the ack is kept for the next steps, and no update is tried -
+    a webhook cannot update (it would stop the feedback agent), a refused root has no ts."""
+    from pipeline.notify.slack import WebhookSink
+
+    for sink, fault in ((WebhookSink(standin.webhook_url), None), (BotSink("xoxb-test", standin.api_url), 400)):
+        n, ledger = Notifier(sink, channel_for=lambda b: "#acme"), {}
+        if fault:
+            standin.fail_next(1, fault, method="chat.postMessage")
+        n.deliver(alert("awful"), ledger)
+        standin.clear()
+        assert n.acknowledge({**ACK, "incident_id": alert("awful")["incident_id"]}, ledger) == "acknowledged"
+        assert ledger[alert("awful")["incident_id"]]["ack"] == {"by": "U0ALICE", "at": 1772421720.0}
+        assert standin.requests() == []
+
+
 def test_unknown_incident_ack_is_ignored(standin):
     n = notifier(standin)
     record = {"source": "slack", "action": "acknowledge", "incident_id": "nope", "brand": "acme",
@@ -307,13 +417,14 @@ def test_unknown_incident_ack_is_ignored(standin):
     assert n.acknowledge(record, {}) == "unknown" and standin.messages() == []
 
 
-def test_server_errors_are_retried_with_backoff(standin, slept, monkeypatch):
+@pytest.mark.parametrize("status", [500, 502])
+def test_server_errors_are_retried_with_backoff(standin, slept, monkeypatch, status):
     """Each retry waits, and longer than the one before (jitter fixed to 0 so the growth shows):
-    hammering a failing Slack at a fixed pace would only keep it down."""
+    hammering a failing Slack at a fixed pace would only keep it down. 500 is a server error too."""
     monkeypatch.setattr(random, "random", lambda: 0.0)
-    standin.fail_next(3, 502, method="chat.postMessage")
+    standin.fail_next(3, status, method="chat.postMessage")
     assert notifier(standin).deliver(alert("awful"), {}) == "posted"
-    assert [r.status for r in standin.requests("chat.postMessage")] == [502, 502, 502, 200]
+    assert [r.status for r in standin.requests("chat.postMessage")] == [status, status, status, 200]
     assert len(slept) == 3 and 0 < slept[0] < slept[1] < slept[2]
 
 
@@ -328,25 +439,60 @@ def test_a_permanent_refusal_is_refused_not_raised_and_later_alerts_still_go_out
     assert len(roots(standin)) == 1
 
 
-@pytest.mark.parametrize("fault", ["rate_limited", "server_error"])
+@pytest.mark.parametrize("fault", ["rate_limited", 500, 503])
 def test_webhook_rate_limits_and_server_errors_raise_delivery_error(standin, slept, fault):
     """A webhook still answering 429 or 5xx after the client's retries must be tried again later
-    (the offset stays uncommitted), not counted as delivered."""
+    (the offset stays uncommitted), not counted as delivered nor refused."""
     from pipeline.notify.slack import WebhookSink
 
     if fault == "rate_limited":
         standin.rate_limit_next(10, retry_after=1, method="webhook")
     else:
-        standin.fail_next(10, 503, method="webhook")
+        standin.fail_next(10, fault, method="webhook")
     with pytest.raises(DeliveryError, match="webhook answered"):
         Notifier(WebhookSink(standin.webhook_url)).deliver(alert("awful"), {})
     assert standin.messages() == [] and len(standin.requests("webhook")) > 1  # retried first
 
 
-def test_webhook_mode_has_no_buttons(standin):
+@pytest.mark.parametrize("status", [400, 403, 404, 410])
+def test_a_webhook_refusing_an_alert_is_refused_not_posted(standin, status):
+    """A revoked webhook (404 no_service), an archived channel (410), a bad payload (400): the
+    alert is not in Slack and will not be by retrying. Counted 'refused' (BuzzwatchSlackDeliveryFailing
+    pages on it), recorded so a replay is not refused twice, and later alerts still go out."""
     from pipeline.notify.slack import WebhookSink
 
-    Notifier(WebhookSink(standin.webhook_url)).deliver(full(), {})
+    results: list[str] = []
+    n, ledger = Notifier(WebhookSink(standin.webhook_url), on_result=lambda r, s: results.append(r)), {}
+    standin.fail_next(1, status, method="webhook")
+    assert n.deliver(alert("awful"), ledger) == "refused"
+    assert n.deliver(alert("awful"), ledger) == "duplicate"
+    assert n.deliver({**alert("awful"), "incident_id": "acme-later"}, ledger) == "posted"
+    assert results == ["refused", "duplicate", "posted"] and len(standin.messages()) == 1
+    standin.fail_next(1, status, method="webhook")
+    assert n.deliver_digest(NOTICE, {}) == "refused"
+
+
+def test_links_in_an_alert_are_not_unfurled(standin):
+    """A sample's URL is the public's: Slack must not fetch it and show its preview under the
+    alert (a page of someone's choosing, and it buries the numbers). Bot root, reply and webhook."""
+    from pipeline.notify.slack import WebhookSink
+
+    linked = {**alert("awful"), "samples": [{**alert("awful")["samples"][0], "url": "https://x.example/status/1"}]}
+    n, ledger = notifier(standin), {}
+    n.deliver(linked, ledger)
+    n.deliver({**linked, "status": "escalated", "seq": 2, "severity": "critical"}, ledger)
+    Notifier(WebhookSink(standin.webhook_url)).deliver(linked, {})
+    sent = standin.requests("chat.postMessage") + standin.requests("webhook")
+    assert "https://x.example/status/1" in json.dumps([r.body for r in sent])
+    assert [r.body.get("unfurl_links") for r in sent] == [False, False, False]
+
+
+def test_webhook_mode_has_no_buttons(standin):
+    """Not even when presses could be verified (the worker asks for buttons whenever
+    SLACK_SIGNING_SECRET is set): a webhook's message cannot be updated with the ack."""
+    from pipeline.notify.slack import WebhookSink
+
+    Notifier(WebhookSink(standin.webhook_url), buttons=True).deliver(full(), {})
     (msg,) = standin.messages()
     assert msg["kind"] == "webhook" and not [b for b in msg["blocks"] if b["type"] == "actions"]
 
@@ -401,6 +547,22 @@ def test_a_days_digest_is_one_message_in_the_digest_channel_updated_as_brands_cl
     shown = json.dumps(update["blocks"])
     assert shown.index("zeta") < shown.index("Acme Air")  # the steepest rise first
     assert "Day by day: 03-04 *13%*" in shown and "actions" not in shown and "<!" not in shown  # nothing to press, no ping
+
+
+def test_the_days_message_is_updated_when_each_brand_was_marked_pending_first(standin):
+    """As the worker does it: mark the notice pending (persisted), then deliver it. The day's
+    message lists every brand delivered once, not the marks of notices not delivered yet."""
+    from pipeline.notify.slack import digest_key
+
+    n = Notifier(BotSink("xoxb-test", standin.api_url), channel_for=lambda b: "#acme", digest_channel="#digest")
+    day: dict = {}
+    zeta, yoyo = {**NOTICE, "brand": "zeta"}, {**NOTICE, "brand": "yoyo"}
+    n.mark_digest_pending(yoyo, day)  # read, its delivery still to come
+    for notice, result in ((NOTICE, "posted"), (zeta, "updated")):
+        n.mark_digest_pending(notice, day)
+        assert n.deliver_digest(notice, day) == result
+    (update,) = [m for m in standin.messages() if m["kind"] == "update"]
+    assert update["text"].endswith("for 2 brands - acme, zeta") and digest_key(NOTICE) == "digest/2026-03-06"
 
 
 def test_without_a_digest_channel_each_brand_is_told_in_its_own_channel(standin):

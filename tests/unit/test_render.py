@@ -102,6 +102,19 @@ def test_a_large_brands_fields_keep_their_scale():
     assert fields(a)["*Growth*"] == "not growing (930 the 10 min before)"
 
 
+def test_a_quiet_window_after_a_quiet_one_is_not_growing_not_new():
+    """Back to nothing (a resolution, say): 0 negatives now and 0 before is no burst."""
+    a = alert("awful")
+    a["evidence"].update(observed_negatives=0.0, previous_negatives=0.0, growth_doubling_minutes=None)
+    assert fields(a)["*Growth*"] == "not growing (0 the 20 min before)"
+
+
+def test_text_exactly_at_the_limit_is_kept_whole():
+    """Only what is over Slack's limit is cut: a sample of exactly the limit keeps its last character."""
+    assert escape("x" * 400, 400) == "x" * 400 and escape("a&b" + "x" * 393, 400).endswith("xx")
+    assert escape("x" * 401, 400) == "x" * 399 + "…"
+
+
 def test_the_whole_message_on_call_needs():
     from pipeline.notify.render import ACTIONS
 
@@ -282,6 +295,8 @@ def test_a_days_digest_fits_slacks_limits_however_many_brands_drifted():
     assert "&lt;!channel&gt; &amp; co" in blocks[2]["text"]["text"]  # the steepest first, escaped
     assert blocks[-1]["elements"][0]["text"].startswith("...and 15 more: b14, b13")
     assert len(digest_day_text(notices, {})) <= 600 and "<!" not in json.dumps(blocks)
+    exactly = digest_day_blocks(notices[:45], {})  # every brand listed: no "...and 0 more"
+    assert "more:" not in json.dumps(exactly) and len(exactly) == 2 + 45
 
 
 def test_times_are_shown_in_each_readers_time_zone_with_utc_where_slack_cannot():
