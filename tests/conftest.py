@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from pipeline.core.brands import Brand, BrandMatcher
@@ -32,3 +36,18 @@ def scorer() -> LexiconScorer:
 
 
 __all__ = ["BrandSpec", "Episode", "stream", "score_rows", "DEMO_BRANDS"]
+
+
+@contextmanager
+def silent_listener() -> Iterator[str]:
+    """A loopback ``host:port`` that accepts connections and never answers: a hung broker, or a wrong service."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)  # connections complete in the backlog; none is ever read
+        yield f"127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture
+def silent_broker() -> Iterator[str]:
+    with silent_listener() as address:
+        yield address

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -37,23 +36,20 @@ def test_replay_and_feedback_to_a_broker_advertising_an_address_they_cannot_reac
 
 
 def test_feedback_to_a_broker_advertising_an_address_that_never_answers_says_how_long_it_waited(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, silent_broker):
     """An advertised address that accepts connections and never answers is named, within the
     commands' time limit (30 s in use)."""
     from pipeline.errors import BrokerUnavailable
     from pipeline.stream import replay
 
     monkeypatch.setattr(replay, "REQUEST_TIMEOUT_MS", 2000)
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)  # connections complete in the backlog; none is ever read
-        advertised = f"127.0.0.1:{silent.getsockname()[1]}"
-        with LocalBroker(log_path=str(tmp_path / "broker.log"), advertised=advertised) as broker:
-            started = time.monotonic()
-            with pytest.raises(BrokerUnavailable) as err:
-                asyncio.run(replay.send_labels([{"id": "l1", "text": "x", "label": "negative"}], broker.bootstrap,
-                                               "feedback"))
-            took = time.monotonic() - started
+    advertised = silent_broker
+    with LocalBroker(log_path=str(tmp_path / "broker.log"), advertised=advertised) as broker:
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable) as err:
+            asyncio.run(replay.send_labels([{"id": "l1", "text": "x", "label": "negative"}], broker.bootstrap,
+                                           "feedback"))
+        took = time.monotonic() - started
     assert str(err.value) == (f"the Kafka broker at {broker.bootstrap} answers, but advertises {advertised}, which "
                               "cannot be reached: no answer within 2 s (the broker's advertised.listeners must be "
                               "reachable from here)")

@@ -523,25 +523,20 @@ def test_a_worker_whose_broker_advertises_an_address_it_cannot_reach_stops_in_on
     assert time.monotonic() - started < 30
 
 
-def test_the_broker_check_gives_an_advertised_broker_that_never_answers_the_rest_of_its_time(tmp_path):
+def test_the_broker_check_gives_an_advertised_broker_that_never_answers_the_rest_of_its_time(tmp_path, silent_broker):
     """An advertised address that accepts connections and never answers (a wrong service, a dead
     proxy) is tried within the check's one time limit, and named. Before: the check passed."""
-    import socket
-
     from pipeline.devtools.broker import LocalBroker
     from pipeline.errors import BrokerUnavailable
     from pipeline.settings import Settings
     from pipeline.stream.worker import check_broker
 
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)  # connections complete in the backlog; none is ever read
-        advertised = f"127.0.0.1:{silent.getsockname()[1]}"
-        with LocalBroker(log_path=str(tmp_path / "broker.log"), advertised=advertised) as broker:
-            started = time.monotonic()
-            with pytest.raises(BrokerUnavailable) as err:
-                asyncio.run(check_broker(Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}), timeout_s=3))
-            took = time.monotonic() - started
+    advertised = silent_broker
+    with LocalBroker(log_path=str(tmp_path / "broker.log"), advertised=advertised) as broker:
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable) as err:
+            asyncio.run(check_broker(Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}), timeout_s=3))
+        took = time.monotonic() - started
     assert str(err.value) == (f"the Kafka broker at {broker.bootstrap} answers, but advertises {advertised}, which "
                               "cannot be reached: no answer within 3 s (the broker's advertised.listeners must be "
                               "reachable from the worker)")
@@ -553,21 +548,16 @@ def test_the_broker_check_asks_every_server_at_once_so_one_that_never_answers_hi
     the other, in random order, so a server that accepts connections and never answers, asked first,
     took the whole time limit: before, this list (five such, then the broker) stopped the worker
     5 times in 6."""
-    import socket
+    from contextlib import ExitStack
 
     from pipeline.settings import Settings
     from pipeline.stream.worker import check_broker
+    from tests.conftest import silent_listener
 
-    silent = [socket.socket() for _ in range(5)]
-    try:
-        for s in silent:
-            s.bind(("127.0.0.1", 0))
-            s.listen(16)  # connections complete in the backlog; none is ever read
-        servers = ",".join([*(f"127.0.0.1:{s.getsockname()[1]}" for s in silent), broker.bootstrap])
+    with ExitStack() as stack:
+        silent = [stack.enter_context(silent_listener()) for _ in range(5)]
+        servers = ",".join([*silent, broker.bootstrap])
         for _ in range(3):
             started = time.monotonic()
             asyncio.run(check_broker(Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": servers}), timeout_s=3))
             assert time.monotonic() - started < 2
-    finally:
-        for s in silent:
-            s.close()

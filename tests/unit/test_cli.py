@@ -180,15 +180,6 @@ def test_worker_given_a_secret_twice_stops_with_one_line_naming_both(tmp_path):
         "value or a file holding it"], r.stderr.decode()
 
 
-@pytest.fixture
-def silent_broker():
-    """A loopback port that accepts connections and never answers: a hung broker, or a wrong service."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(16)  # connections complete in the backlog; none is ever read
-        yield f"127.0.0.1:{s.getsockname()[1]}"
-
-
 def test_worker_with_an_unreachable_broker_says_so_in_one_line_naming_the_setting(tmp_path):
     """Before: a Faust/aiokafka traceback (exit 1) some 60 lines long."""
     started = time.monotonic()
