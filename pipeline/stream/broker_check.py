@@ -22,7 +22,26 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
 from pipeline.errors import BrokerUnavailable
+from pipeline.settings import Settings
 from pipeline.stream.kafka_reasons import aiokafka_reasons
+
+
+def kafka_client(settings: Settings) -> tuple[dict[str, Any], str]:
+    """aiokafka's keyword arguments for the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_* settings
+    (``security_protocol``, ``ssl_context``, ``sasl_*``: the same for ``create_conn``, AIOKafkaProducer and
+    AIOKafkaConsumer), and what a message about a broker that cannot be reached adds after the setting
+    that gave the servers (``, and with KAFKA_SECURITY_PROTOCOL=SSL KAFKA_SSL_*``; nothing on PLAINTEXT).
+    The one place the worker's check, ``replay`` and ``feedback`` take them from. A KAFKA_SSL_* file that
+    cannot be used: ConfigError naming it."""
+    protocol = settings.kafka_security_protocol
+    sasl: dict[str, Any] = {}
+    if protocol.startswith("SASL_"):
+        sasl = {"sasl_mechanism": settings.kafka_sasl_mechanism, "sasl_plain_username": settings.kafka_sasl_username,
+                "sasl_plain_password": settings.kafka_sasl_password}
+    context = settings.tls_context() if protocol in ("SSL", "SASL_SSL") else None  # a bad file: ConfigError
+    security = [name for name, used in (("KAFKA_SASL_*", bool(sasl)), ("KAFKA_SSL_*", context is not None)) if used]
+    also = f", and with KAFKA_SECURITY_PROTOCOL={protocol} {' and '.join(security)}" if security else ""
+    return {"security_protocol": protocol, "ssl_context": context, **sasl}, also
 
 
 class _NoAnswer(Exception):

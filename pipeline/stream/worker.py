@@ -24,7 +24,7 @@ from pipeline.errors import ConfigError
 from pipeline.notify.slack import BotSink, Sink, TerminalSink, WebhookSink
 from pipeline.settings import Settings
 from pipeline.stream.app import build_app
-from pipeline.stream.broker_check import check_brokers
+from pipeline.stream.broker_check import check_brokers, kafka_client
 from pipeline.stream.heap import allocator, tune_gc, use_system_malloc
 from pipeline.stream.web import start_web
 
@@ -139,17 +139,9 @@ async def check_broker(settings: Settings, timeout_s: float = BROKER_CHECK_S) ->
     say it in one line; so does the worker now. A broker that answers at its bootstrap address but
     advertises one the worker cannot reach (``localhost:9092`` to a pod) passed the first check and
     ended in a 100-line Faust traceback (NodeNotReadyError); it is the second."""
-    protocol = settings.kafka_security_protocol
-    sasl: dict[str, Any] = {}
-    if protocol.startswith("SASL_"):
-        sasl = {"sasl_mechanism": settings.kafka_sasl_mechanism, "sasl_plain_username": settings.kafka_sasl_username,
-                "sasl_plain_password": settings.kafka_sasl_password}
-    context = settings.tls_context() if protocol in ("SSL", "SASL_SSL") else None  # a bad file: ConfigError
-    security = [name for name, used in (("KAFKA_SASL_*", bool(sasl)), ("KAFKA_SSL_*", context is not None)) if used]
-    also = f", and with KAFKA_SECURITY_PROTOCOL={protocol} {' and '.join(security)}" if security else ""
+    client, also = kafka_client(settings)
     await check_brokers(settings.kafka_bootstrap_servers, timeout_s, check=f"KAFKA_BOOTSTRAP_SERVERS{also}",
-                        reachable_from="the worker", client_id=f"{settings.app_id}-check", security_protocol=protocol,
-                        ssl_context=context, **sasl)
+                        reachable_from="the worker", client_id=f"{settings.app_id}-check", **client)
 
 
 def choose_sink(settings: Settings) -> Sink:
