@@ -313,9 +313,12 @@ def _count_row(obj: Any) -> tuple[str, float, float, int, int]:
 def cmd_replay(args: argparse.Namespace) -> int:
     import asyncio
 
+    from pipeline.settings import Settings
     from pipeline.stream.replay import replay
 
-    return asyncio.run(replay(args.file, args.bootstrap, args.topic, args.speed, progress=not args.quiet))
+    settings = Settings.kafka_from_env()  # the worker's KAFKA_* security settings; a bad one: exit 2, nothing sent
+    return asyncio.run(replay(args.file, args.bootstrap, args.topic, args.speed, progress=not args.quiet,
+                              settings=settings))
 
 
 # -- feedback ---------------------------------------------------------------------------------
@@ -323,11 +326,13 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     """Every line is checked before anything is sent: a bad file sends nothing."""
     import asyncio
 
+    from pipeline.settings import Settings
     from pipeline.stream.replay import send_labels
 
+    settings = Settings.kafka_from_env()  # as replay's
     with ExitStack() as stack:
         records = _checked_labels(_open_in(stack, args.file), _name(args.file))
-    sent = asyncio.run(send_labels(records, args.bootstrap, args.topic))
+    sent = asyncio.run(send_labels(records, args.bootstrap, args.topic, settings))
     print(f"buzzwatch feedback: {sent} labels sent to {args.topic}", file=sys.stderr)
     return 0
 

@@ -119,6 +119,14 @@ class Settings:
         return f"Settings({', '.join(parts)})"
 
     @classmethod
+    def kafka_from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Only the KAFKA_* settings, read and checked as ``from_env`` does (the others at their defaults):
+        ``replay`` and ``feedback`` reach the worker's cluster as the worker does, and do not refuse to
+        run over a Slack or port setting that is none of theirs."""
+        env = os.environ if env is None else env
+        return cls.from_env({name: value for name, value in env.items() if name.startswith("KAFKA_")})
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build from environment variables; ConfigError names the variable and the problem."""
         env = os.environ if env is None else env

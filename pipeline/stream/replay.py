@@ -23,7 +23,8 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from pipeline.errors import BrokerUnavailable
 from pipeline.records import parse_time
-from pipeline.stream.broker_check import check_brokers
+from pipeline.settings import Settings
+from pipeline.stream.broker_check import check_brokers, kafka_client
 from pipeline.stream.kafka_reasons import aiokafka_reasons
 
 MAX_REQUEST_BYTES = 1048576  # the producer's max_request_size (aiokafka's default): no record may be larger
@@ -70,9 +71,11 @@ def _bootstrap(given: str | None) -> tuple[str, str]:
     return "127.0.0.1:9092", "--bootstrap or KAFKA_BOOTSTRAP_SERVERS: neither is set"
 
 
-async def _start(bootstrap: str, source: str, **options: Any) -> AIOKafkaProducer:
-    """A started producer (``options``: AIOKafkaProducer's); a broker that cannot be reached is a
-    BrokerUnavailable naming it, why and ``source``, not a traceback, and nothing else on stderr.
+async def _start(bootstrap: str, source: str, settings: Settings | None, **options: Any) -> AIOKafkaProducer:
+    """A started producer (``options``: AIOKafkaProducer's), with the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*
+    and KAFKA_SSL_* of ``settings`` (PLAINTEXT when None), as the worker's; a broker that cannot be
+    reached is a BrokerUnavailable naming it, why, ``source`` and the security settings used, not a
+    traceback, and nothing else on stderr.
 
     First the worker's start-up check (stream/broker_check.py): a bootstrap server must answer, and
     so must a broker it advertises - a broker advertising an address that cannot be reached from here
@@ -80,8 +83,10 @@ async def _start(bootstrap: str, source: str, **options: Any) -> AIOKafkaProduce
     and an UnknownTopicOrPartitionError. Then the producer; should it still fail to start, what aiokafka
     said of each server makes the reason, and stays out of the log."""
     timeout_s = REQUEST_TIMEOUT_MS / 1000
-    await check_brokers(bootstrap, timeout_s, check=source, reachable_from="here", client_id="buzzwatch-check")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS, **options)
+    client, also = kafka_client(settings or Settings())  # a KAFKA_SSL_* file that cannot be used: ConfigError
+    check = f"{source}{also}"
+    await check_brokers(bootstrap, timeout_s, check=check, reachable_from="here", client_id="buzzwatch-check", **client)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS, **client, **options)
     servers = [s.strip() for s in bootstrap.split(",") if s.strip()]
     with aiokafka_reasons(timeout_s) as reasons:
         try:
@@ -90,7 +95,7 @@ async def _start(bootstrap: str, source: str, **options: Any) -> AIOKafkaProduce
         except (KafkaError, OSError, OverflowError, ValueError) as exc:
             await producer.stop()  # releases what start() had opened
             why = reasons.why(exc, servers)
-    raise BrokerUnavailable(f"cannot reach the Kafka broker at {bootstrap}: {why} (check {source})")
+    raise BrokerUnavailable(f"cannot reach the Kafka broker at {bootstrap}: {why} (check {check})")
 
 
 def _too_big(numbered: list[tuple[int, bytes]]) -> str | None:
@@ -106,7 +111,9 @@ def _too_big(numbered: list[tuple[int, bytes]]) -> str | None:
     return None
 
 
-async def replay(path: str, bootstrap: str | None, topic: str, speed: float | None, progress: bool = True) -> int:
+async def replay(path: str, bootstrap: str | None, topic: str, speed: float | None, progress: bool = True,
+                 settings: Settings | None = None) -> int:
+    """Produce the lines of ``path``; ``settings``: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* (see _start)."""
     bootstrap, source = _bootstrap(bootstrap)
     try:
         with open(path, "rb") as fh:
@@ -120,7 +127,8 @@ async def replay(path: str, bootstrap: str | None, topic: str, speed: float | No
         print(f"buzzwatch replay: {path} {too_big}", file=sys.stderr)
         return 2
     bar = Progress(len(lines), progress and sys.stderr.isatty() or progress == "force")
-    producer = await _start(bootstrap, source, linger_ms=5, max_batch_size=256 * 1024, max_request_size=MAX_REQUEST_BYTES)
+    producer = await _start(bootstrap, source, settings, linger_ms=5, max_batch_size=256 * 1024,
+                            max_request_size=MAX_REQUEST_BYTES)
     try:
         first_ts: float | None = None
         wall0 = time.monotonic()
@@ -144,11 +152,12 @@ async def replay(path: str, bootstrap: str | None, topic: str, speed: float | No
     return 0
 
 
-async def send_labels(records: list[dict], bootstrap: str | None, topic: str) -> int:
+async def send_labels(records: list[dict], bootstrap: str | None, topic: str, settings: Settings | None = None) -> int:
     """Produce checked Label records to the feedback topic, all under the key ``scorer`` (one
-    partition: one worker learns each label once and shares the model through its table)."""
+    partition: one worker learns each label once and shares the model through its table);
+    ``settings``: as replay's."""
     bootstrap, source = _bootstrap(bootstrap)
-    producer = await _start(bootstrap, source, linger_ms=5)
+    producer = await _start(bootstrap, source, settings, linger_ms=5)
     try:
         await asyncio.gather(*[await producer.send(topic, orjson.dumps(r), key=b"scorer") for r in records])
     finally:
