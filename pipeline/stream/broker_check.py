@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.conn import create_conn, get_ip_port_afi
-from aiokafka.errors import KafkaError
+from aiokafka.errors import AuthenticationFailedError, KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
 from pipeline.errors import BrokerUnavailable
@@ -56,6 +56,12 @@ async def _ask(server: str, timeout_s: float, **client: Any) -> list[str]:
     try:  # aiokafka's own time limit a second after ours: ours ends first, and says how long it waited
         conn = await create_conn(host, port, request_timeout_ms=int(max(timeout_s, 0) * 1000) + 1000, **client)
         answer = await conn.send(MetadataRequest([]))
+    except KeyError:  # aiokafka's SCRAM reads the broker's last message as a success: a refusal in it
+        # (RFC 5802's "e=...", as Tansu sends, not an error code as Kafka does) is a KeyError 'v', a traceback
+        if not str(client.get("sasl_mechanism")).startswith("SCRAM-"):
+            raise
+        raise AuthenticationFailedError(f"the broker refused the {client['sasl_mechanism']} login of "
+                                        f"{client.get('sasl_plain_username')!r}") from None
     finally:
         if conn is not None:
             conn.close()
