@@ -35,12 +35,15 @@ class LocalBroker:
     """One Tansu process on a free loopback port; ``bootstrap`` is its address. ``advertised``
     (``host:port``) is the address it gives clients in its metadata, by default ``bootstrap``:
     another one makes the broker a misconfigured ``advertised.listeners`` (clients reach the
-    bootstrap server, then cannot reach the broker it names)."""
+    bootstrap server, then cannot reach the broker it names). ``authentication``: every client must
+    log in first (SASL SCRAM; no user can be made then, as making one needs a login too)."""
 
-    def __init__(self, port: int | None = None, log_path: str | None = None, advertised: str | None = None) -> None:
+    def __init__(self, port: int | None = None, log_path: str | None = None, advertised: str | None = None,
+                 authentication: bool = False) -> None:
         self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.advertised = advertised or self.bootstrap
+        self.authentication = authentication
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -49,7 +52,7 @@ class LocalBroker:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", f"tcp://{self.advertised}",
-             "--storage-engine", "memory://tansu/"],
+             "--storage-engine", "memory://tansu/", *(["--authentication"] if self.authentication else [])],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
