@@ -1045,3 +1045,34 @@ def test_a_detector_setting_is_accepted_up_to_its_edge_and_refused_past_it(field
     DetectorConfig(**{field: edge})
     with pytest.raises(ValueError, match=field):
         DetectorConfig(**{field: beyond})
+
+
+def test_a_mention_stamped_at_the_first_second_of_the_oldest_open_bucket_still_counts():
+    """A bucket is the half-open minute [start, start + 60 s); the oldest one the grace (10 minutes)
+    keeps open begins at its first second, and whole-second time stamps land there often: a mention
+    stamped exactly then counts, one a second earlier is late - for a brand the detector knows, and
+    for a new brand on a clock that has moved on."""
+    monitor = Monitor(DetectorConfig())
+    t0 = parse_time("2026-03-02T12:00:00Z")
+    for k in range(30):
+        monitor.add_scored("acme", t0 + 60 * k + 5, True, f"u{k}", f"complaint {k}", 0)
+    wm = monitor.watermark
+    monitor.advance(wm)
+    oldest_open = (int(wm) // 60 - 10) * 60
+    det = monitor.brands["acme"]
+    assert det.accepts(oldest_open) and not det.accepts(oldest_open - 1)
+    for brand in ("acme", "newcomer"):
+        assert monitor.add_scored(brand, oldest_open - 1, True, "x", "a second too late", 0) == "late"
+        assert monitor.add_scored(brand, oldest_open, True, "y", "just in time", 0) == "counted"
+
+
+def test_a_restored_brand_knows_it_applied_the_first_record_of_each_input():
+    """Offsets start at 0: a brand whose last record on an input was its partition's first still
+    recognises that record when it is read again after a restart, on either input."""
+    t = parse_time("2026-03-02T12:00:00Z")
+    monitor = Monitor(DetectorConfig())
+    for source in (False, True):
+        assert monitor.add_scored("acme", t, True, "u", "bad", 0, offset=0, source=source) == "counted"
+    restored = Monitor(DetectorConfig(), load=json.loads(json.dumps(monitor.take_dirty())).get)
+    for source in (False, True):
+        assert restored.add_scored("acme", t, True, "u", "bad", 0, offset=0, source=source) == "duplicate"
