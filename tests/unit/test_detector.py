@@ -13,7 +13,7 @@ from pipeline.core.baseline import BaselineConfig
 from pipeline.core.detector import BrandDetector, DetectorConfig, Evidence
 from pipeline.core.monitor import Monitor, add_mention
 from pipeline.core.windows import WindowConfig
-from pipeline.records import SEVERITIES, parse_time
+from pipeline.records import SEVERITIES, format_time, parse_time
 from tests.conftest import BrandSpec, Episode, stream
 
 BURST_AT = 26 * 60  # minutes after the stream start: after a day of baseline
@@ -1076,3 +1076,40 @@ def test_a_restored_brand_knows_it_applied_the_first_record_of_each_input():
     restored = Monitor(DetectorConfig(), load=json.loads(json.dumps(monitor.take_dirty())).get)
     for source in (False, True):
         assert restored.add_scored("acme", t, True, "u", "bad", 0, offset=0, source=source) == "duplicate"
+
+
+def test_a_brand_quiet_for_hours_whose_cluster_lands_in_a_few_seconds_pages_at_the_next_minute():
+    """A quiet brand is off the monitor's active list; its next mentions put it back, and it stays
+    on until their minute is evaluated, even when the clock (other brands) only passes that minute
+    after it has fallen silent again: a small brand's cluster, all in the first seconds of a minute
+    after five silent hours, pages at the next minute."""
+    ms = stream(BrandSpec("acme", 90), BrandSpec("tiny", 6), hours=27, seed=2)
+    minute = (int(ms[0].ts) // 60 + BURST_AT) * 60
+    base = next(m for m in ms if m.brand == "tiny" and m.sentiment == "negative")
+    cluster = [replace(base, id=f"cluster-{i}", ts=minute + i, author_id=f"cluster-author-{i}", text=_COMPLAINTS[i])
+               for i in range(10)]  # seconds 0-9: before the clock's 10 s tick lag lets it evaluate this minute
+    busy = next(m for m in ms if m.brand == "acme" and m.sentiment != "negative")
+    clock = [replace(busy, id=f"clock-{s}", ts=minute + s) for s in (-40, 30)]  # acme moves the clock on either side
+    kept = [m for m in ms if m.brand == "acme" or m.ts < minute - 5 * 3600 or m.ts > minute + 3600]
+    alerts, _ = run(sorted(kept + cluster + clock, key=lambda m: m.ts))
+    [alert] = opened(alerts, "tiny")
+    assert alert["at"] == format_time(minute + 60)
+
+
+def test_an_open_incident_resolves_at_the_same_minute_when_the_clock_leaps_hours_ahead():
+    """A clock that leaps ahead (the end of a file, a partition that fell silent) lets a quiet brand
+    skip the silent hours, but an open incident is still evaluated minute by minute: it resolves
+    when it has been calm for ``resolve_minutes``, as it would had the clock moved a minute at a time."""
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
+                                                        peak_min=50),)), seed=1)
+    at_open = parse_time(opened(run(ms)[0], "acme")[0]["at"])
+    cut = next(i for i, m in enumerate(ms) if m.ts >= at_open + 5 * 60)
+    leap, monitor = run(ms[:cut])
+    assert monitor.brands["acme"].incident is not None
+    leap += monitor.advance(monitor.watermark + 6 * 3600)
+    steps, monitor = run(ms[:cut])
+    start = monitor.watermark
+    for k in range(1, 6 * 60 + 1):
+        steps += monitor.advance(start + 60 * k)
+    assert leap[-1]["status"] == "resolved"
+    assert leap == steps
