@@ -1113,3 +1113,40 @@ def test_an_open_incident_resolves_at_the_same_minute_when_the_clock_leaps_hours
         steps += monitor.advance(start + 60 * k)
     assert leap[-1]["status"] == "resolved"
     assert leap == steps
+
+
+def _one_a_minute_with_clusters(cfg: DetectorConfig, clusters: tuple[int, ...], minutes: int):
+    """A brand of one neutral mention a minute (40 fans) and, at each of ``clusters`` (minutes
+    after the start), 10 complaints from 10 new authors within that minute: (alerts, monitor), the
+    alerts as (status, minutes after the start)."""
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    monitor, alerts = Monitor(cfg), []
+    for minute in range(minutes):
+        monitor.add_scored("acme", t0 + 60 * minute + 30, False, f"fan-{minute % 40}", "lovely flight", 0)
+        if minute in clusters:
+            for i in range(10):
+                monitor.add_scored("acme", t0 + 60 * minute + 31 + i, True, f"{minute}-{i}", _COMPLAINTS[i], 0)
+        alerts += monitor.advance()
+    return [(a["status"], (parse_time(a["at"]) - t0) / 60) for a in alerts], monitor
+
+
+def test_an_incident_opens_once_warm_resolves_after_resolve_minutes_calm_and_may_reopen_when_the_cool_down_ends():
+    """To the minute, on a brand of one (neutral) mention a minute whose complaints come in two
+    clusters of 10 in one minute each. The first comes when the brand has exactly a day of history
+    (``warmup_minutes``) and opens at the next minute. The incident is calm once its 20-minute
+    window no longer holds the cluster, and resolves at its 30th calm minute (``resolve_minutes``).
+    The cool-down (60 minutes) ends 60 minutes after that, and a cluster then pages at once."""
+    first = 25 * 60  # 24 whole hours learned once its minute is final (10 minutes' grace)
+    second = first + 20 + 30 + 59
+    alerts, _ = _one_a_minute_with_clusters(DetectorConfig(), (first, second), second + 120)
+    assert alerts == [("open", first + 1), ("resolved", first + 20 + 30), ("open", second + 1),
+                      ("resolved", second + 20 + 30)]
+
+
+def test_the_window_that_opened_an_incident_teaches_the_baseline_nothing():
+    """Not even its first minute: with a 1-minute window, the cluster's own minute opens the
+    incident, and the baseline of a brand whose only negatives were that cluster still has none."""
+    alerts, monitor = _one_a_minute_with_clusters(DetectorConfig(windows_min=(1, 5, 10, 20, 40, 80)), (25 * 60,),
+                                                  30 * 60)
+    assert [s for s, _ in alerts] == ["open", "resolved"]
+    assert monitor.brands["acme"].baseline.c_neg == 0
