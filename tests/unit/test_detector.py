@@ -1150,3 +1150,49 @@ def test_the_window_that_opened_an_incident_teaches_the_baseline_nothing():
                                                   30 * 60)
     assert [s for s, _ in alerts] == ["open", "resolved"]
     assert monitor.brands["acme"].baseline.c_neg == 0
+
+
+def test_a_volume_alert_counts_the_authors_of_all_the_windows_mentions():
+    """In volume mode the crowd is every mention's author (in the default signal, the negatives'):
+    an author counts in the window where they post for the first time in an hour (``dedupe_s``),
+    recounted here from the stream itself."""
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("positive", BURST_AT, doubling_min=8, start_per_hour=30,
+                                                        peak_min=50),)), seed=1)
+    alerts, _ = run(ms, DetectorConfig(signal="volume"), flush_minutes=180)
+    fired = [a for a in alerts if a["status"] != "resolved"]
+    assert fired
+    previous: dict[str, float] = {}
+    first_in_an_hour = []
+    for m in ms:
+        if m.ts - previous.get(m.author_id, -1e18) > 3600:
+            first_in_an_hour.append(m.ts)
+        previous[m.author_id] = m.ts
+    for alert in fired:
+        ev, end = alert["evidence"], parse_time(alert["at"])
+        start = end - 60 * ev["window_minutes"]
+        assert ev["unique_authors"] == sum(start <= t < end for t in first_in_an_hour) >= 3
+
+
+def test_a_brands_window_counts_are_its_buckets_sums_however_long_since_it_was_last_evaluated():
+    """The windows' sums slide from the last evaluated minute while that is at most 16 minutes back,
+    and are rebuilt from the buckets after longer: either way, and across the switch, they are the
+    numbers a detector restored from the same state (which rebuilds them) reads."""
+    def _letters(n: int) -> str:  # a text of its own (digits do not tell texts apart)
+        return chr(97 + n % 26) + chr(97 + n // 26 % 26)
+
+    def counts(det: BrandDetector, minutes: int):
+        ev = det.evidence(det.last_tick, minutes)
+        return ev.observed, ev.previous, ev.mentions, ev.raw_negatives, ev.authors, ev.reach
+
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    for quiet in range(1, 21):
+        det = BrandDetector("acme", DetectorConfig())
+        for minute in range(4 * 60 + quiet):
+            negative = minute < 4 * 60  # a complaint a minute for four hours, then only neutral mentions
+            det.add(t0 + 60 * minute + 30, negative, f"a{minute}", f"complaint {_letters(minute)}", 10 + minute, None)
+            det.advance(t0 + 60 * minute + 45)
+            if minute == 4 * 60 - 1:
+                det.current()  # evaluated (as the gauges read it): the sums start sliding from here
+        restored = BrandDetector.from_state("acme", det.cfg, json.loads(json.dumps(det.to_state())))
+        for minutes in det.cfg.windows_min:
+            assert counts(det, minutes) == counts(restored, minutes), (quiet, minutes)
