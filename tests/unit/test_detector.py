@@ -1173,6 +1173,21 @@ def test_a_volume_alert_counts_the_authors_of_all_the_windows_mentions():
         assert ev["unique_authors"] == sum(start <= t < end for t in first_in_an_hour) >= 3
 
 
+def test_a_brands_own_bar_is_the_median_of_exactly_its_last_relative_days_days():
+    """``relative_factor`` x the median of each of the last ``relative_days`` days' most surprising
+    window (-log10 p); none (0: no paging) until two such days are known. Read twice in a day: the
+    oldest day still counts."""
+    cfg = DetectorConfig(**RELATIVE, relative_days=2)
+    det = BrandDetector("b", cfg)
+    day = 20520
+    tick = day * 86400 // cfg.window.bucket_s + 100
+    det.day_surprise = {day - 3: 100.0, day - 2: 10.0, day - 1: 20.0}
+    for t in (tick, tick + 1):
+        assert det._relative_p_open(t, []) == 10.0 ** -30.0  # 1.5 x the median of (10, 20)
+    det.day_surprise = {day - 1: 20.0}
+    assert det._relative_p_open(tick, []) == 0.0
+
+
 def test_a_brands_window_counts_are_its_buckets_sums_however_long_since_it_was_last_evaluated():
     """The windows' sums slide from the last evaluated minute while that is at most 16 minutes back,
     and are rebuilt from the buckets after longer: either way, and across the switch, they are the
