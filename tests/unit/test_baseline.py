@@ -387,3 +387,19 @@ def test_a_brands_overdispersion_is_learned_from_its_counts(size, bucket_min):
         assert size / 1.25 <= b.size(True) <= size * 1.25
         assert size / 2 <= b.size(False) <= size * 2
     assert SeasonalBaseline(BaselineConfig(dispersion=False)).size(True) == math.inf  # off: Poisson
+
+
+def test_with_no_data_a_brand_expects_one_an_hour_and_then_learns_its_steady_rates():
+    """The prior: one negative and one mention per hour (``prior_count`` over ``prior_minutes``). After
+    two days of a steady 2 mentions a minute, 1 in 4 negative, the seasonal and the recent levels of
+    both are those rates."""
+    b = SeasonalBaseline(BaselineConfig())
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    assert b.expected_negatives(t0) == b.expected_mentions(t0) == 1 / 60
+    for minute in range(48 * 60):
+        b.learn(t0 + 60 * minute, 0.5, 2.0, False, False)
+    now = t0 + 48 * 3600
+    b.close_before(int(now // 3600))
+    for rate, got in [(0.5, b.expected_negatives(now)), (2.0, b.expected_mentions(now)),
+                      (0.5, b.recent_negatives(now)), (2.0, b.recent_mentions(now))]:
+        assert got == pytest.approx(rate, rel=0.05)  # the prior still weighs a little

@@ -13,7 +13,7 @@ from pipeline.core.baseline import BaselineConfig
 from pipeline.core.detector import BrandDetector, DetectorConfig, Evidence
 from pipeline.core.monitor import Monitor, add_mention
 from pipeline.core.windows import WindowConfig
-from pipeline.records import SEVERITIES, parse_time
+from pipeline.records import SEVERITIES, format_time, parse_time
 from tests.conftest import BrandSpec, Episode, stream
 
 BURST_AT = 26 * 60  # minutes after the stream start: after a day of baseline
@@ -1045,3 +1045,169 @@ def test_a_detector_setting_is_accepted_up_to_its_edge_and_refused_past_it(field
     DetectorConfig(**{field: edge})
     with pytest.raises(ValueError, match=field):
         DetectorConfig(**{field: beyond})
+
+
+def test_a_mention_stamped_at_the_first_second_of_the_oldest_open_bucket_still_counts():
+    """A bucket is the half-open minute [start, start + 60 s); the oldest one the grace (10 minutes)
+    keeps open begins at its first second, and whole-second time stamps land there often: a mention
+    stamped exactly then counts, one a second earlier is late - for a brand the detector knows, and
+    for a new brand on a clock that has moved on."""
+    monitor = Monitor(DetectorConfig())
+    t0 = parse_time("2026-03-02T12:00:00Z")
+    for k in range(30):
+        monitor.add_scored("acme", t0 + 60 * k + 5, True, f"u{k}", f"complaint {k}", 0)
+    wm = monitor.watermark
+    monitor.advance(wm)
+    oldest_open = (int(wm) // 60 - 10) * 60
+    det = monitor.brands["acme"]
+    assert det.accepts(oldest_open) and not det.accepts(oldest_open - 1)
+    for brand in ("acme", "newcomer"):
+        assert monitor.add_scored(brand, oldest_open - 1, True, "x", "a second too late", 0) == "late"
+        assert monitor.add_scored(brand, oldest_open, True, "y", "just in time", 0) == "counted"
+
+
+def test_a_restored_brand_knows_it_applied_the_first_record_of_each_input():
+    """Offsets start at 0: a brand whose last record on an input was its partition's first still
+    recognises that record when it is read again after a restart, on either input."""
+    t = parse_time("2026-03-02T12:00:00Z")
+    monitor = Monitor(DetectorConfig())
+    for source in (False, True):
+        assert monitor.add_scored("acme", t, True, "u", "bad", 0, offset=0, source=source) == "counted"
+    restored = Monitor(DetectorConfig(), load=json.loads(json.dumps(monitor.take_dirty())).get)
+    for source in (False, True):
+        assert restored.add_scored("acme", t, True, "u", "bad", 0, offset=0, source=source) == "duplicate"
+
+
+def test_a_brand_quiet_for_hours_whose_cluster_lands_in_a_few_seconds_pages_at_the_next_minute():
+    """A quiet brand is off the monitor's active list; its next mentions put it back, and it stays
+    on until their minute is evaluated, even when the clock (other brands) only passes that minute
+    after it has fallen silent again: a small brand's cluster, all in the first seconds of a minute
+    after five silent hours, pages at the next minute."""
+    ms = stream(BrandSpec("acme", 90), BrandSpec("tiny", 6), hours=27, seed=2)
+    minute = (int(ms[0].ts) // 60 + BURST_AT) * 60
+    base = next(m for m in ms if m.brand == "tiny" and m.sentiment == "negative")
+    cluster = [replace(base, id=f"cluster-{i}", ts=minute + i, author_id=f"cluster-author-{i}", text=_COMPLAINTS[i])
+               for i in range(10)]  # seconds 0-9: before the clock's 10 s tick lag lets it evaluate this minute
+    busy = next(m for m in ms if m.brand == "acme" and m.sentiment != "negative")
+    clock = [replace(busy, id=f"clock-{s}", ts=minute + s) for s in (-40, 30)]  # acme moves the clock on either side
+    kept = [m for m in ms if m.brand == "acme" or m.ts < minute - 5 * 3600 or m.ts > minute + 3600]
+    alerts, _ = run(sorted(kept + cluster + clock, key=lambda m: m.ts))
+    [alert] = opened(alerts, "tiny")
+    assert alert["at"] == format_time(minute + 60)
+
+
+def test_an_open_incident_resolves_at_the_same_minute_when_the_clock_leaps_hours_ahead():
+    """A clock that leaps ahead (the end of a file, a partition that fell silent) lets a quiet brand
+    skip the silent hours, but an open incident is still evaluated minute by minute: it resolves
+    when it has been calm for ``resolve_minutes``, as it would had the clock moved a minute at a time."""
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("negative", BURST_AT, doubling_min=8, start_per_hour=10,
+                                                        peak_min=50),)), seed=1)
+    at_open = parse_time(opened(run(ms)[0], "acme")[0]["at"])
+    cut = next(i for i, m in enumerate(ms) if m.ts >= at_open + 5 * 60)
+    leap, monitor = run(ms[:cut])
+    assert monitor.brands["acme"].incident is not None
+    leap += monitor.advance(monitor.watermark + 6 * 3600)
+    steps, monitor = run(ms[:cut])
+    start = monitor.watermark
+    for k in range(1, 6 * 60 + 1):
+        steps += monitor.advance(start + 60 * k)
+    assert leap[-1]["status"] == "resolved"
+    assert leap == steps
+
+
+def _one_a_minute_with_clusters(cfg: DetectorConfig, clusters: tuple[int, ...], minutes: int):
+    """A brand of one neutral mention a minute (40 fans) and, at each of ``clusters`` (minutes
+    after the start), 10 complaints from 10 new authors within that minute: (alerts, monitor), the
+    alerts as (status, minutes after the start)."""
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    monitor, alerts = Monitor(cfg), []
+    for minute in range(minutes):
+        monitor.add_scored("acme", t0 + 60 * minute + 30, False, f"fan-{minute % 40}", "lovely flight", 0)
+        if minute in clusters:
+            for i in range(10):
+                monitor.add_scored("acme", t0 + 60 * minute + 31 + i, True, f"{minute}-{i}", _COMPLAINTS[i], 0)
+        alerts += monitor.advance()
+    return [(a["status"], (parse_time(a["at"]) - t0) / 60) for a in alerts], monitor
+
+
+def test_an_incident_opens_once_warm_resolves_after_resolve_minutes_calm_and_may_reopen_when_the_cool_down_ends():
+    """To the minute, on a brand of one (neutral) mention a minute whose complaints come in two
+    clusters of 10 in one minute each. The first comes when the brand has exactly a day of history
+    (``warmup_minutes``) and opens at the next minute. The incident is calm once its 20-minute
+    window no longer holds the cluster, and resolves at its 30th calm minute (``resolve_minutes``).
+    The cool-down (60 minutes) ends 60 minutes after that, and a cluster then pages at once."""
+    first = 25 * 60  # 24 whole hours learned once its minute is final (10 minutes' grace)
+    second = first + 20 + 30 + 59
+    alerts, _ = _one_a_minute_with_clusters(DetectorConfig(), (first, second), second + 120)
+    assert alerts == [("open", first + 1), ("resolved", first + 20 + 30), ("open", second + 1),
+                      ("resolved", second + 20 + 30)]
+
+
+def test_the_window_that_opened_an_incident_teaches_the_baseline_nothing():
+    """Not even its first minute: with a 1-minute window, the cluster's own minute opens the
+    incident, and the baseline of a brand whose only negatives were that cluster still has none."""
+    alerts, monitor = _one_a_minute_with_clusters(DetectorConfig(windows_min=(1, 5, 10, 20, 40, 80)), (25 * 60,),
+                                                  30 * 60)
+    assert [s for s, _ in alerts] == ["open", "resolved"]
+    assert monitor.brands["acme"].baseline.c_neg == 0
+
+
+def test_a_volume_alert_counts_the_authors_of_all_the_windows_mentions():
+    """In volume mode the crowd is every mention's author (in the default signal, the negatives'):
+    an author counts in the window where they post for the first time in an hour (``dedupe_s``),
+    recounted here from the stream itself."""
+    ms = stream(BrandSpec("acme", 90, episodes=(Episode("positive", BURST_AT, doubling_min=8, start_per_hour=30,
+                                                        peak_min=50),)), seed=1)
+    alerts, _ = run(ms, DetectorConfig(signal="volume"), flush_minutes=180)
+    fired = [a for a in alerts if a["status"] != "resolved"]
+    assert fired
+    previous: dict[str, float] = {}
+    first_in_an_hour = []
+    for m in ms:
+        if m.ts - previous.get(m.author_id, -1e18) > 3600:
+            first_in_an_hour.append(m.ts)
+        previous[m.author_id] = m.ts
+    for alert in fired:
+        ev, end = alert["evidence"], parse_time(alert["at"])
+        start = end - 60 * ev["window_minutes"]
+        assert ev["unique_authors"] == sum(start <= t < end for t in first_in_an_hour) >= 3
+
+
+def test_a_brands_own_bar_is_the_median_of_exactly_its_last_relative_days_days():
+    """``relative_factor`` x the median of each of the last ``relative_days`` days' most surprising
+    window (-log10 p); none (0: no paging) until two such days are known. Read twice in a day: the
+    oldest day still counts."""
+    cfg = DetectorConfig(**RELATIVE, relative_days=2)
+    det = BrandDetector("b", cfg)
+    day = 20520
+    tick = day * 86400 // cfg.window.bucket_s + 100
+    det.day_surprise = {day - 3: 100.0, day - 2: 10.0, day - 1: 20.0}
+    for t in (tick, tick + 1):
+        assert det._relative_p_open(t, []) == 10.0 ** -30.0  # 1.5 x the median of (10, 20)
+    det.day_surprise = {day - 1: 20.0}
+    assert det._relative_p_open(tick, []) == 0.0
+
+
+def test_a_brands_window_counts_are_its_buckets_sums_however_long_since_it_was_last_evaluated():
+    """The windows' sums slide from the last evaluated minute while that is at most 16 minutes back,
+    and are rebuilt from the buckets after longer: either way, and across the switch, they are the
+    numbers a detector restored from the same state (which rebuilds them) reads."""
+    def _letters(n: int) -> str:  # a text of its own (digits do not tell texts apart)
+        return chr(97 + n % 26) + chr(97 + n // 26 % 26)
+
+    def counts(det: BrandDetector, minutes: int):
+        ev = det.evidence(det.last_tick, minutes)
+        return ev.observed, ev.previous, ev.mentions, ev.raw_negatives, ev.authors, ev.reach
+
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    for quiet in range(1, 21):
+        det = BrandDetector("acme", DetectorConfig())
+        for minute in range(4 * 60 + quiet):
+            negative = minute < 4 * 60  # a complaint a minute for four hours, then only neutral mentions
+            det.add(t0 + 60 * minute + 30, negative, f"a{minute}", f"complaint {_letters(minute)}", 10 + minute, None)
+            det.advance(t0 + 60 * minute + 45)
+            if minute == 4 * 60 - 1:
+                det.current()  # evaluated (as the gauges read it): the sums start sliding from here
+        restored = BrandDetector.from_state("acme", det.cfg, json.loads(json.dumps(det.to_state())))
+        for minutes in det.cfg.windows_min:
+            assert counts(det, minutes) == counts(restored, minutes), (quiet, minutes)
