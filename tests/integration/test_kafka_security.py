@@ -1,27 +1,19 @@
 """``buzzwatch replay`` and ``feedback``, and the worker's start-up check, against a real TLS listener
 and a real SASL one.
 
-TLS: Tansu (0.6.0, the dev broker) has no working TLS listener of its own (its --cert and --key
-cannot be given together, and the broker never uses the acceptor it builds), so a TLS-terminating
-proxy stands in front of it, as a load balancer would, and Tansu advertises the proxy's address:
-every connection a client makes, to the bootstrap server and to the broker it names, is TLS,
-with a certificate from a throwaway CA made here. SASL: Tansu's --authentication (SCRAM only).
+TLS: a TLS-terminating proxy in front of Tansu, which advertises the proxy's address, with a certificate
+from a throwaway CA (conftest.py: ``tls_proxy``). SASL: Tansu's --authentication (SCRAM only).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import shutil
-import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,96 +24,6 @@ from pipeline.stream.replay import REQUEST_TIMEOUT_MS
 from tests.integration.conftest import ROOT, write_jsonl
 
 pytestmark = pytest.mark.integration
-
-
-def make_ca_and_server_cert(where: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a certificate it signs for 127.0.0.1 (the openssl command; the venv has no
-    ``cryptography``): the CA's certificate, the server's, and the server's key."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a CA and a server certificate")
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=where, check=True, capture_output=True, timeout=30)
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=buzzwatch test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (where / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
-                                      "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-                                      "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
-    return where / "ca.pem", where / "server.pem", where / "server.key"
-
-
-class TlsProxy:
-    """Accepts TLS on a free loopback port (``address``) and pipes each connection's bytes to a plain
-    ``host:port``, in a thread of its own: a broker's TLS listener, for a broker that has none."""
-
-    def __init__(self, certfile: Path, keyfile: Path) -> None:
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.load_cert_chain(certfile, keyfile)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self.loop = asyncio.new_event_loop()
-        self.loop.set_exception_handler(lambda loop, context: None)  # failed handshakes are what some tests want
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def start(self, upstream: str) -> TlsProxy:
-        host, port = upstream.rsplit(":", 1)
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            writer.close()
-
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                up_reader, up_writer = await asyncio.open_connection(host, int(port))
-            except OSError:
-                writer.close()
-                return
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-        self.thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(serve, sock=self.sock, ssl=self.context), self.loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        async def close() -> None:
-            self.server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory) -> tuple[Path, Path, Path]:
-    return make_ca_and_server_cert(tmp_path_factory.mktemp("certs"))
-
-
-@pytest.fixture
-def tls_broker(certs, tmp_path) -> Iterator[str]:
-    """The ``host:port`` of a TLS listener in front of a Tansu broker that advertises it."""
-    _, cert, key = certs
-    proxy = TlsProxy(cert, key)
-    with LocalBroker(log_path=str(tmp_path / "broker.log"), advertised=proxy.address) as broker:
-        proxy.start(broker.bootstrap)
-        try:
-            yield proxy.address
-        finally:
-            proxy.stop()
 
 
 def run(cmd: str, path: Path, bootstrap: str, topic: str = "secured", **env: str) -> tuple[int, list[str], float]:
@@ -184,11 +86,11 @@ def test_replay_and_feedback_over_tls_deliver_every_record_with_the_workers_sett
                                                 "KAFKA_SSL_CAFILE": str(ca)}), timeout_s=5))
 
 
-def test_replay_to_a_tls_listener_it_cannot_trust_or_speak_to_stops_in_one_line(tls_broker, tmp_path):
+def test_replay_to_a_tls_listener_it_cannot_trust_or_speak_to_stops_in_one_line(tls_proxy, tls_broker, tmp_path):
     """Without KAFKA_SSL_CAFILE (the system's CAs, which never signed the broker's certificate): one line
     naming the certificate's verification, exit 1, at once. Before: ignored, and the line said the
     connection was closed. PLAINTEXT to a TLS port (as every command spoke before): one line too, within
-    the check's time limit, not a hang."""
+    the check's time limit, not a hang. The listener counts both as refused."""
     path = write_jsonl(tmp_path / "in.jsonl", LABELS[:1])
     status, lines, took = run("replay", path, tls_broker, KAFKA_SECURITY_PROTOCOL="SSL")
     assert status == 1 and len(lines) == 1, lines
@@ -196,12 +98,15 @@ def test_replay_to_a_tls_listener_it_cannot_trust_or_speak_to_stops_in_one_line(
     assert "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed" in lines[0], lines
     assert lines[0].endswith("(check --bootstrap, and with KAFKA_SECURITY_PROTOCOL=SSL KAFKA_SSL_*)"), lines
     assert took < 10, took
+    assert tls_proxy.handshakes == 0 and tls_proxy.refused, tls_proxy.refused  # the listener saw it refuse
 
     status, lines, took = run("replay", path, tls_broker, KAFKA_SECURITY_PROTOCOL="PLAINTEXT")
     assert status == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"buzzwatch replay: cannot reach the Kafka broker at {tls_broker}: "), lines
     assert lines[0].endswith(" (check --bootstrap)"), lines
     assert took < REQUEST_TIMEOUT_MS / 1000, took
+    # ... and the listener saw it speak plaintext (what the worker's test counts on to tell).
+    assert tls_proxy.handshakes == 0 and any("WRONG_VERSION_NUMBER" in r for r in tls_proxy.refused), tls_proxy.refused
 
 
 @pytest.mark.parametrize("cmd", ["replay", "feedback"])
