@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -38,14 +39,15 @@ def slack() -> Iterator[SlackStandIn]:
         yield s
 
 
-@pytest.fixture
-def start_worker(broker, slack, tmp_path):
+def _workers(bootstrap: str, slack: SlackStandIn, tmp_path: Path, **common: str) -> Iterator:
+    """``start(name, **env)``: a worker on ``bootstrap`` (with the ``common`` settings too), ready; all
+    stopped at the end."""
     workers: list[WorkerProcess] = []
 
     def start(name: str = "worker", **env: str) -> WorkerProcess:
-        w = WorkerProcess(broker.bootstrap, tmp_path / "w", log_name=f"{name}.log", env={
+        w = WorkerProcess(bootstrap, tmp_path / "w", log_name=f"{name}.log", env={
             "BUZZWATCH_BRANDS_FILE": str(BRANDS), "SLACK_BOT_TOKEN": "xoxb-test-token",
-            "SLACK_API_URL": slack.api_url, **env}).start()
+            "SLACK_API_URL": slack.api_url, **common, **env}).start()
         workers.append(w)
         w.wait_ready()
         return w
@@ -55,14 +57,20 @@ def start_worker(broker, slack, tmp_path):
         w.stop()
 
 
+@pytest.fixture
+def start_worker(broker, slack, tmp_path):
+    yield from _workers(broker.bootstrap, slack, tmp_path)
+
+
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_bytes(b"".join((r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in rows))
     return path
 
 
-def replay(path: Path, bootstrap: str, *extra: str) -> None:
+def replay(path: Path, bootstrap: str, *extra: str, **env: str) -> None:
+    """``buzzwatch replay`` of ``path`` to ``bootstrap``, with the settings ``env`` besides this process's."""
     subprocess.run([sys.executable, "-m", "pipeline.cli", "replay", str(path), "--bootstrap", bootstrap,
-                    "--quiet", *extra], check=True, timeout=120, cwd=ROOT)
+                    "--quiet", *extra], check=True, timeout=120, cwd=ROOT, env={**os.environ, **env})
 
 
 # TLS. Tansu (0.6.0, the dev broker) has no working TLS listener of its own (its --cert and --key cannot
@@ -189,3 +197,15 @@ def tls_proxy(certs, tmp_path) -> Iterator[TlsProxy]:
 def tls_broker(tls_proxy) -> str:
     """The ``host:port`` of a TLS listener in front of a Tansu broker that advertises it."""
     return tls_proxy.address
+
+
+@pytest.fixture
+def tls_settings(certs) -> dict[str, str]:
+    """The KAFKA_* settings of a client of ``tls_broker``: SSL, trusting the test CA."""
+    return {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": str(certs[0])}
+
+
+@pytest.fixture
+def start_tls_worker(tls_broker, tls_settings, slack, tmp_path):
+    """``start_worker``, on ``tls_broker`` with ``tls_settings``."""
+    yield from _workers(tls_broker, slack, tmp_path, **tls_settings)

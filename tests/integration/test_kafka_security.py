@@ -1,5 +1,5 @@
-"""``buzzwatch replay`` and ``feedback``, and the worker's start-up check, against a real TLS listener
-and a real SASL one.
+"""``buzzwatch replay`` and ``feedback``, the worker's start-up check and the worker itself, against a real
+TLS listener; ``replay`` and ``feedback`` against a real SASL one.
 
 TLS: a TLS-terminating proxy in front of Tansu, which advertises the proxy's address, with a certificate
 from a throwaway CA (conftest.py: ``tls_proxy``). SASL: Tansu's --authentication (SCRAM only).
@@ -20,8 +20,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.devtools.broker import LocalBroker
+from pipeline.sim.generate import demo_spec, generate
 from pipeline.stream.replay import REQUEST_TIMEOUT_MS
-from tests.integration.conftest import ROOT, write_jsonl
+from tests.integration.conftest import ROOT, replay, write_jsonl
+from tests.integration.test_worker import read_topic, root_posts, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +109,39 @@ def test_replay_to_a_tls_listener_it_cannot_trust_or_speak_to_stops_in_one_line(
     assert took < REQUEST_TIMEOUT_MS / 1000, took
     # ... and the listener saw it speak plaintext (what the worker's test counts on to tell).
     assert tls_proxy.handshakes == 0 and any("WRONG_VERSION_NUMBER" in r for r in tls_proxy.refused), tls_proxy.refused
+
+
+def test_the_worker_consumes_and_produces_over_tls_and_only_over_tls(tls_proxy, tls_settings, start_tls_worker, slack,
+                                                                    tmp_path):
+    """The worker with KAFKA_SECURITY_PROTOCOL=SSL and KAFKA_SSL_CAFILE (Faust's consumer, producer and
+    topic creation, through ``kafka_credentials``): the demo stream, replayed over TLS, is read, scored
+    into the scored topic (every mention, once) and alerted on (the alerts topic, Slack). Every
+    connection that reached the listener completed a TLS handshake - and the broker advertises only
+    the listener, so there is no other way in: a client of the worker speaking plaintext would be
+    refused there (with ``kafka_credentials`` giving None, the worker stops at start-up, unable to
+    bootstrap, and this test fails in ~7 s)."""
+    worker = start_tls_worker("tls", BUZZWATCH_PUBLISH_SCORED="true", BUZZWATCH_SCORER_PROCESSES="0")
+    assert tls_proxy.refused == [], (tls_proxy.refused, worker.log_tail())
+    by_worker = tls_proxy.handshakes  # nothing else has connected yet: its check, consumers and producer
+    assert by_worker >= 3, by_worker
+
+    rows = generate(demo_spec(), seed=7)
+    replay(write_jsonl(tmp_path / "stream.jsonl", rows), tls_proxy.address, **tls_settings)
+    wait_until(lambda: worker.sample("buzzwatch_detect_records_total") >= len(rows), 90, "every mention counted",
+               worker)
+    client = {"security_protocol": "SSL", "ssl_context": ssl.create_default_context(cafile=tls_settings[
+        "KAFKA_SSL_CAFILE"])}
+    scored = asyncio.run(read_topic(tls_proxy.address, "mentions.scored", len(rows), timeout=15, **client))
+    assert sorted(json.loads(r.value)["id"] for r in scored) == sorted(r["id"] for r in rows), len(scored)
+    alerts = [json.loads(r.value) for r in asyncio.run(read_topic(tls_proxy.address, "alerts", 1, **client))]
+    assert {a["brand"] for a in alerts} == {"acme"} and "open" in {a["status"] for a in alerts}, alerts
+    wait_until(lambda: root_posts(slack, "#acme-oncall"), 30, "the acme alert in Slack", worker)
+    for brand in ("acme", "globex", "initech"):
+        assert worker.sample("buzzwatch_mentions_total", brand=brand) == sum(
+            r["text"].startswith(f"@{brand} ") for r in rows), brand
+
+    assert tls_proxy.refused == [], tls_proxy.refused
+    assert worker.proc.poll() is None, worker.log_tail()
 
 
 @pytest.mark.parametrize("cmd", ["replay", "feedback"])

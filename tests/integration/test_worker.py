@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -46,12 +47,14 @@ def root_posts(slack, channel: str) -> list[dict]:
     return [m for m in slack.messages() if m["kind"] == "post" and m["channel"] == channel and not m.get("thread_ts")]
 
 
-async def read_topic(bootstrap: str, topic: str, n: int, timeout: float = 20.0) -> list:
+async def read_topic(bootstrap: str, topic: str, n: int, timeout: float = 20.0, **client: Any) -> list:
     """At least ``n`` records of ``topic`` (waiting up to ``timeout`` for them), then the rest of what it
     holds by then: read to its end offsets, so that a test asserting an exact count sees a duplicate
     written after the first ``n`` too. ``n=0``: the topic as it is now. Fewer than ``n`` come back
-    when the time runs out (the caller's assertion says what is missing)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    when the time runs out (the caller's assertion says what is missing). ``client``: more of
+    AIOKafkaConsumer's arguments (``security_protocol``, ``ssl_context``)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                                **client)
     await consumer.start()
     out: list = []
     try:
