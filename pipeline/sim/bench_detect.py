@@ -152,6 +152,17 @@ def parse_seeds(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
+def suite_parser(prog: str, doc: str, seeds: str, verb: str) -> argparse.ArgumentParser:
+    """The options of the replay tools (``why_late``, ``calibration``): which suites, their size, how
+    many processes."""
+    ap = argparse.ArgumentParser(prog=f"python -m {prog}", description=doc.split("\n")[0])
+    ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds(seeds), help=f"suites to {verb} ({seeds}, or 3,5,8)")
+    ap.add_argument("--days", type=int, default=9)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--processes", type=int, default=2)
+    return ap
+
+
 SWEEP = [("recall", ">= 0.93", lambda v: v >= 0.93), ("precision", ">= 0.9", lambda v: v >= 0.9),
          ("false_per_brand_week", "<= 0.1", lambda v: v <= 0.1),
          ("incidents_positive_viral", "0", lambda v: v == 0), ("incidents_bot_flood", "0", lambda v: v == 0),

@@ -24,7 +24,6 @@ minute with new signal is recorded; neither changes what fires.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from pipeline.core.monitor import Monitor, count_json_lines
 from pipeline.core.stats import poisson_sf
 from pipeline.records import parse_time
 from pipeline.sim import evaluate
-from pipeline.sim.bench_detect import parse_seeds, write_suite
+from pipeline.sim.bench_detect import suite_parser, write_suite
 
 HORIZON = 90  # minutes past the oracle's minute that a burst is followed
 
@@ -137,12 +136,7 @@ def summary(bursts: list[dict[str, Any]]) -> dict[str, dict[str, float | int | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.sim.why_late", description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("1-10"), help="suites to replay (1-10, or 3,5,8)")
-    ap.add_argument("--days", type=int, default=9)
-    ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--processes", type=int, default=2)
-    args = ap.parse_args(argv)
+    args = suite_parser("pipeline.sim.why_late", __doc__, "1-10", "replay").parse_args(argv)
     with Pool(args.processes) as pool:
         bursts = [b for seed in pool.map(replay_seed, [(s, args.days, args.scale) for s in args.seeds]) for b in seed]
     table = summary(bursts)
