@@ -59,6 +59,13 @@ class _Fault:
     method: str | None = None
 
 
+def _all_metadata(body: dict[str, Any]) -> bool:
+    """``include_all_metadata`` (slack-sdk sends a bool as 1 or 0). Without it Slack returns a message's
+    metadata only for the event types the app subscribes to in its manifest, and buzzwatch's app
+    subscribes to none: a client that forgot it would find no incident's messages again."""
+    return str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+
+
 def _parse_body(raw: bytes, content_type: str, query: str) -> dict[str, Any]:
     """Accept JSON and form bodies alike, because slack_sdk sends both depending on the method."""
     body: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
@@ -387,18 +394,20 @@ class SlackStandIn:
                 "message": {"type": "message", "user": "U0STANDIN", "bot_id": "B0STANDIN", **message}}
 
     def _history(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Root messages of a channel, newest first, with their metadata (as Slack's, minus paging)."""
+        """Root messages of a channel, newest first, with their metadata if asked (as Slack's, minus paging)."""
         channel = str(body.get("channel") or "")
+        metadata = _all_metadata(body)
         limit = int(body.get("limit") or 100)
         roots = [m for m in self._messages if m["kind"] == "post" and m["channel"] == channel
                  and not m.get("thread_ts")]
         out = [{"type": "message", "ts": m["ts"], "text": m["text"],
-                **({"metadata": m["metadata"]} if m.get("metadata") else {})} for m in reversed(roots)]
+                **({"metadata": m["metadata"]} if metadata and m.get("metadata") else {})} for m in reversed(roots)]
         return {"ok": True, "messages": out[:limit], "has_more": len(out) > limit}
 
     def _replies(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        """A thread: its root message, then its replies, oldest first, with their metadata (minus paging)."""
+        """A thread: its root message, then its replies, oldest first, with their metadata if asked (minus paging)."""
         channel, ts = str(body.get("channel") or ""), str(body.get("ts") or "")
+        metadata = _all_metadata(body)
         if self._ts_channel.get(ts) != channel:
             return {"ok": False, "error": "thread_not_found"}
         limit = int(body.get("limit") or 1000)
@@ -406,7 +415,7 @@ class SlackStandIn:
                   and (m["ts"] == ts or m.get("thread_ts") == ts)]
         out = [{"type": "message", "ts": m["ts"], "text": m["text"],
                 **({"thread_ts": m["thread_ts"]} if m.get("thread_ts") else {}),
-                **({"metadata": m["metadata"]} if m.get("metadata") else {})} for m in thread]
+                **({"metadata": m["metadata"]} if metadata and m.get("metadata") else {})} for m in thread]
         return {"ok": True, "messages": out[:limit], "has_more": len(out) > limit}
 
     def _get_upload_url(self, method: str, body: dict[str, Any]) -> dict[str, Any]:

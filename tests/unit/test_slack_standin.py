@@ -221,7 +221,7 @@ def test_main_prints_url_echoes_and_stops_on_signal(sig: signal.Signals) -> None
                 proc.kill()
 
 
-def test_history_returns_root_messages_with_metadata_newest_first():
+def test_history_returns_root_messages_newest_first_with_metadata_if_asked():
     with SlackStandIn() as standin:
         client = WebClient(token="xoxb-test", base_url=standin.api_url)
         first = client.chat_postMessage(channel="#c", text="one",
@@ -231,6 +231,12 @@ def test_history_returns_root_messages_with_metadata_newest_first():
         history = client.conversations_history(channel="#c", include_all_metadata=True)
         assert [m["text"] for m in history["messages"]] == ["two", "one"]
         assert history["messages"][1]["metadata"]["event_payload"] == {"incident_id": "i1"}
+        # As Slack: without include_all_metadata, only the event types the app subscribes to (none).
+        assert all("metadata" not in m for m in client.conversations_history(channel="#c")["messages"])
+        replies = client.conversations_replies(channel="#c", ts=first["ts"])["messages"]
+        assert [m["text"] for m in replies] == ["one", "reply"] and all("metadata" not in m for m in replies)
+        replies = client.conversations_replies(channel="#c", ts=first["ts"], include_all_metadata=True)["messages"]
+        assert replies[0]["metadata"]["event_payload"] == {"incident_id": "i1"}
 
 
 def test_the_terminal_echo_shows_a_date_token_as_its_fallback():
