@@ -403,3 +403,24 @@ def test_with_no_data_a_brand_expects_one_an_hour_and_then_learns_its_steady_rat
     for rate, got in [(0.5, b.expected_negatives(now)), (2.0, b.expected_mentions(now)),
                       (0.5, b.recent_negatives(now)), (2.0, b.recent_mentions(now))]:
         assert got == pytest.approx(rate, rel=0.05)  # the prior still weighs a little
+
+
+def test_with_a_daily_cycle_the_recent_levels_follow_it_through_the_day():
+    """A brand whose mentions follow a real daily cycle (a quarter of its mean at night, 1.75x in the
+    afternoon), a fifth of them negative: each hour's counts are read against that hour's seasonal
+    exposure (60 minutes x its factor), so through the next day, at every hour, the recent levels
+    (what the brand is doing now) expect what the seasonal levels expect, and the truth."""
+    def per_hour(h: int) -> float:
+        return 600.0 * (1 + 0.75 * math.sin((h - 9) / 24 * 2 * math.pi))
+
+    b = SeasonalBaseline(BaselineConfig())
+    daily_counts(b, 5, per_hour, seed=3)
+    for hour in range(5 * 24, 6 * 24):  # the next day, exactly as usual, hour by hour
+        h = hour % 24
+        hour_of(b, hour, round(per_hour(h) / 5), round(per_hour(h)))
+        ts = (hour + 1) * 3600
+        truth = per_hour((h + 1) % 24) / 60
+        assert b.recent_mentions(ts) == pytest.approx(b.expected_mentions(ts), rel=0.1), h
+        assert b.recent_negatives(ts) == pytest.approx(b.expected_negatives(ts), rel=0.1), h
+        assert b.recent_mentions(ts) == pytest.approx(truth, rel=0.15), h
+        assert b.recent_negatives(ts) == pytest.approx(truth / 5, rel=0.15), h
