@@ -393,6 +393,7 @@ def test_a_brands_overdispersion_is_learned_from_its_counts(size, bucket_min):
         assert size / 1.25 <= b.size(True) <= size * 1.25
         assert size / 2 <= b.size(False) <= size * 2
     assert SeasonalBaseline(BaselineConfig(dispersion=False)).size(True) == math.inf  # off: Poisson
+    assert SeasonalBaseline(BaselineConfig()).size(True) == math.inf  # off unless asked (the negative signal)
 
 
 def test_with_no_data_a_brand_expects_one_an_hour_and_then_learns_its_steady_rates():
@@ -432,6 +433,29 @@ def test_with_a_daily_cycle_the_recent_levels_follow_it_through_the_day():
         assert b.recent_negatives(ts) == pytest.approx(b.expected_negatives(ts), rel=0.1), h
         assert b.recent_mentions(ts) == pytest.approx(truth, rel=0.15), h
         assert b.recent_negatives(ts) == pytest.approx(truth / 5, rel=0.15), h
+
+
+def test_an_incidents_buckets_teach_the_overdispersion_so_a_spiky_brand_stays_spiky():
+    """The minutes an incident protects do not teach the level, but they do teach the overdispersion
+    (``disp_anomalous``, clipped): a brand's spikes are part of how its counts vary. Ten days of
+    negative-binomial minutes of size 1 whose highest 2% are an incident's: the size learned stays
+    at most 1 (the level learned without the spikes is a little lower, so they look a little
+    spikier). Leaving those minutes out of it instead, the brand looks calmer than it is (size > 1.2)."""
+    rng = np.random.default_rng(1)
+    mentions = rng.negative_binomial(1.0, 1.0 / 4.0, 10 * 1440)  # size 1, mean 3 a minute
+    negatives = rng.binomial(mentions, 0.1)
+    incident = mentions >= np.quantile(mentions, 0.98)
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    sizes = {}
+    for name, cfg in [("taught", BaselineConfig(dispersion=True)),  # the default
+                      ("left out", BaselineConfig(dispersion=True, disp_anomalous=False))]:
+        b = SeasonalBaseline(cfg)
+        for i in range(len(mentions)):
+            skip = bool(incident[i])
+            b.learn(t0 + 60 * i, float(negatives[i]), float(mentions[i]), skip, skip)
+        sizes[name] = (b.size(True), b.size(False))  # mentions, negatives
+    assert all(0.6 < size <= 1.0 for size in sizes["taught"]), sizes
+    assert all(size > 1.2 for size in sizes["left out"]), sizes
 
 
 def test_the_recent_negative_share_is_the_last_hours_share_shrunk_towards_the_long_run_one():
