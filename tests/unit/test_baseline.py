@@ -326,6 +326,8 @@ def test_a_brand_in_its_own_time_zone_has_its_weekend_from_its_own_midnight():
     assert local.expected_mentions(friday_evening) * 60 == pytest.approx(200, rel=0.1)
     assert utc.expected_mentions(sunday_evening) * 60 > 140  # the old reading: Monday (UTC) is a weekday
     assert utc.expected_mentions(friday_evening) * 60 < 170  # and Saturday (UTC) half a weekend
+    # Half the counts, a less certain factor: the tails widen on its own weekend's days, not others.
+    assert local.season_variance(sunday_evening) > 1.5 * local.season_variance(friday_evening)
 
 
 NY_FEB_9 = 1770613200 // 3600  # 2026-02-09 05:00 UTC: Monday 00:00 in New York (UTC-5; summer time from 03-08)
@@ -366,6 +368,9 @@ def test_a_state_keeps_its_zone_and_a_changed_zone_turns_the_daily_curve():
     assert again["tz"] == "America/Los_Angeles"
     same = SeasonalBaseline.from_state(BaselineConfig(), again, "America/Los_Angeles")
     assert [same.season(now + h * 3600) for h in range(24)] == [moved.season(now + h * 3600) for h in range(24)]
+    # A brand given a zone before it learned its first hour: nothing to turn.
+    fresh = SeasonalBaseline.from_state(BaselineConfig(), SeasonalBaseline(BaselineConfig()).to_state(), "Asia/Tokyo")
+    assert fresh.tz == "Asia/Tokyo" and fresh.season(now) == 1.0
     # A zone this machine does not know (written where tzdata was newer) is read as UTC, not a crash.
     unknown = SeasonalBaseline.from_state(BaselineConfig(), {**state, "tz": "Mars/Olympus"}, "America/Los_Angeles")
     assert [unknown.season(now + h * 3600) for h in range(24)] == [moved.season(now + h * 3600) for h in range(24)]
