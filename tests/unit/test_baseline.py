@@ -117,6 +117,8 @@ def test_a_small_brand_with_quiet_nights_keeps_them_and_a_flat_one_stays_flat():
     assert sorted(ranges)[6] < 0.02 and max(ranges) < 0.3, ranges
     # What shrinking left of the noise widens the tails: more at night, where counts are few.
     assert cycle.season_variance(3 * 3600) > cycle.season_variance(15 * 3600) > 0
+    # ... by what is left: the 3 pm factor known to ~7% (relative variance ~0.006), the 3 am one to ~30%.
+    assert cycle.season_variance(15 * 3600) < 0.02 and cycle.season_variance(3 * 3600) < 0.2
 
 
 def test_a_brand_whose_nights_are_nearly_empty_learns_its_days_level():
@@ -213,10 +215,13 @@ def test_an_incidents_minutes_teach_the_recent_level_but_not_the_baseline():
     b = steady()
     start = 3 * 24
     usual, recent = b.expected_negatives(start * 3600), b.recent_negatives(start * 3600)
+    usual_mentions, recent_mentions = b.expected_mentions(start * 3600), b.recent_mentions(start * 3600)
     for k in range(4):
         hour_of(b, start + k, 30, 120, skip=True)  # three times the usual negatives
-    assert b.expected_negatives((start + 4) * 3600) < 1.05 * usual
+    assert b.expected_negatives((start + 4) * 3600) == pytest.approx(usual, rel=0.05)  # neither counts nor minutes
+    assert b.expected_mentions((start + 4) * 3600) == pytest.approx(usual_mentions, rel=0.05)
     assert b.recent_negatives((start + 4) * 3600) > 1.4 * recent
+    assert b.recent_mentions((start + 4) * 3600) > 1.05 * recent_mentions
 
 
 def test_a_restore_in_the_middle_of_an_incident_keeps_what_the_recent_level_will_learn():
@@ -287,6 +292,7 @@ def test_the_expectation_follows_a_level_that_crept_up_not_one_only_noise_above(
     assert off.floored_negatives(now) == pytest.approx(seasonal, rel=1e-5)  # the floor off: the seasonal level
     with pytest.raises(ValueError, match="settled_floor_z"):
         BaselineConfig(settled_floor_z=float("nan"))
+    assert BaselineConfig(settled_floor_z=0.0).settled_floor_z == 0.0  # the settled level itself: accepted
 
 
 # -- local time -------------------------------------------------------------------------------
@@ -320,6 +326,8 @@ def test_a_brand_in_its_own_time_zone_has_its_weekend_from_its_own_midnight():
     assert local.expected_mentions(friday_evening) * 60 == pytest.approx(200, rel=0.1)
     assert utc.expected_mentions(sunday_evening) * 60 > 140  # the old reading: Monday (UTC) is a weekday
     assert utc.expected_mentions(friday_evening) * 60 < 170  # and Saturday (UTC) half a weekend
+    # Half the counts, a less certain factor: the tails widen on its own weekend's days, not others.
+    assert local.season_variance(sunday_evening) > 1.5 * local.season_variance(friday_evening)
 
 
 NY_FEB_9 = 1770613200 // 3600  # 2026-02-09 05:00 UTC: Monday 00:00 in New York (UTC-5; summer time from 03-08)
@@ -360,6 +368,9 @@ def test_a_state_keeps_its_zone_and_a_changed_zone_turns_the_daily_curve():
     assert again["tz"] == "America/Los_Angeles"
     same = SeasonalBaseline.from_state(BaselineConfig(), again, "America/Los_Angeles")
     assert [same.season(now + h * 3600) for h in range(24)] == [moved.season(now + h * 3600) for h in range(24)]
+    # A brand given a zone before it learned its first hour: nothing to turn.
+    fresh = SeasonalBaseline.from_state(BaselineConfig(), SeasonalBaseline(BaselineConfig()).to_state(), "Asia/Tokyo")
+    assert fresh.tz == "Asia/Tokyo" and fresh.season(now) == 1.0
     # A zone this machine does not know (written where tzdata was newer) is read as UTC, not a crash.
     unknown = SeasonalBaseline.from_state(BaselineConfig(), {**state, "tz": "Mars/Olympus"}, "America/Los_Angeles")
     assert [unknown.season(now + h * 3600) for h in range(24)] == [moved.season(now + h * 3600) for h in range(24)]
@@ -387,6 +398,7 @@ def test_a_brands_overdispersion_is_learned_from_its_counts(size, bucket_min):
         assert size / 1.25 <= b.size(True) <= size * 1.25
         assert size / 2 <= b.size(False) <= size * 2
     assert SeasonalBaseline(BaselineConfig(dispersion=False)).size(True) == math.inf  # off: Poisson
+    assert SeasonalBaseline(BaselineConfig()).size(True) == math.inf  # off unless asked (the negative signal)
 
 
 def test_with_no_data_a_brand_expects_one_an_hour_and_then_learns_its_steady_rates():
@@ -396,6 +408,7 @@ def test_with_no_data_a_brand_expects_one_an_hour_and_then_learns_its_steady_rat
     b = SeasonalBaseline(BaselineConfig())
     t0 = parse_time("2026-03-02T00:00:00Z")
     assert b.expected_negatives(t0) == b.expected_mentions(t0) == 1 / 60
+    assert b.negative_share() == b.recent_negative_share() == 0.5 and b.history_minutes() == 0
     for minute in range(48 * 60):
         b.learn(t0 + 60 * minute, 0.5, 2.0, False, False)
     now = t0 + 48 * 3600
@@ -403,3 +416,102 @@ def test_with_no_data_a_brand_expects_one_an_hour_and_then_learns_its_steady_rat
     for rate, got in [(0.5, b.expected_negatives(now)), (2.0, b.expected_mentions(now)),
                       (0.5, b.recent_negatives(now)), (2.0, b.recent_mentions(now))]:
         assert got == pytest.approx(rate, rel=0.05)  # the prior still weighs a little
+    assert b.history_minutes() == 48 * 60  # the warm-up clock
+
+
+def test_with_a_daily_cycle_the_recent_levels_follow_it_through_the_day():
+    """A brand whose mentions follow a real daily cycle (a quarter of its mean at night, 1.75x in the
+    afternoon), a fifth of them negative: each hour's counts are read against that hour's seasonal
+    exposure (60 minutes x its factor), so through the next day, at every hour, the recent levels
+    (what the brand is doing now) expect what the seasonal levels expect, and the truth."""
+    def per_hour(h: int) -> float:
+        return 600.0 * (1 + 0.75 * math.sin((h - 9) / 24 * 2 * math.pi))
+
+    b = SeasonalBaseline(BaselineConfig())
+    daily_counts(b, 5, per_hour, seed=3)
+    for hour in range(5 * 24, 6 * 24):  # the next day, exactly as usual, hour by hour
+        h = hour % 24
+        hour_of(b, hour, round(per_hour(h) / 5), round(per_hour(h)))
+        ts = (hour + 1) * 3600
+        truth = per_hour((h + 1) % 24) / 60
+        assert b.recent_mentions(ts) == pytest.approx(b.expected_mentions(ts), rel=0.1), h
+        assert b.recent_negatives(ts) == pytest.approx(b.expected_negatives(ts), rel=0.1), h
+        assert b.recent_mentions(ts) == pytest.approx(truth, rel=0.15), h
+        assert b.recent_negatives(ts) == pytest.approx(truth / 5, rel=0.15), h
+
+
+def test_an_incidents_buckets_teach_the_overdispersion_so_a_spiky_brand_stays_spiky():
+    """The minutes an incident protects do not teach the level, but they do teach the overdispersion
+    (``disp_anomalous``, clipped): a brand's spikes are part of how its counts vary. Ten days of
+    negative-binomial minutes of size 1 whose highest 2% are an incident's: the size learned stays
+    at most 1 (the level learned without the spikes is a little lower, so they look a little
+    spikier). Leaving those minutes out of it instead, the brand looks calmer than it is (size > 1.2)."""
+    rng = np.random.default_rng(1)
+    mentions = rng.negative_binomial(1.0, 1.0 / 4.0, 10 * 1440)  # size 1, mean 3 a minute
+    negatives = rng.binomial(mentions, 0.1)
+    incident = mentions >= np.quantile(mentions, 0.98)
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    sizes = {}
+    for name, cfg in [("taught", BaselineConfig(dispersion=True)),  # the default
+                      ("left out", BaselineConfig(dispersion=True, disp_anomalous=False))]:
+        b = SeasonalBaseline(cfg)
+        for i in range(len(mentions)):
+            skip = bool(incident[i])
+            b.learn(t0 + 60 * i, float(negatives[i]), float(mentions[i]), skip, skip)
+        sizes[name] = (b.size(True), b.size(False))  # mentions, negatives
+    assert all(0.6 < size <= 1.0 for size in sizes["taught"]), sizes
+    assert all(size > 1.2 for size in sizes["left out"]), sizes
+
+
+def test_the_recent_negative_share_is_the_last_hours_share_shrunk_towards_the_long_run_one():
+    """A steady 10% share reads 10%, long-run and recent. Two hours at 15% move the recent share up,
+    held back by ``share_prior`` (60) mentions at the long-run share; the long-run one barely moves."""
+    b = steady()
+    assert b.negative_share() == pytest.approx(0.1, rel=0.01)
+    assert b.recent_negative_share() == pytest.approx(0.1, rel=0.01)
+    for k in range(2):
+        hour_of(b, 3 * 24 + k, 15, 100)  # within what the recent level can learn at once
+    gr = math.exp(-1 / b.cfg.recent_hours)
+    r_neg = sum(gr ** k * (15 if k < 2 else 10) for k in range(1000))  # the recent sums, by hand
+    r_all = sum(gr ** k * 100 for k in range(1000))
+    share = b.negative_share()
+    assert share == pytest.approx(0.1, abs=0.005)
+    assert b.recent_negative_share() == pytest.approx((r_neg + 60 * share) / (r_all + 60), rel=0.01)
+    assert b.recent_negative_share() > 0.11
+    assert b.settled_negative_share() == pytest.approx(0.1, rel=0.02)  # from before those hours
+
+
+def test_after_a_silence_longer_than_two_weeks_the_last_two_weeks_are_learned_as_silent():
+    """A brand quiet for a month (its stream cut off, say): the baseline learns the last
+    ``max_catch_up_hours`` (two weeks) of it as silent hours, in one step, and its level falls."""
+    b = steady()
+    usual = b.expected_negatives(3 * 24 * 3600)
+    b.close_before(3 * 24 + 30 * 24)
+    assert b.hours_seen == 3 * 24 + 1 + b.cfg.max_catch_up_hours
+    assert b.expected_negatives((3 * 24 + 30 * 24) * 3600) < 0.05 * usual
+
+
+def test_the_settled_level_is_read_exactly_recent_lag_hours_back():
+    """In a rise, the settled level is the recent level as it stood ``recent_lag_hours`` (4) hours
+    before, not 3 or 5 (as read now: the long-run level it is shrunk towards has moved a little)."""
+    b = steady()
+    lag = b.cfg.recent_lag_hours
+    start = 3 * 24
+    recent = []
+    for k in range(lag + 3):
+        hour_of(b, start + k, 10 + 2 * k, 100 + 2 * k)
+        now = (start + k + 1) * 3600
+        recent.append(b.recent_negatives(now))
+    settled = b.settled_negatives(now)
+    assert settled == pytest.approx(recent[-1 - lag], rel=0.015)
+    assert abs(settled / recent[-lag] - 1) > 0.04 and abs(settled / recent[-2 - lag] - 1) > 0.04
+
+
+def test_a_brand_restored_before_its_first_hour_is_learned_reads_back_the_same():
+    """A worker may restart in a new brand's first hour: nothing seasonal is learned yet."""
+    b = SeasonalBaseline(BaselineConfig(dispersion=True))
+    for minute in range(30):
+        b.learn(minute * 60.0, 1, 3, False, False)
+    restored = SeasonalBaseline.from_state(b.cfg, orjson.loads(orjson.dumps(b.to_state())))
+    assert restored.to_state() == b.to_state()
+    assert restored.season(0) == 1.0 and restored.expected_negatives(0) == b.expected_negatives(0)

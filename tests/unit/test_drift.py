@@ -193,3 +193,20 @@ def test_a_brand_in_its_own_time_zone_closes_its_days_at_its_midnight():
             m = utc.add(local_start + d * DAY_S + h * 3600, negatives / 24, mentions / 24)
             split += [m] if m else []
     assert all(m["negative_share"] < 0.25 for m in split)
+
+
+def test_a_day_an_incident_was_still_open_is_not_in_the_digest():
+    """An incident opened late on Thursday is still open after midnight, past its protected minutes
+    (``protect_minutes``: those the baseline does not learn), until 02:00. Friday's share is up with
+    it, but Friday paged: it is not in the digest, though none of its minutes were protected."""
+    rows = _drifting(5, [0.12] * 5)
+    rnd = random.Random(5)
+    crisis = START + 3 * DAY_S + 23 * 3600  # Thursday 23:00 to Friday 02:00
+    rows += [("acme", crisis + minute * 60 + rnd.random() * 60, True, f"c{minute}-{k}",
+              "down " + "".join(rnd.choices("abcdefghijklmnop", k=8))) for minute in range(3 * 60) for k in range(5)]
+    rows.sort(key=lambda r: r[1])
+    alerts, digest = _run(rows, DetectorConfig(protect_minutes=30))
+    opened = [a for a in alerts if a["status"] == "open"]
+    assert len(opened) == 1 and opened[0]["at"].startswith("2026-03-05T23:")
+    assert [a["at"][:10] for a in alerts if a["status"] == "resolved"] == ["2026-03-06"]
+    assert digest == []
