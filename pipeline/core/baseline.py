@@ -49,7 +49,7 @@ class BaselineConfig:
     dispersion: bool = False  # learn the brand's overdispersion (else counts are Poisson around the rate)
     disp_hours: float = 336.0  # overdispersion memory (e-folding), in hours
     disp_prior: float = 3.0  # prior negative-binomial size (extra-Poisson rate variation) ...
-    disp_prior_hours: float = 24.0  # ... worth this many hours of evidence
+    disp_prior_buckets: float = 24.0  # ... worth this many buckets of evidence (2 hours of 5-minute ones)
     disp_clip: float = 6.0  # a bucket's squared deviation is capped at clip^2 x its variance
     disp_anomalous: bool = True  # incident buckets teach the dispersion too (clipped): spiky brands stay spiky
 
@@ -217,7 +217,7 @@ class SeasonalBaseline:
         num, den, n = self.disp[3:] if volume else self.disp[:3]
         if n <= 0 or den <= 0:
             return cfg.disp_prior
-        w = cfg.disp_prior_hours * den / n  # prior hours at the mean mu^2 seen
+        w = cfg.disp_prior_buckets * den / n  # that many buckets at the mean mu^2 seen (den / n: per bucket)
         inv = (num + w / cfg.disp_prior) / (den + w)
         return 1.0 / inv if inv > 1e-6 else 1e6
 
