@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup compile run test test-unit test-integration test-soak test-deploy dashboard example latency lint bench bench-scale bench-detect bench-nab bench-airline bench-detect-seeds bench-detect-why bench-detect-calibration bench-score train clean
+.PHONY: help setup compile run test test-unit test-integration test-soak test-deploy dashboard example latency lint bench bench-scale bench-detect bench-nab bench-airline bench-detect-seeds bench-detect-why bench-detect-calibration bench-detect-growth bench-score train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -95,6 +95,9 @@ bench-detect-why: setup ## which test holds each negative burst back on SEEDS: t
 
 bench-detect-calibration: setup ## is the surprise test's uncertainty about each brand's rate honest? Its expected negatives against the truth on quiet traffic, per tier, on SEEDS (default 2-6; source core; ~1.5 min; last line: JSON)
 	$(BIN)/python -m pipeline.sim.calibration --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),2-6)
+
+bench-detect-growth: setup ## what a growth-shaped likelihood ratio would gain over the oracle's fixed windows, both on the true rate: false incidents and delays per bar, on SEEDS (default 2-11; ~3.5 min; last line: JSON)
+	$(BIN)/python -m pipeline.sim.growth_headroom --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),2-11)
 
 bench-score: setup ## scorer quality per data set, airline learning curve, mentions/s (last line: JSON)
 	$(BIN)/python -m pipeline.sim.bench_score --datasets $(DATASETS)
