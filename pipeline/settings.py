@@ -89,6 +89,11 @@ class Settings:
     keep_pymalloc: bool = False  # read again by stream/heap.py before anything else; checked here
     mimalloc: str | None = None  # likewise: a path or library name, "0" for none, unset: the system's
 
+    def kafka_tls(self) -> ssl.SSLContext | None:
+        """The TLS context KAFKA_SECURITY_PROTOCOL calls for (SSL, SASL_SSL), else None: the one rule the
+        worker's Faust app, its start-up check, ``replay`` and ``feedback`` all follow."""
+        return self.tls_context() if self.kafka_security_protocol in ("SSL", "SASL_SSL") else None
+
     def tls_context(self) -> ssl.SSLContext:
         """The TLS context of KAFKA_SSL_*: a file that cannot be read, or is not PEM, stops the worker
         at start-up with its variable named (not a bare "No such file or directory")."""

@@ -153,7 +153,7 @@ class ScorerTable(faust.GlobalTable):
 def kafka_credentials(settings: Settings) -> faust.auth.Credentials | None:
     """TLS and SASL (PLAIN, SCRAM) for real clusters, from the KAFKA_* settings; None on plaintext."""
     protocol = settings.kafka_security_protocol
-    context = settings.tls_context() if protocol in ("SSL", "SASL_SSL") else None
+    context = settings.kafka_tls()
     if protocol.startswith("SASL_"):
         return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
                                      mechanism=settings.kafka_sasl_mechanism, ssl_context=context)

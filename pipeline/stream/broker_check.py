@@ -38,7 +38,7 @@ def kafka_client(settings: Settings) -> tuple[dict[str, Any], str]:
     if protocol.startswith("SASL_"):
         sasl = {"sasl_mechanism": settings.kafka_sasl_mechanism, "sasl_plain_username": settings.kafka_sasl_username,
                 "sasl_plain_password": settings.kafka_sasl_password}
-    context = settings.tls_context() if protocol in ("SSL", "SASL_SSL") else None  # a bad file: ConfigError
+    context = settings.kafka_tls()  # a bad file: ConfigError
     security = [name for name, used in (("KAFKA_SASL_*", bool(sasl)), ("KAFKA_SSL_*", context is not None)) if used]
     also = f", and with KAFKA_SECURITY_PROTOCOL={protocol} {' and '.join(security)}" if security else ""
     return {"security_protocol": protocol, "ssl_context": context, **sasl}, also

@@ -111,6 +111,11 @@ def test_tls_files_that_cannot_be_used_are_named(tmp_path):
             settings.tls_context()
     # without files: the system's CAs
     assert Settings.from_env({"KAFKA_SECURITY_PROTOCOL": "SSL"}).tls_context().verify_mode == ssl.CERT_REQUIRED
+    # the protocol decides whether there is a context at all, for every client alike
+    sasl = {"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"}
+    for protocol, tls in (("PLAINTEXT", False), ("SASL_PLAINTEXT", False), ("SSL", True), ("SASL_SSL", True)):
+        context = Settings.from_env({"KAFKA_SECURITY_PROTOCOL": protocol, **sasl}).kafka_tls()
+        assert isinstance(context, ssl.SSLContext) if tls else context is None, protocol
 
 
 @pytest.mark.parametrize("env, message", [
