@@ -6,9 +6,12 @@ would have fired had one test been dropped or judged on the truth instead (a cou
 test; the others unchanged):
 
 - ``as is``: the detector's own tests - reproduces its delays (the replay's check);
-- ``surprise on the truth``: the surprise test as the oracle runs it (the generator's true rate, its
-  raw negatives, a Poisson tail) - what the baseline's estimate and its uncertainty cost;
-- ``surprise, Poisson``: our expected rate with a Poisson tail - what the uncertainty alone costs;
+- ``surprise on the truth``: the windows' surprise test as the oracle runs it (the generator's true
+  rate, its raw negatives, a Poisson tail; no growth-shaped test) - what the baseline's estimate
+  and its uncertainty cost;
+- ``surprise, Poisson``: our expected rate with a Poisson tail, no growth-shaped test - what the
+  uncertainty alone costs;
+- ``no growth shape``: the windows' tails alone decide the surprise (``DetectorConfig.shapes``);
 - ``no share``, ``no growth``, ``no recent level``: one test dropped;
 - ``surprise and crowd only``: all three dropped.
 
@@ -41,16 +44,18 @@ from pipeline.sim.bench_detect import suite_parser, write_suite
 HORIZON = 90  # minutes past the oracle's minute that a burst is followed
 
 # A window's recorded tests: (minutes, observed, expected, p, bar, authors ok, grown, share ok,
-# recent ok, true expected, raw negatives) - the last two filled in from the truth afterwards.
-Window = tuple[int, float, float, float, float, bool, bool, bool, bool, float, int]
+# recent ok, growth shape ok (the tick's), true expected, raw negatives) - the last two filled in
+# from the truth afterwards.
+Window = tuple[int, float, float, float, float, bool, bool, bool, bool, bool, float, int]
 VARIANTS: dict[str, Callable[[Window], bool]] = {
-    "as is": lambda w: w[5] and w[6] and w[3] < w[4] and w[7] and w[8],
-    "surprise on the truth": lambda w: w[5] and w[6] and poisson_sf(w[10], w[9]) < w[4] and w[7] and w[8],
+    "as is": lambda w: w[5] and w[6] and (w[3] < w[4] or w[9]) and w[7] and w[8],
+    "surprise on the truth": lambda w: w[5] and w[6] and poisson_sf(w[11], w[10]) < w[4] and w[7] and w[8],
     "surprise, Poisson": lambda w: w[5] and w[6] and poisson_sf(w[1], w[2]) < w[4] and w[7] and w[8],
-    "no share": lambda w: w[5] and w[6] and w[3] < w[4] and w[8],
-    "no growth": lambda w: w[5] and w[3] < w[4] and w[7] and w[8],
-    "no recent level": lambda w: w[5] and w[6] and w[3] < w[4] and w[7],
-    "surprise and crowd only": lambda w: w[5] and w[3] < w[4],
+    "no growth shape": lambda w: w[5] and w[6] and w[3] < w[4] and w[7] and w[8],
+    "no share": lambda w: w[5] and w[6] and (w[3] < w[4] or w[9]) and w[8],
+    "no growth": lambda w: w[5] and (w[3] < w[4] or w[9]) and w[7] and w[8],
+    "no recent level": lambda w: w[5] and w[6] and (w[3] < w[4] or w[9]) and w[7],
+    "surprise and crowd only": lambda w: w[5] and (w[3] < w[4] or w[9]),
 }
 
 
@@ -66,12 +71,13 @@ def record_ticks(cfg: DetectorConfig, mentions: Path, follow: dict[str, list[tup
         for first, last, burst in follow.get(self.brand, ()):
             if first <= t <= last:
                 windows = []
+                shaped = self._shape_fires(t, cfg.p_open)
                 for ev in self._evidences(t):
                     grown = ev.observed >= self._growth_needed(max(ev.previous, ev.expected))
                     windows.append([ev.window_minutes, ev.observed, ev.expected, self._surprise(ev),
                                     self.window_bar(cfg.p_open, ev.window_minutes), ev.authors >= cfg.min_authors,
                                     grown, self._share_surprise(ev) < cfg.p_share,
-                                    self._recent_surprise(ev) < cfg.p_recent])
+                                    self._recent_surprise(ev) < cfg.p_recent, shaped])
                 record.setdefault(burst, []).append((t, windows))
         return tick_as_is(self, t)
 

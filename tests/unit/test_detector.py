@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from dataclasses import replace
 
 import orjson
@@ -1211,3 +1213,68 @@ def test_a_brands_window_counts_are_its_buckets_sums_however_long_since_it_was_l
         restored = BrandDetector.from_state("acme", det.cfg, json.loads(json.dumps(det.to_state())))
         for minutes in det.cfg.windows_min:
             assert counts(det, minutes) == counts(restored, minutes), (quiet, minutes)
+
+
+_WORDS = ["late", "flight", "lost", "bag", "rude", "staff", "refund", "delay", "cancel", "seat", "broken", "app", "crash", "queue", "angry", "never", "again", "worst"]
+
+
+def _words(n: int) -> str:
+    """A text of its own for mention ``n`` (no two near-duplicates: they would be collapsed)."""
+    return " ".join(_WORDS[b % len(_WORDS)] for b in hashlib.sha256(str(n).encode()).digest()[:7])
+
+
+def _slow_rise(cfg: DetectorConfig, doubling: float, first_per_min: float) -> list[tuple[int, dict]]:
+    """A brand with two mentions a minute and a complaint every five for two days, then complaints
+    that rise by ``first_per_min`` a minute at first and double every ``doubling`` minutes (up to
+    40 a minute), all from distinct authors: the minutes after the rise began at which it opened, with the alerts."""
+    det = BrandDetector("acme", cfg)
+    t0 = parse_time("2026-03-02T00:00:00Z")
+    rise_at, owed, n, opens = 2 * 1440, 0.0, 0, []
+    for minute in range(rise_at + 180):
+        ts = t0 + minute * 60
+        negatives = 1 if minute % 5 == 0 else 0
+        if minute >= rise_at:
+            owed += min(40.0, first_per_min * 2 ** ((minute - rise_at) / doubling))  # it peaks at 40 a minute
+            negatives += int(owed)
+            owed -= int(owed)
+        for k in range(2 + negatives):
+            det.add(ts + 1 + k, k >= 2, f"a{n}", _words(n), 10, None)
+            n += 1
+        opens += [(minute - rise_at, a) for a in det.advance(ts + 71) if a["status"] == "open"]
+    return opens
+
+
+def test_the_growth_shaped_test_opens_a_slow_rise_before_the_windows_would_and_says_so():
+    """A rise that doubles every 30 minutes is confirmed earlier by the growth-shaped test than by
+    the windows' tails alone (``shapes=()``): the alert says why, its evidence carries the test's
+    ratio, above the bar, while the window's own tail is not below its bar."""
+    cfg = DetectorConfig()
+    shaped = _slow_rise(cfg, 30.0, 0.1)
+    windows_only = _slow_rise(replace(cfg, shapes=()), 30.0, 0.1)
+    assert len(shaped) == len(windows_only) == 1
+    (at, alert), (later, _) = shaped[0], windows_only[0]
+    assert at < later
+    bar = -math.log(cfg.p_open) - cfg.shape_slack
+    ev = alert["evidence"]
+    assert ev["growth_llr"] > bar
+    assert ev["p_value"] >= cfg.p_open * ev["window_minutes"] / cfg.bar_minutes
+    assert f"growth test {ev['growth_llr']:.1f} > {bar:.1f}" in alert["reason"]
+    # A fast rise is confirmed by a window's own tail: the shape is in the evidence, not in the words.
+    (_, fast), = _slow_rise(cfg, 8.0, 0.3)
+    assert fast["evidence"]["p_value"] < cfg.p_open * fast["evidence"]["window_minutes"] / cfg.bar_minutes
+    assert fast["evidence"]["growth_llr"] > 0 and "growth test" not in fast["reason"]
+
+
+def test_the_growth_shaped_test_is_off_in_volume_mode_and_not_in_its_alerts():
+    det = BrandDetector("acme", DetectorConfig(signal="volume"))
+    assert det._shape_w == [] and not det._shape_fires(10, 1e-6)
+    alerts = _slow_rise(DetectorConfig(signal="volume"), 30.0, 0.1)
+    assert alerts and all("growth_llr" not in a["evidence"] for _, a in alerts)
+
+
+def test_a_shape_must_span_a_window_or_twice_one():
+    with pytest.raises(ValueError, match="shapes: a span must be one of the windows or twice one"):
+        DetectorConfig(shapes=((45.0, 100),))
+    with pytest.raises(ValueError, match="doubling minutes > 0"):
+        DetectorConfig(shapes=((0.0, 160),))
+    assert DetectorConfig(shapes=((45.0, 160), (5.0, 20))).shapes

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import pytest
 
-from pipeline.core.stats import binomial_sf, floor_div, negbin_logpmf, negbin_sf, poisson_sf
+from pipeline.core.stats import binomial_sf, floor_div, growth_llr, negbin_logpmf, negbin_sf, poisson_sf
 
 RATES = [0.01, 0.3, 1.0, 2.5, 7.0, 30.0, 120.0, 450.0, 900.0, 5000.0]
 SIZES = [0.4, 1.0, 3.0, 25.0, 800.0, 90000.0]
@@ -153,3 +153,51 @@ def test_floor_div_is_python_floor_division_of_any_time() -> None:
     for x in xs:
         for size in (1, 60, 3600, 86400):
             assert floor_div(x, size) == int(x // size), (x, size)
+
+
+def _integrated_llr(counts: list[int], weights: list[float], exps: list[float], a: float, size: float) -> float:
+    """The ratio of :func:`growth_llr` at one rise ``a``, integrated over the level numerically: each
+    hypothesis' likelihood averaged over a Gamma(size, size) level on a fine grid of log levels."""
+    thetas = [math.exp(-8.0 + 16.0 * i / 40000) for i in range(40001)]
+
+    def log_marginal(means: list[float]) -> float:
+        logs = []
+        for th in thetas:  # d theta = theta d log theta
+            lik = sum(n * math.log(th * m) - th * m - math.lgamma(n + 1) for n, m in zip(counts, means, strict=True))
+            prior = size * math.log(size) - math.lgamma(size) + (size - 1) * math.log(th) - size * th
+            logs.append(lik + prior + math.log(th))
+        top = max(logs)
+        return top + math.log(sum(math.exp(x - top) for x in logs))
+
+    rise = [e * (1 + a * w) for e, w in zip(exps, weights, strict=True)]
+    return log_marginal(rise) - log_marginal(exps)
+
+
+@pytest.mark.parametrize("size", [3.0, 40.0])
+def test_the_growth_ratio_is_the_likelihood_ratio_integrated_over_the_level_at_its_best_rise(size: float) -> None:
+    counts, weights, exps = [9, 4, 2, 1], [0.95, 0.7, 0.4, 0.1], [1.0, 1.0, 2.0, 4.0]
+    expected = sum(exps)
+    weighted = sum(e * w for e, w in zip(exps, weights, strict=True))
+    best = growth_llr(counts, weights, expected, weighted, size)
+    grid = [0.05 * k for k in range(1, 2001)]  # rises up to 100x
+    closed = [sum(n * math.log1p(a * w) for n, w in zip(counts, weights, strict=True))
+              - (size + sum(counts)) * math.log1p(a * weighted / (size + expected)) for a in grid]
+    top = max(range(len(grid)), key=closed.__getitem__)
+    assert 0 < closed[top] <= best <= closed[top] + 1e-3  # the maximum, to the grid's resolution
+    # The closed form is the integral: at the best rise and at two others.
+    for a in (grid[top], 0.5, 20.0):
+        mine = sum(n * math.log1p(a * w) for n, w in zip(counts, weights, strict=True)) \
+            - (size + sum(counts)) * math.log1p(a * weighted / (size + expected))
+        assert mine == pytest.approx(_integrated_llr(counts, weights, exps, a, size), abs=1e-6)
+
+
+def test_the_growth_ratio_is_zero_without_a_rise_and_grows_with_the_certainty_of_the_level() -> None:
+    weights = [1.0, 0.5, 0.25]
+    assert growth_llr([0, 0, 0], weights, 3.0, 1.75, 50.0) == 0.0
+    assert growth_llr([1, 1, 1], weights, 3.0, 1.75, 50.0) == 0.0  # as expected: no rise fits better
+    assert growth_llr([1, 2, 6], weights, 9.0, 3.5, 50.0) == 0.0  # a fall: more in the older spans
+    vague, firm, exact = (growth_llr([9, 2, 1], weights, 3.0, 1.75, s) for s in (2.0, 50.0, 1e12))
+    assert 0 < vague < firm < exact
+    poisson = max(sum(n * math.log1p(a * w) for n, w in zip([9, 2, 1], weights, strict=True)) - a * 1.75
+                  for a in (0.01 * k for k in range(1, 5000)))
+    assert exact == pytest.approx(poisson, abs=1e-4)
