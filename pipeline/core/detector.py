@@ -81,7 +81,7 @@ class DetectorConfig:
     disp_window_exp: float = 0.0  # with a learned overdispersion: a window of k buckets averages it out like k^this
     # the growth-shaped surprise test (see _shape_llr): (doubling minutes, span minutes) of each shape; () off
     shapes: tuple[tuple[float, int], ...] = ((45.0, 160),)
-    shape_slack: float = 3.5  # its bar on the log likelihood ratio: ln(1 / p_open) less this
+    shape_slack: float = 4.0  # its bar on the log likelihood ratio: ln(1 / p_open) less this
     relative_days: int = 0  # > 0: a brand pages only above relative_factor x its typical day's worst surprise (volume)
     relative_factor: float = 1.5
     resolve_ratio: float = 2.0
@@ -477,12 +477,12 @@ class BrandDetector:
                 ev.p_share = binomial_sf(int(ev.observed), trials, usual)
         return ev.p_share
 
-    def _confidence(self, width: int, ts: float, expected: float = 0.0) -> float:
+    def _confidence(self, width: int, ts: float, expected: float = 0.0, cap: float = 0.0) -> float:
         """Negative-binomial size of a window of ``width`` buckets ending at ``ts`` that expects
         ``expected``: the evidence behind the baseline's level (parameter uncertainty, capped for
-        model error) and behind its seasonal factor at that hour, the brand's own overdispersion, if
-        learned (``BaselineConfig.dispersion``), and the clustering of mentions; their inverses
-        (relative variances) add.
+        model error at ``cap``, else ``max_confidence``) and behind its seasonal factor at that hour,
+        the brand's own overdispersion, if learned (``BaselineConfig.dispersion``), and the
+        clustering of mentions; their inverses (relative variances) add.
 
         Clustering: replies come in chains, so a window's count varies like ``1 + cluster_excess``
         times its mean, a relative variance of ``cluster_excess / expected`` - nothing on a busy
@@ -501,7 +501,7 @@ class BrandDetector:
             r *= width ** self.cfg.disp_window_exp
         # 1/inf = 0: as without
         chains = self.cfg.cluster_excess / expected if expected > 0.0 else 0.0
-        return 1.0 / (1.0 / min(counts, self.cfg.max_confidence) + b.season_variance(ts) + 1.0 / r + chains)
+        return 1.0 / (1.0 / min(counts, cap or self.cfg.max_confidence) + b.season_variance(ts) + 1.0 / r + chains)
 
     def _width(self, minutes: int) -> int:
         return max(1, round(minutes * 60 / self.cfg.window.bucket_s))
@@ -578,8 +578,13 @@ class BrandDetector:
         burst puts most of its excess in its last ones. On the generator's true rates, a ratio of
         this shape confirms bursts about 2 minutes earlier than the windows at the same number of
         false incidents, 4-5 on slow ones (``make bench-detect-growth``; docs/measurements.md,
-        "Session 30"). The baseline's level is as uncertain as in the windows' tails
-        (``_confidence`` over the shape's span)."""
+        "Session 30"). The baseline's level is as uncertain as in the windows' tails (``_confidence``
+        over the shape's span), and never trusted like more than ``recent_confidence`` counts (80:
+        ~11%), as the recent level is not: over hours a level is wrong by more than its counts say
+        (a brand's moves ~10% from one day to the next), and 160 minutes of a busy brand measure it
+        closer than that. Trusted like the windows' 200, a brand whose share stepped from 20% to
+        30% overnight paged (a drift: tests/integration/test_slack.py), and over suite seeds 2-31,
+        as many false incidents bought less delay (docs/measurements.md, "Session 31")."""
         if tick == self._shape_at:
             return self._shape_val
         seg = self._slide(tick)
@@ -598,7 +603,7 @@ class BrandDetector:
                 expected += exp[j]
                 weighted += exp[j] * weights[j]
             if total >= self.cfg.min_authors:
-                size = self._confidence(points[k], ts, expected)
+                size = self._confidence(points[k], ts, expected, self.cfg.recent_confidence)
                 best = max(best, growth_llr(counts, list(weights), expected, weighted, size))
         self._shape_at, self._shape_val = tick, best
         return best
