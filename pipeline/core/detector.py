@@ -552,11 +552,12 @@ class BrandDetector:
             and self._recent_surprise(ev) < cfg.p_recent
         )
 
-    def _shape_weights(self) -> list[tuple[float, ...]]:
+    def _shape_weights(self) -> list[list[float]]:
         """Per shape of ``cfg.shapes``, the weight of each window segment it spans: the mean over the
         segment's buckets of 2^(-age / doubling) - a burst that doubles every ``doubling`` minutes
-        adds that much less to older buckets. None for volume or a brand's own bar (``relative_days``):
-        the shape is a negative burst's, and a relative bar is learned from the windows alone."""
+        adds that much less to older buckets. No shape for volume or a brand's own bar
+        (``relative_days``): the shape is a negative burst's, and a relative bar is learned from the
+        windows alone."""
         cfg = self.cfg
         if cfg.signal != "negative" or cfg.relative_days:
             return []
@@ -565,8 +566,8 @@ class BrandDetector:
         out = []
         for doubling, span in cfg.shapes:
             last = points.index(round(span * 60 / cfg.window.bucket_s))
-            out.append(tuple(sum(2.0 ** (-a * minutes / doubling) for a in range(points[j], points[j + 1]))
-                             / (points[j + 1] - points[j]) for j in range(last)))
+            out.append([sum(2.0 ** (-a * minutes / doubling) for a in range(points[j], points[j + 1]))
+                        / (points[j + 1] - points[j]) for j in range(last)])
         return out
 
     def _shape_llr(self, tick: int) -> float:
@@ -604,7 +605,7 @@ class BrandDetector:
                 weighted += exp[j] * weights[j]
             if total >= self.cfg.min_authors:
                 size = self._confidence(points[k], ts, expected, self.cfg.recent_confidence)
-                best = max(best, growth_llr(counts, list(weights), expected, weighted, size))
+                best = max(best, growth_llr(counts, weights, expected, weighted, size))
         self._shape_at, self._shape_val = tick, best
         return best
 
