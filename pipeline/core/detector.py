@@ -19,7 +19,9 @@ Every minute of event time (a *tick*) each active brand is checked over trailing
   ignored, and so is a share that crept up;
 - **growth**: the window holds at least ``growth`` x the previous window of the same length
   (and of its expectation) - less on large counts, where a smaller ratio is already far beyond
-  noise: ``1 + growth_z / sqrt(count)``, not below ``growth_floor`` - and is improbable under
+  noise: ``1 + growth_z / sqrt(count)``, not below ``growth_floor`` - *or*, where the window
+  expects at least ``accel_min``, its last 160 minutes are spread like an accelerating rise
+  (``_accelerating``: above ``accel_bar``) - and is improbable under
   the brand's recent level too (``p_recent``; its level of the last few hours as it stood
   ``recent_lag_hours`` ago, before a slow burst's first hours, and no more certain than a level
   read hours back can be: ``recent_confidence``): a steady, chronically negative brand or a slow
@@ -82,6 +84,10 @@ class DetectorConfig:
     # the growth-shaped surprise test (see _shape_llr): (doubling minutes, span minutes) of each shape; () off
     shapes: tuple[tuple[float, int], ...] = ((45.0, 160),)
     shape_slack: float = 4.0  # its bar on the log likelihood ratio: ln(1 / p_open) less this
+    # the acceleration test (see _accelerating), standing in for a window's growth over the previous
+    # one: its bar on the log likelihood ratio (0: off), and the negatives a window must expect for it
+    accel_bar: float = 5.0
+    accel_min: float = 15.0
     relative_days: int = 0  # > 0: a brand pages only above relative_factor x its typical day's worst surprise (volume)
     relative_factor: float = 1.5
     resolve_ratio: float = 2.0
@@ -106,6 +112,8 @@ class DetectorConfig:
         if not (self.growth >= 1.0 and self.growth_floor >= 1.0 and self.growth_z >= 0.0):
             raise ValueError(f"growth and growth_floor must be >= 1 and growth_z >= 0, got {self.growth}, "
                              f"{self.growth_floor}, {self.growth_z}")
+        if not (self.accel_bar >= 0 and self.accel_min >= 0):
+            raise ValueError(f"accel_bar and accel_min must be >= 0 (accel_bar 0: off), got {self.accel_bar}, {self.accel_min}")
         if any(not d > 0 or w <= 0 for d, w in self.shapes):
             raise ValueError(f"shapes: expected (doubling minutes > 0, span minutes > 0) pairs, got {self.shapes}")
         points = window_layout(tuple(self.windows_min), self.window.bucket_s)[1]
@@ -131,7 +139,7 @@ class BrandDetector:
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
                  "protect", "incident", "calm", "cooldown_until", "offset", "source_offset",
                  "_layout", "_edges", "_seg", "_seg_tick", "_rates", "_rates_key", "due", "_sig",
-                 "day_surprise", "daily", "notices", "_log_bar", "_shape_w", "_shape_at", "_shape_val")
+                 "day_surprise", "daily", "notices", "_log_bar", "_shape_w", "_shape_at", "_shape_val", "_accel_at", "_accel_val")
 
     def __init__(self, brand: str, cfg: DetectorConfig, tz: str | None = None) -> None:
         self.brand = brand
@@ -162,6 +170,8 @@ class BrandDetector:
         self._shape_w = self._shape_weights()  # per shape: each segment's weight (derived from cfg)
         self._shape_at = -1  # the tick _shape_val is of (a cache: derived, not stored)
         self._shape_val = 0.0
+        self._accel_at = -1
+        self._accel_val = 0.0
 
     # -- input ----------------------------------------------------------------------------
     def accepts(self, ts: float, watermark: float | None = None) -> bool:
@@ -202,6 +212,7 @@ class BrandDetector:
                 return "duplicate"
             return "counted"
         self._shape_at = -1  # a bucket some window has read changes: so may the shaped test's sums
+        self._accel_at = -1
         before = bucket_counts(self.windows.buckets.get(idx))
         if not self.windows.add(ts, negative, author, text, followers, sample, weight, uid):
             return "duplicate"
@@ -391,6 +402,8 @@ class BrandDetector:
         last_hour = ((tick - 1) * bucket_s) // 3600
         rates = None
         grows = False  # some window has grown enough, and holds a crowd: the shaped test may decide
+        accel = bool(cfg.accel_bar and self._shape_w)
+        held = False  # some window is busy enough for the acceleration test, and holds a crowd
         for k in range(len(widths)):  # not zip(): compiled, an indexed loop is native
             obs, w = observed[k], widths[k]
             if obs >= 2:
@@ -407,14 +420,21 @@ class BrandDetector:
                     expected = self._expected(tick - w, tick)
                 # The growth test needs obs >= _growth_needed(max(previous, expected)), at least
                 # _growth_needed(expected) (it grows with its argument): most windows stop here.
-                if obs > expected and obs >= self._growth_needed(expected):
-                    grows = grows or obs >= cfg.min_authors
+                grown = obs >= self._growth_needed(expected)
+                may_accel = accel and expected >= cfg.accel_min
+                if may_accel and obs >= cfg.min_authors:
+                    held = True
+                if obs > expected and (grown or may_accel):
+                    grows = grows or (grown and obs >= cfg.min_authors)
                     if confidence is None or cfg.disp_window_exp or cfg.cluster_excess:
                         # per width when it scales with it or with the expectation (reply chains), else once
                         confidence = self._confidence(w, last_hour * 3600, expected)
-                    if negbin_logpmf(obs, expected, confidence) < limit + log_bar[k]:
+                    # not grown: may_accel, so the acceleration test may stand in
+                    if negbin_logpmf(obs, expected, confidence) < limit + log_bar[k] and (grown or self._accelerating(tick)):
                         return False
-        return not (grows and self._shape_fires(tick, p_open))
+        if grows and self._shape_fires(tick, p_open):
+            return False
+        return not (held and self._shape_fires(tick, p_open) and self._accelerating(tick))
 
     # -- decision -------------------------------------------------------------------------
     def current(self) -> Evidence | None:
@@ -546,7 +566,7 @@ class BrandDetector:
         cfg = self.cfg
         return (
             ev.authors >= cfg.min_authors
-            and ev.observed >= self._growth_needed(max(ev.previous, ev.expected))
+            and (ev.observed >= self._growth_needed(max(ev.previous, ev.expected)) or (ev.expected >= cfg.accel_min and self._accelerating(ev.tick)))
             and (self._surprise(ev) < self.window_bar(p_open, ev.window_minutes) or self._shape_fires(ev.tick, p_open))
             and self._share_surprise(ev) < cfg.p_share
             and self._recent_surprise(ev) < cfg.p_recent
@@ -608,6 +628,37 @@ class BrandDetector:
                 best = max(best, growth_llr(counts, weights, expected, weighted, size))
         self._shape_at, self._shape_val = tick, best
         return best
+
+    def _accelerating(self, tick: int) -> bool:
+        """The acceleration test: the negatives of the first shape's span (160 minutes) are spread
+        over its segments like a rise of that shape, more than like the baseline's own profile - the
+        log likelihood ratio of :func:`pipeline.core.stats.growth_llr` with the level fitted from
+        the span alone (``size`` 0), above ``accel_bar``. A level of any height scores the same,
+        and one raised evenly (a drift's, a chronic brand's) scores 0.
+
+        Why: the growth test compares a window with the one before it and, on large counts, asks
+        for 1 + 6 / sqrt(count) of it - six standard deviations. A rise doubling every 45 minutes
+        on a busy brand clears that only once its excess is about the size of the baseline itself,
+        while all of its last 160 minutes, weighted as such a rise weighs them, show it growing
+        sooner. Used where a window expects at least ``accel_min`` negatives: on fewer, twice the
+        previous window is a handful and soon seen, while the spread of a handful of counts is
+        seen by chance (docs/measurements.md, "Session 32")."""
+        cfg = self.cfg
+        if not (cfg.accel_bar and self._shape_w):
+            return False
+        if tick != self._accel_at:
+            seg = self._slide(tick)
+            points = self._layout[1]
+            weights = self._shape_w[0]
+            k = len(weights)
+            counts = [seg[j][2] for j in range(k)]
+            expected = weighted = 0.0
+            for j in range(k):
+                e = self._expected(tick - points[j + 1], tick - points[j])
+                expected += e
+                weighted += e * weights[j]
+            self._accel_at, self._accel_val = tick, growth_llr(counts, weights, expected, weighted, 0.0)
+        return self._accel_val > cfg.accel_bar
 
     def _shape_fires(self, tick: int, p_open: float) -> bool:
         """The growth-shaped test passes: its ratio above ln(1 / ``p_open``) less ``shape_slack``."""
@@ -763,6 +814,7 @@ class BrandDetector:
         doubling = ev.doubling_minutes()
         llr = self._shape_llr(ev.tick) if self._shape_w else 0.0
         bar = -math.log(self.cfg.p_open) - self.cfg.shape_slack
+        accel = ev.expected >= self.cfg.accel_min and self._accelerating(ev.tick)
         what = "mentions" if self.cfg.signal == "volume" else "negative mentions"
         reason = (
             f"{ev.observed:.0f} {what} in {minutes} min vs {ev.expected:.1f} expected "
@@ -774,6 +826,10 @@ class BrandDetector:
             # said only where the shape decided: the window's own tail was not below its bar
             + (f"; shaped like an accelerating rise (growth test {llr:.1f} > {bar:.1f})"
                if llr > bar and self._surprise(ev) >= self.window_bar(self.cfg.p_open, minutes) else "")
+            # likewise where the acceleration test stood in for the window's growth over the previous one
+            + (f"; accelerating over the last {self._layout[1][len(self._shape_w[0])] * self.cfg.window.bucket_s // 60} min"
+               f" (acceleration test {self._accel_val:.2f} > {self.cfg.accel_bar:.2f})"
+               if accel and ev.observed < self._growth_needed(max(ev.previous, ev.expected)) else "")
         )
         if status == "resolved":
             reason = f"back to normal: {ev.observed:.0f} {what} in {minutes} min vs {ev.expected:.1f} expected"
@@ -808,6 +864,9 @@ class BrandDetector:
         }
         if self._shape_w:
             alert["evidence"]["growth_llr"] = round(llr, 2)
+            if self.cfg.accel_bar:
+                self._accelerating(ev.tick)
+                alert["evidence"]["acceleration_llr"] = round(self._accel_val, 2)
         if self.cfg.signal != "negative":  # absent: negative, the worker's signal (and every alert before this field)
             alert["signal"] = self.cfg.signal
         return alert

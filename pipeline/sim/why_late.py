@@ -12,7 +12,10 @@ test; the others unchanged):
 - ``surprise, Poisson``: our expected rate with a Poisson tail, no growth-shaped test - what the
   uncertainty alone costs;
 - ``no growth shape``: the windows' tails alone decide the surprise (``DetectorConfig.shapes``);
-- ``no share``, ``no growth``, ``no recent level``: one test dropped;
+- ``no acceleration test``: a window's growth over the previous one alone decides the growth test
+  (``DetectorConfig.accel_bar``);
+- ``no share``, ``no growth``, ``no recent level``: one test dropped (``no growth``: the
+  acceleration test too);
 - ``surprise and crowd only``: all three dropped.
 
 A burst that never fires in the replay counts as ``HORIZON`` minutes late. Prints, per variant, the
@@ -44,17 +47,18 @@ from pipeline.sim.bench_detect import suite_parser, write_suite
 HORIZON = 90  # minutes past the oracle's minute that a burst is followed
 
 # A window's recorded tests: (minutes, observed, expected, p, bar, authors ok, grown, share ok,
-# recent ok, growth shape ok (the tick's), true expected, raw negatives) - the last two filled in
-# from the truth afterwards.
-Window = tuple[int, float, float, float, float, bool, bool, bool, bool, bool, float, int]
+# recent ok, growth shape ok (the tick's), accelerating (the tick's, where the window is busy
+# enough for it), true expected, raw negatives) - the last two filled in from the truth afterwards.
+Window = tuple[int, float, float, float, float, bool, bool, bool, bool, bool, bool, float, int]
 VARIANTS: dict[str, Callable[[Window], bool]] = {
-    "as is": lambda w: w[5] and w[6] and (w[3] < w[4] or w[9]) and w[7] and w[8],
-    "surprise on the truth": lambda w: w[5] and w[6] and poisson_sf(w[11], w[10]) < w[4] and w[7] and w[8],
-    "surprise, Poisson": lambda w: w[5] and w[6] and poisson_sf(w[1], w[2]) < w[4] and w[7] and w[8],
-    "no growth shape": lambda w: w[5] and w[6] and w[3] < w[4] and w[7] and w[8],
-    "no share": lambda w: w[5] and w[6] and (w[3] < w[4] or w[9]) and w[8],
+    "as is": lambda w: w[5] and (w[6] or w[10]) and (w[3] < w[4] or w[9]) and w[7] and w[8],
+    "surprise on the truth": lambda w: w[5] and (w[6] or w[10]) and poisson_sf(w[12], w[11]) < w[4] and w[7] and w[8],
+    "surprise, Poisson": lambda w: w[5] and (w[6] or w[10]) and poisson_sf(w[1], w[2]) < w[4] and w[7] and w[8],
+    "no growth shape": lambda w: w[5] and (w[6] or w[10]) and w[3] < w[4] and w[7] and w[8],
+    "no acceleration test": lambda w: w[5] and w[6] and (w[3] < w[4] or w[9]) and w[7] and w[8],
+    "no share": lambda w: w[5] and (w[6] or w[10]) and (w[3] < w[4] or w[9]) and w[8],
     "no growth": lambda w: w[5] and (w[3] < w[4] or w[9]) and w[7] and w[8],
-    "no recent level": lambda w: w[5] and w[6] and (w[3] < w[4] or w[9]) and w[7],
+    "no recent level": lambda w: w[5] and (w[6] or w[10]) and (w[3] < w[4] or w[9]) and w[7],
     "surprise and crowd only": lambda w: w[5] and (w[3] < w[4] or w[9]),
 }
 
@@ -72,12 +76,14 @@ def record_ticks(cfg: DetectorConfig, mentions: Path, follow: dict[str, list[tup
             if first <= t <= last:
                 windows = []
                 shaped = self._shape_fires(t, cfg.p_open)
+                accelerating = self._accelerating(t)
                 for ev in self._evidences(t):
                     grown = ev.observed >= self._growth_needed(max(ev.previous, ev.expected))
                     windows.append([ev.window_minutes, ev.observed, ev.expected, self._surprise(ev),
                                     self.window_bar(cfg.p_open, ev.window_minutes), ev.authors >= cfg.min_authors,
                                     grown, self._share_surprise(ev) < cfg.p_share,
-                                    self._recent_surprise(ev) < cfg.p_recent, shaped])
+                                    self._recent_surprise(ev) < cfg.p_recent, shaped,
+                                    accelerating and ev.expected >= cfg.accel_min])
                 record.setdefault(burst, []).append((t, windows))
         return tick_as_is(self, t)
 

@@ -201,3 +201,25 @@ def test_the_growth_ratio_is_zero_without_a_rise_and_grows_with_the_certainty_of
     poisson = max(sum(n * math.log1p(a * w) for n, w in zip([9, 2, 1], weights, strict=True)) - a * 1.75
                   for a in (0.01 * k for k in range(1, 5000)))
     assert exact == pytest.approx(poisson, abs=1e-4)
+
+
+def test_with_no_level_to_trust_the_growth_ratio_sees_only_how_the_counts_are_spread() -> None:
+    """``size`` 0 (the detector's acceleration test): the level is fitted from the counts, so a
+    level of any height scores the same, a level raised evenly scores 0, and what remains is the
+    multinomial ratio of the counts' spread over the spans, rise-shaped against as expected."""
+    counts, weights, exps = [9, 4, 2, 1], [0.95, 0.7, 0.4, 0.1], [1.0, 1.0, 2.0, 4.0]
+    expected = sum(exps)
+    weighted = sum(e * w for e, w in zip(exps, weights, strict=True))
+    spread = growth_llr(counts, weights, expected, weighted, 0.0)
+    assert spread > 0
+    for scale in (0.1, 3.0, 50.0):
+        assert growth_llr(counts, weights, scale * expected, scale * weighted, 0.0) == pytest.approx(spread, rel=1e-9)
+    assert growth_llr([5, 5, 10, 20], weights, expected, weighted, 0.0) == pytest.approx(0.0, abs=1e-9)  # 5x, evenly
+    def multinomial(a: float) -> float:  # the log likelihood of the spread, each span's share e_j (1 + a w_j) / sum
+        means = [e * (1 + a * w) for e, w in zip(exps, weights, strict=True)]
+        return sum(c * math.log(m / sum(means)) for c, m in zip(counts, means, strict=True))
+
+    best = max(multinomial(10 ** (k / 2000)) for k in range(-6000, 20001))  # rises from 0.001x to 1e10x
+    assert spread == pytest.approx(best - multinomial(0.0), abs=1e-3)
+    # against a trusted level, the evenly raised one is a rise (the growth-shaped surprise test)
+    assert growth_llr([5, 5, 10, 20], weights, expected, weighted, 1e12) > 10
