@@ -139,7 +139,8 @@ class BrandDetector:
     __slots__ = ("brand", "cfg", "windows", "baseline", "last_tick", "learned_upto",
                  "protect", "incident", "calm", "cooldown_until", "offset", "source_offset",
                  "_layout", "_edges", "_seg", "_seg_tick", "_rates", "_rates_key", "due", "_sig",
-                 "day_surprise", "daily", "notices", "_log_bar", "_shape_w", "_shape_at", "_shape_val", "_accel_at", "_accel_val")
+                 "day_surprise", "daily", "notices", "_log_bar", "_shape_w", "_shape_at", "_shape_val", "_accel_at", "_accel_val",
+                 "_seg_exp_at", "_seg_exp")
 
     def __init__(self, brand: str, cfg: DetectorConfig, tz: str | None = None) -> None:
         self.brand = brand
@@ -172,6 +173,8 @@ class BrandDetector:
         self._shape_val = 0.0
         self._accel_at = -1
         self._accel_val = 0.0
+        self._seg_exp_at = -1  # the tick _seg_exp is of: both shaped tests read it (a cache)
+        self._seg_exp: list[float] = []
 
     # -- input ----------------------------------------------------------------------------
     def accepts(self, ts: float, watermark: float | None = None) -> bool:
@@ -611,8 +614,7 @@ class BrandDetector:
         seg = self._slide(tick)
         points = self._layout[1]
         ts = (tick - 1) * self.cfg.window.bucket_s
-        longest = max(len(w) for w in self._shape_w)
-        exp = [self._expected(tick - points[j + 1], tick - points[j]) for j in range(longest)]
+        exp = self._segment_expected(tick)
         best = 0.0
         for weights in self._shape_w:
             k = len(weights)
@@ -628,6 +630,16 @@ class BrandDetector:
                 best = max(best, growth_llr(counts, weights, expected, weighted, size))
         self._shape_at, self._shape_val = tick, best
         return best
+
+    def _segment_expected(self, tick: int) -> list[float]:
+        """The baseline's expected signal in each window segment the shapes span, at ``tick``
+        (newest first), computed once a tick for the growth-shaped and the acceleration tests."""
+        if tick != self._seg_exp_at:
+            points = self._layout[1]
+            longest = max(len(w) for w in self._shape_w)
+            self._seg_exp = [self._expected(tick - points[j + 1], tick - points[j]) for j in range(longest)]
+            self._seg_exp_at = tick
+        return self._seg_exp
 
     def _accelerating(self, tick: int) -> bool:
         """The acceleration test: the negatives of the first shape's span (160 minutes) are spread
@@ -648,15 +660,14 @@ class BrandDetector:
             return False
         if tick != self._accel_at:
             seg = self._slide(tick)
-            points = self._layout[1]
+            exp = self._segment_expected(tick)
             weights = self._shape_w[0]
             k = len(weights)
             counts = [seg[j][2] for j in range(k)]
             expected = weighted = 0.0
             for j in range(k):
-                e = self._expected(tick - points[j + 1], tick - points[j])
-                expected += e
-                weighted += e * weights[j]
+                expected += exp[j]
+                weighted += exp[j] * weights[j]
             self._accel_at, self._accel_val = tick, growth_llr(counts, weights, expected, weighted, 0.0)
         return self._accel_val > cfg.accel_bar
 
