@@ -759,7 +759,9 @@ def test_a_drifts_chance_ups_and_downs_are_judged_against_the_level_it_crept_up_
     10 minutes, the settled recent level 5.4. 20 negatives in 10 minutes passed every test against
     the seasonal level (the recent test's bar is a hundred times looser than the surprise test's);
     against the settled level less one standard error (5.1), it is not a burst yet - the 120
-    drifts of suite seeds 1-30 paged 42 times on such windows. 21 still is."""
+    drifts of suite seeds 1-30 paged 42 times on such windows. 21 still is. With the recent
+    level's trend projected to now (``BaselineConfig.trend_hours``, since session 33) the
+    expectation is 5.6, nearer the 6.7 the brand is at: 21 is not a burst either, 22 is."""
     def drifted(cfg: DetectorConfig) -> BrandDetector:
         det = BrandDetector("acme", cfg)
         for h in range(120):
@@ -777,8 +779,9 @@ def test_a_drifts_chance_ups_and_downs_are_judged_against_the_level_it_crept_up_
                         reach=0, share=observed / (observed + 10), baseline_share=det.baseline.negative_share(),
                         tick=tick)
 
-    cfg = DetectorConfig()
-    assert cfg.baseline.settled_floor_z == 1.0
+    trended = DetectorConfig()
+    assert trended.baseline.settled_floor_z == 1.0 and trended.baseline.trend_hours > 0
+    cfg = replace(trended, baseline=replace(trended.baseline, trend_hours=0.0))
     det = drifted(cfg)
     seasonal = replace(cfg, baseline=replace(cfg.baseline, settled_floor_z=float("inf")))
     old = drifted(seasonal)
@@ -788,6 +791,9 @@ def test_a_drifts_chance_ups_and_downs_are_judged_against_the_level_it_crept_up_
     assert not det._fires(window(det, 20), cfg.p_open)
     assert det._surprise(window(det, 20)) > det.window_bar(cfg.p_open, 10)  # the test that holds it
     assert det._fires(window(det, 21), cfg.p_open)
+    now = drifted(trended)
+    assert window(now, 20).expected == pytest.approx(5.6, abs=0.05)
+    assert not now._fires(window(now, 21), cfg.p_open) and now._fires(window(now, 22), cfg.p_open)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
