@@ -409,7 +409,7 @@ class SeasonalBaseline:
     def to_state(self) -> dict[str, Any]:
         """The state, numbers rounded to 6 significant digits (small in the table).
 
-        The worker writes every changed brand at each commit, but ~80 of the ~90 numbers change
+        The worker writes every changed brand at each commit, but ~110 of the ~120 numbers change
         only when an hour is learned (``_learn_hour`` counts ``hours_seen`` up): those are
         rounded once per hour and reused; only this hour's accumulators are rounded each time.
         """
