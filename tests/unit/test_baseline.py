@@ -278,7 +278,7 @@ def test_the_expectation_follows_a_level_that_crept_up_not_one_only_noise_above(
     a day at three times its level (a drift that did not page) the seasonal level, with three days'
     memory, has not caught up and the expectation follows the settled level; a few hours a little
     busier than usual are noise, and change nothing. (The trend off: after a step, a line fitted
-    over a day still rises: see the test below.)"""
+    over a day still rises for hours: ``SeasonalBaseline.trend_negatives``.)"""
     b = SeasonalBaseline.from_state(BaselineConfig(trend_hours=0.0), steady().to_state())
     now = 3 * 24 * 3600
     assert b.floored_negatives(now) == b.expected_negatives(now)  # a steady brand: the seasonal expectation
