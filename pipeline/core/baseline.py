@@ -45,6 +45,7 @@ class BaselineConfig:
     settled_floor_z: float = 1.0  # the expectation is never below the settled level less this many standard errors (inf: off)
     trend_hours: float = 24.0  # memory of the recent level's trend, projected to now (0: off; see trend_negatives)
     trend_z: float = 1.0  # ... less this many standard errors, where that is above the settled level
+    profile_clip: float = 3.0  # an hour teaches the seasonal profile at most this x its expected mentions (+ 3 roots + 1; 0: off)
     season_days: float = 14.0  # hour-of-day profile memory, in days
     weekday_weeks: float = 4.0  # day-of-week profile memory, in weeks
     prior_count: float = 1.0  # pseudo-negatives ...
@@ -64,6 +65,8 @@ class BaselineConfig:
             raise ValueError(f"trend_hours must be a number >= 0 (0: off), got {self.trend_hours}")
         if not (self.trend_z >= 0 and math.isfinite(self.trend_z)):
             raise ValueError(f"trend_z must be a number >= 0, got {self.trend_z}")
+        if not (self.profile_clip >= 0 and math.isfinite(self.profile_clip)):
+            raise ValueError(f"profile_clip must be a number >= 0 (0: off), got {self.profile_clip}")
 
 
 class SeasonalBaseline:
@@ -370,9 +373,17 @@ class SeasonalBaseline:
             # Each profile learns from the hour's counts over its exposure weighted by the *other*
             # profile: a weekday seen only from midnight to 7 am is not a quiet weekday, it is a
             # day seen at night (see below for why the counts are not divided instead).
-            self.hod_c[h] = gh * self.hod_c[h] + self.acc_all
+            # An hour teaches the profile at most profile_clip x what it expected (once a day is
+            # seen): a bot or one account posting 240 times an hour is not the brand's 3 pm, and
+            # learned whole it set that hour's factor at 9.7 for days, every other hour at a tenth
+            # to a half of its truth (docs/measurements.md, "Session 33"). The levels learn it all.
+            profile_all = self.acc_all
+            if cfg.profile_clip > 0 and self.hours_seen >= 24:
+                usual = cfg.profile_clip * self.expected_mentions(hour * HOUR_S) * seen_all
+                profile_all = _clip(profile_all, usual, 3.0)
+            self.hod_c[h] = gh * self.hod_c[h] + profile_all
             self.hod_e[h] = gh * self.hod_e[h] + seen_all / 60.0 * self._dow[d]
-            self.dow_c[d] = gd * self.dow_c[d] + self.acc_all
+            self.dow_c[d] = gd * self.dow_c[d] + profile_all
             self.dow_e[d] = gd * self.dow_e[d] + seen_all / 60.0 * self._hod[h]
             self._refresh_season()
         # Levels are counts over *seasonal exposure* (minutes x the hour's factor): a Poisson rate's

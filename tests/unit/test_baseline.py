@@ -361,6 +361,28 @@ def test_a_rise_within_the_noise_of_a_small_brand_is_not_projected():
     assert loose.floored_negatives(now) > off.floored_negatives(now)  # the line itself is rising
 
 
+def test_a_flood_from_one_account_does_not_teach_the_daily_profile():
+    """A bot or one angry account posting 240 times in an hour is not what the brand's 3 pm is: the
+    seasonal profile learns an hour at most ``profile_clip`` times the mentions it expected (+ 3
+    roots + 1). Learned whole, seed 17's `small09` had its 3 pm factor at 9.7 and its Wednesday at
+    3.3 for days after such a flood, every other hour at a tenth to a half of its truth, and paged
+    at night on 4 negatives in 80 minutes where 1 was usual. The levels still learn the hour."""
+    def flooded(cfg: BaselineConfig) -> SeasonalBaseline:
+        b = SeasonalBaseline(cfg)
+        for hour in range(3 * 24):
+            hour_of(b, hour, 1, 10 if hour != 2 * 24 + 15 else 250)
+        return b
+
+    clipped, whole = flooded(BaselineConfig()), flooded(BaselineConfig(profile_clip=0.0))
+    assert BaselineConfig().profile_clip > 0
+    night = (3 * 24 + 3) * 3600
+    assert whole.season((2 * 24 + 15) * 3600) > 5.0 and whole.season(night) < 0.85  # taught by the flood
+    assert 0.9 < clipped.season(night) < 1.1 and clipped.season((2 * 24 + 15) * 3600) < 1.6
+    assert clipped.c_all == pytest.approx(whole.c_all)  # the level learned every mention
+    with pytest.raises(ValueError, match="profile_clip"):
+        BaselineConfig(profile_clip=-1.0)
+
+
 # -- local time -------------------------------------------------------------------------------
 def local_week(b: SeasonalBaseline, zone: str, first_utc_hour: int, weeks: int, per_hour) -> None:
     """``weeks`` of exact hourly counts at ``per_hour(local datetime)``, a tenth negative."""
