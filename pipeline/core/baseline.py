@@ -173,12 +173,15 @@ class SeasonalBaseline:
         small brand, twice its level). Against the level of hours ago the rise is as surprising as
         it is; a drift over days is as unsurprising, its level then barely lower than now."""
         past = self._settled()
-        settled = self._recent_rate(past[0], past[1], self.c_neg, self.t_neg, ts)
+        return self._lifted(self._recent_rate(past[0], past[1], self.c_neg, self.t_neg, ts), ts)
+
+    def _lifted(self, level: float, ts: float) -> float:
+        """``level``, or the trend's projection (``trend_negatives``) where that is higher."""
         if self.cfg.trend_hours > 0:
             trend = self.trend_negatives(ts)
-            if trend > settled:
+            if trend > level:
                 return trend
-        return settled
+        return level
 
     def trend_negatives(self, ts: float) -> float:
         """The recent level's trend as it stood ``recent_lag_hours`` ago, projected to ``ts``, less
@@ -224,12 +227,8 @@ class SeasonalBaseline:
         level only noise above the seasonal one would raise the bar on a burst for nothing
         (docs/measurements.md, "Session 25")."""
         past = self._settled()
-        floored = _floored(self.expected_negatives(ts), self.settled_negatives(ts), past[0], self.cfg)
-        if self.cfg.trend_hours > 0:
-            trend = self.trend_negatives(ts)
-            if trend > floored:
-                return trend
-        return floored
+        settled = self._recent_rate(past[0], past[1], self.c_neg, self.t_neg, ts)
+        return self._lifted(_floored(self.expected_negatives(ts), settled, past[0], self.cfg), ts)
 
     def floored_mentions(self, ts: float) -> float:
         past = self._settled()
