@@ -14,8 +14,8 @@ test; the others unchanged):
 - ``no growth shape``: the windows' tails alone decide the surprise (``DetectorConfig.shapes``);
 - ``no acceleration test``: a window's growth over the previous one alone decides the growth test
   (``DetectorConfig.accel_bar``);
-- ``no share``, ``no growth``, ``no recent level``: one test dropped (``no growth``: the
-  acceleration test too);
+- ``no share``, ``no growth``, ``no recent level``: one test dropped (``no share``: the other
+  mentions standing in for it too; ``no growth``: the acceleration test too);
 - ``surprise and crowd only``: all three dropped.
 
 A burst that never fires in the replay counts as ``HORIZON`` minutes late. Prints, per variant, the
@@ -81,7 +81,7 @@ def record_ticks(cfg: DetectorConfig, mentions: Path, follow: dict[str, list[tup
                     grown = ev.observed >= self._growth_needed(max(ev.previous, ev.expected))
                     windows.append([ev.window_minutes, ev.observed, ev.expected, self._surprise(ev),
                                     self.window_bar(cfg.p_open, ev.window_minutes), ev.authors >= cfg.min_authors,
-                                    grown, self._share_surprise(ev) < cfg.p_share,
+                                    grown, self._share_surprise(ev) < cfg.p_share or self._others_calm(ev),
                                     self._recent_surprise(ev) < cfg.p_recent, shaped,
                                     accelerating and ev.expected >= cfg.accel_min])
                 record.setdefault(burst, []).append((t, windows))

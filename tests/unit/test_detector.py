@@ -75,6 +75,51 @@ def test_positive_viral_burst_of_the_same_size_is_silent(seed):
     assert alerts == []
 
 
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_a_small_brands_burst_of_negatives_alone_need_not_wait_for_its_share_to_be_certain(seed):
+    """A brand of 3 mentions an hour, 35% negative: 9 negatives of 11 mentions in 80 minutes (seed 1)
+    are a binomial tail above 1e-3 as a share (its usual share 42%), so the share test alone waits. But its
+    other mentions are as many as usual - nothing else rose, so this is not a viral or news crowd
+    lifting negatives with it - and that stands in for the share (``p_calm``): it opens sooner,
+    and says why. (The viral burst above, whose other mentions rose, stays silent.)"""
+    ms = stream(BrandSpec("tiny", 3, negative_share=0.35, positive_share=0.3, episodes=(
+        Episode("negative", BURST_AT, doubling_min=20, start_per_hour=2, peak_min=90),)), hours=30, seed=seed)
+    onset = ms[0].ts - ms[0].ts % 3600 + BURST_AT * 60
+
+    def first_open(cfg: DetectorConfig):
+        alerts, _ = run(ms, cfg, flush_minutes=120)
+        [alert] = opened(alerts, "tiny")
+        return alert, (parse_time(alert["at"]) - onset) / 60
+
+    share_only, share_delay = first_open(DetectorConfig(p_calm=0.0))
+    calm, calm_delay = first_open(DetectorConfig())
+    assert 0 < calm_delay < share_delay, (calm_delay, share_delay)
+    ev = calm["evidence"]
+    others = ev["mentions"] - int(ev["observed_negatives"])
+    assert f"other mentions as usual ({others} vs " in calm["reason"]
+    assert "other mentions" not in share_only["reason"]
+
+
+@pytest.mark.parametrize(("others_per_min", "others", "calm"), [
+    (0.3, 3, True),    # 3 other mentions where 3 are expected: as usual
+    (0.3, 12, False),  # 12: they rose too, a crowd - the share test decides
+    (0.01, 0, False),  # none where 0.1 are expected: no evidence either way
+])
+def test_other_mentions_stand_in_for_the_share_only_where_the_baseline_expects_some(others_per_min, others, calm):
+    """On real airline traffic, a brand whose mornings were silent on its first day (its collection
+    had not begun) expected about a hundredth of its true mentions there the next morning; 7 negatives
+    and no other mention "as usual" paged, where the usual share (58%) explains them. "As usual"
+    needs a usual: at least ``calm_min_others`` other mentions expected in the window."""
+    det = BrandDetector("acme", DetectorConfig())
+    b = det.baseline
+    b.c_neg, b.t_neg = 0.1 * 600, 600.0  # 0.1 negatives a minute ...
+    b.c_all, b.t_all = (0.1 + others_per_min) * 600, 600.0  # ... and others_per_min other mentions
+    ev = Evidence(window_minutes=10, observed=7.0, expected=1.0, previous=0.0, mentions=7 + others,
+                  raw_negatives=7, authors=7, reach=0, share=7 / (7 + others), baseline_share=0.5, tick=1000)
+    assert det._others_calm(ev) is calm
+    assert BrandDetector("acme", DetectorConfig(p_calm=0.0))._others_calm(ev) is False  # off
+
+
 def test_chronically_negative_but_steady_brand_is_silent():
     """60% negative every day is usual at this brand's level: silent, because its baseline expects
     its own share of negatives (not a share learned from other brands, nor a default)."""
@@ -1054,6 +1099,7 @@ def test_per_bucket_counts_page_on_their_negatives_and_not_on_their_other_mentio
     ("max_confidence", 1e-9, 0.0), ("recent_confidence", 1e-9, 0.0), ("growth", 1.0, 0.99),
     ("growth_floor", 1.0, 0.99), ("growth_z", 0.0, -0.1), ("cluster_excess", 0.0, -0.1), ("bar_minutes", 0, -1),
     ("relative_days", 0, -1), ("relative_factor", 1e-9, 0.0), ("accel_bar", 0.0, -0.1), ("accel_min", 0.0, -0.1),
+    ("p_calm", 0.0, -0.1), ("p_calm", 1.0, 1.01), ("calm_min_others", 0.0, -0.1),
 ])
 def test_a_detector_setting_is_accepted_up_to_its_edge_and_refused_past_it(field, edge, beyond):
     """Growth of exactly 1x (no growth needed) and a zero excess are settings a team may choose;
