@@ -511,11 +511,12 @@ class BrandDetector:
 
     def _others(self, ev: Evidence) -> tuple[int, float]:
         """The window's other mentions (all but its negatives, copies included) and the number the
-        seasonal baseline expects of them."""
-        b = self.baseline
-        expected = self._expected(ev.tick - self._width(ev.window_minutes), ev.tick,
-                                  lambda ts: max(b.expected_mentions(ts) - b.expected_negatives(ts), 0.0))
-        return ev.mentions - ev.raw_negatives, expected
+        seasonal baseline expects of them (computed once per window: the alert reads it again)."""
+        if ev.others_expected is None:
+            b = self.baseline
+            ev.others_expected = self._expected(ev.tick - self._width(ev.window_minutes), ev.tick,
+                                                lambda ts: max(b.expected_mentions(ts) - b.expected_negatives(ts), 0.0))
+        return ev.mentions - ev.raw_negatives, ev.others_expected
 
     def _others_calm(self, ev: Evidence) -> bool:
         """The window's other mentions are as many as usual: the baseline expects at least

@@ -31,6 +31,7 @@ class Evidence:
     p_value: float | None = None  # computed only when the cheap tests pass (see BrandDetector._surprise)
     p_share: float | None = None
     p_recent: float | None = None
+    others_expected: float | None = None  # the other mentions the baseline expects (BrandDetector._others)
 
     @property
     def ratio(self) -> float:
