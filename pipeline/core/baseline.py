@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pipeline.core.stats import floor_div
+from pipeline.core.stats import floor_div, poisson_sf
 
 HOUR_S: Final = 3600
 
@@ -45,6 +45,7 @@ class BaselineConfig:
     settled_floor_z: float = 1.0  # the expectation is never below the settled level less this many standard errors (inf: off)
     trend_hours: float = 24.0  # memory of the recent level's trend, projected to now (0: off; see trend_negatives)
     trend_z: float = 1.0  # ... less this many standard errors, where that is above the settled level
+    restart_ratio: float = 10.0  # in the first day, an hour with this many times the mentions of all before it starts the baseline again (0: off)
     profile_clip: float = 3.0  # an hour teaches the seasonal profile at most this x its expected mentions (+ 3 roots + 1; 0: off)
     season_days: float = 14.0  # hour-of-day profile memory, in days
     weekday_weeks: float = 4.0  # day-of-week profile memory, in weeks
@@ -65,6 +66,8 @@ class BaselineConfig:
             raise ValueError(f"trend_hours must be a number >= 0 (0: off), got {self.trend_hours}")
         if not (self.trend_z >= 0 and math.isfinite(self.trend_z)):
             raise ValueError(f"trend_z must be a number >= 0, got {self.trend_z}")
+        if not (self.restart_ratio >= 0 and math.isfinite(self.restart_ratio)):
+            raise ValueError(f"restart_ratio must be a number >= 0 (0: off), got {self.restart_ratio}")
         if not (self.profile_clip >= 0 and math.isfinite(self.profile_clip)):
             raise ValueError(f"profile_clip must be a number >= 0 (0: off), got {self.profile_clip}")
 
@@ -347,8 +350,42 @@ class SeasonalBaseline:
             self.hour += 1
         self.hour = hour
 
+    def _starts_here(self, hour: int) -> bool:
+        """True if, within the first day, this hour brings ``restart_ratio`` times the mentions of all
+        the hours before it, and more than their level could bring by chance (a Poisson tail below
+        1e-6): the brand's traffic starts here, and what came before was a trickle (mentions from
+        before its collection began, a backfill's stragglers). Learned whole, a trickle's silent hours
+        read as the brand's daily profile: on the airline stream, American's two stray mentions seven
+        hours before its traffic set its 7 am-2 pm factors at 0.00-0.10, and the next morning expected
+        0.4 negatives an hour where 32-38 came (docs/measurements.md, "Session 35"). A quiet night is
+        not a trickle: the airlines first seen at night had 1.2-4.4 times their night's mentions in
+        their first busy hour, American 16 times.
+        """
+        cfg = self.cfg
+        if cfg.restart_ratio <= 0 or not 0 < self.hours_seen < 24:
+            return False
+        count = self.acc_all + self.held_all
+        if count < cfg.restart_ratio * self.c_all:
+            return False
+        return poisson_sf(count, self.expected_mentions(hour * HOUR_S) * 60.0) < 1e-6
+
+    def _restart(self) -> None:
+        """Forget every hour learned (``_starts_here``); the hour being learned, and the clock, stay."""
+        self.c_neg = self.t_neg = self.c_all = self.t_all = 0.0
+        self.r_neg = self.rt_neg = self.r_all = self.rt_all = 0.0
+        self.hod_c, self.hod_e = [0.0] * 24, [0.0] * 24
+        self.dow_c, self.dow_e = [0.0] * 7, [0.0] * 7
+        self.disp = [0.0] * 6
+        self.tr = [0.0] * 5
+        self.past, self.past_tr = [], []
+        self.hours_seen = 0
+        self._hourly_state = None
+        self._refresh_season()
+
     def _learn_hour(self, hour: int) -> None:
         cfg = self.cfg
+        if self._starts_here(hour):
+            self._restart()
         season = self.season(hour * HOUR_S)
         g = math.exp(-1.0 / cfg.level_hours)
         seen_all = max(0.0, 60.0 - self.skip_all)  # minutes of this hour that may teach

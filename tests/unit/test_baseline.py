@@ -383,6 +383,51 @@ def test_a_flood_from_one_account_does_not_teach_the_daily_profile():
         BaselineConfig(profile_clip=-1.0)
 
 
+def test_a_trickle_before_a_brands_traffic_begins_does_not_teach_its_day():
+    """Two stray mentions at noon, seven silent hours, then ~40 mentions an hour around the clock:
+    the first busy hour is far beyond anything the trickle could explain, so the baseline starts
+    there (``restart_ratio``). The next noon expects about the brand's 40 an hour. Learned whole,
+    the silent hours were its daily profile: on the airline stream, American's next morning expected
+    0.4 negatives an hour where 32-38 came. The warm-up clock starts again with the traffic."""
+    def onboarded(cfg: BaselineConfig) -> SeasonalBaseline:
+        b = SeasonalBaseline(cfg)
+        hour_of(b, 12, 1, 2)
+        for hour in range(13, 20):
+            hour_of(b, hour, 0, 0)
+        rng = random.Random(3)
+        for hour in range(20, 36):
+            mentions = sum(1 for _ in range(80) if rng.random() < 0.5)
+            hour_of(b, hour, mentions // 2, mentions)
+        return b
+
+    noon = 36 * 3600
+    restarted, whole = onboarded(BaselineConfig()), onboarded(BaselineConfig(restart_ratio=0.0))
+    assert whole.expected_mentions(noon) * 60 < 5 and whole.history_minutes() == 24 * 60
+    assert 25 < restarted.expected_mentions(noon) * 60 < 60, restarted.expected_mentions(noon) * 60
+    assert restarted.history_minutes() == 16 * 60
+    assert restarted.hod_e[12:20] == [0.0] * 8 and min(whole.hod_e[12:20]) > 0  # the trickle's hours are forgotten
+    again = SeasonalBaseline.from_state(BaselineConfig(), orjson.loads(orjson.dumps(restarted.to_state())))
+    assert again.expected_mentions(noon) == pytest.approx(restarted.expected_mentions(noon), rel=1e-4)
+    with pytest.raises(ValueError, match="restart_ratio"):
+        BaselineConfig(restart_ratio=-1.0)
+
+
+def airline_day(h: int) -> float:
+    return 30.0 if h >= 13 or h < 4 else 1.0
+
+
+@pytest.mark.parametrize("per_hour", [lambda h: 600.0, lambda h: 3.0, airline_day, lambda h: airline_day((h + 4) % 24)])
+def test_a_brand_whose_first_day_is_its_usual_one_is_never_restarted(per_hour):
+    """Steady brands of 600 and 3 an hour, and the airline-like day (30 an hour from 13:00 to 04:00,
+    1 at night) first seen at midnight and at 04:00, in its quiet night: no hour brings ten times
+    the mentions of all before it, so nothing learned is forgotten and the warm-up ends after a day.
+    (With a bar on the hour's count against the level alone, the airlines first seen at night
+    restarted when their day came, forgot their nights, and injected bursts were caught later.)"""
+    b = SeasonalBaseline(BaselineConfig())
+    daily_counts(b, 2, per_hour, seed=5)
+    assert b.history_minutes() == 48 * 60
+
+
 # -- local time -------------------------------------------------------------------------------
 def local_week(b: SeasonalBaseline, zone: str, first_utc_hour: int, weeks: int, per_hour) -> None:
     """``weeks`` of exact hourly counts at ``per_hour(local datetime)``, a tenth negative."""

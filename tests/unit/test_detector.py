@@ -790,7 +790,7 @@ def test_a_busy_brands_recent_level_is_trusted_only_as_far_as_a_level_read_hours
     det = brand(cfg)
     assert det.baseline.settled_counts(False) > 500
     assert det._expected(72 * 60, 72 * 60 + 80, det.baseline.settled_negatives) == pytest.approx(160, rel=0.02)
-    assert det._recent_surprise(window(det, 1.44)) > 10 * cfg.p_recent  # not a rise
+    assert det._recent_surprise(window(det, 1.44)) > 3 * cfg.p_recent  # not a rise (1.8e-3)
     assert det._recent_surprise(window(det, 1.9)) < cfg.p_recent  # a rise
     trusting = brand(replace(cfg, recent_confidence=200))
     assert trusting._recent_surprise(window(trusting, 1.44)) < cfg.p_recent  # the old cap: a rise
