@@ -77,7 +77,7 @@ class SeasonalBaseline:
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
                  "hour", "tr", "past_tr", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "_hod_var", "_dow_var", "hours_seen", "held_neg", "held_all",
-                 "disp", "acc_dev", "bucket_min", "_hourly_state", "past", "clock")
+                 "disp", "acc_dev", "bucket_min", "_hourly_state", "past", "clock", "unseen")
 
     def __init__(self, cfg: BaselineConfig, tz: str | None = None) -> None:
         self.cfg = cfg
@@ -92,6 +92,7 @@ class SeasonalBaseline:
         self.hours_seen = 0  # hours learned so far (not discounted): the warm-up clock
         self.acc_neg = self.acc_all = 0.0
         self.skip_neg = self.skip_all = 0.0  # minutes of the hour not learned (an incident)
+        self.unseen = 0.0  # minutes of the hour not observed at all (the input was down: see unobserved)
         self.held_neg = self.held_all = 0.0  # this hour's counts in minutes not learned (the recent level learns them)
         self._hod = [1.0] * 24
         self._dow = [1.0] * 7
@@ -291,7 +292,7 @@ class SeasonalBaseline:
         if self.hours_seen < 24:  # the seasonal profile has not seen a day: residuals mean little
             return
         skipped = self.skip_all if k == 3 else self.skip_neg
-        n = (60.0 - (0.0 if self.cfg.disp_anomalous else skipped)) / self.bucket_min
+        n = (60.0 - self.unseen - (0.0 if self.cfg.disp_anomalous else skipped)) / self.bucket_min
         if n <= 0:
             return
         rate = self.expected_mentions(hour * HOUR_S) if k == 3 else self.expected_negatives(hour * HOUR_S)
@@ -336,6 +337,28 @@ class SeasonalBaseline:
                 self.held_all += mentions
             else:
                 self.acc_all += mentions
+
+    def unobserved(self, lo: float, hi: float) -> None:
+        """Event time ``[lo, hi)`` was not observed at all - the input was down (``Monitor`` tells a
+        stream's outage from its quiet): it teaches nothing. Learned as silence, a 6-hour outage of
+        the whole stream cut every brand's recent level to a third and put a zero day in its profile,
+        and traffic's return paged 3-7 brands a suite (docs/measurements.md, "Session 35"). Hours
+        wholly inside are skipped; the minutes of the others are not seen (levels, profile and
+        recent level alike). Buckets before ``lo`` must have been learned, none inside it given."""
+        if self.hour is None or hi <= lo:
+            return
+        first, last = floor_div(lo, HOUR_S), floor_div(hi, HOUR_S)
+        self.close_before(first)
+        while self.hour < last:
+            self.unseen += (HOUR_S * (self.hour + 1) - max(lo, self.hour * HOUR_S)) / 60.0
+            if self.unseen >= 60.0:  # not a minute of it seen: not an hour of history either
+                self.acc_neg = self.acc_all = self.held_neg = self.held_all = 0.0
+                self.skip_neg = self.skip_all = self.unseen = 0.0
+                self.acc_dev = [0.0, 0.0, 0.0, 0.0]
+            else:
+                self._learn_hour(self.hour)
+            self.hour += 1
+        self.unseen += (hi - max(lo, last * HOUR_S)) / 60.0
 
     def close_before(self, hour: int) -> None:
         """Learn every hour before ``hour``; hours with no final buckets were silent (zeros)."""
@@ -388,8 +411,9 @@ class SeasonalBaseline:
             self._restart()
         season = self.season(hour * HOUR_S)
         g = math.exp(-1.0 / cfg.level_hours)
-        seen_all = max(0.0, 60.0 - self.skip_all)  # minutes of this hour that may teach
-        seen_neg = max(0.0, 60.0 - self.skip_neg)
+        observed = 60.0 - self.unseen  # minutes of this hour the input was up
+        seen_all = max(0.0, observed - self.skip_all)  # minutes of this hour that may teach
+        seen_neg = max(0.0, observed - self.skip_neg)
         if cfg.dispersion:
             self._learn_disp(3, hour)
             self._learn_disp(0, hour)
@@ -398,8 +422,8 @@ class SeasonalBaseline:
         # clipped at what it could explain (its expectation + recent_clip x its root + 1): a slow
         # burst that has not paged yet does not raise its own bar, a drift still creeps in.
         hour_neg, hour_all = self.acc_neg + self.held_neg, self.acc_all + self.held_all
-        recent_neg = _clip(hour_neg, self.recent_negatives(hour * HOUR_S) * 60.0, cfg.recent_clip)
-        recent_all = _clip(hour_all, self.recent_mentions(hour * HOUR_S) * 60.0, cfg.recent_clip)
+        recent_neg = _clip(hour_neg, self.recent_negatives(hour * HOUR_S) * observed, cfg.recent_clip)
+        recent_all = _clip(hour_all, self.recent_mentions(hour * HOUR_S) * observed, cfg.recent_clip)
         self.held_neg = self.held_all = 0.0
         if seen_all > 0:
             local = self.local_hour(hour)
@@ -434,11 +458,11 @@ class SeasonalBaseline:
         self.t_neg = g * self.t_neg + seen_neg * season
         gr = math.exp(-1.0 / cfg.recent_hours)
         self.r_all = gr * self.r_all + recent_all
-        self.rt_all = gr * self.rt_all + 60.0 * season
+        self.rt_all = gr * self.rt_all + observed * season
         self.r_neg = gr * self.r_neg + recent_neg
-        self.rt_neg = gr * self.rt_neg + 60.0 * season
+        self.rt_neg = gr * self.rt_neg + observed * season
         self.acc_neg = self.acc_all = 0.0
-        self.skip_neg = self.skip_all = 0.0
+        self.skip_neg = self.skip_all = self.unseen = 0.0
         self.hours_seen += 1
         self.past.append([self.r_neg, self.rt_neg, self.r_all, self.rt_all])
         if len(self.past) > cfg.recent_lag_hours + 1:
@@ -446,7 +470,7 @@ class SeasonalBaseline:
         if cfg.trend_hours > 0:
             gt = math.exp(-1.0 / cfg.trend_hours)
             e0, e1, e2, c0, c1 = self.tr
-            e = 60.0 * season
+            e = observed * season
             self.tr = [gt * e0 + e, gt * (e1 + e0), gt * (e2 + 2 * e1 + e0), gt * c0 + recent_neg, gt * (c1 + c0)]
             self.past_tr.append(self.tr)
             if len(self.past_tr) > cfg.recent_lag_hours + 1:
@@ -489,6 +513,8 @@ class SeasonalBaseline:
             state["tr"], state["tl"] = hourly["tr"][:], hourly["tl"][:]
         if self.tz:
             state["tz"] = self.tz
+        if self.unseen:
+            state["u"] = self.unseen
         return state
 
     @classmethod
@@ -505,6 +531,7 @@ class SeasonalBaseline:
         if "d" in state:
             d = state["d"]
             b.disp, b.acc_dev, b.bucket_min = list(d[:6]), list(d[6:10]), d[10]
+        b.unseen = state.get("u", 0.0)
         if "h" in state:  # older states: nothing held back
             b.held_neg, b.held_all = state["h"]
         flat = state.get("rl", ())  # older states: the settled level reads the current one until hours are learned

@@ -100,11 +100,16 @@ class DetectorConfig:
     resolve_minutes: int = 30
     cooldown_minutes: int = 60
     tick_lag_s: float = 10.0  # evaluate a minute this long after it ends (late arrivals)
+    outage_minutes: float = 30.0  # a clock's gap this long is an outage of its input ...
+    outage_expected: float = 14.0  # ... if its brands' baselines expected this many mentions in it (0: off; Monitor)
     window: WindowConfig = field(default_factory=WindowConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     drift: DriftConfig | None = field(default_factory=DriftConfig)  # the daily digest (negative signal only); None: off
 
     def __post_init__(self) -> None:
+        if not (self.outage_expected >= 0 and self.outage_minutes * 60 > self.window.grace_s + self.tick_lag_s):
+            raise ValueError(f"outage_expected must be >= 0 and outage_minutes longer than the grace, got "
+                             f"{self.outage_expected}, {self.outage_minutes}")
         if self.signal not in SIGNALS:
             raise ValueError(f"signal: expected one of {SIGNALS}, got {self.signal!r}")
         if not self.bar_minutes >= 0:
@@ -281,6 +286,29 @@ class BrandDetector:
             if alert is not None:
                 alerts.append(alert)
         self._learn_final(int(watermark // bucket_s) - grace)
+        return alerts
+
+    def unobserved(self, lo: float, hi: float) -> list[dict[str, Any]]:
+        """The input was down between event times ``lo`` (the last it saw) and ``hi`` (the first
+        after): its alerts up to ``lo`` and the grace after it. Then the buckets between teach the
+        baseline nothing (``SeasonalBaseline.unobserved``), their minutes are not evaluated, and no
+        incident opens until a pair of the widest windows has refilled after it: those windows would
+        read the outage as silence and the traffic's return as a burst growing out of nothing."""
+        if self.learned_upto is None:
+            return []
+        cfg = self.cfg
+        bucket_s = cfg.window.bucket_s
+        grace = int(math.ceil(cfg.window.grace_s / bucket_s))
+        first, last = int(lo // bucket_s) + 1, int(hi // bucket_s)  # buckets [first, last) unseen
+        if last <= first + grace:
+            return []
+        alerts = self.advance((first + grace) * bucket_s + cfg.tick_lag_s)  # every bucket before first is final
+        self.baseline.unobserved(first * bucket_s, last * bucket_s)
+        self.learned_upto = max(self.learned_upto, last)
+        if self.last_tick is not None and self.last_tick < last:
+            self.last_tick = last
+        self.due = {t for t in self.due if t > last}
+        self.cooldown_until = max(self.cooldown_until, last + self._layout[1][-1])
         return alerts
 
     def _learn_final(self, upto: int) -> None:

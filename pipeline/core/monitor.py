@@ -7,7 +7,9 @@ seen on it (inputs are roughly ordered; the buckets' grace absorbs the rest). Ka
 nothing across partitions, so one partition running ahead must not make another's mentions
 late: each brand is ticked by its own clock. Only *active* brands - with open buckets or an open
 incident - are ticked; an idle brand costs nothing until its next mention, when its baseline
-catches up on the silent hours in one step. An active brand with no tick to evaluate (no new
+catches up on the silent hours in one step. A gap in which a clock's brands together expected many
+mentions and got none is not silence but an outage of its input (``_down``): its brands learn
+nothing from it (``BrandDetector.unobserved``). An active brand with no tick to evaluate (no new
 signal, no open incident) is not visited either, except every ``CATCH_UP_TICKS`` to learn its
 final buckets; an explicit ``advance(watermark)`` visits every brand. ``dirty`` names the brands whose state changed
 since the last ``take_dirty()``, so the streaming shell writes each brand's state once per
@@ -69,6 +71,7 @@ class Monitor:
         self._due: dict[int, float] = {}  # clock -> watermark at which it crosses its next boundary
         self._crossed = True  # some clock reached its _due since the last advance()
         self._load = load  # restore a brand's state from the table on first sight
+        self._outages: list[tuple[int, float, float]] = []  # (clock, lo, hi): gaps its input was down, until advance()
 
     def detector(self, brand: str) -> BrandDetector:
         det = self.brands.get(brand)
@@ -124,10 +127,32 @@ class Monitor:
         self.clock_of[brand] = clock
         clocks = self.clocks
         if ts > clocks.get(clock, _BEFORE_ALL):
+            last = clocks.get(clock, ts)
+            if ts - last >= self.cfg.outage_minutes * 60.0 and self.cfg.outage_expected > 0 and self._down(clock, last, ts):
+                self._outages.append((clock, last, ts))
             clocks[clock] = ts
             if ts >= self._due.get(clock, _BEFORE_ALL):
                 self._crossed = True
         return outcome
+
+    def _down(self, clock: int, lo: float, hi: float) -> bool:
+        """True if the clock's brands expected ``outage_expected`` mentions or more between ``lo`` and
+        ``hi`` and none came: with 14, no mention at all is a 1e-6 chance - the input was down (a
+        collector's outage, a producer stopped), not quiet. One small brand's quiet night is not."""
+        need = self.cfg.outage_expected
+        expected = 0.0
+        for brand, det in self.brands.items():
+            if self.clock_of.get(brand, 0) != clock or det.learned_upto is None:
+                continue
+            b = det.baseline
+            t = lo
+            while t < hi and expected < need:  # hour by hour: the season moves
+                step = min(hi, (t // 3600 + 1) * 3600) - t
+                expected += b.expected_mentions(t) * step / 60.0
+                t += step
+            if expected >= need:
+                return True
+        return False
 
     @property
     def crossed(self) -> bool:
@@ -142,20 +167,20 @@ class Monitor:
 
     def advance(self, watermark: float | None = None) -> list[dict[str, Any]]:
         """Tick active brands up to their clock (every clock moved to ``watermark`` if later)."""
+        alerts: list[dict[str, Any]] = self._skip_outages() if self._outages else []
         if watermark is not None:
             for clock, wm in self.clocks.items():
                 self.clocks[clock] = max(wm, watermark)
         elif not self._crossed:  # no clock crossed a bucket boundary: nothing to evaluate
-            return []
+            return alerts
         self._crossed = False
         lag, size = self.cfg.tick_lag_s, self.cfg.window.bucket_s
         steps = {clock: int((wm - lag) // size) for clock, wm in self.clocks.items()}
         self._due = {clock: (step + 1) * size + lag for clock, step in steps.items()}
         if steps == self._ticked:
-            return []
+            return alerts
         moved = {clock for clock, step in steps.items() if self._ticked.get(clock) != step}
         self._ticked = steps
-        alerts: list[dict[str, Any]] = []
         force = watermark is not None
         brands, clock_of, clocks = self.brands, self.clock_of, self.clocks
         for brand in list(self.active):
@@ -178,6 +203,20 @@ class Monitor:
             if det.is_idle():
                 self.active.discard(brand)
         alerts.sort(key=lambda a: (a["at"], a["brand"]))
+        return alerts
+
+    def _skip_outages(self) -> list[dict[str, Any]]:
+        """Every brand of a clock whose input was down: its alerts up to the outage, then the outage
+        unobserved (``BrandDetector.unobserved``). A brand evicted from memory learns it as silence."""
+        alerts: list[dict[str, Any]] = []
+        for clock, lo, hi in self._outages:
+            for brand, det in self.brands.items():
+                if self.clock_of.get(brand, 0) == clock and det.learned_upto is not None:
+                    alerts.extend(det.unobserved(lo, hi))
+                    self.dirty.add(brand)
+                    if det.is_idle():
+                        self.active.discard(brand)
+        self._outages.clear()
         return alerts
 
     def take_digest(self) -> list[dict[str, Any]]:

@@ -1,0 +1,119 @@
+"""An outage of the input (no mention at all from a whole stream for hours) is not silence."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import orjson
+import pytest
+
+from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
+from pipeline.core.detector import DetectorConfig
+from pipeline.core.monitor import Monitor
+from pipeline.records import parse_time
+
+BRANDS = ("acme", "globex", "initech")
+WORDS = ("late", "lost", "refund", "rude", "broken", "never", "again", "awful", "bag", "flight", "delay", "staff")
+DOWN, UP = 3 * 86400 + 10 * 3600, 3 * 86400 + 16 * 3600  # day 3, 10:00-16:00 UTC: nothing arrives
+
+
+def run(cfg: DetectorConfig, outage: bool, hours: int = 3 * 24 + 22, burst: bool = False) -> tuple[Monitor, list[dict]]:
+    """Three brands at ~40 mentions an hour, a fifth negative, each by its own author; with
+    ``outage``, every mention stamped between DOWN and UP is lost; with ``burst``, acme's negatives
+    from UP on grow by 6 an hour, doubling every 45 minutes."""
+    rng = random.Random(7)
+    monitor, alerts = Monitor(cfg), []
+    n = 0
+    for minute in range(hours * 60):
+        ts = minute * 60.0
+        for brand in BRANDS:
+            if rng.random() < 40 / 60 and not (outage and DOWN <= ts < UP):
+                n += 1
+                monitor.add_scored(brand, ts + rng.random() * 59, rng.random() < 0.2, f"u{n}", f"text {n}", 10, uid=str(n))
+        if burst and ts >= UP and rng.random() < 0.1 * 2 ** ((ts - UP) / 2700):
+            for _ in range(1 + int(0.1 * 2 ** ((ts - UP) / 2700))):
+                n += 1
+                text = " ".join(rng.choice(WORDS) for _ in range(6))  # not one pasted text
+                monitor.add_scored("acme", ts + rng.random() * 59, True, f"angry{n}", text, 10, uid=str(n))
+        if monitor.crossed:
+            alerts.extend(monitor.advance())
+    alerts.extend(monitor.advance(hours * 3600.0))
+    return monitor, alerts
+
+
+def test_a_whole_stream_gone_quiet_for_six_hours_is_an_outage_and_teaches_nothing():
+    """Three brands expected ~720 mentions in the six hours and none came: the input was down. The
+    baselines learn nothing from those hours - their recent levels stand where they stood, their
+    history counts only the hours seen - and nothing pages when the traffic returns. Learned as
+    silence (``outage_expected`` 0, as before session 35), a minute after the traffic's return acme
+    expected 28 mentions an hour and its recent level read 24, not 40; six hours on, 33 and 28."""
+    full, _ = run(DetectorConfig(), outage=False)
+    down, alerts = run(DetectorConfig(), outage=True)
+    silent, _ = run(DetectorConfig(outage_expected=0.0), outage=True)
+    after = UP + 6 * 3600.0
+    assert not [a for a in alerts if a["status"] == "open"]
+    for brand in BRANDS:
+        want = full.brands[brand].baseline.recent_mentions(after)
+        assert down.brands[brand].baseline.recent_mentions(after) == pytest.approx(want, rel=0.15)
+        assert silent.brands[brand].baseline.recent_mentions(after) < 0.8 * want
+        usual = full.brands[brand].baseline.expected_mentions(after)
+        assert down.brands[brand].baseline.expected_mentions(after) == pytest.approx(usual, rel=0.05)
+        assert silent.brands[brand].baseline.expected_mentions(after) < 0.9 * usual
+        assert down.brands[brand].baseline.hours_seen == full.brands[brand].baseline.hours_seen - 6
+        assert silent.brands[brand].baseline.hours_seen == full.brands[brand].baseline.hours_seen
+
+
+def test_after_an_outage_no_incident_opens_until_the_widest_windows_have_refilled():
+    """The windows of the first 160 minutes after an outage read it as silence, and the traffic's
+    return as a rise out of nothing: the brand waits. A burst that starts with the traffic's return
+    (acme's 8 negatives an hour, plus 6 an hour doubling every 45 minutes) pages after 85 minutes
+    without the outage, and when the windows have refilled after it, still growing."""
+    _, alerts = run(DetectorConfig(), outage=False, hours=3 * 24 + 20, burst=True)
+    opened = [a for a in alerts if a["status"] == "open" and a["brand"] == "acme"]
+    assert opened and UP < parse_time(opened[0]["at"]) <= UP + 90 * 60  # 17:25
+    monitor, alerts = run(DetectorConfig(), outage=True, hours=3 * 24 + 20, burst=True)
+    opened = [a for a in alerts if a["status"] == "open"]
+    span = monitor.brands["acme"]._layout[1][-1]  # buckets: two of the widest windows
+    assert [a["brand"] for a in opened] == ["acme"]
+    assert UP + span * 60 <= parse_time(opened[0]["at"]) <= UP + (span + 10) * 60
+
+
+def test_a_small_brands_quiet_night_is_not_an_outage():
+    """One brand at 1 mention an hour: three hours without one expect ~3 - a quiet spell, learned
+    as such."""
+    monitor = Monitor(DetectorConfig())
+    for hour in range(48):
+        monitor.add_scored("tiny", hour * 3600.0 + 30, False, f"u{hour}", "hello", 1, uid=str(hour))
+        monitor.advance()
+    monitor.add_scored("tiny", 51 * 3600.0 + 30, False, "u51", "hello", 1, uid="51")
+    assert monitor._outages == []
+    monitor.advance()
+    assert monitor.brands["tiny"].baseline.unseen == 0.0
+
+
+def test_an_hour_the_input_was_down_for_in_part_is_learned_over_the_minutes_it_was_up():
+    """Half an hour down: the hour teaches its 30 observed minutes, not 60 with half of them empty;
+    the minutes still to come are carried through a restore."""
+    b = SeasonalBaseline(BaselineConfig())
+    for minute in range(48 * 60 + 30):
+        b.learn(minute * 60.0, 1, 2, False, False)
+    b.unobserved((48 * 60 + 30) * 60.0, (49 * 60 + 40) * 60.0)
+    assert b.unseen == 40.0  # 49:00-49:40 of the hour now open
+    again = SeasonalBaseline.from_state(BaselineConfig(), orjson.loads(orjson.dumps(b.to_state())))
+    assert again.unseen == 40.0
+    for minute in range(49 * 60 + 40, 50 * 60):
+        b.learn(minute * 60.0, 1, 2, False, False)
+    b.close_before(50)
+    assert b.hours_seen == 50  # hours 48 and 49 each seen in part
+    assert b.expected_mentions(50 * 3600.0) == pytest.approx(2.0, rel=0.05)  # not diluted by the outage
+    assert b.recent_mentions(50 * 3600.0) == pytest.approx(2.0, rel=0.05)
+
+
+def test_outage_settings_are_checked():
+    DetectorConfig(outage_expected=0.0)
+    with pytest.raises(ValueError, match="outage"):
+        DetectorConfig(outage_expected=-1.0)
+    with pytest.raises(ValueError, match="outage"):
+        DetectorConfig(outage_minutes=5.0)  # within the grace: late mentions, not an outage
+    assert replace(DetectorConfig(), outage_minutes=60.0).outage_minutes == 60.0
