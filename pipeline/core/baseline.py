@@ -341,8 +341,9 @@ class SeasonalBaseline:
     def unobserved(self, lo: float, hi: float) -> None:
         """Event time ``[lo, hi)`` was not observed at all - the input was down (``Monitor`` tells a
         stream's outage from its quiet): it teaches nothing. Learned as silence, a 6-hour outage of
-        the whole stream cut every brand's recent level to a third and put a zero day in its profile,
-        and traffic's return paged 3-7 brands a suite (docs/measurements.md, "Session 35"). Hours
+        the whole stream put a zero day in every brand's profile (a brand at 40 an hour then expected
+        28, its recent level read 24), and traffic's return opened 3-8 more incidents a suite
+        (docs/measurements.md, "Session 35"). Hours
         wholly inside are skipped; the minutes of the others are not seen (levels, profile and
         recent level alike). Buckets before ``lo`` must have been learned, none inside it given."""
         if self.hour is None or hi <= lo:

@@ -28,6 +28,7 @@ flush rather than once per mention.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
@@ -72,6 +73,7 @@ class Monitor:
         self._crossed = True  # some clock reached its _due since the last advance()
         self._load = load  # restore a brand's state from the table on first sight
         self._outages: list[tuple[int, float, float]] = []  # (clock, lo, hi): gaps its input was down, until advance()
+        self._outage_s = cfg.outage_minutes * 60.0 if cfg.outage_expected > 0 else math.inf  # a gap this long may be one
 
     def detector(self, brand: str) -> BrandDetector:
         det = self.brands.get(brand)
@@ -126,9 +128,9 @@ class Monitor:
         self.dirty.add(brand)
         self.clock_of[brand] = clock
         clocks = self.clocks
-        if ts > clocks.get(clock, _BEFORE_ALL):
-            last = clocks.get(clock, ts)
-            if ts - last >= self.cfg.outage_minutes * 60.0 and self.cfg.outage_expected > 0 and self._down(clock, last, ts):
+        last = clocks.get(clock, _BEFORE_ALL)
+        if ts > last:
+            if ts - last >= self._outage_s and last != _BEFORE_ALL and self._down(clock, last, ts):
                 self._outages.append((clock, last, ts))
             clocks[clock] = ts
             if ts >= self._due.get(clock, _BEFORE_ALL):
