@@ -9,7 +9,7 @@ late: each brand is ticked by its own clock. Only *active* brands - with open bu
 incident - are ticked; an idle brand costs nothing until its next mention, when its baseline
 catches up on the silent hours in one step. A gap in which a clock's brands together expected many
 mentions and got none is not silence but an outage of its input (``_down``): its brands learn
-nothing from it (``BrandDetector.unobserved``). An active brand with no tick to evaluate (no new
+nothing from it (``BrandDetector.unobserved``; a brand out of memory then, when it is reloaded). An active brand with no tick to evaluate (no new
 signal, no open incident) is not visited either, except every ``CATCH_UP_TICKS`` to learn its
 final buckets; an explicit ``advance(watermark)`` visits every brand. ``dirty`` names the brands whose state changed
 since the last ``take_dirty()``, so the streaming shell writes each brand's state once per
@@ -52,6 +52,9 @@ _BEFORE_ALL: Final = float("-inf")
 #: the latency's p99).
 MAX_STATE_MEMORY: Final = 3_000
 
+#: Outages a clock remembers for the brands reloaded after them (``Monitor._missed_outages``).
+OUTAGE_LOG: Final = 32
+
 
 class Monitor:
     """Brand detectors keyed by brand id, plus the event-time watermark."""
@@ -72,7 +75,10 @@ class Monitor:
         self._due: dict[int, float] = {}  # clock -> watermark at which it crosses its next boundary
         self._crossed = True  # some clock reached its _due since the last advance()
         self._load = load  # restore a brand's state from the table on first sight
-        self._outages: list[tuple[int, float, float]] = []  # (clock, lo, hi): gaps its input was down, until advance()
+        # (clock, lo, hi, brand): gaps a clock's input was down, for every brand of the clock in memory
+        # (brand None) or for one brand reloaded since, until advance()
+        self._outages: list[tuple[int, float, float, str | None]] = []
+        self._outage_log: dict[int, list[tuple[float, float]]] = {}  # clock -> its last outages (lo, hi)
         self._outage_s = cfg.outage_minutes * 60.0 if cfg.outage_expected > 0 else math.inf  # a gap this long may be one
 
     def detector(self, brand: str) -> BrandDetector:
@@ -105,6 +111,8 @@ class Monitor:
             # replay after a restart may bring only duplicates at first; ticked meanwhile by another
             # input's clock (one ahead: the raw topic's), it would make its own next mentions late.
             self.clock_of[brand] = clock
+            if det.learned_upto is not None and clock in self._outage_log:
+                self._missed_outages(brand, det, clock)
         if offset is not None:
             if offset <= (det.source_offset if source else det.offset):
                 self.duplicates += 1
@@ -131,7 +139,10 @@ class Monitor:
         last = clocks.get(clock, _BEFORE_ALL)
         if ts > last:
             if ts - last >= self._outage_s and last != _BEFORE_ALL and self._down(clock, last, ts):
-                self._outages.append((clock, last, ts))
+                self._outages.append((clock, last, ts, None))
+                log = self._outage_log.setdefault(clock, [])
+                log.append((last, ts))
+                del log[:-OUTAGE_LOG]
             clocks[clock] = ts
             if ts >= self._due.get(clock, _BEFORE_ALL):
                 self._crossed = True
@@ -207,13 +218,29 @@ class Monitor:
         alerts.sort(key=lambda a: (a["at"], a["brand"]))
         return alerts
 
+    def _missed_outages(self, brand: str, det: BrandDetector, clock: int) -> None:
+        """A brand reloaded from the table (evicted as idle) after outages of its clock it has not
+        learned past: they are unobserved for it too, at the next ``advance()``. Without this, the
+        worker's small brands - idle between mentions, so out of memory most of the time - learned
+        every outage as silence."""
+        assert det.learned_upto is not None
+        bucket_s = self.cfg.window.bucket_s
+        grace = int(math.ceil(self.cfg.window.grace_s / bucket_s))
+        for lo, hi in self._outage_log[clock]:
+            # learned past the outage's first bucket and its grace: it was in memory then, and has it
+            if det.learned_upto < int(hi // bucket_s) and det.learned_upto <= int(lo // bucket_s) + 1 + grace:
+                self._outages.append((clock, lo, hi, brand))
+
     def _skip_outages(self) -> list[dict[str, Any]]:
         """Every brand of a clock whose input was down: its alerts up to the outage, then the outage
-        unobserved (``BrandDetector.unobserved``). A brand evicted from memory learns it as silence."""
+        unobserved (``BrandDetector.unobserved``). A brand out of memory then has it when it is
+        reloaded (``_missed_outages``), if the worker has not restarted since."""
         alerts: list[dict[str, Any]] = []
-        for clock, lo, hi in self._outages:
-            for brand, det in self.brands.items():
-                if self.clock_of.get(brand, 0) == clock and det.learned_upto is not None:
+        brands, clock_of = self.brands, self.clock_of
+        for clock, lo, hi, only in self._outages:
+            for brand in (brands if only is None else (only,)):
+                det = brands.get(brand)
+                if det is not None and clock_of.get(brand, 0) == clock and det.learned_upto is not None:
                     alerts.extend(det.unobserved(lo, hi))
                     self.dirty.add(brand)
                     if det.is_idle():

@@ -79,6 +79,57 @@ def test_after_an_outage_no_incident_opens_until_the_widest_windows_have_refille
     assert UP + span * 60 <= parse_time(opened[0]["at"]) <= UP + (span + 10) * 60
 
 
+def evicting(outage: bool, evict: bool) -> tuple[Monitor, dict[str, dict], list[dict]]:
+    """Three busy brands as in ``run`` and a rare one (a mention at 05:00 and 17:00) on the same input, in a
+    monitor backed by a table the way the worker runs it: every 10 minutes a commit writes the
+    changed states and drops the idle brands from memory (with ``evict``). Returns the monitor, the
+    table (with every brand's state after the last commit) and the alerts."""
+    rng = random.Random(11)
+    table: dict[str, dict] = {}
+    monitor, alerts, n = Monitor(DetectorConfig(), load=table.get), [], 0
+    for minute in range(4 * 24 * 60):
+        ts = minute * 60.0
+        if not (outage and DOWN <= ts < UP):
+            for brand in BRANDS:
+                if rng.random() < 40 / 60:
+                    n += 1
+                    monitor.add_scored(brand, ts + rng.random() * 59, rng.random() < 0.2, f"u{n}", f"text {n}", 10,
+                                       uid=str(n))
+            if minute % 720 == 300:  # 05:00 and 17:00: idle, so out of memory, when the outage begins
+                n += 1
+                monitor.add_scored("rare", ts, minute % 1440 == 300, f"u{n}", f"text {n}", 10, uid=str(n))
+        if monitor.crossed:
+            alerts.extend(monitor.advance())
+        if minute % 10 == 9:  # a commit
+            dirty = list(monitor.dirty)
+            table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
+            if evict:
+                monitor.evict_idle(dirty)
+    alerts.extend(monitor.advance(4 * 24 * 3600.0))
+    table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
+    return monitor, table, alerts
+
+
+def test_a_brand_out_of_memory_during_an_outage_has_it_unobserved_when_it_is_reloaded():
+    """In the worker a brand with no open bucket is written to the table and dropped from memory at
+    the next commit, then reloaded at its next mention. The outage is noticed when the busy brands'
+    traffic returns, while the rare brand is out of memory; reloaded at 17:00, it does not learn
+    the outage as silence either: its state ends as if it had been kept in memory - 6 hours fewer
+    seen than without the outage, the same levels. Before session 36 it learned them as 6 silent
+    hours (86 hours seen, not 80)."""
+    _, whole, _ = evicting(outage=False, evict=False)
+    _, kept, kept_alerts = evicting(outage=True, evict=False)
+    monitor, evicted, alerts = evicting(outage=True, evict=True)
+    assert monitor._outage_log[0] and len(monitor._outage_log[0]) == 1
+    assert alerts == kept_alerts
+    hours = {name: {b: s["b"]["a"][5] for b, s in states.items()}
+             for name, states in (("whole", whole), ("kept", kept), ("evicted", evicted))}
+    assert hours["kept"] == hours["evicted"] == {b: h - 6 for b, h in hours["whole"].items()}
+    # the same levels, to the 6 digits a state keeps (the evicted one went through the table each time)
+    for key in ("n", "r", "hc", "he"):
+        assert evicted["rare"]["b"][key] == pytest.approx(kept["rare"]["b"][key], rel=1e-4)
+
+
 def test_a_small_brands_quiet_night_is_not_an_outage():
     """One brand at 1 mention an hour: three hours without one expect ~3 - a quiet spell, learned
     as such."""
