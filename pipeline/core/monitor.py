@@ -54,13 +54,16 @@ MAX_STATE_MEMORY: Final = 3_000
 
 #: Outages a clock remembers for the brands reloaded after them (``Monitor._missed_outages``).
 OUTAGE_LOG: Final = 32
+#: A clock's stored state holds the mentions expected this long after its watermark (``take_clock_states``).
+AHEAD_S: Final = 3 * 3600.0
 
 
 class Monitor:
     """Brand detectors keyed by brand id, plus the event-time watermark."""
 
     def __init__(self, cfg: DetectorConfig, load: Callable[[str], dict[str, Any] | None] | None = None,
-                 timezones: Mapping[str, str] | None = None) -> None:
+                 timezones: Mapping[str, str] | None = None,
+                 load_clock: Callable[[int], dict[str, Any] | None] | None = None) -> None:
         self.cfg = cfg
         self.timezones = dict(timezones or {})  # brand -> IANA zone its seasons are learned in (others: UTC)
         self.brands: dict[str, BrandDetector] = {}
@@ -79,6 +82,10 @@ class Monitor:
         # (brand None) or for one brand reloaded since, until advance()
         self._outages: list[tuple[int, float, float, str | None]] = []
         self._outage_log: dict[int, list[tuple[float, float]]] = {}  # clock -> its last outages (lo, hi)
+        self._load_clock = load_clock  # restore a clock's state from the table on first sight (``clock_state``)
+        self._clocks_seen: set[int] = set()  # clocks looked up in the table already
+        self._written: dict[int, float] = {}  # clock -> watermark in its last ``take_clock_states``
+        self._restored: dict[int, tuple[float, float]] = {}  # clock -> (watermark, mentions expected after it) restored
         self._outage_s = cfg.outage_minutes * 60.0 if cfg.outage_expected > 0 else math.inf  # a gap this long may be one
 
     def detector(self, brand: str) -> BrandDetector:
@@ -104,6 +111,8 @@ class Monitor:
         topic, and (``source``) the same partition of the raw mentions when they are keyed by brand
         and counted where they are scored (``count_decoded``).
         """
+        if self._load_clock is not None and clock not in self._clocks_seen:
+            self._restore_clock(clock)
         det = self.brands.get(brand)
         if det is None:
             det = self.detector(brand)
@@ -153,16 +162,14 @@ class Monitor:
         ``hi`` and none came: with 14, no mention at all is a 1e-6 chance - the input was down (a
         collector's outage, a producer stopped), not quiet. One small brand's quiet night is not."""
         need = self.cfg.outage_expected
+        restored = self._restored.get(clock)
+        if restored is not None and restored[0] == lo and restored[1] * min(hi - lo, AHEAD_S) / AHEAD_S >= need:
+            return True  # from before a restart: what the brands in memory then expected
         expected = 0.0
         for brand, det in self.brands.items():
             if self.clock_of.get(brand, 0) != clock or det.learned_upto is None:
                 continue
-            b = det.baseline
-            t = lo
-            while t < hi and expected < need:  # hour by hour: the season moves
-                step = min(hi, (t // 3600 + 1) * 3600) - t
-                expected += b.expected_mentions(t) * step / 60.0
-                t += step
+            expected += _expected_mentions(det, lo, hi, need - expected)
             if expected >= need:
                 return True
         return False
@@ -223,13 +230,19 @@ class Monitor:
         learned past: they are unobserved for it too, at the next ``advance()``. Without this, the
         worker's small brands - idle between mentions, so out of memory most of the time - learned
         every outage as silence."""
-        assert det.learned_upto is not None
+        for lo, hi in self._outage_log[clock]:
+            if self._before(det, lo, hi):
+                self._outages.append((clock, lo, hi, brand))
+
+    def _before(self, det: BrandDetector, lo: float, hi: float) -> bool:
+        """True if ``det`` has not learned past the start of the outage from ``lo`` to ``hi`` (its
+        first bucket and the grace after it): one that has was in memory then and has it - or learned
+        those hours from the input elsewhere, before its partition came back here."""
+        if det.learned_upto is None:
+            return False
         bucket_s = self.cfg.window.bucket_s
         grace = int(math.ceil(self.cfg.window.grace_s / bucket_s))
-        for lo, hi in self._outage_log[clock]:
-            # learned past the outage's first bucket and its grace: it was in memory then, and has it
-            if det.learned_upto < int(hi // bucket_s) and det.learned_upto <= int(lo // bucket_s) + 1 + grace:
-                self._outages.append((clock, lo, hi, brand))
+        return det.learned_upto < int(hi // bucket_s) and det.learned_upto <= int(lo // bucket_s) + 1 + grace
 
     def _skip_outages(self) -> list[dict[str, Any]]:
         """Every brand of a clock whose input was down: its alerts up to the outage, then the outage
@@ -240,7 +253,7 @@ class Monitor:
         for clock, lo, hi, only in self._outages:
             for brand in (brands if only is None else (only,)):
                 det = brands.get(brand)
-                if det is not None and clock_of.get(brand, 0) == clock and det.learned_upto is not None:
+                if det is not None and clock_of.get(brand, 0) == clock and self._before(det, lo, hi):
                     alerts.extend(det.unobserved(lo, hi))
                     self.dirty.add(brand)
                     if det.is_idle():
@@ -284,6 +297,62 @@ class Monitor:
             self.brands.pop(b, None)
             self.active.discard(b)
             self.dirty.discard(b)
+
+    def forget_clocks(self, clocks: Iterable[int]) -> None:
+        """Drop clocks (their partition moved to another worker): if one comes back, its state is
+        read again from the table. Kept, its watermark from before it left would make the time its
+        other owner read look like a gap in the input."""
+        for c in clocks:
+            self.clocks.pop(c, None)
+            self._written.pop(c, None)
+            self._restored.pop(c, None)
+            self._outage_log.pop(c, None)
+            self._ticked.pop(c, None)
+            self._due.pop(c, None)
+            self._clocks_seen.discard(c)
+
+    def take_clock_states(self) -> dict[int, dict[str, Any]]:
+        """States of the clocks whose watermark moved since the last call (for the table, beside the
+        brands'): the watermark, the mentions the active brands' baselines expect in the 3 hours after
+        it, and the last outages. Restored after a restart (``load_clock``), they let the first
+        mention tell an outage that spans the restart from a quiet spell, and let brands reloaded
+        later have the outages they missed."""
+        moved = {c: w for c, w in self.clocks.items() if w != self._written.get(c) and w != _BEFORE_ALL}
+        if not moved:
+            return {}
+        ahead = dict.fromkeys(moved, 0.0)
+        for brand in self.active:
+            clock = self.clock_of.get(brand, 0)
+            det = self.brands.get(brand)
+            if clock in ahead and det is not None and det.learned_upto is not None:
+                ahead[clock] += _expected_mentions(det, moved[clock], moved[clock] + AHEAD_S)
+        self._written.update(moved)
+        return {c: {"w": w, "e": round(ahead[c], 3), "o": [list(o) for o in self._outage_log.get(c, ())]}
+                for c, w in moved.items()}
+
+    def _restore_clock(self, clock: int) -> None:
+        """A clock's state from the table (``take_clock_states``), at its first mention in this process."""
+        self._clocks_seen.add(clock)
+        assert self._load_clock is not None
+        state = self._load_clock(clock)
+        if not state or clock in self.clocks:
+            return
+        w = float(state["w"])
+        self.clocks[clock] = self._written[clock] = w
+        self._restored[clock] = (w, float(state.get("e", 0.0)))
+        self._outage_log[clock] = [(float(lo), float(hi)) for lo, hi in state.get("o", ())][-OUTAGE_LOG:]
+
+
+def _expected_mentions(det: BrandDetector, lo: float, hi: float, enough: float = math.inf) -> float:
+    """Mentions the brand's baseline expects between event times ``lo`` and ``hi`` (hour by hour:
+    the season moves), counted only until ``enough``."""
+    b = det.baseline
+    expected, t = 0.0, lo
+    while t < hi and expected < enough:
+        step = min(hi, (t // 3600 + 1) * 3600) - t
+        expected += b.expected_mentions(t) * step / 60.0
+        t += step
+    return expected
 
 
 def sample_of(m: ScoredMention | dict[str, Any]) -> dict[str, Any]:

@@ -65,6 +65,7 @@ from pipeline.records import (
     decode_digest,
     decode_feedback,
     encode,
+    format_time,
     is_label_bytes,
 )
 from pipeline.settings import Settings
@@ -105,6 +106,23 @@ class BrandTable(faust.Table):
 
     def partition_for_key(self, key: Any) -> int | None:
         return brand_partition(key.encode(), self._partitions)
+
+
+def clock_key(partition: int, partitions: int) -> str:
+    """The brand-state table's key for a partition's event clock (``Monitor.take_clock_states``):
+    its watermark, what its brands expected next and its last outages, written with the brands'
+    states and restored by the next owner of the partition, so that an input outage spanning a
+    restart or a rebalance is seen as one. The first of ``"\\x00clock/<partition>/<n>"`` that the
+    brands' partitioner puts in that partition: in the partition's own changelog, recovered with its
+    brands, and never a brand id (none starts with a NUL).
+
+    >>> [brand_partition(clock_key(p, 4).encode(), 4) for p in range(4)]
+    [0, 1, 2, 3]
+    """
+    n = 0
+    while brand_partition(f"\x00clock/{partition}/{n}".encode(), partitions) != partition:
+        n += 1
+    return f"\x00clock/{partition}/{n}"
 
 
 def brand_partition(key: bytes, partitions: int) -> int:
@@ -221,8 +239,17 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         return cast(Scorer, ingestor.scorer)
 
     learner = FeedbackLearner(learning_scorer, lambda s: setattr(ingestor, "scorer", s), scorer_state, metrics)
+    clock_keys = [clock_key(p, settings.topic_partitions) for p in range(settings.topic_partitions)]
+
+    def load_clock(part: int) -> dict[str, Any] | None:
+        clock = _json_or_none(brand_state.get(clock_keys[part]))
+        if clock is not None:
+            log.info("partition %d: event clock restored at %s (%d outages remembered)", part,
+                     format_time(clock["w"]), len(clock.get("o", ())))
+        return clock
+
     monitor = Monitor(detector or DetectorConfig(), load=lambda brand: _json_or_none(brand_state.get(brand)),
-                      timezones={b.id: b.timezone for b in brands if b.timezone})
+                      timezones={b.id: b.timezone for b in brands if b.timezone}, load_clock=load_clock)
     # Buttons only when their presses can be verified: without a signing secret each one is refused.
     verifier = Verifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
     notifier = Notifier(sink, channel_for=lambda b: (by_id[b].slack_channel if b in by_id else None)
@@ -257,6 +284,10 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
         out as produce batches and the store's changelog offsets advance once they are acknowledged.
         """
         dirty = monitor.take_dirty_brands()
+        # Taken with the brands, before any pause lets another fetch move a watermark past what this
+        # commit covers: restored after a crash, such a watermark would make a new brand's replayed
+        # first mentions late.
+        clocks = monitor.take_clock_states()
         store = brand_state.data
         states: list[tuple[str, bytes]] = []
         # Hundreds of brands' states take ~0.1 s to serialise: in slices, so that fetches and their
@@ -279,6 +310,10 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             store[brand] = value  # the local store only (no changelog message per key)
             records.append((int(brand_state.partition_for_key(brand)), store._encode_key(brand), value, None))
             await pause()
+        for part, clock in clocks.items():  # each partition's clock, in its partition
+            value = orjson.dumps(clock)
+            store[clock_keys[part]] = value
+            records.append((part, store._encode_key(clock_keys[part]), value, None))
         # Written and idle: the table holds them until their next mention.
         trimmer.evicted(monitor.evict_idle(dirty))
         metrics.brands_in_memory.set(len(monitor.brands))
@@ -453,13 +488,14 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
 
     @app.on_partitions_assigned.connect
     async def drop_moved_brands(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
-        """Brands whose partition went to another worker leave memory: if one comes back, its state is
-        read again from the table, which its other owner kept writing. Their gauges go too (also those of
+        """Brands whose partition went to another worker leave memory, and so does its clock: if one
+        comes back, its state is read again from the table, which its other owner kept writing. Their gauges go too (also those of
         brands evicted as idle earlier): the new owner reports them now."""
         kept = batches.partitions_of(assigned, settings.topic_scored)
         held.clear()
         held.update(kept)
         monitor.forget([b for b in list(monitor.brands) if brand_state.partition_for_key(b) not in kept])
+        monitor.forget_clocks([part for part in list(monitor.clocks) if part not in kept])
         metrics.drop_brand_gauges(lambda brand: brand_state.partition_for_key(brand) in kept, monitor.brands)
 
     async def deliver_once(key: str, record: dict[str, Any], mark: Callable[[dict[str, Any], dict[str, Any]], None],

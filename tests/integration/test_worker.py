@@ -25,7 +25,7 @@ from pipeline.core.scoring import Scorer
 from pipeline.records import ScoredMention, encode, format_time, new_scored, parse_time
 from pipeline.sim.bench import clock_ticks, prescored, produce
 from pipeline.sim.generate import demo_spec, generate
-from pipeline.stream.app import COUNTED_HEADER, brand_partition
+from pipeline.stream.app import COUNTED_HEADER, brand_partition, clock_key
 from pipeline.stream.heap import find_mimalloc
 from tests.integration.conftest import BRANDS, ROOT, replay, write_jsonl
 
@@ -290,6 +290,15 @@ def test_killed_and_restarted_worker_restores_its_states_counts_every_mention_on
     # ... and part of acme's count came from the restored state, not from the second process.
     acme = sum(1 for r in demo_rows if r["text"].startswith("@acme "))
     assert counted_by_second < acme
+    # Each partition's event clock is in the table beside its brands: its watermark is the latest
+    # mention counted there (acme's partition 0, initech's 2, globex's 3), and the second process restored it.
+    clocks = {k: v["w"] for k, v in final_states(broker.bootstrap, timeout=3).items() if k.startswith("\x00clock/")}
+    latest: dict[str, float] = {}
+    for r in demo_rows:
+        part = brand_partition(r["text"].split()[0].removeprefix("@").encode(), 4)
+        latest[clock_key(part, 4)] = max(latest.get(clock_key(part, 4), 0.0), parse_time(r["created_at"]))
+    assert clocks == latest and len(clocks) == 3
+    assert "event clock restored at" in restarted.log_path.read_text()
 
 
 def test_a_killed_scoring_child_stops_the_worker_and_a_restart_counts_every_mention_once(

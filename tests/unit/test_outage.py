@@ -79,14 +79,27 @@ def test_after_an_outage_no_incident_opens_until_the_widest_windows_have_refille
     assert UP + span * 60 <= parse_time(opened[0]["at"]) <= UP + (span + 10) * 60
 
 
-def evicting(outage: bool, evict: bool) -> tuple[Monitor, dict[str, dict], list[dict]]:
+def evicting(outage: bool, evict: bool, restarts: tuple[int, ...] = (), clocks: bool = True,
+             ) -> tuple[Monitor, dict[str, dict], list[dict]]:
     """Three busy brands as in ``run`` and a rare one (a mention at 05:00 and 17:00) on the same input, in a
     monitor backed by a table the way the worker runs it: every 10 minutes a commit writes the
-    changed states and drops the idle brands from memory (with ``evict``). Returns the monitor, the
-    table (with every brand's state after the last commit) and the alerts."""
+    changed states (the clock's too, with ``clocks``) and drops the idle brands from memory (with
+    ``evict``); at each minute of ``restarts``, right after a commit, a new monitor takes over from
+    the table. Returns the last monitor, the table (every state after the last commit) and the alerts."""
     rng = random.Random(11)
     table: dict[str, dict] = {}
-    monitor, alerts, n = Monitor(DetectorConfig(), load=table.get), [], 0
+
+    def fresh() -> Monitor:
+        return Monitor(DetectorConfig(), load=table.get, load_clock=(lambda c: table.get(f"clock/{c}")) if clocks else None)
+
+    def commit() -> None:
+        dirty = list(monitor.dirty)
+        table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
+        table.update({f"clock/{c}": orjson.loads(orjson.dumps(v)) for c, v in monitor.take_clock_states().items()})
+        if evict:
+            monitor.evict_idle(dirty)
+
+    monitor, alerts, n = fresh(), [], 0
     for minute in range(4 * 24 * 60):
         ts = minute * 60.0
         if not (outage and DOWN <= ts < UP):
@@ -100,14 +113,17 @@ def evicting(outage: bool, evict: bool) -> tuple[Monitor, dict[str, dict], list[
                 monitor.add_scored("rare", ts, minute % 1440 == 300, f"u{n}", f"text {n}", 10, uid=str(n))
         if monitor.crossed:
             alerts.extend(monitor.advance())
-        if minute % 10 == 9:  # a commit
-            dirty = list(monitor.dirty)
-            table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
-            if evict:
-                monitor.evict_idle(dirty)
+        if minute % 10 == 9:
+            commit()
+            if minute in restarts:
+                monitor = fresh()
     alerts.extend(monitor.advance(4 * 24 * 3600.0))
-    table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
+    commit()
     return monitor, table, alerts
+
+
+def hours_seen(table: dict[str, dict]) -> dict[str, int]:
+    return {b: s["b"]["a"][5] for b, s in table.items() if not b.startswith("clock/")}
 
 
 def test_a_brand_out_of_memory_during_an_outage_has_it_unobserved_when_it_is_reloaded():
@@ -122,12 +138,64 @@ def test_a_brand_out_of_memory_during_an_outage_has_it_unobserved_when_it_is_rel
     monitor, evicted, alerts = evicting(outage=True, evict=True)
     assert monitor._outage_log[0] and len(monitor._outage_log[0]) == 1
     assert alerts == kept_alerts
-    hours = {name: {b: s["b"]["a"][5] for b, s in states.items()}
-             for name, states in (("whole", whole), ("kept", kept), ("evicted", evicted))}
-    assert hours["kept"] == hours["evicted"] == {b: h - 6 for b, h in hours["whole"].items()}
+    assert hours_seen(kept) == hours_seen(evicted) == {b: h - 6 for b, h in hours_seen(whole).items()}
     # the same levels, to the 6 digits a state keeps (the evicted one went through the table each time)
     for key in ("n", "r", "hc", "he"):
         assert evicted["rare"]["b"][key] == pytest.approx(kept["rare"]["b"][key], rel=1e-4)
+
+
+def test_an_outage_spanning_a_restart_is_unobserved_by_every_brand():
+    """The worker restarts during the outage (14:59, a deploy, say). The new process has no clock to
+    measure the gap from, unless the clock's state was in the table with the brands': its watermark
+    (10:00), the mentions its brands expected in the 3 hours after it, and its last outages. With it
+    every brand - the busy ones and the rare one, reloaded at 17:00 - ends as if the worker had
+    run throughout; without it every brand learns the outage as silence (86 hours seen, not 80)."""
+    _, whole, _ = evicting(outage=False, evict=True)
+    _, kept, kept_alerts = evicting(outage=True, evict=True)
+    restart = (DOWN + UP) // 120 - 1  # minutes: 12:59, a commit's minute
+    monitor, restarted, alerts = evicting(outage=True, evict=True, restarts=(restart,))
+    assert monitor._outage_log[0] and monitor._restored[0][1] > 100  # expected ~360 in 3 hours
+    assert alerts == kept_alerts
+    assert hours_seen(restarted) == hours_seen(kept) == {b: h - 6 for b, h in hours_seen(whole).items()}
+    _, blind, _ = evicting(outage=True, evict=True, restarts=(restart,), clocks=False)
+    assert hours_seen(blind) == hours_seen(whole)
+
+
+def test_a_partition_that_comes_back_after_another_worker_read_it_is_no_outage():
+    """A partition moves to another worker and back (two rebalances): this worker's clock for it
+    stood still meanwhile. Forgotten with the brands and restored from the table - where the other
+    worker kept writing it - the time the other worker read is no gap: no outage, every hour seen."""
+    _, whole, _ = evicting(outage=False, evict=True)
+    rng = random.Random(11)
+    table: dict[str, dict] = {}
+    here = Monitor(DetectorConfig(), load=table.get, load_clock=lambda c: table.get(f"clock/{c}"))
+    there = Monitor(DetectorConfig(), load=table.get, load_clock=lambda c: table.get(f"clock/{c}"))
+    n = 0
+    for minute in range(4 * 24 * 60):
+        monitor = there if DOWN <= minute * 60.0 < UP else here  # the other worker owns it from 10:00 to 16:00
+        for brand in BRANDS:
+            if rng.random() < 40 / 60:
+                n += 1
+                monitor.add_scored(brand, minute * 60.0 + rng.random() * 59, rng.random() < 0.2, f"u{n}", f"text {n}",
+                                   10, uid=str(n))
+        if minute % 720 == 300:
+            n += 1
+            monitor.add_scored("rare", minute * 60.0, minute % 1440 == 300, f"u{n}", f"text {n}", 10, uid=str(n))
+        if monitor.crossed:
+            monitor.advance()
+        if minute % 10 == 9:
+            table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
+            table.update({f"clock/{c}": orjson.loads(orjson.dumps(v)) for c, v in monitor.take_clock_states().items()})
+        if (minute + 1) * 60.0 in (DOWN, UP):  # the rebalance: the old owner lets the partition go
+            monitor.advance()
+            table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
+            table.update({f"clock/{c}": orjson.loads(orjson.dumps(v)) for c, v in monitor.take_clock_states().items()})
+            monitor.forget(list(monitor.brands))
+            monitor.forget_clocks([0])
+    here.advance(4 * 24 * 3600.0)
+    table.update(orjson.loads(orjson.dumps(here.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
+    assert not any(here._outage_log.values()) and not any(there._outage_log.values())
+    assert hours_seen(table) == hours_seen(whole)
 
 
 def test_a_small_brands_quiet_night_is_not_an_outage():
