@@ -9,11 +9,14 @@ late: each brand is ticked by its own clock. Only *active* brands - with open bu
 incident - are ticked; an idle brand costs nothing until its next mention, when its baseline
 catches up on the silent hours in one step. A gap in which a clock's brands together expected many
 mentions and got none is not silence but an outage of its input (``_down``): its brands learn
-nothing from it (``BrandDetector.unobserved``; a brand out of memory then, when it is reloaded). An active brand with no tick to evaluate (no new
-signal, no open incident) is not visited either, except every ``CATCH_UP_TICKS`` to learn its
-final buckets; an explicit ``advance(watermark)`` visits every brand. ``dirty`` names the brands whose state changed
-since the last ``take_dirty()``, so the streaming shell writes each brand's state once per
-flush rather than once per mention.
+nothing from it (``BrandDetector.unobserved``; a brand out of memory then, when it is reloaded).
+With a table, each clock's state (``take_clock_states``) is written beside the brands' and
+restored by the next process to read its input, so an outage spanning a restart is one too. An
+active brand with no tick to evaluate (no new signal, no open incident) is not visited either,
+except every ``CATCH_UP_TICKS`` to learn its final buckets; an explicit ``advance(watermark)``
+visits every brand. ``dirty`` names the brands whose state changed since the last
+``take_dirty()``, so the streaming shell writes each brand's state once per flush rather than once
+per mention.
 
 >>> m = Monitor(DetectorConfig())
 >>> m.add_scored("acme", 0.0, True, "u1", "late again", 10, uid="1")
@@ -82,7 +85,7 @@ class Monitor:
         # (brand None) or for one brand reloaded since, until advance()
         self._outages: list[tuple[int, float, float, str | None]] = []
         self._outage_log: dict[int, list[tuple[float, float]]] = {}  # clock -> its last outages (lo, hi)
-        self._load_clock = load_clock  # restore a clock's state from the table on first sight (``clock_state``)
+        self._load_clock = load_clock  # restore a clock's state from the table on first sight (``take_clock_states``)
         self._clocks_seen: set[int] = set()  # clocks looked up in the table already
         self._written: dict[int, float] = {}  # clock -> watermark in its last ``take_clock_states``
         self._restored: dict[int, tuple[float, float]] = {}  # clock -> (watermark, mentions expected after it) restored
@@ -247,7 +250,7 @@ class Monitor:
     def _skip_outages(self) -> list[dict[str, Any]]:
         """Every brand of a clock whose input was down: its alerts up to the outage, then the outage
         unobserved (``BrandDetector.unobserved``). A brand out of memory then has it when it is
-        reloaded (``_missed_outages``), if the worker has not restarted since."""
+        reloaded (``_missed_outages``); one that learned past the outage's start already has it."""
         alerts: list[dict[str, Any]] = []
         brands, clock_of = self.brands, self.clock_of
         for clock, lo, hi, only in self._outages:
