@@ -311,6 +311,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
             records.append((int(brand_state.partition_for_key(brand)), store._encode_key(brand), value, None))
             await pause()
         for part, clock in clocks.items():  # each partition's clock, in its partition
+            if part not in monitor.clocks:  # the partition moved away meanwhile: its new owner writes it
+                continue
             value = orjson.dumps(clock)
             store[clock_keys[part]] = value
             records.append((part, store._encode_key(clock_keys[part]), value, None))
@@ -489,8 +491,8 @@ def build_app(settings: Settings, brands: list[Brand], sink: Sink, registry: Col
     @app.on_partitions_assigned.connect
     async def drop_moved_brands(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
         """Brands whose partition went to another worker leave memory, and so does its clock: if one
-        comes back, its state is read again from the table, which its other owner kept writing. Their gauges go too (also those of
-        brands evicted as idle earlier): the new owner reports them now."""
+        comes back, its state is read again from the table, which its other owner kept writing. Their
+        gauges go too (also those of brands evicted as idle earlier): the new owner reports them now."""
         kept = batches.partitions_of(assigned, settings.topic_scored)
         held.clear()
         held.update(kept)

@@ -79,6 +79,12 @@ def test_after_an_outage_no_incident_opens_until_the_widest_windows_have_refille
     assert UP + span * 60 <= parse_time(opened[0]["at"]) <= UP + (span + 10) * 60
 
 
+def write(monitor: Monitor, table: dict[str, dict]) -> None:
+    """A commit's writes, as the worker makes them: the changed brands' states and clocks' states."""
+    table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
+    table.update({f"clock/{c}": orjson.loads(orjson.dumps(v)) for c, v in monitor.take_clock_states().items()})
+
+
 def evicting(outage: bool, evict: bool, restarts: tuple[int, ...] = (), clocks: bool = True,
              ) -> tuple[Monitor, dict[str, dict], list[dict]]:
     """Three busy brands as in ``run`` and a rare one (a mention at 05:00 and 17:00) on the same input, in a
@@ -94,8 +100,7 @@ def evicting(outage: bool, evict: bool, restarts: tuple[int, ...] = (), clocks: 
 
     def commit() -> None:
         dirty = list(monitor.dirty)
-        table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
-        table.update({f"clock/{c}": orjson.loads(orjson.dumps(v)) for c, v in monitor.take_clock_states().items()})
+        write(monitor, table)
         if evict:
             monitor.evict_idle(dirty)
 
@@ -184,16 +189,14 @@ def test_a_partition_that_comes_back_after_another_worker_read_it_is_no_outage()
         if monitor.crossed:
             monitor.advance()
         if minute % 10 == 9:
-            table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
-            table.update({f"clock/{c}": orjson.loads(orjson.dumps(v)) for c, v in monitor.take_clock_states().items()})
+            write(monitor, table)
         if (minute + 1) * 60.0 in (DOWN, UP):  # the rebalance: the old owner lets the partition go
             monitor.advance()
-            table.update(orjson.loads(orjson.dumps(monitor.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
-            table.update({f"clock/{c}": orjson.loads(orjson.dumps(v)) for c, v in monitor.take_clock_states().items()})
+            write(monitor, table)
             monitor.forget(list(monitor.brands))
             monitor.forget_clocks([0])
     here.advance(4 * 24 * 3600.0)
-    table.update(orjson.loads(orjson.dumps(here.take_dirty(), option=orjson.OPT_NON_STR_KEYS)))
+    write(here, table)
     assert not any(here._outage_log.values()) and not any(there._outage_log.values())
     assert hours_seen(table) == hours_seen(whole)
 
