@@ -21,6 +21,7 @@ COMPILED_CORE = [
     "pipeline/core/drift.py",
     "pipeline/core/evidence.py",
     "pipeline/core/detector.py",
+    "pipeline/core/traffic.py",
     "pipeline/core/monitor.py",
     "pipeline/core/terms.py",
 ]

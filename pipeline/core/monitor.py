@@ -7,9 +7,10 @@ seen on it (inputs are roughly ordered; the buckets' grace absorbs the rest). Ka
 nothing across partitions, so one partition running ahead must not make another's mentions
 late: each brand is ticked by its own clock. Only *active* brands - with open buckets or an open
 incident - are ticked; an idle brand costs nothing until its next mention, when its baseline
-catches up on the silent hours in one step. A gap in which a clock's brands together expected many
-mentions and got none is not silence but an outage of its input (``_down``): its brands learn
-nothing from it (``BrandDetector.unobserved``; a brand out of memory then, when it is reloaded).
+catches up on the silent hours in one step. A gap in which a clock expected many mentions - by its
+own traffic on the last days (``ClockTraffic``) or its brands' baselines - and got none is not
+silence but an outage of its input (``_down``): its brands learn nothing from it
+(``BrandDetector.unobserved``; a brand out of memory then, when it is reloaded).
 With a table, each clock's state (``take_clock_states``) is written beside the brands' and
 restored by the next process to read its input, so an outage spanning a restart is one too. An
 active brand with no tick to evaluate (no new signal, no open incident) is not visited either,
@@ -40,6 +41,7 @@ import orjson
 
 from pipeline.core.detector import BrandDetector, DetectorConfig, smallest
 from pipeline.core.shape import aware_time, scored_fields
+from pipeline.core.traffic import ClockTraffic
 from pipeline.core.wire import SCORED
 from pipeline.errors import InvalidLine, InvalidRecord
 from pipeline.records import ScoredMention, load_json, scored_time
@@ -89,6 +91,7 @@ class Monitor:
         self._clocks_seen: set[int] = set()  # clocks looked up in the table already
         self._written: dict[int, float] = {}  # clock -> watermark in its last ``take_clock_states``
         self._restored: dict[int, tuple[float, float]] = {}  # clock -> (watermark, mentions expected after it) restored
+        self.traffic: dict[int, ClockTraffic] = {}  # clock -> its mentions hour by hour (``_down``)
         self._outage_s = cfg.outage_minutes * 60.0 if cfg.outage_expected > 0 else math.inf  # a gap this long may be one
 
     def detector(self, brand: str) -> BrandDetector:
@@ -147,6 +150,10 @@ class Monitor:
         self.active.add(brand)
         self.dirty.add(brand)
         self.clock_of[brand] = clock
+        traffic = self.traffic.get(clock)
+        if traffic is None:
+            traffic = self.traffic[clock] = ClockTraffic()
+        traffic.add(ts, weight)
         clocks = self.clocks
         last = clocks.get(clock, _BEFORE_ALL)
         if ts > last:
@@ -161,10 +168,15 @@ class Monitor:
         return outcome
 
     def _down(self, clock: int, lo: float, hi: float) -> bool:
-        """True if the clock's brands expected ``outage_expected`` mentions or more between ``lo`` and
-        ``hi`` and none came: with 14, no mention at all is a 1e-6 chance - the input was down (a
-        collector's outage, a producer stopped), not quiet. One small brand's quiet night is not."""
+        """True if the clock expected ``outage_expected`` mentions or more between ``lo`` and ``hi``
+        and none came: with 14, no mention at all is a 1e-6 chance - the input was down (a
+        collector's outage, a producer stopped), not quiet. One small brand's quiet night is not.
+        Expected by its own traffic on the last days (``ClockTraffic``: whatever brands are in
+        memory), or by the baselines of its brands in memory."""
         need = self.cfg.outage_expected
+        traffic = self.traffic.get(clock)
+        if traffic is not None and traffic.expected(lo, hi, self._outage_log.get(clock, ()), need) >= need:
+            return True
         restored = self._restored.get(clock)
         if restored is not None and restored[0] == lo and restored[1] * min(hi - lo, AHEAD_S) / AHEAD_S >= need:
             return True  # from before a restart: what the brands in memory then expected
@@ -310,6 +322,7 @@ class Monitor:
             self._written.pop(c, None)
             self._restored.pop(c, None)
             self._outage_log.pop(c, None)
+            self.traffic.pop(c, None)
             self._ticked.pop(c, None)
             self._due.pop(c, None)
             self._clocks_seen.discard(c)
@@ -317,7 +330,7 @@ class Monitor:
     def take_clock_states(self) -> dict[int, dict[str, Any]]:
         """States of the clocks whose watermark moved since the last call (for the table, beside the
         brands'): the watermark, the mentions the active brands' baselines expect in the 3 hours after
-        it, and the last outages. Restored after a restart (``load_clock``), they let the first
+        it, the last outages and its traffic hour by hour over the last week (``ClockTraffic``). Restored after a restart (``load_clock``), they let the first
         mention tell an outage that spans the restart from a quiet spell, and let brands reloaded
         later have the outages they missed."""
         moved = {c: w for c, w in self.clocks.items() if w != self._written.get(c) and w != _BEFORE_ALL}
@@ -330,7 +343,9 @@ class Monitor:
             if clock in ahead and det is not None and det.learned_upto is not None:
                 ahead[clock] += _expected_mentions(det, moved[clock], moved[clock] + AHEAD_S)
         self._written.update(moved)
-        return {c: {"w": w, "e": round(ahead[c], 3), "o": [list(o) for o in self._outage_log.get(c, ())]}
+        traffic = self.traffic
+        return {c: {"w": w, "e": round(ahead[c], 3), "o": [list(o) for o in self._outage_log.get(c, ())],
+                    "t": traffic[c].to_state() if c in traffic else []}
                 for c, w in moved.items()}
 
     def _restore_clock(self, clock: int) -> None:
@@ -344,6 +359,7 @@ class Monitor:
         self.clocks[clock] = self._written[clock] = w
         self._restored[clock] = (w, float(state.get("e", 0.0)))
         self._outage_log[clock] = [(float(lo), float(hi)) for lo, hi in state.get("o", ())][-OUTAGE_LOG:]
+        self.traffic[clock] = ClockTraffic.from_state(state.get("t", []))
 
 
 def _expected_mentions(det: BrandDetector, lo: float, hi: float, enough: float = math.inf) -> float:

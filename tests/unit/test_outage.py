@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
 
 import orjson
@@ -11,6 +12,7 @@ import pytest
 from pipeline.core.baseline import BaselineConfig, SeasonalBaseline
 from pipeline.core.detector import DetectorConfig
 from pipeline.core.monitor import Monitor
+from pipeline.core.traffic import ClockTraffic
 from pipeline.records import parse_time
 
 BRANDS = ("acme", "globex", "initech")
@@ -85,13 +87,31 @@ def write(monitor: Monitor, table: dict[str, dict]) -> None:
     table.update({f"clock/{c}": orjson.loads(orjson.dumps(v)) for c, v in monitor.take_clock_states().items()})
 
 
+def busy_and_rare(rng: random.Random, minute: int) -> list[tuple[str, float, bool]]:
+    """A minute of three busy brands as in ``run`` and a rare one (a mention at 05:00 and 17:00)."""
+    mentions = [(brand, rng.random() * 59, rng.random() < 0.2) for brand in BRANDS if rng.random() < 40 / 60]
+    if minute % 720 == 300:  # 05:00 and 17:00: idle, so out of memory, when the outage begins
+        mentions.append(("rare", 0.0, minute % 1440 == 300))
+    return mentions
+
+
+def small_brands(rng: random.Random, minute: int) -> list[tuple[str, float, bool]]:
+    """A minute of 60 small brands, each mentioned every 8 hours on average (7.5 an hour in all), and
+    each once in the last minute (so that each learns up to the end)."""
+    if minute == 4 * 24 * 60 - 1:
+        return [(f"small{i}", 0.0, False) for i in range(60)]
+    return [(f"small{rng.randrange(60)}", rng.random() * 59, rng.random() < 0.2)
+            for _ in range(2) if rng.random() < 7.5 / 120]
+
+
 def evicting(outage: bool, evict: bool, restarts: tuple[int, ...] = (), clocks: bool = True,
+             traffic: Callable[[random.Random, int], list[tuple[str, float, bool]]] = busy_and_rare,
              ) -> tuple[Monitor, dict[str, dict], list[dict]]:
-    """Three busy brands as in ``run`` and a rare one (a mention at 05:00 and 17:00) on the same input, in a
-    monitor backed by a table the way the worker runs it: every 10 minutes a commit writes the
-    changed states (the clock's too, with ``clocks``) and drops the idle brands from memory (with
-    ``evict``); at each minute of ``restarts``, right after a commit, a new monitor takes over from
-    the table. Returns the last monitor, the table (every state after the last commit) and the alerts."""
+    """The mentions of ``traffic`` (each minute's ``(brand, seconds into it, negative)``), in a monitor backed by a
+    table the way the worker runs it: every 10 minutes a commit writes the changed states (the
+    clock's too, with ``clocks``) and drops the idle brands from memory (with ``evict``); at each
+    minute of ``restarts``, right after a commit, a new monitor takes over from the table. Returns
+    the last monitor, the table (every state after the last commit) and the alerts."""
     rng = random.Random(11)
     table: dict[str, dict] = {}
 
@@ -107,15 +127,10 @@ def evicting(outage: bool, evict: bool, restarts: tuple[int, ...] = (), clocks: 
     monitor, alerts, n = fresh(), [], 0
     for minute in range(4 * 24 * 60):
         ts = minute * 60.0
-        if not (outage and DOWN <= ts < UP):
-            for brand in BRANDS:
-                if rng.random() < 40 / 60:
-                    n += 1
-                    monitor.add_scored(brand, ts + rng.random() * 59, rng.random() < 0.2, f"u{n}", f"text {n}", 10,
-                                       uid=str(n))
-            if minute % 720 == 300:  # 05:00 and 17:00: idle, so out of memory, when the outage begins
-                n += 1
-                monitor.add_scored("rare", ts, minute % 1440 == 300, f"u{n}", f"text {n}", 10, uid=str(n))
+        for brand, second, negative in traffic(rng, minute):
+            n += 1
+            if not (outage and DOWN <= ts < UP):
+                monitor.add_scored(brand, ts + second, negative, f"u{n}", f"text {n}", 10, uid=str(n))
         if monitor.crossed:
             alerts.extend(monitor.advance())
         if minute % 10 == 9:
@@ -164,6 +179,48 @@ def test_an_outage_spanning_a_restart_is_unobserved_by_every_brand():
     assert hours_seen(restarted) == hours_seen(kept) == {b: h - 6 for b, h in hours_seen(whole).items()}
     _, blind, _ = evicting(outage=True, evict=True, restarts=(restart,), clocks=False)
     assert hours_seen(blind) == hours_seen(whole)
+
+
+def test_an_outage_spanning_a_restart_is_seen_from_the_clocks_own_traffic_where_few_brands_are_active(monkeypatch):
+    """Sixty small brands, each mentioned every 8 hours: few are in memory at any time, and the
+    mentions the clock's active brands expected in the 3 hours after its last watermark come to ~8,
+    short of the 14 that make 6 hours without a mention an outage. The clock's own traffic, kept in
+    its state too - the fewest mentions each hour of day had on the last days - expects ~28 in the
+    gap: the outage is seen across the restart, and every brand ends as if the worker had run
+    throughout. Without it (session 36), all sixty learned the 6 hours as silence."""
+    _, whole, _ = evicting(outage=False, evict=True, traffic=small_brands)
+    _, kept, kept_alerts = evicting(outage=True, evict=True, traffic=small_brands)
+    restart = (DOWN + UP) // 120 - 1
+    monitor, restarted, alerts = evicting(outage=True, evict=True, restarts=(restart,), traffic=small_brands)
+    assert monitor._restored[0][1] < 14
+    (lo, hi), = monitor._outage_log[0]
+    assert monitor.traffic[0].expected(lo, hi, ()) >= 14
+    assert alerts == kept_alerts
+    assert hours_seen(restarted) == hours_seen(kept) == {b: h - 6 for b, h in hours_seen(whole).items()}
+    assert len(hours_seen(whole)) == 60
+    monkeypatch.setattr(ClockTraffic, "expected", lambda *_, **__: 0.0)
+    _, blind, _ = evicting(outage=True, evict=True, restarts=(restart,), traffic=small_brands)
+    assert hours_seen(blind) == hours_seen(whole)
+
+
+def test_a_clocks_quiet_hours_are_judged_by_their_own_traffic_not_the_days():
+    """A clock busy by day (200 mentions an hour from 08:00 to 20:00) and quiet at night (1 an
+    hour): six hours without a mention at night expect 6 - quiet, not an outage; six by day 1,200.
+    Hours in an earlier outage, and days before the clock's first whole hour, are not judged from."""
+    traffic = ClockTraffic()
+    rng = random.Random(3)
+    for hour in range(3 * 24):
+        rate = 200 if 8 <= hour % 24 < 20 else 1
+        for _ in range(rate):
+            traffic.add(hour * 3600.0 + rng.random() * 3600, 1)
+    night, day = 3 * 86400.0, 3 * 86400.0 + 10 * 3600
+    assert traffic.expected(night, night + 6 * 3600, ()) == 6
+    assert traffic.expected(day, day + 6 * 3600, ()) == 1_200
+    assert traffic.expected(day, day + 6 * 3600, [(86400.0 + 12 * 3600, 86400.0 + 13 * 3600)]) == 1_200  # one day fewer
+    assert traffic.expected(day, day + 6 * 3600, [(0.0, 2 * 86400.0)]) == 0  # one day left: no estimate
+    fresh = ClockTraffic()
+    fresh.add(0.0, 1000)
+    assert fresh.expected(86400.0, 2 * 86400.0, ()) == 0.0  # fewer than two days seen: no estimate
 
 
 def test_a_partition_that_comes_back_after_another_worker_read_it_is_no_outage():
