@@ -76,7 +76,7 @@ class SeasonalBaseline:
     """Discounted counts of one brand over their seasonal exposure; ``expected(ts)`` per minute."""
 
     __slots__ = ("cfg", "c_neg", "t_neg", "c_all", "t_all", "r_neg", "rt_neg", "r_all", "rt_all", "hod_c", "hod_e", "dow_c", "dow_e",
-                 "hour", "tr", "past_tr", "acc_neg", "acc_all", "skip_neg", "skip_all", "_hod", "_dow", "_hod_var", "_dow_var", "hours_seen", "held_neg", "held_all",
+                 "hour", "tr", "past_tr", "acc_neg", "acc_all", "acc_prof", "skip_neg", "skip_all", "_hod", "_dow", "_hod_var", "_dow_var", "hours_seen", "held_neg", "held_all",
                  "disp", "acc_dev", "bucket_min", "_hourly_state", "past", "clock", "unseen")
 
     def __init__(self, cfg: BaselineConfig, tz: str | None = None) -> None:
@@ -91,6 +91,7 @@ class SeasonalBaseline:
         self.hour: int | None = None  # hour index being accumulated
         self.hours_seen = 0  # hours learned so far (not discounted): the warm-up clock
         self.acc_neg = self.acc_all = 0.0
+        self.acc_prof = 0.0  # this hour's mentions, each author once (what the profile learns)
         self.skip_neg = self.skip_all = 0.0  # minutes of the hour not learned (an incident)
         self.unseen = 0.0  # minutes of the hour not observed at all (the input was down: see unobserved)
         self.held_neg = self.held_all = 0.0  # this hour's counts in minutes not learned (the recent level learns them)
@@ -306,11 +307,12 @@ class SeasonalBaseline:
 
     # -- learning -------------------------------------------------------------------------
     def learn(self, ts: float, negatives: float, mentions: float, skip_neg: bool, skip_all: bool,
-              minutes: float = 1.0) -> None:
+              minutes: float = 1.0, authors: float = -1.0) -> None:
         """Add one final bucket of ``minutes`` starting at ``ts``; buckets must come in time order.
 
         A skipped bucket (an incident's) adds neither its counts nor its minutes: the baseline learns
-        from the rest of the hour, unbiased.
+        from the rest of the hour, unbiased. ``authors``: its mentions with each author counted once
+        a clock hour (``Bucket.voices``; -1: as many as ``mentions``), what the seasonal profile learns.
         """
         hour = floor_div(ts, HOUR_S)
         if self.hour is not None and self.hour < hour:  # not the usual case: close_before, guarded
@@ -337,6 +339,7 @@ class SeasonalBaseline:
                 self.held_all += mentions
             else:
                 self.acc_all += mentions
+                self.acc_prof += mentions if authors < 0 else authors
 
     def unobserved(self, lo: float, hi: float) -> None:
         """Event time ``[lo, hi)`` was not observed at all - the input was down (``Monitor`` tells a
@@ -353,7 +356,7 @@ class SeasonalBaseline:
         while self.hour < last:
             self.unseen += (HOUR_S * (self.hour + 1) - max(lo, self.hour * HOUR_S)) / 60.0
             if self.unseen >= 60.0:  # not a minute of it seen: not an hour of history either
-                self.acc_neg = self.acc_all = self.held_neg = self.held_all = 0.0
+                self.acc_neg = self.acc_all = self.acc_prof = self.held_neg = self.held_all = 0.0
                 self.skip_neg = self.skip_all = self.unseen = 0.0
                 self.acc_dev = [0.0, 0.0, 0.0, 0.0]
             else:
@@ -434,11 +437,16 @@ class SeasonalBaseline:
             # Each profile learns from the hour's counts over its exposure weighted by the *other*
             # profile: a weekday seen only from midnight to 7 am is not a quiet weekday, it is a
             # day seen at night (see below for why the counts are not divided instead).
+            # The profile learns each author once an hour (``learn``'s ``authors``), as the
+            # negatives are counted: a few accounts flooding the brand are not its 3 am. Learned
+            # whole, 4 bots posting 100 times an hour for 90 minutes, on the first of a weekday,
+            # set that day's factor so high that the brand expected 2.3 x its negatives for the
+            # rest of the day (docs/measurements.md, "Session 37").
             # An hour teaches the profile at most profile_clip x what it expected (once a day is
             # seen): a bot or one account posting 240 times an hour is not the brand's 3 pm, and
             # learned whole it set that hour's factor at 9.7 for days, every other hour at a tenth
             # to a half of its truth (docs/measurements.md, "Session 33"). The levels learn it all.
-            profile_all = self.acc_all
+            profile_all = self.acc_prof
             if cfg.profile_clip > 0 and self.hours_seen >= 24:
                 usual = cfg.profile_clip * self.expected_mentions(hour * HOUR_S) * seen_all
                 profile_all = _clip(profile_all, usual, 3.0)
@@ -462,7 +470,7 @@ class SeasonalBaseline:
         self.rt_all = gr * self.rt_all + observed * season
         self.r_neg = gr * self.r_neg + recent_neg
         self.rt_neg = gr * self.rt_neg + observed * season
-        self.acc_neg = self.acc_all = 0.0
+        self.acc_neg = self.acc_all = self.acc_prof = 0.0
         self.skip_neg = self.skip_all = self.unseen = 0.0
         self.hours_seen += 1
         self.past.append([self.r_neg, self.rt_neg, self.r_all, self.rt_all])
@@ -507,6 +515,7 @@ class SeasonalBaseline:
             "a": [self.hour, r(self.acc_neg), r(self.acc_all), self.skip_neg, self.skip_all, self.hours_seen],
             "d": [*hourly["d"], r(dev[0]), r(dev[1]), r(dev[2]), r(dev[3]), self.bucket_min],
             "h": [r(self.held_neg), r(self.held_all)],
+            "ap": r(self.acc_prof),
         }
         if hourly["rl"]:
             state["rl"] = hourly["rl"][:]
@@ -533,6 +542,7 @@ class SeasonalBaseline:
             d = state["d"]
             b.disp, b.acc_dev, b.bucket_min = list(d[:6]), list(d[6:10]), d[10]
         b.unseen = state.get("u", 0.0)
+        b.acc_prof = state.get("ap", b.acc_all)  # older states: the hour's mentions
         if "h" in state:  # older states: nothing held back
             b.held_neg, b.held_all = state["h"]
         flat = state.get("rl", ())  # older states: the settled level reads the current one until hours are learned

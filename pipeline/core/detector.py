@@ -324,7 +324,7 @@ class BrandDetector:
         for i, bucket in self.windows.final(self.learned_upto, upto):
             bucket.ids = None  # final: no mention can be added, so no duplicate can be either
             skip = bool(protect) and any(a <= i < b for a, b in protect)
-            baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, minutes)
+            baseline.learn(i * bucket_s, bucket.effective, bucket.mentions, skip, skip, minutes, bucket.voices)
             if daily is not None:  # a day an incident was open is not in the digest (it paged)
                 notice = daily.add(i * bucket_s, bucket.effective, bucket.mentions, skip or open_now)
                 if notice is not None:

@@ -77,10 +77,11 @@ class Bucket:
     interpreted, and a busy stream makes a bucket every few mentions.
     """
 
-    __slots__ = ("mentions", "negatives", "effective", "authors", "reach", "samples", "ids")
+    __slots__ = ("mentions", "negatives", "effective", "authors", "reach", "samples", "ids", "voices")
 
     def __init__(self, mentions: int = 0, negatives: int = 0, effective: int = 0, authors: int = 0,
-                 reach: int = 0, samples: list[dict[str, Any]] | None = None, ids: set[str] | None = None) -> None:
+                 reach: int = 0, samples: list[dict[str, Any]] | None = None, ids: set[str] | None = None,
+                 voices: int = 0) -> None:
         self.mentions = mentions
         self.negatives = negatives
         self.effective = effective  # negatives after author / copy collapsing
@@ -88,16 +89,19 @@ class Bucket:
         self.reach = reach  # followers of the authors of negatives
         self.samples: list[dict[str, Any]] = [] if samples is None else samples
         self.ids = ids  # the ids of the mentions counted here, while the bucket is open
+        self.voices = voices  # mentions by authors not seen before in this clock hour (the seasonal profile's count)
 
     def to_list(self, with_ids: bool = True) -> list[Any]:
         ids = sorted(self.ids) if self.ids and with_ids else []
-        return [self.mentions, self.negatives, self.effective, self.authors, self.reach, self.samples, ids]
+        return [self.mentions, self.negatives, self.effective, self.authors, self.reach, self.samples, ids, self.voices]
 
     @classmethod
     def from_list(cls, data: list[Any]) -> Bucket:
-        mentions, negatives, effective, authors, reach, samples, ids = data
+        mentions, negatives, effective, authors, reach, samples, ids = data[:7]
+        voices = data[7] if len(data) > 7 else mentions  # written before session 37: every mention
         # str(): a state written before session 25 holds 63-bit hashes of the ids, which no id matches
-        return cls(mentions, negatives, effective, authors, reach, samples, {str(i) for i in ids} if ids else None)
+        return cls(mentions, negatives, effective, authors, reach, samples, {str(i) for i in ids} if ids else None,
+                   voices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +155,12 @@ class BrandWindows:
         horizon = ts - cfg.dedupe_s
         if author is None:
             bucket.authors += weight
+            bucket.voices += weight
         else:
             all_authors = self.all_authors
             last = _take(all_authors, author)  # re-inserted last: the dict stays in time order
+            if last is None or last < ts - ts % 3600:
+                bucket.voices += 1
             if last is None or last < horizon:
                 bucket.authors += 1
                 all_authors[author] = ts

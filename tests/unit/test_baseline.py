@@ -28,6 +28,7 @@ def fully_rounded(b: SeasonalBaseline) -> dict:
         "a": [b.hour, r(b.acc_neg), r(b.acc_all), b.skip_neg, b.skip_all, b.hours_seen],
         "d": [r(x) for x in b.disp] + [r(x) for x in b.acc_dev] + [b.bucket_min],
         "h": [r(b.held_neg), r(b.held_all)],
+        "ap": r(b.acc_prof),
     }
     if b.past:
         state["rl"] = [r(x) for snap in b.past for x in snap]

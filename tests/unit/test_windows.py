@@ -88,6 +88,25 @@ def test_an_author_counts_once_an_hour_and_again_after_it():
     assert w.buckets[(120 + 3600 * 2) // 60].authors == 1  # an hour and a second after it
 
 
+def test_a_voice_is_an_authors_first_mention_in_each_clock_hour():
+    """``voices`` (what the seasonal profile learns) counts an author once in each clock hour: a
+    fan posting every 40 minutes is one voice an hour (``authors``, sliding, would count them once
+    only), four bots posting 100 times in an hour are four, and aggregated counts are all voices."""
+    w = windows.BrandWindows(windows.WindowConfig())
+    for i in range(6):  # 00:10, 00:50, 01:30, 02:10, 02:50, 03:30
+        w.add(600.0 + 2400 * i, False, "fan", "hello", 0, uid=f"fan{i}")
+    voices = {h: sum(b.voices for i, b in w.buckets.items() if i // 60 == h) for h in range(4)}
+    assert voices == {0: 1, 1: 1, 2: 1, 3: 1}
+    assert sum(b.authors for b in w.buckets.values()) == 1
+    for i in range(100):
+        w.add(5 * 3600 + 36.0 * i, True, f"bot{i % 4}", "avoid this brand", 0, uid=f"bot{i}")
+    assert sum(b.voices for i, b in w.buckets.items() if i // 60 == 5) == 4
+    w.add(6 * 3600.0, False, None, "", 0, weight=7)
+    assert w.buckets[360].voices == 7
+    assert windows.Bucket.from_list(w.buckets[360].to_list()).voices == 7
+    assert windows.Bucket.from_list(w.buckets[360].to_list()[:7]).voices == 7  # a state from before: its mentions
+
+
 def test_a_samples_negativity_counts_to_a_tenth_and_then_its_reach():
     """0.91 and 0.94 are alike (0.9), so the more followed of the two is shown first; 0.96 (1.0) goes
     before both however few follow it."""
