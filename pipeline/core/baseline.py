@@ -262,6 +262,13 @@ class SeasonalBaseline:
         share that crept up over days is usual by now."""
         return self._recent_share(self.r_neg, self.r_all)
 
+    def quietest_rate(self) -> float:
+        """Mentions per minute in the quietest hour of the day seen for half an hour or more (each
+        author once, as the profile counts them; 0.0 before any): what a brand can be sure to
+        expect while its daily cycle is still unknown (``Monitor``'s outages)."""
+        rates = [c / (e * 60.0) for c, e in zip(self.hod_c, self.hod_e, strict=True) if e >= 0.5]
+        return min(rates, default=0.0)
+
     def history_minutes(self) -> float:
         """How long this brand has been watched (the detector's warm-up clock)."""
         return 60.0 * self.hours_seen

@@ -172,7 +172,7 @@ class Monitor:
         and none came: with 14, no mention at all is a 1e-6 chance - the input was down (a
         collector's outage, a producer stopped), not quiet. One small brand's quiet night is not.
         Expected by its own traffic on the last days (``ClockTraffic``: whatever brands are in
-        memory), or by the baselines of its brands in memory."""
+        memory), or by the baselines of its brands in memory (``_expected_mentions``)."""
         need = self.cfg.outage_expected
         traffic = self.traffic.get(clock)
         if traffic is not None and traffic.expected(lo, hi, self._outage_log.get(clock, ()), need) >= need:
@@ -184,7 +184,7 @@ class Monitor:
         for brand, det in self.brands.items():
             if self.clock_of.get(brand, 0) != clock or det.learned_upto is None:
                 continue
-            expected += _expected_mentions(det, lo, hi, need - expected)
+            expected += _expected_mentions(det, lo, hi, self.cfg.warmup_minutes, need - expected)
             if expected >= need:
                 return True
         return False
@@ -341,7 +341,7 @@ class Monitor:
             clock = self.clock_of.get(brand, 0)
             det = self.brands.get(brand)
             if clock in ahead and det is not None and det.learned_upto is not None:
-                ahead[clock] += _expected_mentions(det, moved[clock], moved[clock] + AHEAD_S)
+                ahead[clock] += _expected_mentions(det, moved[clock], moved[clock] + AHEAD_S, self.cfg.warmup_minutes)
         self._written.update(moved)
         traffic = self.traffic
         return {c: {"w": w, "e": round(ahead[c], 3), "o": [list(o) for o in self._outage_log.get(c, ())],
@@ -362,10 +362,17 @@ class Monitor:
         self.traffic[clock] = ClockTraffic.from_state(state.get("t", []))
 
 
-def _expected_mentions(det: BrandDetector, lo: float, hi: float, enough: float = math.inf) -> float:
+def _expected_mentions(det: BrandDetector, lo: float, hi: float, warmup_minutes: float,
+                       enough: float = math.inf) -> float:
     """Mentions the brand's baseline expects between event times ``lo`` and ``hi`` (hour by hour:
-    the season moves), counted only until ``enough``."""
+    the season moves), counted only until ``enough``. A brand without the history it needs to page
+    (``warmup_minutes``) does not know its daily cycle yet, so it expects only the rate of its
+    quietest hour so far (``SeasonalBaseline.quietest_rate``): with its mean instead, in a worker of
+    24 partitions (suite seed 3), a medium brand first seen at noon expected ~16 mentions in a
+    32-minute gap of its partition at 18:41, where its hour held 8 - an outage, until session 37."""
     b = det.baseline
+    if b.history_minutes() < warmup_minutes:
+        return b.quietest_rate() * (hi - lo) / 60.0
     expected, t = 0.0, lo
     while t < hi and expected < enough:
         step = min(hi, (t // 3600 + 1) * 3600) - t

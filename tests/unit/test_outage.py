@@ -271,6 +271,31 @@ def test_a_small_brands_quiet_night_is_not_an_outage():
     assert monitor.brands["tiny"].baseline.unseen == 0.0
 
 
+def test_a_brand_in_its_first_day_expects_only_its_quietest_hour_so_far():
+    """A brand's first day does not show its daily cycle: its mean rate so far is no guide to a quiet
+    evening. First seen at noon with 60 mentions an hour, 6 an hour from 15:00: 40 minutes without
+    one at 18:40 expect ~4 by its quietest hour - quiet, learned as such (by its mean, ~30 an hour,
+    they expected 20: an outage, before session 37). A steady 40 an hour that stops for 2 hours in
+    the first day is still an outage."""
+    def first_day(rate: Callable[[float], float], gap: tuple[float, float]) -> Monitor:
+        rng = random.Random(5)
+        monitor, n = Monitor(DetectorConfig()), 0
+        for minute in range(12 * 60, 23 * 60):
+            ts = minute * 60.0
+            if gap[0] <= ts < gap[1] or rng.random() >= rate(ts / 3600) / 60:
+                continue
+            n += 1
+            monitor.add_scored("new", ts + rng.random() * 59, False, f"u{n}", f"text {n}", 10, uid=str(n))
+            monitor.advance()
+        return monitor
+
+    evening = first_day(lambda h: 60.0 if h < 15 else 6.0, (18 * 3600 + 40 * 60, 19 * 3600 + 20 * 60))
+    assert evening._outage_log == {}
+    assert evening.brands["new"].baseline.quietest_rate() * 60 < 10
+    steady = first_day(lambda h: 40.0, (16 * 3600, 18 * 3600))
+    assert len(steady._outage_log[0]) == 1
+
+
 def test_an_hour_the_input_was_down_for_in_part_is_learned_over_the_minutes_it_was_up():
     """Half an hour down: the hour teaches its 30 observed minutes, not 60 with half of them empty;
     the minutes still to come are carried through a restore."""
