@@ -93,7 +93,7 @@ bench-detect-seeds: setup $(CORE_DEP) ## the scenario suite's quality targets on
 bench-detect-why: setup ## which test holds each negative burst back on SEEDS: the delays had one test been dropped or judged on the truth (source core; ~2 min)
 	$(BIN)/python -m pipeline.sim.why_late --seeds $(SEEDS)
 
-bench-outage: setup ## a 6-hour outage of the whole input (suite day 5, 10:00-16:00 UTC): incidents in the next 24 hours against the whole stream, on SEEDS (default 2-11; source core; ~2 min; last line: JSON; OUTAGE_ARGS="--outage-expected 0": learned as silence)
+bench-outage: setup ## a 6-hour outage of the whole input (suite day 5, 10:00-16:00 UTC): incidents in the next 24 hours against the whole stream, on SEEDS (default 2-11; source core; ~2 min; last line: JSON; OUTAGE_ARGS="--outage-expected 0": learned as silence; "--partitions 24,73": also the outages logged on the whole stream split as the worker splits it, all false)
 	$(BIN)/python -m pipeline.sim.outage --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),2-11) $(OUTAGE_ARGS)
 
 bench-detect-calibration: setup ## is the surprise test's uncertainty about each brand's rate honest? Its expected negatives against the truth on quiet traffic, per tier, on SEEDS (default 2-6; source core; ~1.5 min; last line: JSON)

@@ -190,6 +190,11 @@ class Monitor:
         return False
 
     @property
+    def outages(self) -> dict[int, list[tuple[float, float]]]:
+        """Each clock's last outages (``OUTAGE_LOG``), as ``(lo, hi)`` event times."""
+        return {clock: list(log) for clock, log in self._outage_log.items() if log}
+
+    @property
     def crossed(self) -> bool:
         """True if some clock crossed a bucket boundary since the last ``advance()`` (else it has
         nothing to evaluate: a caller may skip it)."""

@@ -24,3 +24,22 @@ def test_an_outage_outside_the_suite_is_refused(args, capsys):
         outage.main(["--seeds", "2", *args])
     assert err.value.code == 2
     assert "the outage must lie within one day of the suite" in capsys.readouterr().err
+
+
+def test_the_partitioned_run_logs_the_gaps_its_clocks_take_for_outages():
+    """Over 73 partitions most clocks carry one brand, whose quiet hours are gaps of their own: with
+    a bar of 2 expected mentions instead of 14, hundreds of them pass for outages - the check sees
+    what the worker would log; with 14, at most one (a small brand's level after a bot flood, see
+    docs/measurements.md "Session 37")."""
+    loose = outage.false_outages((3, 4, 0.3, 2.0, 73))
+    assert len(loose["outages"]) > 100
+    assert all(0 <= clock < 73 and minutes >= 30 for clock, _, minutes in loose["outages"])
+    assert len(outage.false_outages((3, 4, 0.3, 14.0, 73))["outages"]) <= 1
+
+
+@pytest.mark.parametrize("value", ["0", "24,x", ""])
+def test_partition_counts_must_be_whole_numbers_from_one(value, capsys):
+    with pytest.raises(SystemExit) as err:
+        outage.main(["--seeds", "2", "--partitions", value])
+    assert err.value.code == 2
+    assert "partition counts" in capsys.readouterr().err
